@@ -1,0 +1,87 @@
+//! The record of one finished request, as handed from the proxy to billing.
+//!
+//! It carries counts, prices and timings — never prompt or completion content.
+
+use crate::Charge;
+use serde::Serialize;
+use tollgate_filters::usage::Usage;
+
+/// How a request ended, from the billing point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeStatus {
+    /// The upstream answered 2xx and the whole response reached the client.
+    Completed,
+    /// The upstream answered 2xx, but the response was cut (client went away, upstream
+    /// closed mid-stream or timed out mid-body). Billed on what was metered.
+    Interrupted,
+    /// The upstream answered non-2xx (passed through to the client). Nothing is charged.
+    UpstreamRejected,
+    /// No upstream produced a response (all candidates failed). Nothing is charged.
+    UpstreamFailed,
+}
+
+/// One finished request.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub request_id: String,
+    pub wallet: String,
+    pub key_id: String,
+    /// Public model id the client asked for.
+    pub model: String,
+    /// Provider id that served (or last failed) the request; empty when none was tried.
+    pub provider: String,
+    pub upstream_model: String,
+    pub api: &'static str,
+    pub stream: bool,
+    pub status: OutcomeStatus,
+    /// HTTP status the client saw (0 when the client was gone before a status was sent).
+    pub http_status: u16,
+    #[serde(flatten)]
+    pub tokens: Tokens,
+    /// No usage object arrived from the upstream.
+    pub usage_missing: bool,
+    /// The upstream stream did not reach its terminator.
+    pub stream_cut: bool,
+    pub provider_cost_usdc: i64,
+    pub buyer_cost_usdc: i64,
+    pub platform_fee_usdc: i64,
+    /// Upstream attempts made (1 = no failover).
+    pub attempts: u32,
+    pub latency_ms: u64,
+    /// Time until the first response byte from the upstream; `None` when none arrived.
+    pub ttfb_ms: Option<u64>,
+    pub error_code: Option<&'static str>,
+    /// Unix milliseconds when the request arrived.
+    pub started_at_ms: u64,
+}
+
+/// The five metered token buckets, flattened into the record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Tokens {
+    pub input_tokens: u64,
+    pub cache_write_5m_tokens: u64,
+    pub cache_write_1h_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub output_tokens: u64,
+}
+
+impl From<Usage> for Tokens {
+    fn from(u: Usage) -> Self {
+        Tokens {
+            input_tokens: u.input,
+            cache_write_5m_tokens: u.cache_write_5m,
+            cache_write_1h_tokens: u.cache_write_1h,
+            cache_read_tokens: u.cache_read,
+            output_tokens: u.output,
+        }
+    }
+}
+
+impl Outcome {
+    pub fn set_charge(&mut self, c: Charge) {
+        self.provider_cost_usdc = c.provider_cost;
+        self.buyer_cost_usdc = c.buyer_cost;
+        self.platform_fee_usdc = c.platform_fee;
+    }
+}

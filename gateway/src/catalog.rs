@@ -1,0 +1,177 @@
+//! Which providers can serve a requested model: public ids, `provider/model` pins and route
+//! aliases, resolved against the API the client called.
+
+use crate::config::{Config, RouteAlias};
+use std::collections::HashMap;
+use std::sync::atomic::AtomicUsize;
+use tollgate_filters::usage::ApiFormat;
+
+/// One provider's offer of one model: indices into `Config::providers[provider].models[model]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub provider: usize,
+    pub model: usize,
+}
+
+/// Every route for one public model id, with its round-robin cursor.
+#[derive(Debug)]
+pub struct ModelEntry {
+    pub routes: Vec<Route>,
+    pub cursor: AtomicUsize,
+}
+
+/// The result of resolving a request's `model`.
+#[derive(Debug, Clone, Copy)]
+pub struct Resolved<'a> {
+    /// The id billed and logged: the public id, or `provider/model` when pinned.
+    pub public_id: &'a str,
+    pub entry: &'a ModelEntry,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResolveError {
+    UnknownModel(String),
+    /// The model exists, but not behind the API the client called.
+    WrongApi { model: String, api: ApiFormat },
+    NotInAlias { model: String, alias: String },
+    UnknownAlias(String),
+}
+
+impl std::fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ResolveError::UnknownModel(m) => write!(f, "unknown model {m:?}; GET /v1/models lists the models served here"),
+            ResolveError::WrongApi { model, api } => write!(
+                f,
+                "model {model:?} is not served over the {} API here",
+                match api {
+                    ApiFormat::OpenAi => "OpenAI Chat Completions (/v1/chat/completions)",
+                    ApiFormat::Anthropic => "Anthropic Messages (/v1/messages)",
+                }
+            ),
+            ResolveError::NotInAlias { model, alias } => write!(f, "model {model:?} is not available under /{alias}"),
+            ResolveError::UnknownAlias(a) => write!(f, "unknown route /{a}"),
+        }
+    }
+}
+
+fn api_index(api: ApiFormat) -> usize {
+    match api {
+        ApiFormat::OpenAi => 0,
+        ApiFormat::Anthropic => 1,
+    }
+}
+
+/// Public ids and pins → routes, per API format.
+pub struct ModelCatalog {
+    /// Per API (see [`api_index`]): public id and "provider/model" → entry.
+    entries: [HashMap<String, ModelEntry>; 2],
+    aliases: HashMap<String, RouteAlias>,
+}
+
+impl ModelCatalog {
+    pub fn new(config: &Config) -> Self {
+        let mut entries: [HashMap<String, ModelEntry>; 2] = Default::default();
+        let mut add = |api: ApiFormat, id: String, route: Route| {
+            entries[api_index(api)]
+                .entry(id)
+                .or_insert_with(|| ModelEntry { routes: Vec::new(), cursor: AtomicUsize::new(0) })
+                .routes
+                .push(route);
+        };
+        for (pi, p) in config.providers.iter().enumerate() {
+            for (mi, m) in p.models.iter().enumerate() {
+                let route = Route { provider: pi, model: mi };
+                add(p.kind, m.id.clone(), route);
+                add(p.kind, format!("{}/{}", p.id, m.id), route);
+            }
+        }
+        let aliases = config.route_aliases.iter().map(|a| (a.name.clone(), a.clone())).collect();
+        ModelCatalog { entries, aliases }
+    }
+
+    /// Resolve `model` for a request on `api`, optionally under a route alias.
+    pub fn resolve<'a>(&'a self, model: &str, api: ApiFormat, alias: Option<&str>) -> Result<Resolved<'a>, ResolveError> {
+        let model = match alias {
+            None => model,
+            Some(name) => {
+                let a = self.aliases.get(name).ok_or_else(|| ResolveError::UnknownAlias(name.to_string()))?;
+                if a.models.iter().any(|m| m == model) {
+                    model
+                } else if let Some(fallback) = &a.fallback_model {
+                    fallback.as_str()
+                } else {
+                    return Err(ResolveError::NotInAlias { model: model.to_string(), alias: name.to_string() });
+                }
+            }
+        };
+        match self.entries[api_index(api)].get_key_value(model) {
+            Some((id, entry)) => Ok(Resolved { public_id: id, entry }),
+            None => {
+                let other = match api {
+                    ApiFormat::OpenAi => ApiFormat::Anthropic,
+                    ApiFormat::Anthropic => ApiFormat::OpenAi,
+                };
+                if self.entries[api_index(other)].contains_key(model) {
+                    Err(ResolveError::WrongApi { model: model.to_string(), api })
+                } else {
+                    Err(ResolveError::UnknownModel(model.to_string()))
+                }
+            }
+        }
+    }
+
+    pub fn has_alias(&self, name: &str) -> bool {
+        self.aliases.contains_key(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::from_yaml(
+            r#"
+providers:
+  - { id: a, kind: openai, base_url: "http://127.0.0.1:1/v1", models: [{ id: m1, pricing: { prompt: 1, completion: 1 } }, { id: org/m2, pricing: { prompt: 1, completion: 1 } }] }
+  - { id: b, kind: openai, base_url: "http://127.0.0.1:2/v1", models: [{ id: m1, pricing: { prompt: 1, completion: 1 } }] }
+  - { id: c, kind: anthropic, base_url: "http://127.0.0.1:3", models: [{ id: claude, pricing: { prompt: 1, completion: 1 } }] }
+route_aliases:
+  - { name: team, models: [claude], fallback_model: claude }
+  - { name: strict, models: [claude] }
+"#,
+            &|_| None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn shared_ids_pins_and_slashes() {
+        let c = ModelCatalog::new(&config());
+        let r = c.resolve("m1", ApiFormat::OpenAi, None).unwrap();
+        assert_eq!(r.entry.routes.len(), 2);
+        let r = c.resolve("b/m1", ApiFormat::OpenAi, None).unwrap();
+        assert_eq!(r.entry.routes, vec![Route { provider: 1, model: 0 }]);
+        assert_eq!(r.public_id, "b/m1");
+        let r = c.resolve("org/m2", ApiFormat::OpenAi, None).unwrap();
+        assert_eq!(r.entry.routes, vec![Route { provider: 0, model: 1 }]);
+        assert_eq!(c.resolve("a/org/m2", ApiFormat::OpenAi, None).unwrap().entry.routes.len(), 1);
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        let c = ModelCatalog::new(&config());
+        assert!(matches!(c.resolve("nope", ApiFormat::OpenAi, None), Err(ResolveError::UnknownModel(_))));
+        assert!(matches!(c.resolve("claude", ApiFormat::OpenAi, None), Err(ResolveError::WrongApi { .. })));
+        assert!(matches!(c.resolve("claude", ApiFormat::Anthropic, Some("ghost")), Err(ResolveError::UnknownAlias(_))));
+        assert!(matches!(c.resolve("other", ApiFormat::Anthropic, Some("strict")), Err(ResolveError::NotInAlias { .. })));
+    }
+
+    #[test]
+    fn alias_fallback_redirects() {
+        let c = ModelCatalog::new(&config());
+        let r = c.resolve("claude-3-haiku", ApiFormat::Anthropic, Some("team")).unwrap();
+        assert_eq!(r.public_id, "claude");
+    }
+}

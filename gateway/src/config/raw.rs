@@ -1,0 +1,155 @@
+//! The YAML file as written by an operator. Deserialised leniently-typed (strings for enums
+//! and durations) so that validation can report every problem at once, with its path.
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub metrics: Option<RawMetrics>,
+    #[serde(default)]
+    pub auth: RawAuth,
+    #[serde(default)]
+    pub billing: RawBilling,
+    #[serde(default)]
+    pub providers: Vec<RawProvider>,
+    #[serde(default)]
+    pub route_aliases: Vec<RawRouteAlias>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// One address or a list.
+    pub listen: Option<OneOrMany>,
+    pub threads: Option<usize>,
+    pub max_body_bytes: Option<u64>,
+    #[serde(default)]
+    pub upstream: RawUpstreamTimeouts,
+    pub thinking: Option<String>,
+    /// The provider's share of the buyer's price, e.g. 0.70.
+    pub provider_share: Option<Decimal>,
+    pub default_max_tokens: Option<u64>,
+    pub unhealthy_cooldown: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstreamTimeouts {
+    pub connect_timeout: Option<String>,
+    pub first_byte_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    pub listen: String,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    #[serde(default)]
+    pub static_keys: Vec<RawStaticKey>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStaticKey {
+    pub key: String,
+    pub wallet: String,
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawBilling {
+    pub sink: Option<String>,
+    pub memory_capacity: Option<usize>,
+    /// Serve the in-memory outcomes at `GET /debug/outcomes` on the metrics listener.
+    pub expose_outcomes: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvider {
+    pub id: String,
+    pub kind: String,
+    pub base_url: String,
+    pub api_key: Option<String>,
+    pub priority: Option<u32>,
+    #[serde(default)]
+    pub models: Vec<RawModel>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModel {
+    pub id: String,
+    pub upstream_model: Option<String>,
+    pub display_name: Option<String>,
+    pub context_length: Option<u64>,
+    pub input_modalities: Option<Vec<String>>,
+    pub output_modalities: Option<Vec<String>>,
+    pub pricing: Option<RawPricing>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPricing {
+    pub prompt: Option<Decimal>,
+    pub completion: Option<Decimal>,
+    pub cache_read: Option<Decimal>,
+    pub cache_write_5m: Option<Decimal>,
+    pub cache_write_1h: Option<Decimal>,
+    pub image: Option<Decimal>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouteAlias {
+    pub name: String,
+    pub models: Vec<String>,
+    pub fallback_model: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+/// A decimal written as a YAML number or string. Kept as text so that money is parsed
+/// exactly ([`tollgate_billing::Price::parse_usd`]), never through an `f64`'s arithmetic.
+#[derive(Debug, Clone)]
+pub struct Decimal(pub String);
+
+impl<'de> Deserialize<'de> for Decimal {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Num(serde_yaml_ng::Number),
+            Text(String),
+        }
+        Ok(match Either::deserialize(d)? {
+            // YAML numbers print back as their shortest exact form ("0.075", "3").
+            Either::Num(n) => Decimal(n.to_string()),
+            Either::Text(s) => Decimal(s),
+        })
+    }
+}

@@ -1,0 +1,44 @@
+//! Which endpoint a request is for, from its method and path alone.
+
+use crate::api_error::ApiError;
+use crate::catalog::ModelCatalog;
+use http::Method;
+use pingora::http::RequestHeader;
+use tollgate_filters::usage::ApiFormat;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    Health,
+    Models,
+    /// An LLM call: `POST /v1/chat/completions`, `POST /v1/messages`, `POST /<alias>/v1/messages`.
+    Llm { api: ApiFormat, alias: Option<String> },
+    /// Answered with this error (404 / 405).
+    Refused(ApiError),
+}
+
+impl Endpoint {
+    pub fn of(req: &RequestHeader, catalog: &ModelCatalog) -> Endpoint {
+        let path = req.uri.path();
+        let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+        let method = &req.method;
+        let expect = |m: Method, e: Endpoint| {
+            if *method == m {
+                e
+            } else {
+                Endpoint::Refused(ApiError::method_not_allowed(method.as_str(), path))
+            }
+        };
+        match path {
+            "/health" => expect(Method::GET, Endpoint::Health),
+            "/v1/models" => expect(Method::GET, Endpoint::Models),
+            "/v1/chat/completions" => expect(Method::POST, Endpoint::Llm { api: ApiFormat::OpenAi, alias: None }),
+            "/v1/messages" => expect(Method::POST, Endpoint::Llm { api: ApiFormat::Anthropic, alias: None }),
+            _ => match path.strip_prefix('/').and_then(|p| p.split_once('/')) {
+                Some((alias, "v1/messages")) if catalog.has_alias(alias) => {
+                    expect(Method::POST, Endpoint::Llm { api: ApiFormat::Anthropic, alias: Some(alias.to_string()) })
+                }
+                _ => Endpoint::Refused(ApiError::not_found(path)),
+            },
+        }
+    }
+}

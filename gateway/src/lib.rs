@@ -1,0 +1,18 @@
+//! Tollgate gateway: a Pingora proxy for the OpenAI and Anthropic APIs that meters every
+//! token. `main.rs` wires these modules into a Pingora server; `proxy` holds the phases.
+
+pub mod admin;
+pub mod api_error;
+pub mod auth;
+pub mod body_forwarding;
+pub mod catalog;
+pub mod config;
+pub mod control;
+pub mod endpoint;
+pub mod llm_call;
+pub mod metrics;
+pub mod outcome;
+pub mod provider_pool;
+pub mod proxy;
+pub mod upstream_addrs;
+pub mod upstream_request;

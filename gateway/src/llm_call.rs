@@ -1,0 +1,79 @@
+//! The state of one proxied LLM call, shared by the phases that serve it.
+//!
+//! A call lives behind `Arc<Mutex<…>>` because a large-body call is served by a Pingora
+//! subrequest (see `body_forwarding`): the outer request and the inner one both need it. The
+//! lock is only ever held for a few field updates, never across an `.await`.
+
+use crate::auth::Principal;
+use crate::catalog::Route;
+use crate::metrics::FailoverReason;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+use tollgate_filters::chat_request::UpstreamBody;
+use tollgate_filters::usage::{ApiFormat, UsageMeter};
+
+pub struct LlmCall {
+    pub api: ApiFormat,
+    pub principal: Principal,
+    pub public_model: String,
+    pub stream: bool,
+    /// Providers to try, best first.
+    pub candidates: Vec<Route>,
+    /// Index into `candidates` of the current (or next) attempt.
+    pub next: usize,
+    pub attempts: u32,
+    pub body: UpstreamBody,
+    /// Attempt whose body `request_body_filter` already replaced (retry-buffer path).
+    pub body_sent_for: Option<u32>,
+    /// The attempt being made now.
+    pub current: Option<Route>,
+    pub upstream_status: Option<u16>,
+    /// Time from request arrival to the upstream's response header.
+    pub ttfb: Option<Duration>,
+    pub meter: Option<UsageMeter>,
+    /// A response header has gone (or is going) to the client: no failover after this.
+    pub response_started: bool,
+    pub client_status: u16,
+    /// Set when an attempt failed in a way that allows the next candidate.
+    pub retry_next: bool,
+    /// The last attempt failure, for the final 502/504.
+    pub last_failure: Option<FailoverReason>,
+    pub error_code: Option<&'static str>,
+    /// The transfer ended with an error (client gone, upstream cut, timeout mid-body).
+    pub transfer_error: bool,
+    pub request_id: Arc<str>,
+}
+
+impl LlmCall {
+    pub fn current_provider(&self) -> Option<usize> {
+        self.current.map(|r| r.provider)
+    }
+}
+
+/// A call plus the signal that its inner subrequest has finished its `logging` phase.
+pub struct SharedCall {
+    call: Mutex<LlmCall>,
+    pub started: Instant,
+    inner_done: Notify,
+}
+
+impl SharedCall {
+    pub fn new(call: LlmCall, started: Instant) -> Arc<Self> {
+        Arc::new(SharedCall { call: Mutex::new(call), started, inner_done: Notify::new() })
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, LlmCall> {
+        self.call.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Called by the inner subrequest when it is completely done with the call.
+    pub fn mark_inner_done(&self) {
+        // notify_one stores a permit when nobody waits yet, so the signal is never lost.
+        self.inner_done.notify_one();
+    }
+
+    pub async fn wait_inner_done(&self, limit: Duration) -> bool {
+        tokio::time::timeout(limit, self.inner_done.notified()).await.is_ok()
+    }
+}

@@ -1,0 +1,163 @@
+//! Prometheus metrics, registered on the gateway's own registry and served by the admin
+//! listener (`crate::admin`).
+
+use prometheus::{
+    exponential_buckets, Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+use tollgate_billing::Outcome;
+
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    duration: HistogramVec,
+    ttfb: HistogramVec,
+    tokens: IntCounterVec,
+    charged: IntCounterVec,
+    failovers: IntCounterVec,
+    provider_health: IntGaugeVec,
+    rejected: IntCounterVec,
+}
+
+/// Why an attempt at a provider was abandoned for the next one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailoverReason {
+    Connect,
+    Timeout,
+    Status5xx,
+}
+
+impl FailoverReason {
+    fn label(self) -> &'static str {
+        match self {
+            FailoverReason::Connect => "connect",
+            FailoverReason::Timeout => "timeout",
+            FailoverReason::Status5xx => "status_5xx",
+        }
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        // 5 ms … ~80 s: LLM latencies span cached one-token answers to long generations.
+        let latency_buckets = exponential_buckets(0.005, 2.0, 15).expect("static buckets");
+        let requests = IntCounterVec::new(
+            Opts::new("tollgate_requests_total", "Proxied LLM requests by public model, provider and HTTP status."),
+            &["model", "provider", "status"],
+        )
+        .expect("metric");
+        let duration = HistogramVec::new(
+            HistogramOpts::new("tollgate_request_duration_seconds", "Time from request arrival to the last response byte.")
+                .buckets(latency_buckets.clone()),
+            &["model", "provider"],
+        )
+        .expect("metric");
+        let ttfb = HistogramVec::new(
+            HistogramOpts::new(
+                "tollgate_time_to_first_byte_seconds",
+                "Time from request arrival to the first response byte from the upstream.",
+            )
+            .buckets(latency_buckets),
+            &["model", "provider"],
+        )
+        .expect("metric");
+        let tokens = IntCounterVec::new(
+            Opts::new("tollgate_tokens_total", "Metered tokens by bucket (input, cache_write_5m, cache_write_1h, cache_read, output)."),
+            &["model", "provider", "bucket"],
+        )
+        .expect("metric");
+        let charged = IntCounterVec::new(
+            Opts::new("tollgate_buyer_charged_microusdc_total", "Buyer cost of metered requests, in micro-USDC."),
+            &["model", "provider"],
+        )
+        .expect("metric");
+        let failovers = IntCounterVec::new(
+            Opts::new("tollgate_upstream_failovers_total", "Upstream attempts abandoned for the next candidate (or for an error, on the last one)."),
+            &["provider", "reason"],
+        )
+        .expect("metric");
+        let provider_health = IntGaugeVec::new(
+            Opts::new("tollgate_provider_health", "Provider health as seen by this node: 1 healthy, 0 unknown, -1 unhealthy."),
+            &["provider"],
+        )
+        .expect("metric");
+        let rejected = IntCounterVec::new(
+            Opts::new("tollgate_rejected_requests_total", "LLM requests refused before any upstream was contacted, by error code."),
+            &["code"],
+        )
+        .expect("metric");
+        for m in [&requests, &tokens, &charged, &failovers, &rejected] {
+            registry.register(Box::new(m.clone())).expect("unique metric");
+        }
+        for m in [&duration, &ttfb] {
+            registry.register(Box::new(m.clone())).expect("unique metric");
+        }
+        registry.register(Box::new(provider_health.clone())).expect("unique metric");
+        Metrics { registry, requests, duration, ttfb, tokens, charged, failovers, provider_health, rejected }
+    }
+
+    /// Count one finished request.
+    pub fn observe(&self, o: &Outcome) {
+        let provider = if o.provider.is_empty() { "none" } else { o.provider.as_str() };
+        let status_buf = itoa_status(o.http_status);
+        let status = std::str::from_utf8(&status_buf).unwrap_or("0");
+        self.requests.with_label_values(&[o.model.as_str(), provider, status]).inc();
+        self.duration
+            .with_label_values(&[o.model.as_str(), provider])
+            .observe(o.latency_ms as f64 / 1000.0);
+        if let Some(t) = o.ttfb_ms {
+            self.ttfb.with_label_values(&[o.model.as_str(), provider]).observe(t as f64 / 1000.0);
+        }
+        let t = &o.tokens;
+        for (bucket, n) in [
+            ("input", t.input_tokens),
+            ("cache_write_5m", t.cache_write_5m_tokens),
+            ("cache_write_1h", t.cache_write_1h_tokens),
+            ("cache_read", t.cache_read_tokens),
+            ("output", t.output_tokens),
+        ] {
+            if n > 0 {
+                self.tokens.with_label_values(&[o.model.as_str(), provider, bucket]).inc_by(n);
+            }
+        }
+        if o.buyer_cost_usdc > 0 {
+            self.charged
+                .with_label_values(&[o.model.as_str(), provider])
+                .inc_by(o.buyer_cost_usdc as u64);
+        }
+    }
+
+    pub fn rejected(&self, code: &str) {
+        self.rejected.with_label_values(&[code]).inc();
+    }
+
+    pub fn failover(&self, provider: &str, reason: FailoverReason) {
+        self.failovers.with_label_values(&[provider, reason.label()]).inc();
+    }
+
+    pub fn set_health(&self, provider: &str, gauge: i64) {
+        self.provider_health.with_label_values(&[provider]).set(gauge);
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 * 1024);
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("encoding to a Vec cannot fail");
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Status codes as label text without a heap allocation.
+fn itoa_status(code: u16) -> [u8; 3] {
+    let c = code.min(999);
+    [b'0' + (c / 100) as u8, b'0' + (c / 10 % 10) as u8, b'0' + (c % 10) as u8]
+}

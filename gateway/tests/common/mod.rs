@@ -1,0 +1,249 @@
+//! Test harness: the real `tollgate` binary on loopback ports, in front of the real mock
+//! upstream (in-process, recording what it receives).
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub use tollgate_benches::mock::{spawn_mock, MockDefaults, RecordedRequest, Recorder};
+
+pub const KEY: &str = "sk-test-key-a";
+pub const WALLET: &str = "0x00000000000000000000000000000000000000aa";
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub struct Mock {
+    pub addr: SocketAddr,
+    pub recorder: Recorder,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Mock {
+    pub async fn start() -> Mock {
+        Self::start_with(MockDefaults::default()).await
+    }
+    pub async fn start_with(defaults: MockDefaults) -> Mock {
+        let (addr, recorder, task) = spawn_mock(defaults).await;
+        Mock { addr, recorder, task }
+    }
+    pub fn last(&self) -> RecordedRequest {
+        self.recorder.requests().pop().expect("the mock received a request")
+    }
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub struct Gateway {
+    child: Child,
+    pub base: String,
+    pub admin: String,
+    _config: tempfile_path::TempPath,
+}
+
+mod tempfile_path {
+    /// A file removed on drop (no tempfile crate needed for one file).
+    pub struct TempPath(pub std::path::PathBuf);
+    impl Drop for TempPath {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+/// Options that vary between tests; everything else is a fixed, valid config.
+pub struct GatewayOpts {
+    pub thinking: &'static str,
+    pub max_body_bytes: u64,
+    pub first_byte_timeout: &'static str,
+    /// YAML for `providers:` (a list).
+    pub providers: String,
+    pub route_aliases: &'static str,
+}
+
+impl GatewayOpts {
+    pub fn new(providers: String) -> Self {
+        GatewayOpts {
+            thinking: "strip",
+            max_body_bytes: 10 * 1024 * 1024,
+            first_byte_timeout: "10s",
+            providers,
+            route_aliases: "[]",
+        }
+    }
+}
+
+/// An OpenAI-kind and an Anthropic-kind provider on one mock, each serving one model.
+pub fn standard_providers(mock: SocketAddr) -> String {
+    format!(
+        r#"
+  - id: oa
+    kind: openai
+    base_url: http://{mock}/v1
+    api_key: upstream-secret-openai
+    models:
+      - id: gpt-test
+        upstream_model: mock-gpt
+        pricing: {{ prompt: 1, completion: 2, cache_read: 0.5 }}
+  - id: an
+    kind: anthropic
+    base_url: http://{mock}
+    api_key: upstream-secret-anthropic
+    models:
+      - id: claude-test
+        upstream_model: mock-claude
+        pricing: {{ prompt: 3, completion: 15, cache_read: 0.3, cache_write_5m: 3.75, cache_write_1h: 6 }}
+"#
+    )
+}
+
+impl Gateway {
+    pub async fn start(opts: GatewayOpts) -> Gateway {
+        let port = free_port();
+        let admin_port = free_port();
+        let yaml = format!(
+            r#"
+server:
+  listen: 127.0.0.1:{port}
+  threads: 2
+  thinking: {thinking}
+  max_body_bytes: {max_body}
+  provider_share: 0.70
+  upstream: {{ connect_timeout: 2s, first_byte_timeout: {fbt}, idle_timeout: 30s }}
+metrics:
+  listen: 127.0.0.1:{admin_port}
+auth:
+  static_keys:
+    - {{ key: {KEY}, wallet: "{WALLET}", label: key-a }}
+    - {{ key: sk-test-key-b, wallet: "0x00000000000000000000000000000000000000bb", label: key-b }}
+billing:
+  sink: memory
+  expose_outcomes: true
+providers:{providers}
+route_aliases: {aliases}
+"#,
+            thinking = opts.thinking,
+            max_body = opts.max_body_bytes,
+            fbt = opts.first_byte_timeout,
+            providers = opts.providers,
+            aliases = opts.route_aliases,
+        );
+        let path = std::env::temp_dir().join(format!("tollgate-test-{port}.yaml"));
+        std::fs::File::create(&path).unwrap().write_all(yaml.as_bytes()).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .arg("-c")
+            .arg(&path)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn tollgate");
+        let gw = Gateway {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            admin: format!("http://127.0.0.1:{admin_port}"),
+            _config: tempfile_path::TempPath(path),
+        };
+        gw.wait_ready().await;
+        gw
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let c = reqwest::Client::new();
+        loop {
+            let main = c.get(format!("{}/health", self.base)).send().await;
+            let admin = c.get(format!("{}/health", self.admin)).send().await;
+            if main.is_ok_and(|r| r.status() == 200) && admin.is_ok_and(|r| r.status() == 200) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "gateway did not become ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Outcomes the in-memory billing sink received, oldest first.
+    pub async fn outcomes(&self) -> Vec<Value> {
+        let v: Value = reqwest::get(format!("{}/debug/outcomes", self.admin)).await.unwrap().json().await.unwrap();
+        v.as_array().unwrap().clone()
+    }
+
+    /// The outcome of one request, waiting briefly: `logging` runs after the response ends.
+    pub async fn outcome(&self, request_id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(o) = self.outcomes().await.into_iter().find(|o| o["request_id"] == request_id) {
+                return o;
+            }
+            assert!(Instant::now() < deadline, "no outcome for {request_id}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.admin)).await.unwrap().text().await.unwrap()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The value of a Prometheus sample whose name and labels contain all of `parts`.
+pub fn metric_value(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(name) && labels.iter().all(|p| l.contains(p)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().pool_max_idle_per_host(4).build().unwrap()
+}
+
+pub async fn post_json(url: &str, key: Option<&str>, body: &Value, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut rb = client().post(url).json(body);
+    if let Some(k) = key {
+        rb = rb.bearer_auth(k);
+    }
+    for (k, v) in headers {
+        rb = rb.header(*k, *v);
+    }
+    rb.send().await.unwrap()
+}
+
+pub fn request_id(resp: &reqwest::Response) -> String {
+    resp.headers().get("x-request-id").expect("x-request-id header").to_str().unwrap().to_string()
+}
+
+/// Parse SSE text into (event, data) pairs.
+pub fn sse_events(text: &str) -> Vec<(Option<String>, String)> {
+    let mut out = Vec::new();
+    let mut event = None;
+    for line in text.lines() {
+        if let Some(e) = line.strip_prefix("event:") {
+            event = Some(e.trim().to_string());
+        } else if let Some(d) = line.strip_prefix("data:") {
+            out.push((event.take(), d.trim().to_string()));
+        }
+    }
+    out
+}
