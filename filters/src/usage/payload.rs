@@ -1,17 +1,21 @@
 //! What one OpenAI or Anthropic payload (an SSE event's data, or a whole JSON body) says
 //! about usage.
 //!
-//! Each payload is parsed once with serde_json into small borrowed structs: the fields that
+//! Each payload is parsed with serde_json into small borrowed structs: the fields that
 //! matter are read, everything else is skipped (validated, never built). Generated text is
 //! measured as borrowed [`RawValue`]s, so escapes are not decoded and nothing is allocated;
 //! arrays (`choices`, `tool_calls`, `content`) are summed as they are read, never collected.
-//! A chunk's `"usage":null` costs one `null` literal inside that single pass.
+//!
+//! OpenAI chunks, the bulk of a stream, first try a fast path: when memmem finds no usage
+//! object (only `"usage":null`) and no error, only the `choices` array is parsed.
 
+use memchr::memmem;
 use serde::de::{Deserialize, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::Deserialize as DeriveDeserialize;
 use serde_json::value::RawValue;
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::LazyLock;
 
 /// What one parsed payload amounts to.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -56,9 +60,76 @@ pub(crate) fn parse_openai_event(data: &[u8]) -> Option<PayloadEffect> {
             ..PayloadEffect::default()
         });
     }
+    if let Some(effect) = openai_content_chunk(data) {
+        return Some(effect);
+    }
     serde_json::from_slice::<OpenAiPayload>(data)
         .ok()
         .map(|payload| payload.effect())
+}
+
+/// Needles for the OpenAI chunk fast path, built once.
+struct ChunkKeys {
+    usage: memmem::Finder<'static>,
+    error: memmem::Finder<'static>,
+    choices: memmem::Finder<'static>,
+}
+
+static CHUNK_KEYS: LazyLock<ChunkKeys> = LazyLock::new(|| ChunkKeys {
+    usage: memmem::Finder::new(b"\"usage\""),
+    error: memmem::Finder::new(b"\"error\""),
+    choices: memmem::Finder::new(b"\"choices\""),
+});
+
+/// The fast path for the bulk of a stream: a chunk with no usage object and no error
+/// (`"usage":null` or none). Only its `choices` array is parsed; the id, model and other
+/// fields around it are never read. `None` sends the chunk to the full parse, which is also
+/// what decides whether it is malformed.
+///
+/// Finding keys by bytes is sound because a `"` inside a JSON string is always escaped:
+/// `"usage"` followed by `:` only occurs as a key. Any `"usage"` or `"error"` key (at any
+/// depth) with a value that may matter takes the full parse, which reads the top level only.
+fn openai_content_chunk(data: &[u8]) -> Option<PayloadEffect> {
+    let keys = &*CHUNK_KEYS;
+    let object = data.trim_ascii();
+    if !(object.starts_with(b"{") && object.ends_with(b"}")) {
+        return None;
+    }
+    let mut usage_values = key_values(object, &keys.usage);
+    if usage_values.any(|value| value.first() != Some(&b'n')) {
+        return None;
+    }
+    let mut error_values = key_values(object, &keys.error);
+    if error_values.any(|value| value.first() != Some(&b'n')) {
+        return None;
+    }
+    let choices = key_values(object, &keys.choices).next()?;
+    let mut array = serde_json::Deserializer::from_slice(choices);
+    let summed = Option::<SummedArray<OpenAiChoice>>::deserialize(&mut array).ok()?;
+    Some(PayloadEffect {
+        content_bytes: summed.map_or(0, |array| array.bytes),
+        ..PayloadEffect::default()
+    })
+}
+
+/// For each occurrence of the quoted `key` used as a key, the text from its value on.
+fn key_values<'a>(
+    object: &'a [u8],
+    key: &'a memmem::Finder<'static>,
+) -> impl Iterator<Item = &'a [u8]> + 'a {
+    key.find_iter(object).filter_map(move |at| {
+        let after_key = skip_whitespace(&object[at + key.needle().len()..]);
+        let value = after_key.strip_prefix(b":")?;
+        Some(skip_whitespace(value))
+    })
+}
+
+fn skip_whitespace(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        .unwrap_or(bytes.len());
+    &bytes[start..]
 }
 
 /// A whole OpenAI `chat.completion` (or error) body.

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# System packages the build and tests need (Debian). Idempotent; installs only what is
+# missing. cmake: Pingora's zlib-ng build. python3-venv: the SDK test venv.
+set -euo pipefail
+need=()
+command -v cmake >/dev/null || need+=(cmake)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+if ((${#need[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "missing packages: ${need[*]} (run as root or install them)" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi

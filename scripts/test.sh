@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Run every test Tollgate has, on a fresh machine: installs what the tests need first.
+#
+#   bash scripts/test.sh            # everything
+#   SKIP_INSTALL=1 bash scripts/test.sh   # reuse what is installed
+#
+# Steps: system packages (apt) → Python venv with the official SDKs → build → Rust unit,
+# property and integration tests (real gateway processes on loopback) → Python SDK tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+log() { printf '\n== %s\n' "$*"; }
+
+if [[ -z "${SKIP_INSTALL:-}" ]]; then
+  log "system packages"
+  bash scripts/install-deps.sh
+fi
+
+log "python venv (.venv) with the official openai and anthropic SDKs"
+if [[ ! -x .venv/bin/python ]]; then
+  python3 -m venv .venv
+fi
+.venv/bin/pip install -q --disable-pip-version-check -r tests/sdk/requirements.txt
+
+log "build"
+cargo build --workspace --bins
+
+log "rust tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi
+
+log "python SDK tests"
+TOLLGATE_BIN_DIR="$ROOT/target/debug" .venv/bin/pytest -q tests/sdk
