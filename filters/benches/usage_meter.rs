@@ -14,8 +14,18 @@ const CHUNK_BYTES: usize = 100;
 /// Roughly one token each, with some multi-byte text and escapes, as models produce.
 fn token(i: usize) -> &'static str {
     const WORDS: [&str; 12] = [
-        " the", " gateway", " meters", " every", " token", ",", " caf\u{e9}", " \\\"quoted\\\"",
-        "\\n", " \u{6771}\u{4eac}", " result", ".",
+        " the",
+        " gateway",
+        " meters",
+        " every",
+        " token",
+        ",",
+        " caf\u{e9}",
+        " \\\"quoted\\\"",
+        "\\n",
+        " \u{6771}\u{4eac}",
+        " result",
+        ".",
     ];
     WORDS[i % WORDS.len()]
 }
@@ -109,9 +119,24 @@ fn meter_all(format: ApiFormat, kind: BodyKind, body: &[u8], chunk: usize) -> u6
 fn streams(c: &mut Criterion) {
     let mut group = c.benchmark_group("usage_meter");
     let cases = [
-        ("openai_stream", ApiFormat::OpenAi, BodyKind::EventStream, openai_stream()),
-        ("anthropic_stream", ApiFormat::Anthropic, BodyKind::EventStream, anthropic_stream()),
-        ("openai_json_20k", ApiFormat::OpenAi, BodyKind::Json, openai_json_body()),
+        (
+            "openai_stream",
+            ApiFormat::OpenAi,
+            BodyKind::EventStream,
+            openai_stream(),
+        ),
+        (
+            "anthropic_stream",
+            ApiFormat::Anthropic,
+            BodyKind::EventStream,
+            anthropic_stream(),
+        ),
+        (
+            "openai_json_20k",
+            ApiFormat::OpenAi,
+            BodyKind::Json,
+            openai_json_body(),
+        ),
     ];
     for (name, format, kind, body) in &cases {
         group.throughput(Throughput::Bytes(body.len() as u64));
@@ -148,21 +173,37 @@ fn parsers(c: &mut Criterion) {
     let mut group = c.benchmark_group("json_parser");
     for (name, payload) in [("stream_chunk", &chunk_payload), ("json_20k", &body)] {
         group.throughput(Throughput::Bytes(payload.len() as u64));
-        group.bench_with_input(BenchmarkId::new("serde_json", name), payload, |b, payload| {
-            b.iter(|| serde_json::from_slice::<UsageOnly>(black_box(payload)).unwrap().usage.is_some())
-        });
+        group.bench_with_input(
+            BenchmarkId::new("serde_json", name),
+            payload,
+            |b, payload| {
+                b.iter(|| {
+                    serde_json::from_slice::<UsageOnly>(black_box(payload))
+                        .unwrap()
+                        .usage
+                        .is_some()
+                })
+            },
+        );
         let mut scratch = payload.clone();
         let mut buffers = simd_json::Buffers::new(payload.len());
-        group.bench_with_input(BenchmarkId::new("simd_json", name), payload, |b, payload| {
-            b.iter(|| {
-                scratch.clear();
-                scratch.extend_from_slice(black_box(payload));
-                simd_json::serde::from_slice_with_buffers::<UsageOnly>(&mut scratch, &mut buffers)
+        group.bench_with_input(
+            BenchmarkId::new("simd_json", name),
+            payload,
+            |b, payload| {
+                b.iter(|| {
+                    scratch.clear();
+                    scratch.extend_from_slice(black_box(payload));
+                    simd_json::serde::from_slice_with_buffers::<UsageOnly>(
+                        &mut scratch,
+                        &mut buffers,
+                    )
                     .unwrap()
                     .usage
                     .is_some()
-            })
-        });
+                })
+            },
+        );
     }
     group.finish();
 }

@@ -15,6 +15,7 @@ mod payload;
 
 use event_stream::{EventName, EventStream, PayloadSink};
 use payload::{PayloadEffect, UsageUpdate};
+use std::sync::OnceLock;
 
 /// Tokens of one request in the five buckets that are priced separately.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -106,6 +107,7 @@ impl UsageMeter {
                 buffer: Vec::new(),
                 limit: DEFAULT_JSON_LIMIT,
                 over_limit: false,
+                parsed: OnceLock::new(),
             }),
         };
         UsageMeter {
@@ -132,7 +134,7 @@ impl UsageMeter {
     }
 
     /// What has been seen so far; may be called at any time, e.g. after the client went away
-    /// mid-stream. For a JSON body this parses the buffered body, so call it once at the end.
+    /// mid-stream. For a JSON body the first call after a chunk parses the buffered body.
     pub fn report(&self) -> MeterReport {
         self.tally().report()
     }
@@ -266,10 +268,17 @@ struct JsonBody {
     buffer: Vec<u8>,
     limit: usize,
     over_limit: bool,
+    /// The parse of `buffer`, made on the first report after the last chunk, so that
+    /// `report` and `content_bytes` at the end cost one parse between them.
+    parsed: OnceLock<Tally>,
 }
 
 impl JsonBody {
     fn feed(&mut self, chunk: &[u8]) {
+        if chunk.is_empty() {
+            return;
+        }
+        self.parsed.take();
         if self.over_limit {
             return;
         }
@@ -282,6 +291,10 @@ impl JsonBody {
     }
 
     fn tally(&self) -> Tally {
+        *self.parsed.get_or_init(|| self.parse())
+    }
+
+    fn parse(&self) -> Tally {
         let mut tally = Tally::default();
         if self.over_limit {
             return tally;

@@ -149,7 +149,12 @@ fn every_fixture_gives_its_expected_report() {
             "{}",
             expected.fixture
         );
-        assert_eq!(meter.bytes_seen(), body.len() as u64, "{}", expected.fixture);
+        assert_eq!(
+            meter.bytes_seen(),
+            body.len() as u64,
+            "{}",
+            expected.fixture
+        );
     }
 }
 
@@ -169,7 +174,10 @@ fn every_fixture_has_an_expectation() {
 fn crlf_fixture_differs_from_its_lf_twin_only_in_line_endings() {
     let lf = fixture("anthropic_stream_cache_split.sse");
     let crlf = fixture("anthropic_stream_cache_split_crlf.sse");
-    assert!(crlf.windows(2).any(|w| w == b"\r\n"), "line endings were converted");
+    assert!(
+        crlf.windows(2).any(|w| w == b"\r\n"),
+        "line endings were converted"
+    );
     let mut converted = Vec::new();
     for &byte in &lf {
         if byte == b'\n' {
@@ -184,7 +192,11 @@ fn crlf_fixture_differs_from_its_lf_twin_only_in_line_endings() {
 fn fixtures_cut_before_their_terminator_are_incomplete_with_usage_so_far() {
     // Everything up to (not including) the terminator event.
     let cases = [
-        ("openai_stream_cached.sse", ApiFormat::OpenAi, &b"data: [DONE]"[..]),
+        (
+            "openai_stream_cached.sse",
+            ApiFormat::OpenAi,
+            &b"data: [DONE]"[..],
+        ),
         (
             "anthropic_stream_cache_split.sse",
             ApiFormat::Anthropic,

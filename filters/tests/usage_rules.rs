@@ -15,7 +15,12 @@ fn openai_stream(body: &str) -> MeterReport {
 }
 
 fn anthropic_stream(body: &str) -> MeterReport {
-    meter(ApiFormat::Anthropic, BodyKind::EventStream, &[body.as_bytes()]).report()
+    meter(
+        ApiFormat::Anthropic,
+        BodyKind::EventStream,
+        &[body.as_bytes()],
+    )
+    .report()
 }
 
 fn json_body(format: ApiFormat, body: &str) -> MeterReport {
@@ -214,19 +219,30 @@ fn anthropic_delta_changing_the_cache_total_keeps_buckets_summing_to_it() {
         r#"{"input_tokens":3,"cache_creation_input_tokens":500,"cache_creation":{"ephemeral_5m_input_tokens":100,"ephemeral_1h_input_tokens":400},"output_tokens":1}"#,
     );
     let grown = anthropic_stream(
-        &(start.clone() + &anthropic_message_delta(r#"{"cache_creation_input_tokens":600,"output_tokens":2}"#)),
+        &(start.clone()
+            + &anthropic_message_delta(r#"{"cache_creation_input_tokens":600,"output_tokens":2}"#)),
     );
-    assert_eq!((grown.usage.cache_write_5m, grown.usage.cache_write_1h), (200, 400));
+    assert_eq!(
+        (grown.usage.cache_write_5m, grown.usage.cache_write_1h),
+        (200, 400)
+    );
     let shrunk = anthropic_stream(
-        &(start + &anthropic_message_delta(r#"{"cache_creation_input_tokens":300,"output_tokens":2}"#)),
+        &(start
+            + &anthropic_message_delta(r#"{"cache_creation_input_tokens":300,"output_tokens":2}"#)),
     );
-    assert_eq!((shrunk.usage.cache_write_5m, shrunk.usage.cache_write_1h), (0, 300));
+    assert_eq!(
+        (shrunk.usage.cache_write_5m, shrunk.usage.cache_write_1h),
+        (0, 300)
+    );
 }
 
 #[test]
 fn anthropic_null_fields_in_a_delta_leave_counts_alone() {
-    let body = anthropic_message_start(r#"{"input_tokens":25,"cache_read_input_tokens":7,"output_tokens":1}"#)
-        + &anthropic_message_delta(r#"{"input_tokens":null,"cache_read_input_tokens":null,"output_tokens":4}"#);
+    let body = anthropic_message_start(
+        r#"{"input_tokens":25,"cache_read_input_tokens":7,"output_tokens":1}"#,
+    ) + &anthropic_message_delta(
+        r#"{"input_tokens":null,"cache_read_input_tokens":null,"output_tokens":4}"#,
+    );
     let usage = anthropic_stream(&body).usage;
     assert_eq!((usage.input, usage.cache_read, usage.output), (25, 7, 4));
 }
@@ -242,8 +258,9 @@ fn anthropic_error_event_marks_the_error_and_keeps_usage_so_far() {
 
 #[test]
 fn anthropic_error_payload_without_event_name_is_an_error() {
-    let report =
-        anthropic_stream("data: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"x\"}}\n\n");
+    let report = anthropic_stream(
+        "data: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"x\"}}\n\n",
+    );
     assert!(report.upstream_error);
 }
 
@@ -253,10 +270,20 @@ fn anthropic_generated_text_arguments_and_thinking_are_content_signatures_are_no
         format!("event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":{index},\"delta\":{delta}}}\n\n")
     };
     let body = delta(0, r#"{"type":"thinking_delta","thinking":"hmm"}"#)
-        + &delta(0, r#"{"type":"signature_delta","signature":"c2lnbmF0dXJl"}"#)
+        + &delta(
+            0,
+            r#"{"type":"signature_delta","signature":"c2lnbmF0dXJl"}"#,
+        )
         + &delta(1, r#"{"type":"text_delta","text":"Hi \u00e9"}"#)
-        + &delta(2, r#"{"type":"input_json_delta","partial_json":"{\"a\": 1}"}"#);
-    let meter = meter(ApiFormat::Anthropic, BodyKind::EventStream, &[body.as_bytes()]);
+        + &delta(
+            2,
+            r#"{"type":"input_json_delta","partial_json":"{\"a\": 1}"}"#,
+        );
+    let meter = meter(
+        ApiFormat::Anthropic,
+        BodyKind::EventStream,
+        &[body.as_bytes()],
+    );
     assert_eq!(meter.content_bytes(), 3 + 9 + 10);
 }
 
@@ -363,12 +390,19 @@ fn stream_cut_mid_event_reports_usage_so_far_and_is_incomplete() {
     let body = start
         + "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hel\"}}\n\n"
         + "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"ind";
-    let meter = meter(ApiFormat::Anthropic, BodyKind::EventStream, &[body.as_bytes()]);
+    let meter = meter(
+        ApiFormat::Anthropic,
+        BodyKind::EventStream,
+        &[body.as_bytes()],
+    );
     let report = meter.report();
     assert!(!report.complete);
     assert!(report.usage_seen);
     assert_eq!((report.usage.input, report.usage.output), (25, 1));
-    assert_eq!(report.malformed_events, 0, "an unfinished line is not malformed");
+    assert_eq!(
+        report.malformed_events, 0,
+        "an unfinished line is not malformed"
+    );
     assert_eq!(meter.content_bytes(), 3);
 }
 
@@ -413,7 +447,11 @@ fn bytes_seen_counts_every_byte_fed() {
 #[test]
 fn openai_json_body_usage_and_content() {
     let body = r#"{"id":"chatcmpl-1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"Hello!","tool_calls":[{"id":"t","type":"function","function":{"name":"f","arguments":"{}"}}]},"finish_reason":"stop"}],"usage":{"prompt_tokens":100,"completion_tokens":9,"total_tokens":109,"prompt_tokens_details":{"cached_tokens":64}}}"#;
-    let meter = meter(ApiFormat::OpenAi, BodyKind::Json, &[&body.as_bytes()[..50], &body.as_bytes()[50..]]);
+    let meter = meter(
+        ApiFormat::OpenAi,
+        BodyKind::Json,
+        &[&body.as_bytes()[..50], &body.as_bytes()[50..]],
+    );
     let report = meter.report();
     assert_eq!(
         report.usage,
@@ -449,7 +487,10 @@ fn anthropic_json_body_usage_with_and_without_split() {
         r#"{"type":"message","content":[],"usage":{"input_tokens":5,"cache_creation_input_tokens":10,"output_tokens":7}}"#,
     );
     assert_eq!(
-        (without_split.usage.cache_write_5m, without_split.usage.cache_write_1h),
+        (
+            without_split.usage.cache_write_5m,
+            without_split.usage.cache_write_1h
+        ),
         (10, 0)
     );
 }
@@ -470,7 +511,10 @@ fn json_error_bodies_are_upstream_errors() {
 
 #[test]
 fn json_body_cut_short_is_incomplete_not_malformed() {
-    let report = json_body(ApiFormat::OpenAi, r#"{"choices":[],"usage":{"prompt_tokens":1"#);
+    let report = json_body(
+        ApiFormat::OpenAi,
+        r#"{"choices":[],"usage":{"prompt_tokens":1"#,
+    );
     assert_eq!(report, MeterReport::default());
     assert_eq!(json_body(ApiFormat::OpenAi, ""), MeterReport::default());
 }
@@ -486,12 +530,14 @@ fn json_body_that_is_not_json_is_malformed() {
 fn json_body_over_the_limit_reports_usage_missing() {
     let body = br#"{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2}}"#;
     let at_limit = {
-        let mut meter = UsageMeter::new(ApiFormat::OpenAi, BodyKind::Json).with_json_limit(body.len());
+        let mut meter =
+            UsageMeter::new(ApiFormat::OpenAi, BodyKind::Json).with_json_limit(body.len());
         meter.feed(body);
         meter.report()
     };
     assert!(at_limit.usage_seen && at_limit.complete);
-    let mut over = UsageMeter::new(ApiFormat::OpenAi, BodyKind::Json).with_json_limit(body.len() - 1);
+    let mut over =
+        UsageMeter::new(ApiFormat::OpenAi, BodyKind::Json).with_json_limit(body.len() - 1);
     over.feed(&body[..10]);
     over.feed(&body[10..]);
     let report = over.report();

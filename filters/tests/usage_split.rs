@@ -86,10 +86,10 @@ fn cut_at<'a>(body: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
 #[test]
 fn every_two_way_split_matches_the_whole_body() {
     for fixture in fixtures() {
-        let whole = meter_in_chunks(&fixture, [&fixture.body[..]]);
+        let whole = meter_in_chunks(fixture, [&fixture.body[..]]);
         assert!(whole.report.usage_seen, "{}", fixture.name);
         for cut in 0..=fixture.body.len() {
-            let split = meter_in_chunks(&fixture, cut_at(&fixture.body, &[cut]));
+            let split = meter_in_chunks(fixture, cut_at(&fixture.body, &[cut]));
             assert_eq!(split, whole, "{} cut at byte {cut}", fixture.name);
         }
     }
@@ -98,8 +98,8 @@ fn every_two_way_split_matches_the_whole_body() {
 #[test]
 fn byte_by_byte_matches_the_whole_body() {
     for fixture in fixtures() {
-        let whole = meter_in_chunks(&fixture, [&fixture.body[..]]);
-        let bytes = meter_in_chunks(&fixture, fixture.body.chunks(1));
+        let whole = meter_in_chunks(fixture, [&fixture.body[..]]);
+        let bytes = meter_in_chunks(fixture, fixture.body.chunks(1));
         assert_eq!(bytes, whole, "{}", fixture.name);
     }
 }

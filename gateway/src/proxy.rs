@@ -292,7 +292,8 @@ impl ProxyHttp for Gateway {
             }
         };
         ctx.call = Some(shared.clone());
-        match body_forwarding::path_for(session) {
+        let path = if self.config.server.force_subrequest { BodyPath::Subrequest } else { body_forwarding::path_for(session) };
+        match path {
             BodyPath::RetryBuffer => Ok(false),
             BodyPath::Subrequest => {
                 self.serve_piped(session, &shared).await?;

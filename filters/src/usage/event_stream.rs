@@ -362,7 +362,9 @@ mod tests {
         for _ in 0..3 {
             let mut seen = Vec::new();
             splitter.split(b"data: {\"a\"", |_| unreachable!());
-            splitter.split(b":1}\n", |line| seen.push(line == Line::Text(b"data: {\"a\":1}")));
+            splitter.split(b":1}\n", |line| {
+                seen.push(line == Line::Text(b"data: {\"a\":1}"))
+            });
             assert_eq!(seen, [true]);
             assert!(splitter.carry.is_empty());
             // Cleared, not freed: later rounds reuse the same buffer.
@@ -447,7 +449,10 @@ mod tests {
         let mut stream = EventStream::new();
         let mut recorder = Recorder::default();
         stream.feed(b"event: error\ndata: abc\n", &mut recorder);
-        assert_eq!(stream.pending_event(&recorder), Some((EventName::Error, (3, b'a'))));
+        assert_eq!(
+            stream.pending_event(&recorder),
+            Some((EventName::Error, (3, b'a')))
+        );
         stream.feed(b"\n", &mut recorder);
         assert_eq!(stream.pending_event(&recorder), None);
         assert_eq!(recorder.events.len(), 1);

@@ -244,7 +244,9 @@ struct OpenAiChoice<'a> {
 impl GeneratedBytes for OpenAiChoice<'_> {
     fn generated_bytes(&self) -> u64 {
         let of = |generated: &Option<OpenAiGenerated>| {
-            generated.as_ref().map_or(0, GeneratedBytes::generated_bytes)
+            generated
+                .as_ref()
+                .map_or(0, GeneratedBytes::generated_bytes)
         };
         of(&self.delta).saturating_add(of(&self.message))
     }
@@ -476,6 +478,47 @@ mod tests {
         assert!(!update.has_counts());
     }
 
+    fn full_parse(data: &[u8]) -> Option<PayloadEffect> {
+        serde_json::from_slice::<OpenAiPayload>(data)
+            .ok()
+            .map(|payload| payload.effect())
+    }
+
+    #[test]
+    fn openai_fast_path_agrees_with_the_full_parse() {
+        let chunks: [&[u8]; 6] = [
+            br#"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"a\"b"}}],"usage":null}"#,
+            br#"{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"usage\": 1}"}}]}}]}"#,
+            br#" {"choices" : [ ], "usage" : null, "error" : null} "#,
+            br#"{"choices":null,"object":"usage"}"#,
+            br#"{"choices":[{"delta":{"content":"x"}},{"delta":{"reasoning_content":"yz"}}]}"#,
+            br#"{"id":"no choices"}"#,
+        ];
+        for chunk in chunks {
+            let fast = openai_content_chunk(chunk);
+            assert!(
+                fast.is_none() || fast == full_parse(chunk),
+                "{}",
+                String::from_utf8_lossy(chunk)
+            );
+        }
+        assert!(
+            openai_content_chunk(chunks[0]).is_some(),
+            "the common chunk takes the fast path"
+        );
+    }
+
+    #[test]
+    fn any_usage_object_or_error_takes_the_full_parse() {
+        let nested_first = br#"{"choices":[],"x_groq":{"usage":{"queue_time":0.1}},"usage":{"prompt_tokens":3,"completion_tokens":4}}"#;
+        assert!(openai_content_chunk(nested_first).is_none());
+        let usage = parse_openai_event(nested_first).unwrap().usage.unwrap();
+        assert_eq!((usage.input, usage.output), (Some(3), Some(4)));
+        let error = br#"{"choices":[],"error":{"message":"boom"}}"#;
+        assert!(openai_content_chunk(error).is_none());
+        assert!(parse_openai_event(error).unwrap().is_error);
+    }
+
     #[test]
     fn anthropic_unknown_type_is_not_malformed() {
         let effect = parse_anthropic_event(br#"{"type":"brand_new_event","x":[1]}"#).unwrap();
@@ -484,7 +527,10 @@ mod tests {
 
     #[test]
     fn wrong_types_do_not_parse() {
-        assert!(parse_anthropic_event(br#"{"type":"message_delta","usage":{"output_tokens":-1}}"#).is_none());
+        assert!(
+            parse_anthropic_event(br#"{"type":"message_delta","usage":{"output_tokens":-1}}"#)
+                .is_none()
+        );
         assert!(parse_openai_event(br#"{"usage":{"prompt_tokens":"3"}}"#).is_none());
         assert!(parse_openai_event(b"42").is_none());
         assert!(parse_openai_event(b"").is_none());

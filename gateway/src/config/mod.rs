@@ -40,6 +40,8 @@ pub struct ServerConfig {
     pub default_max_tokens: u64,
     /// How long an unhealthy provider stays demoted before it is tried first again.
     pub unhealthy_cooldown: Duration,
+    /// Send every body through the subrequest path (benchmarking the two paths).
+    pub force_subrequest: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -223,6 +225,14 @@ impl Validator<'_> {
             None => ProviderShare::from_bps(7000).expect("constant"),
             Some(d) => self.share("server.provider_share", &d),
         };
+        let force_subrequest = match s.body_path.as_deref().unwrap_or("auto") {
+            "auto" => false,
+            "subrequest" => true,
+            other => {
+                self.err("server.body_path", format!("unknown body path {other:?} (expected auto or subrequest)"));
+                false
+            }
+        };
         let default_max_tokens = s.default_max_tokens.unwrap_or(1024);
         if default_max_tokens == 0 {
             self.err("server.default_max_tokens", "must be positive");
@@ -324,6 +334,7 @@ impl Validator<'_> {
                 provider_share,
                 default_max_tokens,
                 unhealthy_cooldown,
+                force_subrequest,
             },
             metrics_listen,
             static_keys,

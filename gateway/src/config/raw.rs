@@ -34,6 +34,8 @@ pub struct RawServer {
     pub provider_share: Option<Decimal>,
     pub default_max_tokens: Option<u64>,
     pub unhealthy_cooldown: Option<String>,
+    /// `auto` (default) or `subrequest` (force the large-body path; for benchmarks).
+    pub body_path: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]

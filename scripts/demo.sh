@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Quick start: build Tollgate and run it against the local mock upstream (conf/demo.yaml).
+#
+#   bash scripts/demo.sh
+#
+# Serves the OpenAI API at http://127.0.0.1:8080/v1 and the Anthropic API at
+# http://127.0.0.1:8080, metrics at http://127.0.0.1:9464/metrics. Ctrl-C stops everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh
+echo "building (release; the first build takes a few minutes on 2 cores)…"
+cargo build --release -q -p tollgate-gateway -p tollgate-benches
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+
+target/release/mock-llm --listen 127.0.0.1:18101 --threads 1 > /dev/null &
+pids+=($!)
+target/release/tollgate -c conf/demo.yaml &
+pids+=($!)
+
+for _ in $(seq 1 100); do
+  curl -fsS http://127.0.0.1:8080/health >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -fsS http://127.0.0.1:8080/health >/dev/null || { echo "gateway did not start" >&2; exit 1; }
+
+KEY=sk-demo-0000000000000000000000000000000000000000000000000000000000000000
+cat <<MSG
+
+Tollgate is running (demo config: conf/demo.yaml, mock upstream on :18101).
+
+  curl http://127.0.0.1:8080/v1/chat/completions \\
+    -H "Authorization: Bearer $KEY" -H 'content-type: application/json' \\
+    -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}]}'
+
+  python3 - <<'PY'
+from openai import OpenAI   # pip install openai
+client = OpenAI(base_url="http://127.0.0.1:8080/v1", api_key="$KEY")
+r = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hello"}])
+print(r.choices[0].message.content, r.usage)
+PY
+
+  Anthropic SDK: anthropic.Anthropic(base_url="http://127.0.0.1:8080", api_key="$KEY"), model "claude-sonnet"
+  Models:   curl http://127.0.0.1:8080/v1/models
+  Metrics:  curl http://127.0.0.1:9464/metrics
+  Billing records (in-memory sink): curl http://127.0.0.1:9464/debug/outcomes
+
+Ctrl-C to stop.
+MSG
+wait
