@@ -81,7 +81,12 @@ impl PriceSheet {
     /// tokens and its output at most `output_tokens`: every prompt token priced at the dearest
     /// input bucket (a prompt may be written to the 1h cache), every output token at the
     /// completion price.
-    pub fn worst_case(&self, prompt_tokens: u64, output_tokens: u64, share: ProviderShare) -> Charge {
+    pub fn worst_case(
+        &self,
+        prompt_tokens: u64,
+        output_tokens: u64,
+        share: ProviderShare,
+    ) -> Charge {
         let dearest_input = [
             self.prompt,
             self.cache_read,
@@ -142,7 +147,10 @@ mod tests {
     #[test]
     fn margin_rounds_up_and_fee_is_the_difference() {
         let share = ProviderShare::from_bps(7000).unwrap();
-        let u = Usage { output: 1, ..Usage::default() }; // 15 micro-USDC
+        let u = Usage {
+            output: 1,
+            ..Usage::default()
+        }; // 15 micro-USDC
         let c = sonnet().charge(&u, share);
         assert_eq!(c.provider_cost, 15);
         assert_eq!(c.buyer_cost, 22); // ceil(15 / 0.7) = ceil(21.43)
@@ -151,10 +159,19 @@ mod tests {
 
     #[test]
     fn sub_micro_costs_round_up_once() {
-        let cheap = PriceSheet { prompt: p("0.075"), ..PriceSheet::default() };
-        let u = Usage { input: 10, ..Usage::default() }; // 0.75 micro
+        let cheap = PriceSheet {
+            prompt: p("0.075"),
+            ..PriceSheet::default()
+        };
+        let u = Usage {
+            input: 10,
+            ..Usage::default()
+        }; // 0.75 micro
         assert_eq!(cheap.charge(&u, ProviderShare::FULL).provider_cost, 1);
-        let u = Usage { input: 0, ..Usage::default() };
+        let u = Usage {
+            input: 0,
+            ..Usage::default()
+        };
         assert_eq!(cheap.charge(&u, ProviderShare::FULL).provider_cost, 0);
     }
 
@@ -164,9 +181,22 @@ mod tests {
         let sheet = sonnet();
         let bound = sheet.worst_case(1000, 200, share);
         for split in [
-            Usage { input: 1000, output: 200, ..Usage::default() },
-            Usage { cache_write_1h: 1000, output: 200, ..Usage::default() },
-            Usage { cache_read: 500, cache_write_5m: 500, output: 200, ..Usage::default() },
+            Usage {
+                input: 1000,
+                output: 200,
+                ..Usage::default()
+            },
+            Usage {
+                cache_write_1h: 1000,
+                output: 200,
+                ..Usage::default()
+            },
+            Usage {
+                cache_read: 500,
+                cache_write_5m: 500,
+                output: 200,
+                ..Usage::default()
+            },
         ] {
             assert!(sheet.charge(&split, share).buyer_cost <= bound.buyer_cost);
         }
@@ -174,7 +204,10 @@ mod tests {
 
     #[test]
     fn huge_usage_saturates_instead_of_wrapping() {
-        let u = Usage { output: u64::MAX, ..Usage::default() };
+        let u = Usage {
+            output: u64::MAX,
+            ..Usage::default()
+        };
         let c = sonnet().charge(&u, ProviderShare::from_bps(1).unwrap());
         assert_eq!(c.buyer_cost, MicroUsdc::MAX);
     }
@@ -195,8 +228,17 @@ mod buyer_price_tests {
     #[test]
     fn buyer_price_is_ceil_of_provider_over_share() {
         let share = ProviderShare::from_bps(7000).unwrap();
-        assert_eq!(Price::parse_usd("0.7").unwrap().for_buyer(share), Price::parse_usd("1").unwrap());
-        assert_eq!(Price::parse_usd("3").unwrap().for_buyer(share).micros_per_million(), 4_285_715);
+        assert_eq!(
+            Price::parse_usd("0.7").unwrap().for_buyer(share),
+            Price::parse_usd("1").unwrap()
+        );
+        assert_eq!(
+            Price::parse_usd("3")
+                .unwrap()
+                .for_buyer(share)
+                .micros_per_million(),
+            4_285_715
+        );
         assert_eq!(Price::ZERO.for_buyer(share), Price::ZERO);
     }
 }

@@ -24,7 +24,10 @@ impl fmt::Display for PriceError {
             PriceError::Negative => write!(f, "price must not be negative"),
             PriceError::NotANumber(s) => write!(f, "price {s:?} is not a decimal number"),
             PriceError::TooPrecise(s) => {
-                write!(f, "price {s:?} has more than 6 decimal places (USD per 1M tokens)")
+                write!(
+                    f,
+                    "price {s:?} has more than 6 decimal places (USD per 1M tokens)"
+                )
             }
             PriceError::TooLarge(s) => write!(f, "price {s:?} is too large"),
         }
@@ -55,7 +58,8 @@ impl Price {
         let t = match text.trim().split_once(['e', 'E']) {
             None => text.trim(),
             Some((mantissa, exp)) => {
-                expanded = expand_exponent(mantissa, exp).ok_or_else(|| PriceError::NotANumber(text.to_string()))?;
+                expanded = expand_exponent(mantissa, exp)
+                    .ok_or_else(|| PriceError::NotANumber(text.to_string()))?;
                 expanded.as_str()
             }
         };
@@ -116,7 +120,11 @@ fn expand_exponent(mantissa: &str, exp: &str) -> Option<String> {
     } else if point as usize >= digits.len() {
         format!("{digits}{}", "0".repeat(point as usize - digits.len()))
     } else {
-        format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
+        format!(
+            "{}.{}",
+            &digits[..point as usize],
+            &digits[point as usize..]
+        )
     };
     Some(format!("{sign}{out}"))
 }
@@ -141,28 +149,70 @@ mod tests {
 
     #[test]
     fn parses_exact_decimals() {
-        assert_eq!(Price::parse_usd("3").unwrap().micros_per_million(), 3_000_000);
-        assert_eq!(Price::parse_usd("0.075").unwrap().micros_per_million(), 75_000);
-        assert_eq!(Price::parse_usd("15.000000").unwrap().micros_per_million(), 15_000_000);
-        assert_eq!(Price::parse_usd(".5").unwrap().micros_per_million(), 500_000);
-        assert_eq!(Price::parse_usd("0.000001").unwrap().micros_per_million(), 1);
+        assert_eq!(
+            Price::parse_usd("3").unwrap().micros_per_million(),
+            3_000_000
+        );
+        assert_eq!(
+            Price::parse_usd("0.075").unwrap().micros_per_million(),
+            75_000
+        );
+        assert_eq!(
+            Price::parse_usd("15.000000").unwrap().micros_per_million(),
+            15_000_000
+        );
+        assert_eq!(
+            Price::parse_usd(".5").unwrap().micros_per_million(),
+            500_000
+        );
+        assert_eq!(
+            Price::parse_usd("0.000001").unwrap().micros_per_million(),
+            1
+        );
         assert_eq!(Price::parse_usd("0").unwrap(), Price::ZERO);
-        assert_eq!(Price::parse_usd("7.5e-2").unwrap().micros_per_million(), 75_000);
-        assert_eq!(Price::parse_usd("1e3").unwrap().micros_per_million(), 1_000_000_000);
+        assert_eq!(
+            Price::parse_usd("7.5e-2").unwrap().micros_per_million(),
+            75_000
+        );
+        assert_eq!(
+            Price::parse_usd("1e3").unwrap().micros_per_million(),
+            1_000_000_000
+        );
         assert_eq!(Price::parse_usd("1E-6").unwrap().micros_per_million(), 1);
-        assert!(matches!(Price::parse_usd("1e-7"), Err(PriceError::TooPrecise(_))));
+        assert!(matches!(
+            Price::parse_usd("1e-7"),
+            Err(PriceError::TooPrecise(_))
+        ));
         assert_eq!(Price::parse_usd("-1e-7"), Err(PriceError::Negative));
     }
 
     #[test]
     fn refuses_bad_prices() {
         assert_eq!(Price::parse_usd("-1"), Err(PriceError::Negative));
-        assert!(matches!(Price::parse_usd("abc"), Err(PriceError::NotANumber(_))));
-        assert!(matches!(Price::parse_usd("1e"), Err(PriceError::NotANumber(_))));
-        assert!(matches!(Price::parse_usd("e5"), Err(PriceError::NotANumber(_))));
-        assert!(matches!(Price::parse_usd("."), Err(PriceError::NotANumber(_))));
-        assert!(matches!(Price::parse_usd("0.0000001"), Err(PriceError::TooPrecise(_))));
-        assert!(matches!(Price::parse_usd("99999999999999999999"), Err(PriceError::TooLarge(_))));
+        assert!(matches!(
+            Price::parse_usd("abc"),
+            Err(PriceError::NotANumber(_))
+        ));
+        assert!(matches!(
+            Price::parse_usd("1e"),
+            Err(PriceError::NotANumber(_))
+        ));
+        assert!(matches!(
+            Price::parse_usd("e5"),
+            Err(PriceError::NotANumber(_))
+        ));
+        assert!(matches!(
+            Price::parse_usd("."),
+            Err(PriceError::NotANumber(_))
+        ));
+        assert!(matches!(
+            Price::parse_usd("0.0000001"),
+            Err(PriceError::TooPrecise(_))
+        ));
+        assert!(matches!(
+            Price::parse_usd("99999999999999999999"),
+            Err(PriceError::TooLarge(_))
+        ));
     }
 
     #[test]

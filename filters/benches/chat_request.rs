@@ -9,11 +9,15 @@ use std::hint::black_box;
 use tollgate_filters::chat_request::{BodyRules, ChatRequest, ThinkingPolicy};
 use tollgate_filters::usage::ApiFormat;
 
-const RULES: BodyRules = BodyRules { thinking: ThinkingPolicy::Strip, default_max_tokens: 1024 };
+const RULES: BodyRules = BodyRules {
+    thinking: ThinkingPolicy::Strip,
+    default_max_tokens: 1024,
+};
 
 fn body(prompt_bytes: usize) -> Vec<u8> {
     let turn = r#"{"role":"user","content":"Summarise the following text in three bullet points, keeping every number exact: "}"#;
-    let mut messages = vec![r#"{"role":"system","content":"You are a careful assistant."}"#.to_string()];
+    let mut messages =
+        vec![r#"{"role":"system","content":"You are a careful assistant."}"#.to_string()];
     let mut size = 0;
     while size < prompt_bytes {
         messages.push(turn.to_string());
@@ -37,7 +41,10 @@ fn serde_json_dom(b: &[u8]) -> usize {
     let o = v.as_object_mut().unwrap();
     o.remove("api_key");
     o.insert("model".into(), "upstream-model".into());
-    o.insert("stream_options".into(), serde_json::json!({"include_usage": true}));
+    o.insert(
+        "stream_options".into(),
+        serde_json::json!({"include_usage": true}),
+    );
     serde_json::to_vec(&v).unwrap().len()
 }
 
@@ -49,21 +56,34 @@ fn simd_json_dom(b: &[u8]) -> usize {
     let o = v.as_object_mut().unwrap();
     o.remove("api_key");
     o.insert("model".into(), "upstream-model".into());
-    o.insert("stream_options".into(), simd_json::json!({"include_usage": true}));
+    o.insert(
+        "stream_options".into(),
+        simd_json::json!({"include_usage": true}),
+    );
     simd_json::to_vec(&v).unwrap().len()
 }
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("sanitise_request_body");
-    for (name, size) in [("1KiB", 1024), ("20KiB", 20 * 1024), ("4MiB", 4 * 1024 * 1024)] {
+    for (name, size) in [
+        ("1KiB", 1024),
+        ("20KiB", 20 * 1024),
+        ("4MiB", 4 * 1024 * 1024),
+    ] {
         let b = body(size);
         g.throughput(Throughput::Bytes(b.len() as u64));
         if size > 1024 * 1024 {
             g.sample_size(10);
         }
-        g.bench_with_input(BenchmarkId::new("gateway_rawvalue", name), &b, |bn, b| bn.iter(|| gateway_path(black_box(b))));
-        g.bench_with_input(BenchmarkId::new("serde_json_dom", name), &b, |bn, b| bn.iter(|| serde_json_dom(black_box(b))));
-        g.bench_with_input(BenchmarkId::new("simd_json_dom", name), &b, |bn, b| bn.iter(|| simd_json_dom(black_box(b))));
+        g.bench_with_input(BenchmarkId::new("gateway_rawvalue", name), &b, |bn, b| {
+            bn.iter(|| gateway_path(black_box(b)))
+        });
+        g.bench_with_input(BenchmarkId::new("serde_json_dom", name), &b, |bn, b| {
+            bn.iter(|| serde_json_dom(black_box(b)))
+        });
+        g.bench_with_input(BenchmarkId::new("simd_json_dom", name), &b, |bn, b| {
+            bn.iter(|| simd_json_dom(black_box(b)))
+        });
     }
     g.finish();
 }

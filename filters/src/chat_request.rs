@@ -47,7 +47,10 @@ pub enum BodyError {
     BadModel,
     MissingMessages,
     BadMessages,
-    BadField { field: &'static str, expected: &'static str },
+    BadField {
+        field: &'static str,
+        expected: &'static str,
+    },
     ThinkingNotAllowed(&'static str),
 }
 
@@ -135,7 +138,8 @@ impl<'a> ChatRequest<'a> {
                 serde_json::error::Category::Data => BodyError::NotAnObject,
                 _ => BodyError::InvalidJson(e.to_string()),
             })?;
-        de.end().map_err(|e| BodyError::InvalidJson(e.to_string()))?;
+        de.end()
+            .map_err(|e| BodyError::InvalidJson(e.to_string()))?;
 
         for (i, (k, _)) in fields.iter().enumerate() {
             if fields[..i].iter().any(|(prev, _)| prev == k) {
@@ -161,15 +165,22 @@ impl<'a> ChatRequest<'a> {
             Some(v) => match v.get() {
                 "true" => true,
                 "false" | "null" => false,
-                _ => return Err(BodyError::BadField { field: "stream", expected: "a boolean" }),
+                _ => {
+                    return Err(BodyError::BadField {
+                        field: "stream",
+                        expected: "a boolean",
+                    })
+                }
             },
         };
         let max_output_tokens = match format {
             // OpenAI: `max_completion_tokens` supersedes the deprecated `max_tokens`.
-            ApiFormat::OpenAi => match optional_u64(get("max_completion_tokens"), "max_completion_tokens")? {
-                Some(v) => Some(v),
-                None => optional_u64(get("max_tokens"), "max_tokens")?,
-            },
+            ApiFormat::OpenAi => {
+                match optional_u64(get("max_completion_tokens"), "max_completion_tokens")? {
+                    Some(v) => Some(v),
+                    None => optional_u64(get("max_tokens"), "max_tokens")?,
+                }
+            }
             ApiFormat::Anthropic => optional_u64(get("max_tokens"), "max_tokens")?,
         };
         // OpenAI `n` asks for several completions, each up to the output limit.
@@ -216,7 +227,8 @@ impl<'a> ChatRequest<'a> {
     /// Remove forbidden fields, apply the thinking policy, make streamed OpenAI usage
     /// arrive (`stream_options.include_usage`), and insert the default output limit.
     pub fn sanitize(&mut self, rules: &BodyRules) -> Result<(), BodyError> {
-        self.fields.retain(|(k, _)| !FORBIDDEN_FIELDS.contains(&k.as_ref()));
+        self.fields
+            .retain(|(k, _)| !FORBIDDEN_FIELDS.contains(&k.as_ref()));
 
         for field in ["thinking", "reasoning_effort"] {
             let Some(idx) = self.fields.iter().position(|(k, _)| k == field) else {
@@ -274,7 +286,11 @@ impl<'a> ChatRequest<'a> {
     /// Render everything but the model: `,"k":v,...}`. The model always goes first (see
     /// [`UpstreamBody`]); other fields keep the client's order.
     pub fn render(&self) -> UpstreamBody {
-        let size: usize = self.fields.iter().map(|(k, v)| k.len() + v.get().len() + 4).sum();
+        let size: usize = self
+            .fields
+            .iter()
+            .map(|(k, v)| k.len() + v.get().len() + 4)
+            .sum();
         let mut out = Vec::with_capacity(size + 64);
         for (k, v) in &self.fields {
             if k == "model" {
@@ -294,7 +310,9 @@ impl<'a> ChatRequest<'a> {
             out.extend_from_slice(n.to_string().as_bytes());
         }
         out.push(b'}');
-        UpstreamBody { tail: Bytes::from(out) }
+        UpstreamBody {
+            tail: Bytes::from(out),
+        }
     }
 }
 
@@ -304,7 +322,10 @@ fn optional_u64(v: Option<&RawValue>, field: &'static str) -> Result<Option<u64>
         Some(text) => text
             .parse::<u64>()
             .map(Some)
-            .map_err(|_| BodyError::BadField { field, expected: "a non-negative integer" }),
+            .map_err(|_| BodyError::BadField {
+                field,
+                expected: "a non-negative integer",
+            }),
     }
 }
 
@@ -351,14 +372,21 @@ impl<'de> Visitor<'de> for TopLevelVisitor {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const RULES: BodyRules = BodyRules { thinking: ThinkingPolicy::Reject, default_max_tokens: 1024 };
+    const RULES: BodyRules = BodyRules {
+        thinking: ThinkingPolicy::Reject,
+        default_max_tokens: 1024,
+    };
 
-    fn upstream_json(body: &str, format: ApiFormat, rules: BodyRules, model: &str) -> serde_json::Value {
+    fn upstream_json(
+        body: &str,
+        format: ApiFormat,
+        rules: BodyRules,
+        model: &str,
+    ) -> serde_json::Value {
         let mut req = ChatRequest::parse(body.as_bytes(), format).unwrap();
         req.sanitize(&rules).unwrap();
         let up = req.render();
@@ -394,62 +422,135 @@ mod tests {
         );
         assert_eq!(v["stream_options"]["include_usage"], true);
         assert_eq!(v["stream_options"]["foo"], 1);
-        let v = upstream_json(r#"{"model":"m","messages":[],"stream":true}"#, ApiFormat::OpenAi, RULES, "m");
+        let v = upstream_json(
+            r#"{"model":"m","messages":[],"stream":true}"#,
+            ApiFormat::OpenAi,
+            RULES,
+            "m",
+        );
         assert_eq!(v["stream_options"]["include_usage"], true);
         // Anthropic streams carry usage anyway; nothing is added.
-        let v = upstream_json(r#"{"model":"m","messages":[],"stream":true,"max_tokens":5}"#, ApiFormat::Anthropic, RULES, "m");
+        let v = upstream_json(
+            r#"{"model":"m","messages":[],"stream":true,"max_tokens":5}"#,
+            ApiFormat::Anthropic,
+            RULES,
+            "m",
+        );
         assert!(v.get("stream_options").is_none());
         assert_eq!(v["max_tokens"], 5);
     }
 
     #[test]
     fn output_limits_and_choices() {
-        let r = ChatRequest::parse(br#"{"model":"m","messages":[],"max_tokens":7,"max_completion_tokens":9,"n":3}"#, ApiFormat::OpenAi).unwrap();
+        let r = ChatRequest::parse(
+            br#"{"model":"m","messages":[],"max_tokens":7,"max_completion_tokens":9,"n":3}"#,
+            ApiFormat::OpenAi,
+        )
+        .unwrap();
         assert_eq!(r.max_output_tokens(), Some(9));
         assert_eq!(r.choices(), 3);
-        let e = ChatRequest::parse(br#"{"model":"m","messages":[],"max_tokens":-1}"#, ApiFormat::OpenAi).err().unwrap();
-        assert!(matches!(e, BodyError::BadField { field: "max_tokens", .. }));
-        let e = ChatRequest::parse(br#"{"model":"m","messages":[],"max_tokens":"5"}"#, ApiFormat::Anthropic).err().unwrap();
-        assert!(matches!(e, BodyError::BadField { field: "max_tokens", .. }));
+        let e = ChatRequest::parse(
+            br#"{"model":"m","messages":[],"max_tokens":-1}"#,
+            ApiFormat::OpenAi,
+        )
+        .err()
+        .unwrap();
+        assert!(matches!(
+            e,
+            BodyError::BadField {
+                field: "max_tokens",
+                ..
+            }
+        ));
+        let e = ChatRequest::parse(
+            br#"{"model":"m","messages":[],"max_tokens":"5"}"#,
+            ApiFormat::Anthropic,
+        )
+        .err()
+        .unwrap();
+        assert!(matches!(
+            e,
+            BodyError::BadField {
+                field: "max_tokens",
+                ..
+            }
+        ));
     }
 
     #[test]
     fn thinking_policy() {
-        let body = r#"{"model":"m","messages":[],"thinking":{"type":"enabled","budget_tokens":2000}}"#;
+        let body =
+            r#"{"model":"m","messages":[],"thinking":{"type":"enabled","budget_tokens":2000}}"#;
         let mut r = ChatRequest::parse(body.as_bytes(), ApiFormat::Anthropic).unwrap();
-        assert_eq!(r.sanitize(&RULES), Err(BodyError::ThinkingNotAllowed("thinking")));
+        assert_eq!(
+            r.sanitize(&RULES),
+            Err(BodyError::ThinkingNotAllowed("thinking"))
+        );
 
-        let strip = BodyRules { thinking: ThinkingPolicy::Strip, ..RULES };
+        let strip = BodyRules {
+            thinking: ThinkingPolicy::Strip,
+            ..RULES
+        };
         let v = upstream_json(body, ApiFormat::Anthropic, strip, "m");
         assert!(v.get("thinking").is_none());
 
-        let allow = BodyRules { thinking: ThinkingPolicy::Allow, ..RULES };
+        let allow = BodyRules {
+            thinking: ThinkingPolicy::Allow,
+            ..RULES
+        };
         let v = upstream_json(body, ApiFormat::Anthropic, allow, "m");
         assert_eq!(v["thinking"]["budget_tokens"], 2000);
 
-        let mut r = ChatRequest::parse(br#"{"model":"m","messages":[],"reasoning_effort":"high"}"#, ApiFormat::OpenAi).unwrap();
-        assert_eq!(r.sanitize(&RULES), Err(BodyError::ThinkingNotAllowed("reasoning_effort")));
+        let mut r = ChatRequest::parse(
+            br#"{"model":"m","messages":[],"reasoning_effort":"high"}"#,
+            ApiFormat::OpenAi,
+        )
+        .unwrap();
+        assert_eq!(
+            r.sanitize(&RULES),
+            Err(BodyError::ThinkingNotAllowed("reasoning_effort"))
+        );
 
         // Explicitly disabled thinking is not a request for thinking.
-        let v = upstream_json(r#"{"model":"m","messages":[],"thinking":{"type":"disabled"}}"#, ApiFormat::Anthropic, RULES, "m");
+        let v = upstream_json(
+            r#"{"model":"m","messages":[],"thinking":{"type":"disabled"}}"#,
+            ApiFormat::Anthropic,
+            RULES,
+            "m",
+        );
         assert!(v.get("thinking").is_none());
     }
 
     #[test]
     fn refuses_malformed_bodies() {
-        let cases: [(&str, fn(&BodyError) -> bool); 9] = [
+        type Check = fn(&BodyError) -> bool;
+        let cases: [(&str, Check); 9] = [
             ("", |e| matches!(e, BodyError::InvalidJson(_))),
             ("{", |e| matches!(e, BodyError::InvalidJson(_))),
             ("[1,2]", |e| matches!(e, BodyError::NotAnObject)),
-            (r#"{"messages":[]}"#, |e| matches!(e, BodyError::MissingModel)),
-            (r#"{"model":42,"messages":[]}"#, |e| matches!(e, BodyError::BadModel)),
-            (r#"{"model":"m"}"#, |e| matches!(e, BodyError::MissingMessages)),
-            (r#"{"model":"m","messages":"hi"}"#, |e| matches!(e, BodyError::BadMessages)),
-            (r#"{"model":"a","model":"b","messages":[]}"#, |e| matches!(e, BodyError::DuplicateField(_))),
-            (r#"{"model":"m","messages":[]} trailing"#, |e| matches!(e, BodyError::InvalidJson(_))),
+            (r#"{"messages":[]}"#, |e| {
+                matches!(e, BodyError::MissingModel)
+            }),
+            (r#"{"model":42,"messages":[]}"#, |e| {
+                matches!(e, BodyError::BadModel)
+            }),
+            (r#"{"model":"m"}"#, |e| {
+                matches!(e, BodyError::MissingMessages)
+            }),
+            (r#"{"model":"m","messages":"hi"}"#, |e| {
+                matches!(e, BodyError::BadMessages)
+            }),
+            (r#"{"model":"a","model":"b","messages":[]}"#, |e| {
+                matches!(e, BodyError::DuplicateField(_))
+            }),
+            (r#"{"model":"m","messages":[]} trailing"#, |e| {
+                matches!(e, BodyError::InvalidJson(_))
+            }),
         ];
         for (body, check) in cases {
-            let e = ChatRequest::parse(body.as_bytes(), ApiFormat::OpenAi).err().unwrap_or_else(|| panic!("{body} accepted"));
+            let e = ChatRequest::parse(body.as_bytes(), ApiFormat::OpenAi)
+                .err()
+                .unwrap_or_else(|| panic!("{body} accepted"));
             assert!(check(&e), "{body}: {e:?}");
         }
     }

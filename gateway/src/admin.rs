@@ -31,10 +31,18 @@ impl ServeHttp for AdminApp {
             "/metrics" => reply(200, "text/plain; version=0.0.4", self.metrics.render()),
             "/debug/outcomes" if self.expose_outcomes => {
                 let outcomes = self.sink.recent().unwrap_or_default();
-                reply(200, "application/json", serde_json::to_vec(&outcomes).unwrap_or_default())
+                reply(
+                    200,
+                    "application/json",
+                    serde_json::to_vec(&outcomes).unwrap_or_default(),
+                )
             }
             "/health" => reply(200, "application/json", br#"{"status":"ok"}"#.to_vec()),
-            _ => reply(404, "application/json", br#"{"error":"NOT_FOUND","message":"admin endpoints: /metrics, /health"}"#.to_vec()),
+            _ => reply(
+                404,
+                "application/json",
+                br#"{"error":"NOT_FOUND","message":"admin endpoints: /metrics, /health"}"#.to_vec(),
+            ),
         }
     }
 }

@@ -13,31 +13,59 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
     }
     pub fn validation(message: impl Into<String>) -> Self {
         Self::new(400, "VALIDATION_ERROR", message)
     }
     pub fn unauthorized() -> Self {
-        Self::new(401, "UNAUTHORIZED", "Missing or invalid API key (send Authorization: Bearer sk-… or x-api-key: sk-…)")
+        Self::new(
+            401,
+            "UNAUTHORIZED",
+            "Missing or invalid API key (send Authorization: Bearer sk-… or x-api-key: sk-…)",
+        )
     }
     pub fn not_found(path: &str) -> Self {
         Self::new(404, "NOT_FOUND", format!("No route for {path}"))
     }
     pub fn method_not_allowed(method: &str, path: &str) -> Self {
-        Self::new(405, "METHOD_NOT_ALLOWED", format!("{method} is not allowed on {path}"))
+        Self::new(
+            405,
+            "METHOD_NOT_ALLOWED",
+            format!("{method} is not allowed on {path}"),
+        )
     }
     pub fn payload_too_large(limit: usize) -> Self {
-        Self::new(413, "PAYLOAD_TOO_LARGE", format!("Request body exceeds the limit of {limit} bytes"))
+        Self::new(
+            413,
+            "PAYLOAD_TOO_LARGE",
+            format!("Request body exceeds the limit of {limit} bytes"),
+        )
     }
     pub fn upstream_error() -> Self {
-        Self::new(502, "UPSTREAM_ERROR", "No upstream provider could serve the request")
+        Self::new(
+            502,
+            "UPSTREAM_ERROR",
+            "No upstream provider could serve the request",
+        )
     }
     pub fn upstream_timeout() -> Self {
-        Self::new(504, "UPSTREAM_TIMEOUT", "The upstream provider did not answer in time")
+        Self::new(
+            504,
+            "UPSTREAM_TIMEOUT",
+            "The upstream provider did not answer in time",
+        )
     }
     pub fn billing_unavailable() -> Self {
-        Self::new(503, "BILLING_UNAVAILABLE", "Billing is temporarily unavailable; retry shortly")
+        Self::new(
+            503,
+            "BILLING_UNAVAILABLE",
+            "Billing is temporarily unavailable; retry shortly",
+        )
     }
 
     pub fn body(&self) -> Bytes {
@@ -70,6 +98,11 @@ pub async fn respond_json(
     session.write_response_body(Some(body), true).await
 }
 
-pub async fn respond_error(session: &mut Session, e: &ApiError, request_id: Option<&str>, close: bool) -> pingora::Result<()> {
+pub async fn respond_error(
+    session: &mut Session,
+    e: &ApiError,
+    request_id: Option<&str>,
+    close: bool,
+) -> pingora::Result<()> {
     respond_json(session, e.status, e.body(), request_id, close).await
 }

@@ -27,7 +27,11 @@ pub trait Authenticator: Send + Sync {
 /// The API key of a request: `Authorization: Bearer sk-…` (OpenAI SDKs) or `x-api-key: sk-…`
 /// (Anthropic SDKs). Either header works on either API.
 pub fn api_key(req: &RequestHeader) -> Option<&str> {
-    if let Some(v) = req.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    if let Some(v) = req
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         let v = v.trim();
         if v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ") {
             let key = v[7..].trim();
@@ -54,7 +58,10 @@ impl StaticKeys {
             keys: keys
                 .iter()
                 .map(|k| {
-                    let p = Principal { wallet: Arc::from(k.wallet.as_str()), key_id: Arc::from(k.label.as_str()) };
+                    let p = Principal {
+                        wallet: Arc::from(k.wallet.as_str()),
+                        key_id: Arc::from(k.label.as_str()),
+                    };
                     (k.key.expose().to_string(), p)
                 })
                 .collect(),
@@ -83,8 +90,14 @@ mod tests {
 
     #[test]
     fn reads_either_header() {
-        assert_eq!(api_key(&req(&[("authorization", "Bearer sk-1")])), Some("sk-1"));
-        assert_eq!(api_key(&req(&[("authorization", "bearer  sk-1 ")])), Some("sk-1"));
+        assert_eq!(
+            api_key(&req(&[("authorization", "Bearer sk-1")])),
+            Some("sk-1")
+        );
+        assert_eq!(
+            api_key(&req(&[("authorization", "bearer  sk-1 ")])),
+            Some("sk-1")
+        );
         assert_eq!(api_key(&req(&[("x-api-key", "sk-2")])), Some("sk-2"));
         assert_eq!(api_key(&req(&[("authorization", "Basic abc")])), None);
         assert_eq!(api_key(&req(&[("authorization", "Bearer ")])), None);

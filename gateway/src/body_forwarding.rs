@@ -43,7 +43,10 @@ impl ReadBodyError {
     pub fn into_api_error(self, limit: usize) -> (ApiError, bool) {
         match self {
             ReadBodyError::TooLarge => (ApiError::payload_too_large(limit), true),
-            ReadBodyError::Io(e) => (ApiError::validation(format!("could not read the request body: {e}")), true),
+            ReadBodyError::Io(e) => (
+                ApiError::validation(format!("could not read the request body: {e}")),
+                true,
+            ),
         }
     }
 }
@@ -51,7 +54,10 @@ impl ReadBodyError {
 /// Read the whole request body (with Pingora's retry buffer on, so small bodies can be
 /// replayed), refusing more than `limit` bytes — by `Content-Length` before reading when the
 /// client declares it.
-pub async fn read_body(session: &mut Session, limit: usize) -> std::result::Result<Bytes, ReadBodyError> {
+pub async fn read_body(
+    session: &mut Session,
+    limit: usize,
+) -> std::result::Result<Bytes, ReadBodyError> {
     let declared = session
         .req_header()
         .headers
@@ -63,7 +69,11 @@ pub async fn read_body(session: &mut Session, limit: usize) -> std::result::Resu
     }
     session.as_downstream_mut().enable_retry_buffering();
     let mut buf = BytesMut::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
-    while let Some(chunk) = session.read_request_body().await.map_err(ReadBodyError::Io)? {
+    while let Some(chunk) = session
+        .read_request_body()
+        .await
+        .map_err(ReadBodyError::Io)?
+    {
         if buf.len() + chunk.len() > limit {
             return Err(ReadBodyError::TooLarge);
         }

@@ -32,15 +32,24 @@ pub struct Resolved<'a> {
 pub enum ResolveError {
     UnknownModel(String),
     /// The model exists, but not behind the API the client called.
-    WrongApi { model: String, api: ApiFormat },
-    NotInAlias { model: String, alias: String },
+    WrongApi {
+        model: String,
+        api: ApiFormat,
+    },
+    NotInAlias {
+        model: String,
+        alias: String,
+    },
     UnknownAlias(String),
 }
 
 impl std::fmt::Display for ResolveError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ResolveError::UnknownModel(m) => write!(f, "unknown model {m:?}; GET /v1/models lists the models served here"),
+            ResolveError::UnknownModel(m) => write!(
+                f,
+                "unknown model {m:?}; GET /v1/models lists the models served here"
+            ),
             ResolveError::WrongApi { model, api } => write!(
                 f,
                 "model {model:?} is not served over the {} API here",
@@ -49,7 +58,9 @@ impl std::fmt::Display for ResolveError {
                     ApiFormat::Anthropic => "Anthropic Messages (/v1/messages)",
                 }
             ),
-            ResolveError::NotInAlias { model, alias } => write!(f, "model {model:?} is not available under /{alias}"),
+            ResolveError::NotInAlias { model, alias } => {
+                write!(f, "model {model:?} is not available under /{alias}")
+            }
             ResolveError::UnknownAlias(a) => write!(f, "unknown route /{a}"),
         }
     }
@@ -75,45 +86,72 @@ impl ModelCatalog {
         let mut add = |api: ApiFormat, id: String, route: Route| {
             entries[api_index(api)]
                 .entry(id)
-                .or_insert_with(|| ModelEntry { routes: Vec::new(), cursor: AtomicUsize::new(0) })
+                .or_insert_with(|| ModelEntry {
+                    routes: Vec::new(),
+                    cursor: AtomicUsize::new(0),
+                })
                 .routes
                 .push(route);
         };
         for (pi, p) in config.providers.iter().enumerate() {
             for (mi, m) in p.models.iter().enumerate() {
-                let route = Route { provider: pi, model: mi };
+                let route = Route {
+                    provider: pi,
+                    model: mi,
+                };
                 add(p.kind, m.id.clone(), route);
                 add(p.kind, format!("{}/{}", p.id, m.id), route);
             }
         }
-        let aliases = config.route_aliases.iter().map(|a| (a.name.clone(), a.clone())).collect();
+        let aliases = config
+            .route_aliases
+            .iter()
+            .map(|a| (a.name.clone(), a.clone()))
+            .collect();
         ModelCatalog { entries, aliases }
     }
 
     /// Resolve `model` for a request on `api`, optionally under a route alias.
-    pub fn resolve<'a>(&'a self, model: &str, api: ApiFormat, alias: Option<&str>) -> Result<Resolved<'a>, ResolveError> {
+    pub fn resolve<'a>(
+        &'a self,
+        model: &str,
+        api: ApiFormat,
+        alias: Option<&str>,
+    ) -> Result<Resolved<'a>, ResolveError> {
         let model = match alias {
             None => model,
             Some(name) => {
-                let a = self.aliases.get(name).ok_or_else(|| ResolveError::UnknownAlias(name.to_string()))?;
+                let a = self
+                    .aliases
+                    .get(name)
+                    .ok_or_else(|| ResolveError::UnknownAlias(name.to_string()))?;
                 if a.models.iter().any(|m| m == model) {
                     model
                 } else if let Some(fallback) = &a.fallback_model {
                     fallback.as_str()
                 } else {
-                    return Err(ResolveError::NotInAlias { model: model.to_string(), alias: name.to_string() });
+                    return Err(ResolveError::NotInAlias {
+                        model: model.to_string(),
+                        alias: name.to_string(),
+                    });
                 }
             }
         };
         match self.entries[api_index(api)].get_key_value(model) {
-            Some((id, entry)) => Ok(Resolved { public_id: id, entry }),
+            Some((id, entry)) => Ok(Resolved {
+                public_id: id,
+                entry,
+            }),
             None => {
                 let other = match api {
                     ApiFormat::OpenAi => ApiFormat::Anthropic,
                     ApiFormat::Anthropic => ApiFormat::OpenAi,
                 };
                 if self.entries[api_index(other)].contains_key(model) {
-                    Err(ResolveError::WrongApi { model: model.to_string(), api })
+                    Err(ResolveError::WrongApi {
+                        model: model.to_string(),
+                        api,
+                    })
                 } else {
                     Err(ResolveError::UnknownModel(model.to_string()))
                 }
@@ -152,26 +190,59 @@ route_aliases:
         let r = c.resolve("m1", ApiFormat::OpenAi, None).unwrap();
         assert_eq!(r.entry.routes.len(), 2);
         let r = c.resolve("b/m1", ApiFormat::OpenAi, None).unwrap();
-        assert_eq!(r.entry.routes, vec![Route { provider: 1, model: 0 }]);
+        assert_eq!(
+            r.entry.routes,
+            vec![Route {
+                provider: 1,
+                model: 0
+            }]
+        );
         assert_eq!(r.public_id, "b/m1");
         let r = c.resolve("org/m2", ApiFormat::OpenAi, None).unwrap();
-        assert_eq!(r.entry.routes, vec![Route { provider: 0, model: 1 }]);
-        assert_eq!(c.resolve("a/org/m2", ApiFormat::OpenAi, None).unwrap().entry.routes.len(), 1);
+        assert_eq!(
+            r.entry.routes,
+            vec![Route {
+                provider: 0,
+                model: 1
+            }]
+        );
+        assert_eq!(
+            c.resolve("a/org/m2", ApiFormat::OpenAi, None)
+                .unwrap()
+                .entry
+                .routes
+                .len(),
+            1
+        );
     }
 
     #[test]
     fn errors_say_what_is_wrong() {
         let c = ModelCatalog::new(&config());
-        assert!(matches!(c.resolve("nope", ApiFormat::OpenAi, None), Err(ResolveError::UnknownModel(_))));
-        assert!(matches!(c.resolve("claude", ApiFormat::OpenAi, None), Err(ResolveError::WrongApi { .. })));
-        assert!(matches!(c.resolve("claude", ApiFormat::Anthropic, Some("ghost")), Err(ResolveError::UnknownAlias(_))));
-        assert!(matches!(c.resolve("other", ApiFormat::Anthropic, Some("strict")), Err(ResolveError::NotInAlias { .. })));
+        assert!(matches!(
+            c.resolve("nope", ApiFormat::OpenAi, None),
+            Err(ResolveError::UnknownModel(_))
+        ));
+        assert!(matches!(
+            c.resolve("claude", ApiFormat::OpenAi, None),
+            Err(ResolveError::WrongApi { .. })
+        ));
+        assert!(matches!(
+            c.resolve("claude", ApiFormat::Anthropic, Some("ghost")),
+            Err(ResolveError::UnknownAlias(_))
+        ));
+        assert!(matches!(
+            c.resolve("other", ApiFormat::Anthropic, Some("strict")),
+            Err(ResolveError::NotInAlias { .. })
+        ));
     }
 
     #[test]
     fn alias_fallback_redirects() {
         let c = ModelCatalog::new(&config());
-        let r = c.resolve("claude-3-haiku", ApiFormat::Anthropic, Some("team")).unwrap();
+        let r = c
+            .resolve("claude-3-haiku", ApiFormat::Anthropic, Some("team"))
+            .unwrap();
         assert_eq!(r.public_id, "claude");
     }
 }

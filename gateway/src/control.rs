@@ -26,7 +26,10 @@ pub fn models_body(config: &Config) -> Bytes {
                 "api": match p.kind { tollgate_filters::usage::ApiFormat::OpenAi => "openai", _ => "anthropic" },
                 "pricing": pricing(&m.prices, share),
             });
-            by_id.entry(m.id.as_str()).or_default().push((p.priority, endpoint));
+            by_id
+                .entry(m.id.as_str())
+                .or_default()
+                .push((p.priority, endpoint));
             let entry = json!({
                 "id": m.id,
                 "object": "model",
@@ -42,7 +45,11 @@ pub fn models_body(config: &Config) -> Bytes {
             let keep = match first.get(m.id.as_str()) {
                 None => true,
                 Some(prev) => {
-                    let prev_prio = config.providers.iter().find(|x| x.id == prev["provider"]).map_or(u32::MAX, |x| x.priority);
+                    let prev_prio = config
+                        .providers
+                        .iter()
+                        .find(|x| x.id == prev["provider"])
+                        .map_or(u32::MAX, |x| x.priority);
                     p.priority < prev_prio
                 }
             };

@@ -11,7 +11,10 @@ pub enum Endpoint {
     Health,
     Models,
     /// An LLM call: `POST /v1/chat/completions`, `POST /v1/messages`, `POST /<alias>/v1/messages`.
-    Llm { api: ApiFormat, alias: Option<String> },
+    Llm {
+        api: ApiFormat,
+        alias: Option<String>,
+    },
     /// Answered with this error (404 / 405).
     Refused(ApiError),
 }
@@ -19,7 +22,11 @@ pub enum Endpoint {
 impl Endpoint {
     pub fn of(req: &RequestHeader, catalog: &ModelCatalog) -> Endpoint {
         let path = req.uri.path();
-        let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+        let path = if path.len() > 1 {
+            path.trim_end_matches('/')
+        } else {
+            path
+        };
         let method = &req.method;
         let expect = |m: Method, e: Endpoint| {
             if *method == m {
@@ -31,12 +38,28 @@ impl Endpoint {
         match path {
             "/health" => expect(Method::GET, Endpoint::Health),
             "/v1/models" => expect(Method::GET, Endpoint::Models),
-            "/v1/chat/completions" => expect(Method::POST, Endpoint::Llm { api: ApiFormat::OpenAi, alias: None }),
-            "/v1/messages" => expect(Method::POST, Endpoint::Llm { api: ApiFormat::Anthropic, alias: None }),
+            "/v1/chat/completions" => expect(
+                Method::POST,
+                Endpoint::Llm {
+                    api: ApiFormat::OpenAi,
+                    alias: None,
+                },
+            ),
+            "/v1/messages" => expect(
+                Method::POST,
+                Endpoint::Llm {
+                    api: ApiFormat::Anthropic,
+                    alias: None,
+                },
+            ),
             _ => match path.strip_prefix('/').and_then(|p| p.split_once('/')) {
-                Some((alias, "v1/messages")) if catalog.has_alias(alias) => {
-                    expect(Method::POST, Endpoint::Llm { api: ApiFormat::Anthropic, alias: Some(alias.to_string()) })
-                }
+                Some((alias, "v1/messages")) if catalog.has_alias(alias) => expect(
+                    Method::POST,
+                    Endpoint::Llm {
+                        api: ApiFormat::Anthropic,
+                        alias: Some(alias.to_string()),
+                    },
+                ),
                 _ => Endpoint::Refused(ApiError::not_found(path)),
             },
         }

@@ -60,7 +60,11 @@ pub struct SharedCall {
 
 impl SharedCall {
     pub fn new(call: LlmCall, started: Instant) -> Arc<Self> {
-        Arc::new(SharedCall { call: Mutex::new(call), started, inner_done: Notify::new() })
+        Arc::new(SharedCall {
+            call: Mutex::new(call),
+            started,
+            inner_done: Notify::new(),
+        })
     }
 
     pub fn lock(&self) -> MutexGuard<'_, LlmCall> {
@@ -74,6 +78,8 @@ impl SharedCall {
     }
 
     pub async fn wait_inner_done(&self, limit: Duration) -> bool {
-        tokio::time::timeout(limit, self.inner_done.notified()).await.is_ok()
+        tokio::time::timeout(limit, self.inner_done.notified())
+            .await
+            .is_ok()
     }
 }

@@ -22,7 +22,11 @@ use tollgate_gateway::proxy::Gateway;
 use tollgate_gateway::upstream_addrs::UpstreamAddrs;
 
 #[derive(Parser)]
-#[command(name = "tollgate", version, about = "LLM API gateway that meters every token")]
+#[command(
+    name = "tollgate",
+    version,
+    about = "LLM API gateway that meters every token"
+)]
 struct Cli {
     /// Configuration file (YAML).
     #[arg(short, long, global = true, default_value = "conf/gateway.yaml")]
@@ -50,7 +54,11 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Some(Command::Validate) => {
-            println!("{}: configuration is valid ({} providers)", cli.config.display(), config.providers.len());
+            println!(
+                "{}: configuration is valid ({} providers)",
+                cli.config.display(),
+                config.providers.len()
+            );
             ExitCode::SUCCESS
         }
         None => {
@@ -98,7 +106,13 @@ fn run(config: Config) {
     let metrics = Arc::new(Metrics::new());
     let sink: Arc<dyn BillingSink> = Arc::new(MemorySink::new(config.billing.memory_capacity));
     let auth = Arc::new(StaticKeys::new(&config.static_keys));
-    let gateway = Gateway::new(config.clone(), auth, sink.clone(), metrics.clone(), addrs.clone());
+    let gateway = Gateway::new(
+        config.clone(),
+        auth,
+        sink.clone(),
+        metrics.clone(),
+        addrs.clone(),
+    );
 
     let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, gateway);
     for addr in &config.server.listen {
@@ -107,7 +121,11 @@ fn run(config: Config) {
     server.add_service(proxy);
 
     if let Some(addr) = config.metrics_listen {
-        let app = AdminApp { metrics, sink, expose_outcomes: config.billing.expose_outcomes };
+        let app = AdminApp {
+            metrics,
+            sink,
+            expose_outcomes: config.billing.expose_outcomes,
+        };
         let mut admin = Service::new("tollgate admin".to_string(), app);
         admin.add_tcp(&addr.to_string());
         server.add_service(admin);

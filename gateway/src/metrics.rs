@@ -2,8 +2,8 @@
 //! listener (`crate::admin`).
 
 use prometheus::{
-    exponential_buckets, Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    exponential_buckets, Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 use tollgate_billing::Outcome;
 
@@ -43,13 +43,19 @@ impl Metrics {
         // 5 ms … ~80 s: LLM latencies span cached one-token answers to long generations.
         let latency_buckets = exponential_buckets(0.005, 2.0, 15).expect("static buckets");
         let requests = IntCounterVec::new(
-            Opts::new("tollgate_requests_total", "Proxied LLM requests by public model, provider and HTTP status."),
+            Opts::new(
+                "tollgate_requests_total",
+                "Proxied LLM requests by public model, provider and HTTP status.",
+            ),
             &["model", "provider", "status"],
         )
         .expect("metric");
         let duration = HistogramVec::new(
-            HistogramOpts::new("tollgate_request_duration_seconds", "Time from request arrival to the last response byte.")
-                .buckets(latency_buckets.clone()),
+            HistogramOpts::new(
+                "tollgate_request_duration_seconds",
+                "Time from request arrival to the last response byte.",
+            )
+            .buckets(latency_buckets.clone()),
             &["model", "provider"],
         )
         .expect("metric");
@@ -68,7 +74,10 @@ impl Metrics {
         )
         .expect("metric");
         let charged = IntCounterVec::new(
-            Opts::new("tollgate_buyer_charged_microusdc_total", "Buyer cost of metered requests, in micro-USDC."),
+            Opts::new(
+                "tollgate_buyer_charged_microusdc_total",
+                "Buyer cost of metered requests, in micro-USDC.",
+            ),
             &["model", "provider"],
         )
         .expect("metric");
@@ -78,36 +87,66 @@ impl Metrics {
         )
         .expect("metric");
         let provider_health = IntGaugeVec::new(
-            Opts::new("tollgate_provider_health", "Provider health as seen by this node: 1 healthy, 0 unknown, -1 unhealthy."),
+            Opts::new(
+                "tollgate_provider_health",
+                "Provider health as seen by this node: 1 healthy, 0 unknown, -1 unhealthy.",
+            ),
             &["provider"],
         )
         .expect("metric");
         let rejected = IntCounterVec::new(
-            Opts::new("tollgate_rejected_requests_total", "LLM requests refused before any upstream was contacted, by error code."),
+            Opts::new(
+                "tollgate_rejected_requests_total",
+                "LLM requests refused before any upstream was contacted, by error code.",
+            ),
             &["code"],
         )
         .expect("metric");
         for m in [&requests, &tokens, &charged, &failovers, &rejected] {
-            registry.register(Box::new(m.clone())).expect("unique metric");
+            registry
+                .register(Box::new(m.clone()))
+                .expect("unique metric");
         }
         for m in [&duration, &ttfb] {
-            registry.register(Box::new(m.clone())).expect("unique metric");
+            registry
+                .register(Box::new(m.clone()))
+                .expect("unique metric");
         }
-        registry.register(Box::new(provider_health.clone())).expect("unique metric");
-        Metrics { registry, requests, duration, ttfb, tokens, charged, failovers, provider_health, rejected }
+        registry
+            .register(Box::new(provider_health.clone()))
+            .expect("unique metric");
+        Metrics {
+            registry,
+            requests,
+            duration,
+            ttfb,
+            tokens,
+            charged,
+            failovers,
+            provider_health,
+            rejected,
+        }
     }
 
     /// Count one finished request.
     pub fn observe(&self, o: &Outcome) {
-        let provider = if o.provider.is_empty() { "none" } else { o.provider.as_str() };
+        let provider = if o.provider.is_empty() {
+            "none"
+        } else {
+            o.provider.as_str()
+        };
         let status_buf = itoa_status(o.http_status);
         let status = std::str::from_utf8(&status_buf).unwrap_or("0");
-        self.requests.with_label_values(&[o.model.as_str(), provider, status]).inc();
+        self.requests
+            .with_label_values(&[o.model.as_str(), provider, status])
+            .inc();
         self.duration
             .with_label_values(&[o.model.as_str(), provider])
             .observe(o.latency_ms as f64 / 1000.0);
         if let Some(t) = o.ttfb_ms {
-            self.ttfb.with_label_values(&[o.model.as_str(), provider]).observe(t as f64 / 1000.0);
+            self.ttfb
+                .with_label_values(&[o.model.as_str(), provider])
+                .observe(t as f64 / 1000.0);
         }
         let t = &o.tokens;
         for (bucket, n) in [
@@ -118,7 +157,9 @@ impl Metrics {
             ("output", t.output_tokens),
         ] {
             if n > 0 {
-                self.tokens.with_label_values(&[o.model.as_str(), provider, bucket]).inc_by(n);
+                self.tokens
+                    .with_label_values(&[o.model.as_str(), provider, bucket])
+                    .inc_by(n);
             }
         }
         if o.buyer_cost_usdc > 0 {
@@ -133,11 +174,15 @@ impl Metrics {
     }
 
     pub fn failover(&self, provider: &str, reason: FailoverReason) {
-        self.failovers.with_label_values(&[provider, reason.label()]).inc();
+        self.failovers
+            .with_label_values(&[provider, reason.label()])
+            .inc();
     }
 
     pub fn set_health(&self, provider: &str, gauge: i64) {
-        self.provider_health.with_label_values(&[provider]).set(gauge);
+        self.provider_health
+            .with_label_values(&[provider])
+            .set(gauge);
     }
 
     /// The text exposition format.
@@ -159,5 +204,9 @@ impl Default for Metrics {
 /// Status codes as label text without a heap allocation.
 fn itoa_status(code: u16) -> [u8; 3] {
     let c = code.min(999);
-    [b'0' + (c / 100) as u8, b'0' + (c / 10 % 10) as u8, b'0' + (c % 10) as u8]
+    [
+        b'0' + (c / 100) as u8,
+        b'0' + (c / 10 % 10) as u8,
+        b'0' + (c % 10) as u8,
+    ]
 }

@@ -9,7 +9,10 @@ use tollgate_filters::usage::{ApiFormat, MeterReport};
 /// Build the one record of a call. Non-2xx and failed calls carry zero tokens and zero
 /// cost: only a successful upstream response is billed, on what was metered.
 pub fn build(config: &Config, call: &LlmCall, started: Instant, started_unix_ms: u64) -> Outcome {
-    let upstream_ok = call.upstream_status.is_some_and(|s| (200..300).contains(&s)) && call.response_started;
+    let upstream_ok = call
+        .upstream_status
+        .is_some_and(|s| (200..300).contains(&s))
+        && call.response_started;
     let report: MeterReport = match (&call.meter, upstream_ok) {
         (Some(m), true) => m.report(),
         _ => MeterReport::default(),

@@ -75,12 +75,15 @@ impl ProviderPool {
     }
 
     pub fn mark_healthy(&self, provider: usize) {
-        self.providers[provider].health.store(Health::Healthy as u8, Ordering::Relaxed);
+        self.providers[provider]
+            .health
+            .store(Health::Healthy as u8, Ordering::Relaxed);
     }
 
     pub fn mark_unhealthy(&self, provider: usize) {
         let p = &self.providers[provider];
-        p.failed_at_ms.store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+        p.failed_at_ms
+            .store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
         p.health.store(Health::Unhealthy as u8, Ordering::Relaxed);
     }
 
@@ -92,14 +95,17 @@ impl ProviderPool {
             .routes
             .iter()
             .enumerate()
-            .map(|(i, r)| (self.health(r.provider), self.providers[r.provider].priority, (i + n - start) % n, *r))
+            .map(|(i, r)| {
+                (
+                    self.health(r.provider),
+                    self.providers[r.provider].priority,
+                    (i + n - start) % n,
+                    *r,
+                )
+            })
             .collect();
         ranked.sort_unstable_by_key(|(h, prio, rot, _)| (*h, *prio, *rot));
         ranked.into_iter().map(|(.., r)| r).collect()
-    }
-
-    pub fn len(&self) -> usize {
-        self.providers.len()
     }
 }
 
@@ -110,7 +116,13 @@ mod tests {
 
     fn entry(providers: &[usize]) -> ModelEntry {
         ModelEntry {
-            routes: providers.iter().map(|&p| Route { provider: p, model: 0 }).collect(),
+            routes: providers
+                .iter()
+                .map(|&p| Route {
+                    provider: p,
+                    model: 0,
+                })
+                .collect(),
             cursor: AtomicUsize::new(0),
         }
     }
@@ -122,7 +134,10 @@ mod tests {
         let firsts: Vec<usize> = (0..4).map(|_| pool.order(&e)[0].provider).collect();
         assert_eq!(firsts, vec![2, 2, 2, 2], "lower priority value wins");
         let seconds: Vec<usize> = (0..4).map(|_| pool.order(&e)[1].provider).collect();
-        assert!(seconds.contains(&0) && seconds.contains(&1), "equal priorities rotate: {seconds:?}");
+        assert!(
+            seconds.contains(&0) && seconds.contains(&1),
+            "equal priorities rotate: {seconds:?}"
+        );
     }
 
     #[test]

@@ -79,7 +79,10 @@ impl Gateway {
         metrics: Arc<Metrics>,
         addrs: Arc<UpstreamAddrs>,
     ) -> Self {
-        let pool = ProviderPool::new(config.providers.iter().map(|p| p.priority), config.server.unhealthy_cooldown);
+        let pool = ProviderPool::new(
+            config.providers.iter().map(|p| p.priority),
+            config.server.unhealthy_cooldown,
+        );
         for p in &config.providers {
             metrics.set_health(&p.id, 0);
         }
@@ -109,7 +112,11 @@ impl Gateway {
         alias: Option<&str>,
     ) -> std::result::Result<Arc<SharedCall>, (ApiError, bool)> {
         let key = auth::api_key(session.req_header()).ok_or((ApiError::unauthorized(), false))?;
-        let principal = self.auth.authenticate(key).await.ok_or((ApiError::unauthorized(), false))?;
+        let principal = self
+            .auth
+            .authenticate(key)
+            .await
+            .ok_or((ApiError::unauthorized(), false))?;
         if !self.sink.accepting() {
             return Err((ApiError::billing_unavailable(), false));
         }
@@ -117,12 +124,14 @@ impl Gateway {
             .await
             .map_err(|e| e.into_api_error(self.config.server.max_body_bytes))?;
 
-        let mut req = ChatRequest::parse(&body, api).map_err(|e| (ApiError::validation(e.to_string()), false))?;
+        let mut req = ChatRequest::parse(&body, api)
+            .map_err(|e| (ApiError::validation(e.to_string()), false))?;
         let resolved = self
             .catalog
             .resolve(req.model(), api, alias)
             .map_err(|e| (ApiError::validation(e.to_string()), false))?;
-        req.sanitize(&self.rules).map_err(|e| (ApiError::validation(e.to_string()), false))?;
+        req.sanitize(&self.rules)
+            .map_err(|e| (ApiError::validation(e.to_string()), false))?;
         let candidates = self.pool.order(resolved.entry);
         let call = LlmCall {
             api,
@@ -150,8 +159,14 @@ impl Gateway {
     }
 
     fn upstream_model(&self, call: &LlmCall) -> Option<&str> {
-        let r = call.current.or_else(|| call.candidates.get(call.next).copied())?;
-        Some(self.config.providers[r.provider].models[r.model].upstream_model.as_str())
+        let r = call
+            .current
+            .or_else(|| call.candidates.get(call.next).copied())?;
+        Some(
+            self.config.providers[r.provider].models[r.model]
+                .upstream_model
+                .as_str(),
+        )
     }
 
     /// Book-keeping for a failed attempt. Returns whether another attempt may follow.
@@ -164,14 +179,16 @@ impl Gateway {
                 self.pool.mark_unhealthy(provider);
                 let id = &self.config.providers[provider].id;
                 self.metrics.failover(id, reason);
-                self.metrics.set_health(id, self.pool.health(provider).gauge());
+                self.metrics
+                    .set_health(id, self.pool.health(provider).gauge());
                 call.last_failure = Some(reason);
                 call.next += 1;
                 call.retry_next = !call.response_started && call.next < call.candidates.len();
             }
             AttemptFailure::StaleConnection => {
                 // Bounded: a stale pooled connection is retried at most a few times.
-                call.retry_next = !call.response_started && call.attempts <= call.candidates.len() as u32 + 2;
+                call.retry_next =
+                    !call.response_started && call.attempts <= call.candidates.len() as u32 + 2;
             }
         }
         call.retry_next
@@ -183,7 +200,9 @@ impl Gateway {
             ConnectTimedout | TLSHandshakeTimedout | ReadTimedout | WriteTimedout => {
                 AttemptFailure::Provider(FailoverReason::Timeout)
             }
-            ConnectionClosed | ReadError | WriteError if client_reused => AttemptFailure::StaleConnection,
+            ConnectionClosed | ReadError | WriteError if client_reused => {
+                AttemptFailure::StaleConnection
+            }
             HTTPStatus(s) if *s >= 500 => AttemptFailure::Provider(FailoverReason::Status5xx),
             _ => AttemptFailure::Provider(FailoverReason::Connect),
         }
@@ -203,12 +222,14 @@ impl Gateway {
         loop {
             let chunks = {
                 let call = shared.lock();
-                let Some(model) = self.upstream_model(&call) else { break };
+                let Some(model) = self.upstream_model(&call) else {
+                    break;
+                };
                 call.body.chunks_for(model)
             };
             body_forwarding::pipe_attempt(session, shared, chunks, wait_limit).await?;
             let mut call = shared.lock();
-            if !(call.retry_next && !call.response_started) {
+            if !call.retry_next || call.response_started {
                 break;
             }
             call.current = None;
@@ -235,7 +256,9 @@ impl ProxyHttp for Gateway {
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx {
             started: Instant::now(),
-            started_unix_ms: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+            started_unix_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
             request_id: None,
             call: None,
             inner: false,
@@ -262,7 +285,14 @@ impl ProxyHttp for Gateway {
 
         let (api, alias) = match Endpoint::of(session.req_header(), &self.catalog) {
             Endpoint::Health => {
-                respond_json(session, 200, Bytes::from_static(control::HEALTH_BODY), None, false).await?;
+                respond_json(
+                    session,
+                    200,
+                    Bytes::from_static(control::HEALTH_BODY),
+                    None,
+                    false,
+                )
+                .await?;
                 return Ok(true);
             }
             Endpoint::Models => {
@@ -292,7 +322,11 @@ impl ProxyHttp for Gateway {
             }
         };
         ctx.call = Some(shared.clone());
-        let path = if self.config.server.force_subrequest { BodyPath::Subrequest } else { body_forwarding::path_for(session) };
+        let path = if self.config.server.force_subrequest {
+            BodyPath::Subrequest
+        } else {
+            body_forwarding::path_for(session)
+        };
         match path {
             BodyPath::RetryBuffer => Ok(false),
             BodyPath::Subrequest => {
@@ -302,11 +336,21 @@ impl ProxyHttp for Gateway {
         }
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
-        let shared = ctx.call.as_ref().ok_or_else(|| Error::explain(ErrorType::InternalError, "no call"))?;
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        let shared = ctx
+            .call
+            .as_ref()
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no call"))?;
         let mut call = shared.lock();
         let Some(route) = call.candidates.get(call.next).copied() else {
-            return Err(Error::explain(ErrorType::InternalError, "no upstream candidate left"));
+            return Err(Error::explain(
+                ErrorType::InternalError,
+                "no upstream candidate left",
+            ));
         };
         call.current = Some(route);
         call.attempts += 1;
@@ -316,8 +360,12 @@ impl ProxyHttp for Gateway {
         call.transfer_error = false;
         let provider = &self.config.providers[route.provider];
         let Some(addr) = self.addrs.get(route.provider) else {
-            let retry = self.attempt_failed(&mut call, AttemptFailure::Provider(FailoverReason::Connect));
-            let mut e = Error::explain(ErrorType::ConnectNoRoute, format!("upstream {} does not resolve", provider.upstream.host));
+            let retry =
+                self.attempt_failed(&mut call, AttemptFailure::Provider(FailoverReason::Connect));
+            let mut e = Error::explain(
+                ErrorType::ConnectNoRoute,
+                format!("upstream {} does not resolve", provider.upstream.host),
+            );
             e.set_retry(retry && !ctx.inner);
             return Err(e);
         };
@@ -337,9 +385,14 @@ impl ProxyHttp for Gateway {
         upstream: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let shared = ctx.call.as_ref().ok_or_else(|| Error::explain(ErrorType::InternalError, "no call"))?;
+        let shared = ctx
+            .call
+            .as_ref()
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no call"))?;
         let call = shared.lock();
-        let route = call.current.ok_or_else(|| Error::explain(ErrorType::InternalError, "no attempt"))?;
+        let route = call
+            .current
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no attempt"))?;
         let provider = &self.config.providers[route.provider];
         let model = &provider.models[route.model].upstream_model;
         crate::upstream_request::rewrite(upstream, provider, call.body.len_for(model))
@@ -356,7 +409,9 @@ impl ProxyHttp for Gateway {
         if ctx.inner {
             return Ok(());
         }
-        let Some(shared) = ctx.call.as_ref() else { return Ok(()) };
+        let Some(shared) = ctx.call.as_ref() else {
+            return Ok(());
+        };
         let mut call = shared.lock();
         if call.body_sent_for == Some(call.attempts) {
             *body = None;
@@ -374,13 +429,18 @@ impl ProxyHttp for Gateway {
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let Some(shared) = ctx.call.as_ref() else { return Ok(()) };
+        let Some(shared) = ctx.call.as_ref() else {
+            return Ok(());
+        };
         let status = resp.status.as_u16();
         let mut call = shared.lock();
         call.ttfb = Some(shared.started.elapsed());
         call.upstream_status = Some(status);
         if status >= 500 {
-            return Err(Error::explain(ErrorType::HTTPStatus(status), "upstream answered with a server error"));
+            return Err(Error::explain(
+                ErrorType::HTTPStatus(status),
+                "upstream answered with a server error",
+            ));
         }
         if let Some(p) = call.current_provider() {
             self.pool.mark_healthy(p);
@@ -392,14 +452,25 @@ impl ProxyHttp for Gateway {
                 .get(http::header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|ct| ct.trim_start().starts_with("text/event-stream"));
-            let kind = if is_sse { BodyKind::EventStream } else { BodyKind::Json };
+            let kind = if is_sse {
+                BodyKind::EventStream
+            } else {
+                BodyKind::Json
+            };
             call.meter = Some(UsageMeter::new(call.api, kind));
         }
         Ok(())
     }
 
-    async fn response_filter(&self, _session: &mut Session, resp: &mut ResponseHeader, ctx: &mut RequestCtx) -> Result<()> {
-        let Some(shared) = ctx.call.as_ref() else { return Ok(()) };
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let Some(shared) = ctx.call.as_ref() else {
+            return Ok(());
+        };
         let mut call = shared.lock();
         call.response_started = true;
         call.client_status = resp.status.as_u16();
@@ -422,13 +493,21 @@ impl ProxyHttp for Gateway {
         Ok(None)
     }
 
-    fn fail_to_connect(&self, _session: &mut Session, _peer: &HttpPeer, ctx: &mut RequestCtx, mut e: Box<Error>) -> Box<Error> {
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
         let reason = match e.etype() {
             ErrorType::ConnectTimedout | ErrorType::TLSHandshakeTimedout => FailoverReason::Timeout,
             _ => FailoverReason::Connect,
         };
         let retry = match ctx.call.as_ref() {
-            Some(shared) => self.attempt_failed(&mut shared.lock(), AttemptFailure::Provider(reason)),
+            Some(shared) => {
+                self.attempt_failed(&mut shared.lock(), AttemptFailure::Provider(reason))
+            }
             None => false,
         };
         e.set_retry(retry && !ctx.inner);
@@ -465,8 +544,16 @@ impl ProxyHttp for Gateway {
         e
     }
 
-    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
-        let no_reuse = |code| FailToProxy { error_code: code, can_reuse_downstream: false };
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        let no_reuse = |code| FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        };
         // The outer request answers for a piped call; the inner writes into a pipe nobody reads.
         if ctx.inner {
             return no_reuse(0);
@@ -484,7 +571,11 @@ impl ProxyHttp for Gateway {
             }
             None => match e.esource() {
                 ErrorSource::Downstream => return no_reuse(0),
-                _ => ApiError::new(500, "INTERNAL_ERROR", "The gateway failed to handle the request"),
+                _ => ApiError::new(
+                    500,
+                    "INTERNAL_ERROR",
+                    "The gateway failed to handle the request",
+                ),
             },
         };
         let id = ctx.request_id.clone();
@@ -508,7 +599,12 @@ impl ProxyHttp for Gateway {
             shared.mark_inner_done();
             return;
         }
-        let o = outcome::build(&self.config, &shared.lock(), ctx.started, ctx.started_unix_ms);
+        let o = outcome::build(
+            &self.config,
+            &shared.lock(),
+            ctx.started,
+            ctx.started_unix_ms,
+        );
         self.metrics.observe(&o);
         self.sink.record(o);
     }

@@ -17,16 +17,27 @@ pub struct UpstreamAddrs {
 
 impl UpstreamAddrs {
     pub fn new(providers: &[Provider]) -> Self {
-        let names: Vec<(String, u16)> = providers.iter().map(|p| (p.upstream.host.clone(), p.upstream.port)).collect();
+        let names: Vec<(String, u16)> = providers
+            .iter()
+            .map(|p| (p.upstream.host.clone(), p.upstream.port))
+            .collect();
         let addrs = names
             .iter()
-            .map(|(h, port)| RwLock::new(h.parse::<std::net::IpAddr>().ok().map(|ip| SocketAddr::new(ip, *port))))
+            .map(|(h, port)| {
+                RwLock::new(
+                    h.parse::<std::net::IpAddr>()
+                        .ok()
+                        .map(|ip| SocketAddr::new(ip, *port)),
+                )
+            })
             .collect();
         UpstreamAddrs { addrs, names }
     }
 
     pub fn get(&self, provider: usize) -> Option<SocketAddr> {
-        *self.addrs[provider].read().unwrap_or_else(|p| p.into_inner())
+        *self.addrs[provider]
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Resolve every name once (`lookup_host` runs the resolver on tokio's blocking pool).
@@ -35,7 +46,12 @@ impl UpstreamAddrs {
             if host.parse::<std::net::IpAddr>().is_ok() {
                 continue;
             }
-            match tokio::time::timeout(Duration::from_secs(5), tokio::net::lookup_host((host.as_str(), *port))).await {
+            match tokio::time::timeout(
+                Duration::from_secs(5),
+                tokio::net::lookup_host((host.as_str(), *port)),
+            )
+            .await
+            {
                 Ok(Ok(mut it)) => {
                     if let Some(a) = it.next() {
                         *self.addrs[i].write().unwrap_or_else(|p| p.into_inner()) = Some(a);

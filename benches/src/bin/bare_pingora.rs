@@ -54,6 +54,9 @@ fn main() {
     );
     proxy.add_tcp(&args.listen);
     server.add_service(proxy);
-    println!("bare-pingora listening on {} -> {}", args.listen, args.upstream);
+    println!(
+        "bare-pingora listening on {} -> {}",
+        args.listen, args.upstream
+    );
     server.run_forever();
 }

@@ -76,7 +76,9 @@ fn run(args: Args) -> Result<(), String> {
     // One thread: a current-thread runtime avoids cross-thread wake-ups and
     // leaves the other core to the system under test.
     let runtime = if args.threads <= 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     } else {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(args.threads)
@@ -109,12 +111,23 @@ fn run(args: Args) -> Result<(), String> {
     if let Some(path) = &args.plot {
         let latency = percentile_curve(&stats.latency);
         let ttfb = percentile_curve(&stats.ttfb);
-        let title = format!("{} ({} mode, {:.0} req/s)", report.label, report.mode, report.rps);
+        let title = format!(
+            "{} ({} mode, {:.0} req/s)",
+            report.label, report.mode, report.rps
+        );
         let svg = percentile_plot(
             &title,
             &[
-                Series { name: "latency to last byte", color: "#1f77b4", points: &latency },
-                Series { name: "time to first byte", color: "#ff7f0e", points: &ttfb },
+                Series {
+                    name: "latency to last byte",
+                    color: "#1f77b4",
+                    points: &latency,
+                },
+                Series {
+                    name: "time to first byte",
+                    color: "#ff7f0e",
+                    points: &ttfb,
+                },
             ],
         );
         std::fs::write(path, svg).map_err(|e| format!("cannot write {path}: {e}"))?;

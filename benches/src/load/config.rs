@@ -57,7 +57,11 @@ pub fn prepare_target(
     let authority = uri
         .authority()
         .ok_or_else(|| format!("--url {url:?} has no host"))?;
-    let addr = format!("{}:{}", authority.host(), authority.port_u16().unwrap_or(80));
+    let addr = format!(
+        "{}:{}",
+        authority.host(),
+        authority.port_u16().unwrap_or(80)
+    );
     let path: Uri = uri
         .path_and_query()
         .map_or("/", |p| p.as_str())

@@ -59,8 +59,14 @@ async fn tick(bar: ProgressBar, warmup: Duration, stats: SharedStats) {
         let window = now.duration_since(last.0).as_secs_f64().max(1e-3);
         let rps = (completed - last.1) as f64 / window;
         last = (now, completed);
-        let phase = if now.duration_since(start) < warmup { "warmup" } else { "measuring" };
+        let phase = if now.duration_since(start) < warmup {
+            "warmup"
+        } else {
+            "measuring"
+        };
         bar.set_position(now.duration_since(start).as_millis() as u64);
-        bar.set_message(format!("{phase} {rps:.0} req/s, {completed} done, {errors} errors"));
+        bar.set_message(format!(
+            "{phase} {rps:.0} req/s, {completed} done, {errors} errors"
+        ));
     }
 }

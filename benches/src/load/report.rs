@@ -52,7 +52,11 @@ impl Report {
         Report {
             label: label.to_owned(),
             url: config.url.clone(),
-            mode: if config.rate.is_some() { "open" } else { "closed" },
+            mode: if config.rate.is_some() {
+                "open"
+            } else {
+                "closed"
+            },
             rate: config.rate,
             connections: config.connections,
             duration_s,

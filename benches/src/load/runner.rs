@@ -53,7 +53,8 @@ impl RunStats {
                 if !done.status.is_success() {
                     self.non_2xx += 1;
                 }
-                self.latency.saturating_record(micros_since(due, done.last_byte));
+                self.latency
+                    .saturating_record(micros_since(due, done.last_byte));
                 if let Some(first) = done.first_byte {
                     self.ttfb.saturating_record(micros_since(due, first));
                 }
@@ -73,7 +74,9 @@ impl SharedStats {
     }
 
     pub fn lock(&self) -> MutexGuard<'_, RunStats> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

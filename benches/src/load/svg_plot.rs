@@ -172,7 +172,11 @@ mod tests {
         let points = [(0.0, 0.2), (50.0, 0.3), (99.0, 1.2), (99.99, 4.0)];
         let svg = percentile_plot(
             "a <b>",
-            &[Series { name: "latency", color: "#1f77b4", points: &points }],
+            &[Series {
+                name: "latency",
+                color: "#1f77b4",
+                points: &points,
+            }],
         );
         assert!(svg.starts_with("<svg"));
         assert!(svg.contains("<polyline"));

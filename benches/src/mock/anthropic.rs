@@ -31,7 +31,10 @@ pub(crate) fn message(spec: &ReplySpec) -> Vec<u8> {
             "end_turn"
         }
     };
-    let _ = write!(out, r#"],"stop_reason":"{stop_reason}","stop_sequence":null"#);
+    let _ = write!(
+        out,
+        r#"],"stop_reason":"{stop_reason}","stop_sequence":null"#
+    );
     if !spec.controls.omit_usage {
         out.extend_from_slice(br#","usage":"#);
         write_usage(&mut out, tokens, tokens.output);
@@ -107,7 +110,9 @@ pub(crate) fn stream(spec: &ReplySpec) -> EventList {
     };
     push_malformed(&mut list);
     list.push(0, |b| {
-        b.extend_from_slice(b"event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n");
+        b.extend_from_slice(
+            b"event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+        );
     });
     list.push(0, |b| {
         let _ = write!(
@@ -126,7 +131,9 @@ pub(crate) fn stream(spec: &ReplySpec) -> EventList {
 }
 
 fn push_ping(list: &mut EventList) {
-    list.push(0, |b| b.extend_from_slice(b"event: ping\ndata: {\"type\": \"ping\"}\n\n"));
+    list.push(0, |b| {
+        b.extend_from_slice(b"event: ping\ndata: {\"type\": \"ping\"}\n\n")
+    });
 }
 
 fn write_usage(out: &mut Vec<u8>, t: &TokenCounts, output_tokens: u64) {

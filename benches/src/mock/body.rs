@@ -28,7 +28,9 @@ enum Ending {
     Finish,
     /// Abort after the last frame; `flushed` is set once hyper had a chance
     /// to write the frames already handed over (it drops unflushed bytes on error).
-    Abort { flushed: bool },
+    Abort {
+        flushed: bool,
+    },
 }
 
 /// The error that tells hyper to abort the connection.
@@ -115,7 +117,8 @@ impl Body for MockBody {
         if let Some(next) = this.frames.get(this.next).copied() {
             if next.delay_ms > 0 {
                 if !this.sleeping {
-                    let deadline = tokio::time::Instant::now() + Duration::from_millis(next.delay_ms);
+                    let deadline =
+                        tokio::time::Instant::now() + Duration::from_millis(next.delay_ms);
                     match this.sleep.as_mut() {
                         Some(sleep) => sleep.as_mut().reset(deadline),
                         None => this.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),

@@ -178,7 +178,11 @@ impl Control {
         let same = |canonical: &str| {
             canonical.len() == key.len()
                 && canonical.bytes().zip(key.bytes()).all(|(c, k)| {
-                    let k = if k == b'-' { b'_' } else { k.to_ascii_lowercase() };
+                    let k = if k == b'-' {
+                        b'_'
+                    } else {
+                        k.to_ascii_lowercase()
+                    };
                     c == k
                 })
         };

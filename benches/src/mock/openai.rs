@@ -45,11 +45,18 @@ pub(crate) fn stream(spec: &ReplySpec) -> EventList {
         spec.seq, spec.created, spec.model_json
     );
     // OpenAI marks every chunk `"usage":null` when the final usage chunk is coming.
-    let close: &[u8] = if with_usage { b",\"usage\":null}\n\n" } else { b"}\n\n" };
+    let close: &[u8] = if with_usage {
+        b",\"usage\":null}\n\n"
+    } else {
+        b"}\n\n"
+    };
     let p = prefix.as_bytes();
     let truncated = format!(r#"{prefix}"choices":[{{"index":0,"delta":{{"content":"to"#);
     let event_bytes = prefix.len() + 160;
-    let mut list = EventList::with_capacity(event_bytes * (c.tokens.output as usize + 6), c.tokens.output as usize + 6);
+    let mut list = EventList::with_capacity(
+        event_bytes * (c.tokens.output as usize + 6),
+        c.tokens.output as usize + 6,
+    );
     let mut malformed_pending = c.malformed_sse;
     let mut push_malformed = |list: &mut EventList| {
         if std::mem::take(&mut malformed_pending) {
@@ -63,21 +70,41 @@ pub(crate) fn stream(spec: &ReplySpec) -> EventList {
                 r#"{{"role":"assistant","content":null,"tool_calls":[{{"index":0,"id":"call_mock_{}","type":"function","function":{{"name":{},"arguments":""}}}}]}}"#,
                 spec.seq, name
             );
-            list.push(c.ttft_ms, Chunk::new(p, close, head.as_bytes(), b"null").writer());
+            list.push(
+                c.ttft_ms,
+                Chunk::new(p, close, head.as_bytes(), b"null").writer(),
+            );
             push_malformed(&mut list);
             for fragment in TOOL_ARGUMENT_FRAGMENTS {
-                let delta = format!(r#"{{"tool_calls":[{{"index":0,"function":{{"arguments":{fragment}}}}}]}}"#);
-                list.push(c.inter_token_ms, Chunk::new(p, close, delta.as_bytes(), b"null").writer());
+                let delta = format!(
+                    r#"{{"tool_calls":[{{"index":0,"function":{{"arguments":{fragment}}}}}]}}"#
+                );
+                list.push(
+                    c.inter_token_ms,
+                    Chunk::new(p, close, delta.as_bytes(), b"null").writer(),
+                );
             }
             br#""tool_calls""#
         }
         None => {
             if c.tokens.output >= 1 {
-                list.push(c.ttft_ms, Chunk::new(p, close, br#"{"role":"assistant","content":"tok "}"#, b"null").writer());
+                list.push(
+                    c.ttft_ms,
+                    Chunk::new(
+                        p,
+                        close,
+                        br#"{"role":"assistant","content":"tok "}"#,
+                        b"null",
+                    )
+                    .writer(),
+                );
                 push_malformed(&mut list);
             }
             if c.tokens.output >= 2 {
-                list.push(c.inter_token_ms, Chunk::new(p, close, br#"{"content":"tok "}"#, b"null").writer());
+                list.push(
+                    c.inter_token_ms,
+                    Chunk::new(p, close, br#"{"content":"tok "}"#, b"null").writer(),
+                );
                 list.repeat_last(c.tokens.output - 2, c.inter_token_ms);
             }
             br#""stop""#
@@ -107,7 +134,12 @@ struct Chunk<'a> {
 
 impl<'a> Chunk<'a> {
     fn new(prefix: &'a [u8], close: &'a [u8], delta: &'a [u8], finish: &'a [u8]) -> Self {
-        Chunk { prefix, delta, finish, close }
+        Chunk {
+            prefix,
+            delta,
+            finish,
+            close,
+        }
     }
 
     fn writer(self) -> impl FnOnce(&mut Vec<u8>) + 'a {
@@ -145,5 +177,6 @@ pub(crate) fn error_body(status: u16, message: &str) -> Vec<u8> {
         _ => ("server_error", "null"),
     };
     let message = serde_json::to_string(message).unwrap_or_default();
-    format!(r#"{{"error":{{"message":{message},"type":"{kind}","param":null,"code":{code}}}}}"#).into_bytes()
+    format!(r#"{{"error":{{"message":{message},"type":"{kind}","param":null,"code":{code}}}}}"#)
+        .into_bytes()
 }

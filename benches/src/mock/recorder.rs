@@ -73,6 +73,8 @@ impl Recorder {
 
     // A panicking test thread must not hide the requests from the others.
     fn lock(&self) -> MutexGuard<'_, Vec<RecordedRequest>> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

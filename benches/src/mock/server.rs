@@ -109,7 +109,11 @@ async fn handle(state: &MockState, request: Request<Incoming>) -> Response<MockB
         recorder.record(RecordedRequest::new(&parts, body.clone()));
     }
     let Some(api) = api else {
-        let message = format!("mock-llm: no route for {} {}", parts.method, parts.uri.path());
+        let message = format!(
+            "mock-llm: no route for {} {}",
+            parts.method,
+            parts.uri.path()
+        );
         return error_response(Api::OpenAi, 404, &message);
     };
 

@@ -54,7 +54,9 @@ impl EventList {
 
     /// A line no SSE field matches, then a `data:` event cut mid-JSON.
     pub fn push_malformed(&mut self, truncated_event: &str) {
-        self.push(0, |b| b.extend_from_slice(b"}{ mock garbage line, not SSE\n\n"));
+        self.push(0, |b| {
+            b.extend_from_slice(b"}{ mock garbage line, not SSE\n\n")
+        });
         self.push(0, |b| {
             b.extend_from_slice(truncated_event.as_bytes());
             b.extend_from_slice(b"\n\n");

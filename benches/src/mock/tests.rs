@@ -93,7 +93,13 @@ async fn post_bytes(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body
             }
         }
     }
-    Reply { status, headers, body: bytes, aborted, first_byte_after }
+    Reply {
+        status,
+        headers,
+        body: bytes,
+        aborted,
+        first_byte_after,
+    }
 }
 
 fn chat(model: &str) -> Value {
@@ -106,9 +112,18 @@ fn tok(n: usize) -> String {
 
 #[tokio::test]
 async fn openai_non_stream_usage_and_text() {
-    let defaults = MockDefaults { cache_read_tokens: 5, ..MockDefaults::default() };
+    let defaults = MockDefaults {
+        cache_read_tokens: 5,
+        ..MockDefaults::default()
+    };
     let (addr, _, _mock) = spawn_mock(defaults).await;
-    let reply = post(addr, "/v1/chat/completions", &[("x-mock-output-tokens", "3")], chat("mock-1")).await;
+    let reply = post(
+        addr,
+        "/v1/chat/completions",
+        &[("x-mock-output-tokens", "3")],
+        chat("mock-1"),
+    )
+    .await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.headers["content-type"], "application/json");
     let v = reply.json();
@@ -132,7 +147,10 @@ async fn openai_stream_with_include_usage() {
     body["stream_options"] = json!({"include_usage": true});
     let reply = post(addr, "/chat/completions", &[], body).await;
     assert_eq!(reply.status, 200);
-    assert!(reply.headers["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(reply.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
     assert!(!reply.aborted);
     let events = reply.events();
     assert_eq!(events.last().unwrap().1, "[DONE]");
@@ -201,7 +219,13 @@ async fn anthropic_non_stream_usage() {
         ..MockDefaults::default()
     };
     let (addr, _, _mock) = spawn_mock(defaults).await;
-    let reply = post(addr, "/v1/messages", &[("x-mock-output-tokens", "2")], chat("claude-x")).await;
+    let reply = post(
+        addr,
+        "/v1/messages",
+        &[("x-mock-output-tokens", "2")],
+        chat("claude-x"),
+    )
+    .await;
     assert_eq!(reply.status, 200);
     let v = reply.json();
     assert_eq!(v["type"], "message");
@@ -225,7 +249,11 @@ async fn anthropic_stream_shape() {
     let mut body = chat("claude@output_tokens=3,cache_write_1h_tokens=9");
     body["stream"] = json!(true);
     let reply = post(addr, "/messages", &[], body).await;
-    let names: Vec<String> = reply.events().into_iter().map(|(e, _)| e.unwrap()).collect();
+    let names: Vec<String> = reply
+        .events()
+        .into_iter()
+        .map(|(e, _)| e.unwrap())
+        .collect();
     assert_eq!(
         names,
         [
@@ -246,10 +274,16 @@ async fn anthropic_stream_shape() {
         assert_eq!(data["type"], name.unwrap().as_str());
     }
     let start = &events[0]["message"];
-    assert_eq!(start["model"], "claude@output_tokens=3,cache_write_1h_tokens=9");
+    assert_eq!(
+        start["model"],
+        "claude@output_tokens=3,cache_write_1h_tokens=9"
+    );
     assert_eq!(start["usage"]["input_tokens"], 12);
     assert_eq!(start["usage"]["cache_creation_input_tokens"], 9);
-    assert_eq!(start["usage"]["cache_creation"]["ephemeral_1h_input_tokens"], 9);
+    assert_eq!(
+        start["usage"]["cache_creation"]["ephemeral_1h_input_tokens"],
+        9
+    );
     assert_eq!(start["usage"]["output_tokens"], 1);
     let text: String = events
         .iter()
@@ -265,8 +299,11 @@ async fn anthropic_stream_shape() {
 async fn tools_produce_tool_calls() {
     let (addr, _, _mock) = spawn_mock(MockDefaults::default()).await;
     let mut body = chat("gpt");
-    body["tools"] = json!([{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]);
-    let v = post(addr, "/v1/chat/completions", &[], body.clone()).await.json();
+    body["tools"] =
+        json!([{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]);
+    let v = post(addr, "/v1/chat/completions", &[], body.clone())
+        .await
+        .json();
     let call = &v["choices"][0]["message"]["tool_calls"][0];
     assert_eq!(call["function"]["name"], "get_weather");
     assert_eq!(call["function"]["arguments"], r#"{"location":"Paris"}"#);
@@ -274,14 +311,22 @@ async fn tools_produce_tool_calls() {
     assert_eq!(v["usage"]["completion_tokens"], 16);
 
     body["stream"] = json!(true);
-    let chunks = post(addr, "/v1/chat/completions", &[], body).await.json_events();
+    let chunks = post(addr, "/v1/chat/completions", &[], body)
+        .await
+        .json_events();
     let args: String = chunks
         .iter()
         .filter_map(|c| c["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"].as_str())
         .collect();
     assert_eq!(args, r#"{"location":"Paris"}"#);
-    assert_eq!(chunks[0]["choices"][0]["delta"]["tool_calls"][0]["function"]["name"], "get_weather");
-    assert_eq!(chunks.last().unwrap()["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(
+        chunks[0]["choices"][0]["delta"]["tool_calls"][0]["function"]["name"],
+        "get_weather"
+    );
+    assert_eq!(
+        chunks.last().unwrap()["choices"][0]["finish_reason"],
+        "tool_calls"
+    );
 
     let mut body = chat("claude");
     body["tools"] = json!([{"name": "lookup", "input_schema": {"type": "object"}}]);
@@ -300,7 +345,10 @@ async fn tools_produce_tool_calls() {
         .filter_map(|e| e["delta"]["partial_json"].as_str())
         .collect();
     assert_eq!(partial, r#"{"location":"Paris"}"#);
-    let delta = events.iter().find(|e| e["type"] == "message_delta").unwrap();
+    let delta = events
+        .iter()
+        .find(|e| e["type"] == "message_delta")
+        .unwrap();
     assert_eq!(delta["delta"]["stop_reason"], "tool_use");
     assert_eq!(delta["usage"]["output_tokens"], 16);
 }
@@ -308,7 +356,13 @@ async fn tools_produce_tool_calls() {
 #[tokio::test]
 async fn status_control_uses_each_api_error_format() {
     let (addr, _, _mock) = spawn_mock(MockDefaults::default()).await;
-    let reply = post(addr, "/v1/chat/completions", &[("x-mock-status", "429")], chat("m")).await;
+    let reply = post(
+        addr,
+        "/v1/chat/completions",
+        &[("x-mock-status", "429")],
+        chat("m"),
+    )
+    .await;
     assert_eq!(reply.status, 429);
     let v = reply.json();
     assert!(v["error"]["message"].is_string());
@@ -328,16 +382,32 @@ async fn close_after_cuts_the_stream() {
     let (addr, _, _mock) = spawn_mock(MockDefaults::default()).await;
     let mut body = chat("m");
     body["stream"] = json!(true);
-    let reply = post(addr, "/v1/chat/completions", &[("x-mock-close-after", "3")], body).await;
+    let reply = post(
+        addr,
+        "/v1/chat/completions",
+        &[("x-mock-close-after", "3")],
+        body,
+    )
+    .await;
     assert_eq!(reply.status, 200);
     assert!(reply.aborted);
     assert_eq!(reply.json_events().len(), 3);
     assert!(!reply.text().contains("[DONE]"));
 
-    let reply = post(addr, "/v1/messages", &[("x-mock-close-after", "1")], chat("c")).await;
+    let reply = post(
+        addr,
+        "/v1/messages",
+        &[("x-mock-close-after", "1")],
+        chat("c"),
+    )
+    .await;
     assert_eq!(reply.status, 200);
     assert!(reply.aborted);
-    let full_len: usize = reply.headers["content-length"].to_str().unwrap().parse().unwrap();
+    let full_len: usize = reply.headers["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(reply.body.len(), full_len / 2);
 }
 
@@ -362,7 +432,10 @@ async fn malformed_sse_keeps_usage_correct() {
     let reply = post(addr, "/v1/messages", &[], body).await;
     assert!(reply.text().contains("mock garbage"));
     let events = reply.json_events();
-    let delta = events.iter().find(|e| e["type"] == "message_delta").unwrap();
+    let delta = events
+        .iter()
+        .find(|e| e["type"] == "message_delta")
+        .unwrap();
     assert_eq!(delta["usage"]["output_tokens"], 5);
 }
 
@@ -371,7 +444,13 @@ async fn recorder_keeps_large_bodies_and_headers() {
     let (addr, recorder, _mock) = spawn_mock(MockDefaults::default()).await;
     let filler = "x".repeat(5 << 20);
     let body = json!({"model": "m", "messages": [{"role": "user", "content": filler}]});
-    let reply = post(addr, "/v1/chat/completions", &[("X-Trace", "abc")], body.clone()).await;
+    let reply = post(
+        addr,
+        "/v1/chat/completions",
+        &[("X-Trace", "abc")],
+        body.clone(),
+    )
+    .await;
     assert_eq!(reply.status, 200);
     assert_eq!(recorder.len(), 1);
     let request = &recorder.requests()[0];
@@ -402,7 +481,12 @@ async fn hang_never_answers_but_others_are_served() {
     let (addr, _, _mock) = spawn_mock(MockDefaults::default()).await;
     let hung = tokio::time::timeout(
         Duration::from_millis(300),
-        post(addr, "/v1/chat/completions", &[("x-mock-hang", "1")], chat("m")),
+        post(
+            addr,
+            "/v1/chat/completions",
+            &[("x-mock-hang", "1")],
+            chat("m"),
+        ),
     )
     .await;
     assert!(hung.is_err(), "hang must not respond");
@@ -418,7 +502,10 @@ async fn ttft_delays_the_first_token() {
     let started = Instant::now();
     let reply = post(addr, "/v1/chat/completions", &[], body).await;
     let first = reply.first_byte_after.unwrap();
-    assert!(first >= Duration::from_millis(150), "first byte after {first:?}");
+    assert!(
+        first >= Duration::from_millis(150),
+        "first byte after {first:?}"
+    );
     assert!(started.elapsed() >= Duration::from_millis(170));
     assert_eq!(reply.json_events().len(), 4);
 }

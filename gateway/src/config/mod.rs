@@ -164,11 +164,20 @@ impl Config {
     }
 
     /// Parse and validate YAML text; `env` resolves environment references.
-    pub fn from_yaml(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
+    pub fn from_yaml(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigErrors> {
         let raw: RawConfig = serde_yaml_ng::from_str(text).map_err(|e| {
-            ConfigErrors(vec![ConfigError { path: String::new(), message: e.to_string() }])
+            ConfigErrors(vec![ConfigError {
+                path: String::new(),
+                message: e.to_string(),
+            }])
         })?;
-        let mut v = Validator { errors: Vec::new(), env };
+        let mut v = Validator {
+            errors: Vec::new(),
+            env,
+        };
         let config = v.config(raw);
         if v.errors.is_empty() {
             Ok(config)
@@ -185,7 +194,10 @@ struct Validator<'e> {
 
 impl Validator<'_> {
     fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.errors.push(ConfigError { path: path.into(), message: message.into() });
+        self.errors.push(ConfigError {
+            path: path.into(),
+            message: message.into(),
+        });
     }
 
     fn config(&mut self, raw: RawConfig) -> Config {
@@ -207,17 +219,32 @@ impl Validator<'_> {
         if max_body == 0 {
             self.err("server.max_body_bytes", "must be positive");
         }
-        let connect_timeout = self.duration("server.upstream.connect_timeout", s.upstream.connect_timeout, "5s");
-        let first_byte_timeout =
-            self.duration("server.upstream.first_byte_timeout", s.upstream.first_byte_timeout, "120s");
-        let idle_timeout = self.duration("server.upstream.idle_timeout", s.upstream.idle_timeout, "60s");
-        let unhealthy_cooldown = self.duration("server.unhealthy_cooldown", s.unhealthy_cooldown, "30s");
+        let connect_timeout = self.duration(
+            "server.upstream.connect_timeout",
+            s.upstream.connect_timeout,
+            "5s",
+        );
+        let first_byte_timeout = self.duration(
+            "server.upstream.first_byte_timeout",
+            s.upstream.first_byte_timeout,
+            "120s",
+        );
+        let idle_timeout = self.duration(
+            "server.upstream.idle_timeout",
+            s.upstream.idle_timeout,
+            "60s",
+        );
+        let unhealthy_cooldown =
+            self.duration("server.unhealthy_cooldown", s.unhealthy_cooldown, "30s");
         let thinking = match s.thinking.as_deref().unwrap_or("reject") {
             "reject" => ThinkingPolicy::Reject,
             "strip" => ThinkingPolicy::Strip,
             "allow" => ThinkingPolicy::Allow,
             other => {
-                self.err("server.thinking", format!("unknown policy {other:?} (expected reject, strip or allow)"));
+                self.err(
+                    "server.thinking",
+                    format!("unknown policy {other:?} (expected reject, strip or allow)"),
+                );
                 ThinkingPolicy::Reject
             }
         };
@@ -229,7 +256,10 @@ impl Validator<'_> {
             "auto" => false,
             "subrequest" => true,
             other => {
-                self.err("server.body_path", format!("unknown body path {other:?} (expected auto or subrequest)"));
+                self.err(
+                    "server.body_path",
+                    format!("unknown body path {other:?} (expected auto or subrequest)"),
+                );
                 false
             }
         };
@@ -238,7 +268,9 @@ impl Validator<'_> {
             self.err("server.default_max_tokens", "must be positive");
         }
 
-        let metrics_listen = raw.metrics.and_then(|m| self.socket_addr("metrics.listen", &m.listen));
+        let metrics_listen = raw
+            .metrics
+            .and_then(|m| self.socket_addr("metrics.listen", &m.listen));
 
         let mut static_keys = Vec::new();
         let mut seen_keys = HashSet::new();
@@ -254,7 +286,10 @@ impl Validator<'_> {
             }
             let wallet = k.wallet.to_ascii_lowercase();
             if !is_evm_address(&wallet) {
-                self.err(format!("{path}.wallet"), "must be a 0x-prefixed 20-byte hex address");
+                self.err(
+                    format!("{path}.wallet"),
+                    "must be a 0x-prefixed 20-byte hex address",
+                );
             }
             if let Some(key) = key {
                 static_keys.push(StaticKey {
@@ -271,8 +306,14 @@ impl Validator<'_> {
                 expose_outcomes: raw.billing.expose_outcomes.unwrap_or(false),
             },
             other => {
-                self.err("billing.sink", format!("unknown sink {other:?} (expected memory)"));
-                BillingConfig { memory_capacity: 1, expose_outcomes: false }
+                self.err(
+                    "billing.sink",
+                    format!("unknown sink {other:?} (expected memory)"),
+                );
+                BillingConfig {
+                    memory_capacity: 1,
+                    expose_outcomes: false,
+                }
             }
         };
 
@@ -281,14 +322,21 @@ impl Validator<'_> {
         let known_models: HashSet<String> = raw
             .providers
             .iter()
-            .flat_map(|p| p.models.iter().flat_map(move |m| [m.id.clone(), format!("{}/{}", p.id, m.id)]))
+            .flat_map(|p| {
+                p.models
+                    .iter()
+                    .flat_map(move |m| [m.id.clone(), format!("{}/{}", p.id, m.id)])
+            })
             .collect();
         let mut providers = Vec::new();
         let mut provider_ids = HashSet::new();
         for (i, p) in raw.providers.into_iter().enumerate() {
             let path = format!("providers[{i}]");
             if !provider_ids.insert(p.id.clone()) {
-                self.err(format!("{path}.id"), format!("duplicate provider id {:?}", p.id));
+                self.err(
+                    format!("{path}.id"),
+                    format!("duplicate provider id {:?}", p.id),
+                );
             }
             if let Some(p) = self.provider(&path, p) {
                 providers.push(p);
@@ -302,24 +350,43 @@ impl Validator<'_> {
         let mut alias_names = HashSet::new();
         for (i, a) in raw.route_aliases.into_iter().enumerate() {
             let path = format!("route_aliases[{i}]");
-            if a.name.is_empty() || !a.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-                self.err(format!("{path}.name"), "must be non-empty and contain only letters, digits, '-' and '_'");
+            if a.name.is_empty()
+                || !a
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                self.err(
+                    format!("{path}.name"),
+                    "must be non-empty and contain only letters, digits, '-' and '_'",
+                );
             } else if a.name == "v1" {
                 self.err(format!("{path}.name"), "\"v1\" is reserved");
             }
             if !alias_names.insert(a.name.clone()) {
-                self.err(format!("{path}.name"), format!("duplicate alias {:?}", a.name));
+                self.err(
+                    format!("{path}.name"),
+                    format!("duplicate alias {:?}", a.name),
+                );
             }
             if a.models.is_empty() {
                 self.err(format!("{path}.models"), "must list at least one model");
             }
             for (j, m) in a.models.iter().chain(a.fallback_model.iter()).enumerate() {
                 if !known_models.contains(m.as_str()) {
-                    let at = if j < a.models.len() { format!("{path}.models[{j}]") } else { format!("{path}.fallback_model") };
+                    let at = if j < a.models.len() {
+                        format!("{path}.models[{j}]")
+                    } else {
+                        format!("{path}.fallback_model")
+                    };
                     self.err(at, format!("unknown model {m:?}"));
                 }
             }
-            route_aliases.push(RouteAlias { name: a.name, models: a.models, fallback_model: a.fallback_model });
+            route_aliases.push(RouteAlias {
+                name: a.name,
+                models: a.models,
+                fallback_model: a.fallback_model,
+            });
         }
 
         Config {
@@ -346,13 +413,19 @@ impl Validator<'_> {
 
     fn provider(&mut self, path: &str, p: RawProvider) -> Option<Provider> {
         if p.id.is_empty() || p.id.contains('/') || p.id.contains(char::is_whitespace) {
-            self.err(format!("{path}.id"), "must be non-empty, without '/' or spaces");
+            self.err(
+                format!("{path}.id"),
+                "must be non-empty, without '/' or spaces",
+            );
         }
         let kind = match p.kind.as_str() {
             "openai" => Some(ApiFormat::OpenAi),
             "anthropic" => Some(ApiFormat::Anthropic),
             other => {
-                self.err(format!("{path}.kind"), format!("unknown provider kind {other:?} (expected openai or anthropic)"));
+                self.err(
+                    format!("{path}.kind"),
+                    format!("unknown provider kind {other:?} (expected openai or anthropic)"),
+                );
                 None
             }
         };
@@ -375,7 +448,10 @@ impl Validator<'_> {
         for (j, m) in p.models.into_iter().enumerate() {
             let mpath = format!("{path}.models[{j}]");
             if !ids.insert(m.id.clone()) {
-                self.err(format!("{mpath}.id"), format!("duplicate model id {:?} in provider {:?}", m.id, p.id));
+                self.err(
+                    format!("{mpath}.id"),
+                    format!("duplicate model id {:?} in provider {:?}", m.id, p.id),
+                );
             }
             if let Some(m) = self.model(&mpath, m) {
                 models.push(m);
@@ -394,7 +470,10 @@ impl Validator<'_> {
 
     fn model(&mut self, path: &str, m: RawModel) -> Option<ProviderModel> {
         if m.id.is_empty() || m.id.contains(char::is_whitespace) || m.id.contains('@') {
-            self.err(format!("{path}.id"), "must be non-empty, without spaces or '@'");
+            self.err(
+                format!("{path}.id"),
+                "must be non-empty, without spaces or '@'",
+            );
         }
         let Some(pricing) = m.pricing else {
             self.err(format!("{path}.pricing"), "is required (USD per 1M tokens)");
@@ -459,7 +538,10 @@ impl Validator<'_> {
         match parse_duration(&text) {
             Some(d) if !d.is_zero() => d,
             _ => {
-                self.err(path, format!("{text:?} is not a positive duration (e.g. 250ms, 5s, 2m)"));
+                self.err(
+                    path,
+                    format!("{text:?} is not a positive duration (e.g. 250ms, 5s, 2m)"),
+                );
                 parse_duration(default).expect("default durations parse")
             }
         }
@@ -473,7 +555,13 @@ impl Validator<'_> {
                 ProviderShare::from_bps((m / 100) as u32).expect("range checked")
             }
             _ => {
-                self.err(path, format!("{:?} must be a fraction in (0, 1] with at most 4 decimals, e.g. 0.70", d.0));
+                self.err(
+                    path,
+                    format!(
+                        "{:?} must be a fraction in (0, 1] with at most 4 decimals, e.g. 0.70",
+                        d.0
+                    ),
+                );
                 ProviderShare::FULL
             }
         }
@@ -535,7 +623,9 @@ pub fn parse_base_url(url: &str, kind: ApiFormat) -> Result<UpstreamAddr, String
         None => (rest, ""),
     };
     if authority.is_empty() || authority.contains('@') || prefix.contains(['?', '#']) {
-        return Err(format!("{url:?} is not a plain scheme://host[:port][/path] URL"));
+        return Err(format!(
+            "{url:?} is not a plain scheme://host[:port][/path] URL"
+        ));
     }
     let (host, port) = match authority.rsplit_once(':') {
         Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => match p.parse::<u16>() {
@@ -552,7 +642,12 @@ pub fn parse_base_url(url: &str, kind: ApiFormat) -> Result<UpstreamAddr, String
         ApiFormat::OpenAi => "/chat/completions",
         ApiFormat::Anthropic => "/v1/messages",
     };
-    Ok(UpstreamAddr { tls, host: host.to_string(), port, path: format!("{prefix}{endpoint}") })
+    Ok(UpstreamAddr {
+        tls,
+        host: host.to_string(),
+        port,
+        path: format!("{prefix}{endpoint}"),
+    })
 }
 
 #[cfg(test)]

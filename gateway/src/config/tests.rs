@@ -55,11 +55,25 @@ fn parses_a_good_file() {
     assert_eq!(c.server.max_body_bytes, 10 * 1024 * 1024);
     assert_eq!(c.server.default_max_tokens, 1024);
     assert_eq!(c.static_keys[0].key.expose(), "sk-demo");
-    assert_eq!(c.static_keys[0].wallet, "0xabcdef0000000000000000000000000000000001");
+    assert_eq!(
+        c.static_keys[0].wallet,
+        "0xabcdef0000000000000000000000000000000001"
+    );
     let openai = &c.providers[0];
     assert_eq!(openai.api_key.expose(), "sk-upstream-openai");
-    assert_eq!(openai.upstream, UpstreamAddr { tls: true, host: "api.openai.com".into(), port: 443, path: "/v1/chat/completions".into() });
-    assert_eq!(openai.models[0].prices.cache_read.micros_per_million(), 75_000);
+    assert_eq!(
+        openai.upstream,
+        UpstreamAddr {
+            tls: true,
+            host: "api.openai.com".into(),
+            port: 443,
+            path: "/v1/chat/completions".into()
+        }
+    );
+    assert_eq!(
+        openai.models[0].prices.cache_read.micros_per_million(),
+        75_000
+    );
     assert_eq!(c.providers[1].upstream.path, "/v1/chat/completions");
     assert_eq!(c.providers[1].upstream.port, 8000);
     assert_eq!(c.providers[1].models[0].upstream_model, "gpt-4o-mini");
@@ -71,7 +85,10 @@ fn parses_a_good_file() {
 fn secrets_never_print() {
     let c = Config::from_yaml(GOOD, &env).unwrap();
     let dump = format!("{c:?}");
-    assert!(!dump.contains("sk-upstream-openai") && !dump.contains("sk-demo"), "{dump}");
+    assert!(
+        !dump.contains("sk-upstream-openai") && !dump.contains("sk-demo"),
+        "{dump}"
+    );
 }
 
 #[test]
@@ -113,13 +130,18 @@ route_aliases:
         "route_aliases[0].models[0]: unknown model \"nope\"",
     ];
     for e in expect {
-        assert!(text.iter().any(|t| t.starts_with(e)), "missing {e:?} in {text:#?}");
+        assert!(
+            text.iter().any(|t| t.starts_with(e)),
+            "missing {e:?} in {text:#?}"
+        );
     }
 }
 
 #[test]
 fn unknown_fields_are_refused_with_location() {
-    let errs = Config::from_yaml("server:\n  listn: 1\n", &env).unwrap_err().0;
+    let errs = Config::from_yaml("server:\n  listn: 1\n", &env)
+        .unwrap_err()
+        .0;
     assert!(errs[0].to_string().contains("listn"), "{errs:?}");
     assert!(errs[0].to_string().contains("line 2"), "{errs:?}");
 }
@@ -135,9 +157,15 @@ fn durations() {
 #[test]
 fn base_urls() {
     let u = parse_base_url("http://127.0.0.1:9/", ApiFormat::Anthropic).unwrap();
-    assert_eq!((u.tls, u.host.as_str(), u.port, u.path.as_str()), (false, "127.0.0.1", 9, "/v1/messages"));
+    assert_eq!(
+        (u.tls, u.host.as_str(), u.port, u.path.as_str()),
+        (false, "127.0.0.1", 9, "/v1/messages")
+    );
     let u = parse_base_url("https://[::1]:8443/openai/v1", ApiFormat::OpenAi).unwrap();
-    assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("::1", 8443, "/openai/v1/chat/completions"));
+    assert_eq!(
+        (u.host.as_str(), u.port, u.path.as_str()),
+        ("::1", 8443, "/openai/v1/chat/completions")
+    );
     assert!(parse_base_url("api.openai.com", ApiFormat::OpenAi).is_err());
     assert!(parse_base_url("http://user@host/", ApiFormat::OpenAi).is_err());
     assert!(parse_base_url("http://host:notaport/", ApiFormat::OpenAi).is_err());

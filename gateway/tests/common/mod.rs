@@ -16,7 +16,11 @@ pub const WALLET: &str = "0x00000000000000000000000000000000000000aa";
 
 /// A port that was free a moment ago.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub struct Mock {
@@ -31,10 +35,17 @@ impl Mock {
     }
     pub async fn start_with(defaults: MockDefaults) -> Mock {
         let (addr, recorder, task) = spawn_mock(defaults).await;
-        Mock { addr, recorder, task }
+        Mock {
+            addr,
+            recorder,
+            task,
+        }
     }
     pub fn last(&self) -> RecordedRequest {
-        self.recorder.requests().pop().expect("the mock received a request")
+        self.recorder
+            .requests()
+            .pop()
+            .expect("the mock received a request")
     }
 }
 
@@ -139,7 +150,10 @@ route_aliases: {aliases}
             aliases = opts.route_aliases,
         );
         let path = std::env::temp_dir().join(format!("tollgate-test-{port}.yaml"));
-        std::fs::File::create(&path).unwrap().write_all(yaml.as_bytes()).unwrap();
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(yaml.as_bytes())
+            .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
             .arg("-c")
             .arg(&path)
@@ -178,7 +192,12 @@ route_aliases: {aliases}
 
     /// Outcomes the in-memory billing sink received, oldest first.
     pub async fn outcomes(&self) -> Vec<Value> {
-        let v: Value = reqwest::get(format!("{}/debug/outcomes", self.admin)).await.unwrap().json().await.unwrap();
+        let v: Value = reqwest::get(format!("{}/debug/outcomes", self.admin))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         v.as_array().unwrap().clone()
     }
 
@@ -186,7 +205,12 @@ route_aliases: {aliases}
     pub async fn outcome(&self, request_id: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Some(o) = self.outcomes().await.into_iter().find(|o| o["request_id"] == request_id) {
+            if let Some(o) = self
+                .outcomes()
+                .await
+                .into_iter()
+                .find(|o| o["request_id"] == request_id)
+            {
                 return o;
             }
             assert!(Instant::now() < deadline, "no outcome for {request_id}");
@@ -195,7 +219,12 @@ route_aliases: {aliases}
     }
 
     pub async fn metrics(&self) -> String {
-        reqwest::get(format!("{}/metrics", self.admin)).await.unwrap().text().await.unwrap()
+        reqwest::get(format!("{}/metrics", self.admin))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 }
 
@@ -216,10 +245,18 @@ pub fn metric_value(text: &str, name: &str, labels: &[&str]) -> f64 {
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().pool_max_idle_per_host(4).build().unwrap()
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(4)
+        .build()
+        .unwrap()
 }
 
-pub async fn post_json(url: &str, key: Option<&str>, body: &Value, headers: &[(&str, &str)]) -> reqwest::Response {
+pub async fn post_json(
+    url: &str,
+    key: Option<&str>,
+    body: &Value,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
     let mut rb = client().post(url).json(body);
     if let Some(k) = key {
         rb = rb.bearer_auth(k);
@@ -231,7 +268,12 @@ pub async fn post_json(url: &str, key: Option<&str>, body: &Value, headers: &[(&
 }
 
 pub fn request_id(resp: &reqwest::Response) -> String {
-    resp.headers().get("x-request-id").expect("x-request-id header").to_str().unwrap().to_string()
+    resp.headers()
+        .get("x-request-id")
+        .expect("x-request-id header")
+        .to_str()
+        .unwrap()
+        .to_string()
 }
 
 /// Parse SSE text into (event, data) pairs.
