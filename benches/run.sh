@@ -41,20 +41,25 @@ RUN_DIR=$(mktemp -d /tmp/tollgate-bench.XXXXXX)
 chmod 755 "$RUN_DIR"
 mkdir -p "$OUT"
 
-STARTED_PIDS=()
+# "pid:signal" for every server this script started.
+STARTED=()
 cleanup() {
-    local pid
-    # SIGINT is the fast-shutdown signal for Pingora and nginx alike
-    # (SIGTERM makes Pingora wait out a long graceful period).
-    for pid in "${STARTED_PIDS[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
+    local entry
+    # Each server gets its fast-shutdown signal: SIGINT for Pingora (SIGTERM
+    # would wait out a long graceful period), SIGTERM for the rest (background
+    # jobs of a script ignore SIGINT).
+    for entry in "${STARTED[@]}"; do kill "-${entry#*:}" "${entry%%:*}" 2>/dev/null || true; done
     for _ in 1 2 3 4 5 6 7 8 9 10; do
         local alive=0
-        for pid in "${STARTED_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        for entry in "${STARTED[@]}"; do kill -0 "${entry%%:*}" 2>/dev/null && alive=1; done
         [[ $alive == 0 ]] && break
         sleep 0.2
     done
-    for pid in "${STARTED_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+    for entry in "${STARTED[@]}"; do kill -KILL "${entry%%:*}" 2>/dev/null || true; done
     wait 2>/dev/null || true
+    # Keep the servers' logs and the generated nginx.conf next to the results.
+    mkdir -p "$OUT/logs"
+    cp "$RUN_DIR"/*.log "$RUN_DIR"/*.out "$RUN_DIR"/nginx.conf "$OUT/logs/" 2>/dev/null || true
     rm -rf "$RUN_DIR"
 }
 trap cleanup EXIT
@@ -88,17 +93,18 @@ wait_ready() {
     return 1
 }
 
-# start NAME ADDR LOGFILE CMD...: starts CMD in the background, records its pid.
+# start NAME ADDR STOP_SIGNAL LOGFILE CMD...: starts CMD in the background and
+# waits until it listens on ADDR.
 start() {
-    local name=$1 addr=$2 logfile=$3
-    shift 3
+    local name=$1 addr=$2 signal=$3 logfile=$4
+    shift 4
     if port_open "$addr"; then
         log "$addr is already in use; stop whatever listens there first"
         return 1
     fi
     "$@" >"$logfile" 2>&1 &
     local pid=$!
-    STARTED_PIDS+=("$pid")
+    STARTED+=("$pid:$signal")
     wait_ready "$name" "$pid" "$addr" "$logfile"
 }
 
@@ -130,18 +136,18 @@ fi
 
 # ---------------------------------------------------------------- servers
 log "starting mock-llm on $MOCK_ADDR"
-start mock-llm "$MOCK_ADDR" "$RUN_DIR/mock.log" \
+start mock-llm "$MOCK_ADDR" TERM "$RUN_DIR/mock.log" \
     "${DRIVER_CPU[@]}" "$BIN/mock-llm" --listen "$MOCK_ADDR" --threads 1
 
 log "starting bare-pingora on $BARE_ADDR"
-start bare-pingora "$BARE_ADDR" "$RUN_DIR/bare.log" \
+start bare-pingora "$BARE_ADDR" INT "$RUN_DIR/bare.log" \
     "${SUT_CPU[@]}" "$BIN/bare-pingora" --listen "$BARE_ADDR" --upstream "$MOCK_ADDR" --threads 1
 
 if [[ $HAVE_NGINX == 1 ]]; then
     log "starting nginx on $NGINX_ADDR"
     sed -e "s|@RUN_DIR@|$RUN_DIR|g" -e "s|@LISTEN@|$NGINX_ADDR|g" -e "s|@UPSTREAM@|$MOCK_ADDR|g" \
         benches/nginx.conf.tmpl >"$RUN_DIR/nginx.conf"
-    start nginx "$NGINX_ADDR" "$RUN_DIR/nginx.out" \
+    start nginx "$NGINX_ADDR" TERM "$RUN_DIR/nginx.out" \
         "${SUT_CPU[@]}" nginx -p "$RUN_DIR" -c "$RUN_DIR/nginx.conf" || {
         log "nginx failed to start: skipping its rows"
         HAVE_NGINX=0
@@ -150,7 +156,7 @@ fi
 
 if [[ $HAVE_TOLLGATE == 1 ]]; then
     log "starting tollgate on $TOLLGATE_ADDR"
-    start tollgate "$TOLLGATE_ADDR" "$RUN_DIR/tollgate.log" \
+    start tollgate "$TOLLGATE_ADDR" INT "$RUN_DIR/tollgate.log" \
         "${SUT_CPU[@]}" "$BIN/tollgate" -c "$GATEWAY_CONFIG" || {
         log "tollgate failed to start: skipping its rows"
         HAVE_TOLLGATE=0
@@ -230,7 +236,7 @@ closed_rps() { awk -F'\t' -v t="$1" -v s="$2" '$1 == t && $2 == "closed" && $3 =
     echo "Sanity (closed loop, mock-llm alone vs proxied; want >= 4):"
     for stream in no yes; do
         mock=$(closed_rps mock "$stream")
-        for target in tollgate bare-pingora; do
+        for target in tollgate bare-pingora nginx; do
             other=$(closed_rps "$target" "$stream")
             [[ -n $mock && -n $other ]] || continue
             awk -v m="$mock" -v o="$other" -v t="$target" -v s="$stream" 'BEGIN {

@@ -90,6 +90,7 @@ fn run(config: Config) {
         // SIGTERM: stop accepting at once, give in-flight streams time to finish.
         grace_period_seconds: Some(0),
         graceful_shutdown_timeout_seconds: Some(30),
+        ca_file: config.server.upstream_ca_file.clone(),
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);

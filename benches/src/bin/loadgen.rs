@@ -121,11 +121,13 @@ fn run(args: Args) -> Result<(), String> {
                 Series {
                     name: "latency to last byte",
                     color: "#1f77b4",
+                    dashed: false,
                     points: &latency,
                 },
                 Series {
                     name: "time to first byte",
                     color: "#ff7f0e",
+                    dashed: true,
                     points: &ttfb,
                 },
             ],

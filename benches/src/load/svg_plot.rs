@@ -8,6 +8,8 @@ pub struct Series<'a> {
     pub name: &'a str,
     /// Any SVG colour.
     pub color: &'a str,
+    /// Dashed, so a series that overlaps another stays visible.
+    pub dashed: bool,
     /// (percentile 0..100, milliseconds).
     pub points: &'a [(f64, f64)],
 }
@@ -101,16 +103,21 @@ pub fn percentile_plot(title: &str, series: &[Series]) -> String {
             .iter()
             .map(|&(p, ms)| format!("{:.1},{:.1}", x_of(p), y_of(ms)))
             .collect();
+        let dash = if s.dashed {
+            r#" stroke-dasharray="6 4""#
+        } else {
+            ""
+        };
         let _ = writeln!(
             svg,
-            r#"<polyline fill="none" stroke="{}" stroke-width="2" points="{}"/>"#,
+            r#"<polyline fill="none" stroke="{}" stroke-width="2"{dash} points="{}"/>"#,
             escape(s.color),
             points.join(" ")
         );
         let legend_y = TOP + 18.0 + 18.0 * i as f64;
         let _ = writeln!(
             svg,
-            r#"<line x1="{:.1}" y1="{legend_y:.1}" x2="{:.1}" y2="{legend_y:.1}" stroke="{}" stroke-width="2"/><text x="{:.1}" y="{:.1}">{}</text>"#,
+            r#"<line x1="{:.1}" y1="{legend_y:.1}" x2="{:.1}" y2="{legend_y:.1}" stroke="{}" stroke-width="2"{dash}/><text x="{:.1}" y="{:.1}">{}</text>"#,
             LEFT + 12.0,
             LEFT + 36.0,
             escape(s.color),
@@ -175,6 +182,7 @@ mod tests {
             &[Series {
                 name: "latency",
                 color: "#1f77b4",
+                dashed: false,
                 points: &points,
             }],
         );

@@ -152,7 +152,6 @@ fn write_usage(out: &mut Vec<u8>, t: &TokenCounts, output_tokens: u64) {
 /// `{"type":"error","error":{"type","message"}}` as Anthropic sends it.
 pub(crate) fn error_body(status: u16, message: &str) -> Vec<u8> {
     let kind = match status {
-        400 => "invalid_request_error",
         401 => "authentication_error",
         403 => "permission_error",
         404 => "not_found_error",

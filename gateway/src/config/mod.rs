@@ -35,6 +35,8 @@ pub struct ServerConfig {
     pub connect_timeout: Duration,
     pub first_byte_timeout: Duration,
     pub idle_timeout: Duration,
+    /// CAs for https upstreams; `None` = system roots (honouring `SSL_CERT_FILE`).
+    pub upstream_ca_file: Option<String>,
     pub thinking: ThinkingPolicy,
     pub provider_share: ProviderShare,
     pub default_max_tokens: u64,
@@ -234,6 +236,15 @@ impl Validator<'_> {
             s.upstream.idle_timeout,
             "60s",
         );
+        let upstream_ca_file = s.upstream.ca_file.clone();
+        if let Some(f) = &upstream_ca_file {
+            if !Path::new(f).is_file() {
+                self.err(
+                    "server.upstream.ca_file",
+                    format!("{f:?} is not a readable file"),
+                );
+            }
+        }
         let unhealthy_cooldown =
             self.duration("server.unhealthy_cooldown", s.unhealthy_cooldown, "30s");
         let thinking = match s.thinking.as_deref().unwrap_or("reject") {
@@ -397,6 +408,7 @@ impl Validator<'_> {
                 connect_timeout,
                 first_byte_timeout,
                 idle_timeout,
+                upstream_ca_file,
                 thinking,
                 provider_share,
                 default_max_tokens,

@@ -44,6 +44,8 @@ pub struct RawUpstreamTimeouts {
     pub connect_timeout: Option<String>,
     pub first_byte_timeout: Option<String>,
     pub idle_timeout: Option<String>,
+    /// PEM bundle of CAs trusted for https upstreams, instead of the system roots.
+    pub ca_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -80,6 +80,7 @@ pub struct GatewayOpts {
     /// YAML for `providers:` (a list).
     pub providers: String,
     pub route_aliases: &'static str,
+    pub upstream_ca_file: Option<String>,
 }
 
 impl GatewayOpts {
@@ -90,6 +91,7 @@ impl GatewayOpts {
             first_byte_timeout: "10s",
             providers,
             route_aliases: "[]",
+            upstream_ca_file: None,
         }
     }
 }
@@ -130,7 +132,7 @@ server:
   thinking: {thinking}
   max_body_bytes: {max_body}
   provider_share: 0.70
-  upstream: {{ connect_timeout: 2s, first_byte_timeout: {fbt}, idle_timeout: 30s }}
+  upstream: {{ connect_timeout: 2s, first_byte_timeout: {fbt}, idle_timeout: 30s{ca} }}
 metrics:
   listen: 127.0.0.1:{admin_port}
 auth:
@@ -148,6 +150,10 @@ route_aliases: {aliases}
             fbt = opts.first_byte_timeout,
             providers = opts.providers,
             aliases = opts.route_aliases,
+            ca = opts
+                .upstream_ca_file
+                .map(|f| format!(", ca_file: \"{f}\""))
+                .unwrap_or_default(),
         );
         let path = std::env::temp_dir().join(format!("tollgate-test-{port}.yaml"));
         std::fs::File::create(&path)
