@@ -5,6 +5,7 @@ set -euo pipefail
 need=()
 command -v cmake >/dev/null || need+=(cmake)
 command -v openssl >/dev/null || need+=(openssl)   # test certificates for the https-upstream test
+command -v curl >/dev/null || need+=(curl)         # scripts/demo.sh health check
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
