@@ -21,6 +21,17 @@ pub enum OutcomeStatus {
     UpstreamFailed,
 }
 
+impl OutcomeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeStatus::Completed => "completed",
+            OutcomeStatus::Interrupted => "interrupted",
+            OutcomeStatus::UpstreamRejected => "upstream_rejected",
+            OutcomeStatus::UpstreamFailed => "upstream_failed",
+        }
+    }
+}
+
 /// One finished request.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
@@ -43,9 +54,13 @@ pub struct Outcome {
     pub usage_missing: bool,
     /// The upstream stream did not reach its terminator.
     pub stream_cut: bool,
+    /// Some billed tokens are an estimate (`charging::billable_usage`).
+    pub usage_estimated: bool,
     pub provider_cost_usdc: i64,
     pub buyer_cost_usdc: i64,
     pub platform_fee_usdc: i64,
+    /// Worst-case cost reserved before the upstream call (0 when nothing was reserved).
+    pub reserved_usdc: i64,
     /// Upstream attempts made (1 = no failover).
     pub attempts: u32,
     pub latency_ms: u64,

@@ -1,21 +1,43 @@
 //! Where outcomes go: the seam between the proxy and the ledger.
 
-use crate::Outcome;
+use crate::{MicroUsdc, Outcome};
+use async_trait::async_trait;
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-/// Receives one [`Outcome`] per request, from Pingora's `logging` phase.
-///
-/// `record` runs on the proxy's worker threads: it must not block (the Postgres
-/// implementation pushes into a bounded queue and flushes in batches elsewhere).
+/// Money set aside for one request before its upstream call. Dropping it without
+/// [`BillingSink::record`] leaks nothing in memory, but the reservation stays counted until
+/// the lease is returned; the proxy always records.
+#[derive(Debug)]
+pub struct Reservation {
+    pub wallet: Arc<str>,
+    pub amount: MicroUsdc,
+    /// Holds a settlement-queue slot from admission until the record is written, so the queue
+    /// can never overflow: admission fails first (503), records are never dropped.
+    pub slot: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdmitError {
+    /// 402: the balance cannot cover the worst-case cost.
+    InsufficientBalance,
+    /// 503: billing cannot take more work now (queue full, database unreachable, shutdown).
+    Unavailable(String),
+}
+
+/// The proxy's view of billing: reserve before the upstream call, record after it.
+#[async_trait]
 pub trait BillingSink: Send + Sync {
-    fn record(&self, outcome: Outcome);
+    /// Reserve the worst-case buyer cost of a request.
+    async fn reserve(
+        &self,
+        wallet: &Arc<str>,
+        max_cost: MicroUsdc,
+    ) -> Result<Reservation, AdmitError>;
 
-    /// Whether paid requests may be admitted now. A sink whose queue is full answers
-    /// `false` and the gateway refuses work with 503 instead of serving it unbilled.
-    fn accepting(&self) -> bool {
-        true
-    }
+    /// Called once per admitted request, from Pingora's `logging` phase. Must not block.
+    /// The charge never exceeds the reservation; the rest is released.
+    fn record(&self, outcome: Outcome, reservation: Reservation);
 
     /// The recorded outcomes, newest last, for sinks that keep them in memory (tests, demo).
     fn recent(&self) -> Option<Vec<Outcome>> {
@@ -23,8 +45,8 @@ pub trait BillingSink: Send + Sync {
     }
 }
 
-/// Keeps the most recent outcomes in memory. For the demo and the test-suite, which read
-/// them back through the admin listener; bounded so a long demo cannot grow without limit.
+/// No balances: every reservation succeeds. Keeps the most recent outcomes in memory for the
+/// demo and tests (served at `/debug/outcomes`); bounded so a long run cannot grow forever.
 pub struct MemorySink {
     cap: usize,
     outcomes: Mutex<VecDeque<Outcome>>,
@@ -39,8 +61,22 @@ impl MemorySink {
     }
 }
 
+#[async_trait]
 impl BillingSink for MemorySink {
-    fn record(&self, outcome: Outcome) {
+    async fn reserve(
+        &self,
+        wallet: &Arc<str>,
+        max_cost: MicroUsdc,
+    ) -> Result<Reservation, AdmitError> {
+        Ok(Reservation {
+            wallet: wallet.clone(),
+            amount: max_cost,
+            slot: None,
+        })
+    }
+
+    fn record(&self, mut outcome: Outcome, reservation: Reservation) {
+        outcome.reserved_usdc = reservation.amount;
         // The lock is held for a push only; never across an await.
         let mut q = self.outcomes.lock().unwrap_or_else(|p| p.into_inner());
         if q.len() == self.cap {

@@ -60,6 +60,13 @@ impl ApiError {
             "The upstream provider did not answer in time",
         )
     }
+    pub fn insufficient_balance() -> Self {
+        Self::new(
+            402,
+            "INSUFFICIENT_BALANCE",
+            "Insufficient balance. Top up at POST /v1/topup",
+        )
+    }
     pub fn billing_unavailable() -> Self {
         Self::new(
             503,

@@ -104,3 +104,77 @@ mod tests {
         assert_eq!(api_key(&req(&[])), None);
     }
 }
+
+/// Keys stored (as SHA-256) in the ledger's `api_keys` table.
+///
+/// Lookups are cached briefly so the hot path stays in memory: a known key for
+/// `CACHE_TTL`, an unknown one for `NEGATIVE_TTL` (so a flood of bad keys cannot turn into a
+/// flood of queries). Revocation therefore takes effect within `CACHE_TTL` on every node.
+pub struct LedgerKeys {
+    ledger: tollgate_billing::ledger::Ledger,
+    cache: std::sync::Mutex<HashMap<[u8; 32], (Option<Principal>, std::time::Instant)>>,
+}
+
+const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+const NEGATIVE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+const CACHE_MAX: usize = 100_000;
+
+impl LedgerKeys {
+    pub fn new(ledger: tollgate_billing::ledger::Ledger) -> Self {
+        LedgerKeys {
+            ledger,
+            cache: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+#[async_trait]
+impl Authenticator for LedgerKeys {
+    async fn authenticate(&self, api_key: &str) -> Option<Principal> {
+        let hash = tollgate_billing::ledger::hash_api_key(api_key);
+        let now = std::time::Instant::now();
+        if let Some((p, at)) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&hash)
+        {
+            let ttl = if p.is_some() { CACHE_TTL } else { NEGATIVE_TTL };
+            if now.duration_since(*at) < ttl {
+                return p.clone();
+            }
+        }
+        let found = match self.ledger.find_api_key(&hash).await {
+            Ok(r) => r,
+            Err(e) => {
+                log::warn!("API key lookup failed: {e}");
+                return None;
+            }
+        };
+        let principal = found.filter(|k| !k.revoked).map(|k| Principal {
+            wallet: Arc::from(k.wallet.as_str()),
+            key_id: Arc::from(k.id.as_str()),
+        });
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(hash, (principal.clone(), now));
+        principal
+    }
+}
+
+/// Tries each authenticator in turn (static keys from the file, then the ledger's keys).
+pub struct AnyOf(pub Vec<Arc<dyn Authenticator>>);
+
+#[async_trait]
+impl Authenticator for AnyOf {
+    async fn authenticate(&self, api_key: &str) -> Option<Principal> {
+        for a in &self.0 {
+            if let Some(p) = a.authenticate(api_key).await {
+                return Some(p);
+            }
+        }
+        None
+    }
+}

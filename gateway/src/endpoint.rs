@@ -15,6 +15,12 @@ pub enum Endpoint {
         api: ApiFormat,
         alias: Option<String>,
     },
+    /// `GET /v1/balance/:wallet`
+    Balance(String),
+    /// `GET /v1/usage/:wallet`
+    Usage(String),
+    /// `GET /v1/requests`
+    Requests,
     /// Answered with this error (404 / 405).
     Refused(ApiError),
 }
@@ -51,6 +57,15 @@ impl Endpoint {
                     api: ApiFormat::Anthropic,
                     alias: None,
                 },
+            ),
+            "/v1/requests" => expect(Method::GET, Endpoint::Requests),
+            _ if path.starts_with("/v1/balance/") => expect(
+                Method::GET,
+                Endpoint::Balance(path["/v1/balance/".len()..].to_string()),
+            ),
+            _ if path.starts_with("/v1/usage/") => expect(
+                Method::GET,
+                Endpoint::Usage(path["/v1/usage/".len()..].to_string()),
             ),
             _ => match path.strip_prefix('/').and_then(|p| p.split_once('/')) {
                 Some((alias, "v1/messages")) if catalog.has_alias(alias) => expect(

@@ -1,6 +1,7 @@
 //! Tollgate gateway: a Pingora proxy for the OpenAI and Anthropic APIs that meters every
 //! token. `main.rs` wires these modules into a Pingora server; `proxy` holds the phases.
 
+pub mod account_api;
 pub mod admin;
 pub mod api_error;
 pub mod auth;
@@ -9,8 +10,10 @@ pub mod catalog;
 pub mod config;
 pub mod control;
 pub mod endpoint;
+pub mod lifecycle;
 pub mod llm_call;
 pub mod metrics;
+pub mod ops;
 pub mod outcome;
 pub mod provider_pool;
 pub mod proxy;

@@ -43,6 +43,10 @@ pub struct LlmCall {
     /// The transfer ended with an error (client gone, upstream cut, timeout mid-body).
     pub transfer_error: bool,
     pub request_id: Arc<str>,
+    /// Size of the client's request body (bounds its prompt tokens; see `charging`).
+    pub request_bytes: u64,
+    /// Taken by `logging` and handed to billing with the outcome.
+    pub reservation: Option<tollgate_billing::Reservation>,
 }
 
 impl LlmCall {

@@ -1,23 +1,24 @@
-//! `tollgate`: run the gateway, or check a config file.
+//! `tollgate`: run the gateway, check a config file, or operate the ledger.
 //!
-//! Reads like a Pingora example: load config → `Server` → proxy service + admin service →
-//! `run_forever`.
+//! Reads like a Pingora example: load config → `Server` → proxy service + admin service +
+//! background services → `run_forever`.
 
-use async_trait::async_trait;
 use clap::{Parser, Subcommand};
 use pingora::server::configuration::ServerConf;
-use pingora::server::{Server, ShutdownWatch};
-use pingora::services::background::{background_service, BackgroundService};
+use pingora::server::Server;
+use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use tollgate_billing::ledger::Ledger;
 use tollgate_billing::{BillingSink, MemorySink};
 use tollgate_gateway::admin::AdminApp;
-use tollgate_gateway::auth::StaticKeys;
+use tollgate_gateway::auth::{AnyOf, Authenticator, LedgerKeys, StaticKeys};
 use tollgate_gateway::config::Config;
+use tollgate_gateway::lifecycle::{self, AddrRefresher, BillingRunner};
 use tollgate_gateway::metrics::Metrics;
+use tollgate_gateway::ops;
 use tollgate_gateway::proxy::Gateway;
 use tollgate_gateway::upstream_addrs::UpstreamAddrs;
 
@@ -44,10 +45,55 @@ struct Cli {
 enum Command {
     /// Check the configuration and exit: 0 when valid, 1 with every error listed otherwise.
     Validate,
+    /// Apply the embedded database migrations.
+    Migrate,
+    /// Credit a wallet from the external account (a journal transfer), e.g. for a demo.
+    Credit {
+        #[arg(long)]
+        wallet: String,
+        /// Amount in USD (USDC), e.g. 5 or 0.25.
+        #[arg(long)]
+        usd: String,
+        #[arg(long, default_value = "ops credit")]
+        reason: String,
+        /// Makes the credit happen at most once; a random key when omitted.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// The ledger.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key for a wallet; prints it once (only its SHA-256 is stored).
+    Create {
+        #[arg(long)]
+        wallet: String,
+        #[arg(long, default_value = "default")]
+        label: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Verify that the journal balances; exits 1 when it does not.
+    Check,
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or("info,tokio_postgres=warn"),
+    )
+    .init();
     let cli = Cli::parse();
     let config = match Config::load(&cli.config) {
         Ok(c) => c,
@@ -57,44 +103,46 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match cli.command {
+    let op = match cli.command {
+        None => return run(config),
         Some(Command::Validate) => {
             println!(
                 "{}: configuration is valid ({} providers)",
                 cli.config.display(),
                 config.providers.len()
             );
-            ExitCode::SUCCESS
+            return ExitCode::SUCCESS;
         }
-        None => {
-            run(config);
-            ExitCode::SUCCESS
-        }
-    }
+        Some(Command::Migrate) => ops::Op::Migrate,
+        Some(Command::Credit {
+            wallet,
+            usd,
+            reason,
+            idempotency_key,
+        }) => ops::Op::Credit {
+            wallet,
+            usd,
+            reason,
+            idempotency_key,
+        },
+        Some(Command::Keys {
+            command: KeysCommand::Create { wallet, label },
+        }) => ops::Op::CreateKey { wallet, label },
+        Some(Command::Ledger {
+            command: LedgerCommand::Check,
+        }) => ops::Op::Check,
+    };
+    ops::run(&config, op)
 }
 
-/// Keeps provider addresses fresh without blocking request threads on DNS.
-struct AddrRefresher(Arc<UpstreamAddrs>);
-
-#[async_trait]
-impl BackgroundService for AddrRefresher {
-    async fn start(&self, mut shutdown: ShutdownWatch) {
-        loop {
-            tokio::select! {
-                _ = shutdown.changed() => return,
-                _ = tokio::time::sleep(Duration::from_secs(30)) => self.0.refresh().await,
-            }
-        }
-    }
-}
-
-fn run(config: Config) {
+fn run(config: Config) -> ExitCode {
     let config = Arc::new(config);
     let conf = ServerConf {
         threads: config.server.threads,
-        // SIGTERM: stop accepting at once, give in-flight streams time to finish.
-        grace_period_seconds: Some(0),
-        graceful_shutdown_timeout_seconds: Some(30),
+        // SIGTERM: listeners close at once; the billing runner drains in-flight requests and
+        // the settlement queue, then exits the process. The grace period only bounds that.
+        grace_period_seconds: Some(config.billing.shutdown_timeout.as_secs().max(1)),
+        graceful_shutdown_timeout_seconds: Some(5),
         ca_file: config.server.upstream_ca_file.clone(),
         ..ServerConf::default()
     };
@@ -102,24 +150,52 @@ fn run(config: Config) {
     server.bootstrap();
 
     let addrs = Arc::new(UpstreamAddrs::new(&config.providers));
-    // Resolve provider names once before serving, on a throwaway runtime.
-    tokio::runtime::Builder::new_current_thread()
+    let startup = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .expect("tokio runtime")
-        .block_on(addrs.refresh());
+        .expect("tokio runtime");
+    // Resolve provider names once before serving.
+    startup.block_on(addrs.refresh());
 
     let metrics = Arc::new(Metrics::new());
-    let sink: Arc<dyn BillingSink> = Arc::new(MemorySink::new(config.billing.memory_capacity));
-    let auth = Arc::new(StaticKeys::new(&config.static_keys));
+    let static_keys: Arc<dyn Authenticator> = Arc::new(StaticKeys::new(&config.static_keys));
+    let (sink, auth, ledger, billing): (
+        Arc<dyn BillingSink>,
+        Arc<dyn Authenticator>,
+        Option<Ledger>,
+        Option<BillingRunner>,
+    ) = match &config.billing.ledger {
+        None => (
+            Arc::new(MemorySink::new(config.billing.memory_capacity)),
+            static_keys,
+            None,
+            None,
+        ),
+        Some(lc) => match startup.block_on(lifecycle::open_ledger(&config, lc)) {
+            Ok((ledger, sink, runner)) => {
+                let auth = Arc::new(AnyOf(vec![
+                    static_keys,
+                    Arc::new(LedgerKeys::new(ledger.clone())),
+                ]));
+                (sink, auth, Some(ledger), Some(runner))
+            }
+            Err(e) => {
+                eprintln!("tollgate: cannot start: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    drop(startup);
+
     let gateway = Gateway::new(
         config.clone(),
         auth,
         sink.clone(),
         metrics.clone(),
         addrs.clone(),
+        ledger,
     );
-
+    let in_flight = gateway.in_flight.clone();
     let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, gateway);
     for addr in &config.server.listen {
         proxy.add_tcp(&addr.to_string());
@@ -137,11 +213,24 @@ fn run(config: Config) {
         server.add_service(admin);
     }
     server.add_service(background_service("upstream dns", AddrRefresher(addrs)));
+    server.add_service(background_service(
+        "billing",
+        lifecycle::Shutdown {
+            in_flight,
+            billing,
+            timeout: config.billing.shutdown_timeout,
+        },
+    ));
 
     log::info!(
-        "tollgate listening on {:?} ({} providers, metrics on {:?})",
+        "tollgate listening on {:?} ({} providers, billing: {}, metrics on {:?})",
         config.server.listen,
         config.providers.len(),
+        if config.billing.ledger.is_some() {
+            "postgres"
+        } else {
+            "memory"
+        },
         config.metrics_listen
     );
     server.run_forever();

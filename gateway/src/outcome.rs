@@ -3,11 +3,12 @@
 use crate::config::Config;
 use crate::llm_call::LlmCall;
 use std::time::Instant;
-use tollgate_billing::{Outcome, OutcomeStatus};
+use tollgate_billing::{charging, Outcome, OutcomeStatus};
 use tollgate_filters::usage::{ApiFormat, MeterReport};
 
 /// Build the one record of a call. Non-2xx and failed calls carry zero tokens and zero
-/// cost: only a successful upstream response is billed, on what was metered.
+/// cost: only a successful upstream response is billed — on what was metered, or, where the
+/// upstream's usage is missing or cut short, on `charging::billable_usage`'s estimate.
 pub fn build(config: &Config, call: &LlmCall, started: Instant, started_unix_ms: u64) -> Outcome {
     let upstream_ok = call
         .upstream_status
@@ -50,10 +51,12 @@ pub fn build(config: &Config, call: &LlmCall, started: Instant, started_unix_ms:
         http_status: call.client_status,
         tokens: report.usage.into(),
         usage_missing: upstream_ok && !report.usage_seen,
+        usage_estimated: false,
         stream_cut: upstream_ok && !report.complete,
         provider_cost_usdc: 0,
         buyer_cost_usdc: 0,
         platform_fee_usdc: 0,
+        reserved_usdc: 0,
         attempts: call.attempts,
         latency_ms: started.elapsed().as_millis() as u64,
         ttfb_ms: call.ttfb.map(|d| d.as_millis() as u64),
@@ -61,7 +64,12 @@ pub fn build(config: &Config, call: &LlmCall, started: Instant, started_unix_ms:
         started_at_ms: started_unix_ms,
     };
     if let (true, Some(prices)) = (upstream_ok, prices) {
-        o.set_charge(prices.charge(&report.usage, config.server.provider_share));
+        let content_bytes = call.meter.as_ref().map_or(0, |m| m.content_bytes());
+        let (usage, estimated) =
+            charging::billable_usage(&report, call.request_bytes, content_bytes);
+        o.tokens = usage.into();
+        o.usage_estimated = estimated;
+        o.set_charge(prices.charge(&usage, config.server.provider_share));
     }
     o
 }

@@ -13,6 +13,7 @@
 //! | `fail_to_proxy`            | the 502 / 504 body when every candidate failed                  |
 //! | `logging`                  | one outcome to billing and metrics                               |
 
+use crate::account_api;
 use crate::api_error::{respond_error, respond_json, ApiError};
 use crate::auth::{self, Authenticator};
 use crate::body_forwarding::{self, BodyPath};
@@ -33,7 +34,8 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType, Result};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tollgate_billing::BillingSink;
+use tollgate_billing::ledger::Ledger;
+use tollgate_billing::{AdmitError, BillingSink};
 use tollgate_filters::chat_request::{BodyRules, ChatRequest};
 use tollgate_filters::usage::{ApiFormat, BodyKind, UsageMeter};
 
@@ -45,6 +47,10 @@ pub struct Gateway {
     pub auth: Arc<dyn Authenticator>,
     pub sink: Arc<dyn BillingSink>,
     pub metrics: Arc<Metrics>,
+    /// The ledger behind `/v1/balance`, `/v1/usage`, `/v1/requests` (Postgres billing only).
+    pub ledger: Option<Ledger>,
+    /// Admitted LLM calls whose `logging` has not run yet (graceful shutdown waits on it).
+    pub in_flight: Arc<std::sync::atomic::AtomicUsize>,
     rules: BodyRules,
     models_body: Bytes,
 }
@@ -78,6 +84,7 @@ impl Gateway {
         sink: Arc<dyn BillingSink>,
         metrics: Arc<Metrics>,
         addrs: Arc<UpstreamAddrs>,
+        ledger: Option<Ledger>,
     ) -> Self {
         let pool = ProviderPool::new(
             config.providers.iter().map(|p| p.priority),
@@ -98,6 +105,8 @@ impl Gateway {
                 default_max_tokens: config.server.default_max_tokens,
             },
             models_body: control::models_body(&config),
+            ledger,
+            in_flight: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
             config,
         }
     }
@@ -117,9 +126,6 @@ impl Gateway {
             .authenticate(key)
             .await
             .ok_or((ApiError::unauthorized(), false))?;
-        if !self.sink.accepting() {
-            return Err((ApiError::billing_unavailable(), false));
-        }
         let body = body_forwarding::read_body(session, self.config.server.max_body_bytes)
             .await
             .map_err(|e| e.into_api_error(self.config.server.max_body_bytes))?;
@@ -133,6 +139,37 @@ impl Gateway {
         req.sanitize(&self.rules)
             .map_err(|e| (ApiError::validation(e.to_string()), false))?;
         let candidates = self.pool.order(resolved.entry);
+        // Worst case over every provider the call may fail over to: the body's byte length
+        // bounds its prompt tokens, `max_tokens × n` its output (docs/design.md).
+        let output_bound = req
+            .max_output_tokens()
+            .unwrap_or(self.config.server.default_max_tokens)
+            .saturating_mul(req.choices());
+        let max_cost = candidates
+            .iter()
+            .map(|r| {
+                self.config.providers[r.provider].models[r.model]
+                    .prices
+                    .worst_case(
+                        body.len() as u64,
+                        output_bound,
+                        self.config.server.provider_share,
+                    )
+                    .buyer_cost
+            })
+            .max()
+            .unwrap_or(0);
+        let reservation = self
+            .sink
+            .reserve(&principal.wallet, max_cost)
+            .await
+            .map_err(|e| match e {
+                AdmitError::InsufficientBalance => (ApiError::insufficient_balance(), false),
+                AdmitError::Unavailable(why) => {
+                    log::warn!("refusing a paid request: {why}");
+                    (ApiError::billing_unavailable(), false)
+                }
+            })?;
         let call = LlmCall {
             api,
             principal,
@@ -154,6 +191,8 @@ impl Gateway {
             error_code: None,
             transfer_error: false,
             request_id: ctx.request_id.clone().unwrap_or_else(|| Arc::from("")),
+            request_bytes: body.len() as u64,
+            reservation: Some(reservation),
         };
         Ok(SharedCall::new(call, ctx.started))
     }
@@ -299,6 +338,36 @@ impl ProxyHttp for Gateway {
                 respond_json(session, 200, self.models_body.clone(), None, false).await?;
                 return Ok(true);
             }
+            Endpoint::Balance(_) | Endpoint::Usage(_) | Endpoint::Requests
+                if self.ledger.is_none() =>
+            {
+                let e = ApiError::not_found("this gateway has no ledger (billing.sink: memory)");
+                respond_error(session, &e, None, false).await?;
+                return Ok(true);
+            }
+            Endpoint::Balance(w) => {
+                account_api::balance(session, self.ledger.as_ref().expect("checked"), &w).await?;
+                return Ok(true);
+            }
+            Endpoint::Usage(w) => {
+                account_api::usage(
+                    session,
+                    self.ledger.as_ref().expect("checked"),
+                    self.auth.as_ref(),
+                    &w,
+                )
+                .await?;
+                return Ok(true);
+            }
+            Endpoint::Requests => {
+                account_api::requests(
+                    session,
+                    self.ledger.as_ref().expect("checked"),
+                    self.auth.as_ref(),
+                )
+                .await?;
+                return Ok(true);
+            }
             Endpoint::Refused(e) => {
                 ctx.rejected = Some(e.code);
                 let close = !session.as_mut().is_body_empty();
@@ -321,6 +390,8 @@ impl ProxyHttp for Gateway {
                 return Ok(true);
             }
         };
+        self.in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         ctx.call = Some(shared.clone());
         let path = if self.config.server.force_subrequest {
             BodyPath::Subrequest
@@ -599,14 +670,17 @@ impl ProxyHttp for Gateway {
             shared.mark_inner_done();
             return;
         }
-        let o = outcome::build(
-            &self.config,
-            &shared.lock(),
-            ctx.started,
-            ctx.started_unix_ms,
-        );
+        let (o, reservation) = {
+            let mut call = shared.lock();
+            let o = outcome::build(&self.config, &call, ctx.started, ctx.started_unix_ms);
+            (o, call.reservation.take())
+        };
         self.metrics.observe(&o);
-        self.sink.record(o);
+        if let Some(r) = reservation {
+            self.sink.record(o, r);
+        }
+        self.in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     fn suppress_error_log(&self, _session: &Session, ctx: &RequestCtx, _e: &Error) -> bool {

@@ -745,7 +745,14 @@ async fn cut_streams_and_missing_usage_are_flagged() {
     let _ = resp.text().await.unwrap();
     let o = gw.outcome(&id).await;
     assert_eq!(o["usage_missing"], true, "{o}");
-    assert_eq!(o["output_tokens"], 0);
+    // Documented estimate (billing::charging): ⌈request bytes / 4⌉ in, ⌈text bytes / 4⌉ out.
+    // The mock streamed 16 × "tok " = 64 bytes of text.
+    assert_eq!(o["usage_estimated"], true);
+    assert_eq!(o["output_tokens"], 16);
+    let body_len = serde_json::to_vec(&body).unwrap().len() as u64;
+    assert_eq!(o["input_tokens"].as_u64(), Some(body_len.div_ceil(4)));
+    assert!(o["buyer_cost_usdc"].as_i64().unwrap() > 0);
+    assert!(o["buyer_cost_usdc"].as_i64() <= o["reserved_usdc"].as_i64());
 }
 
 #[tokio::test]

@@ -57,6 +57,23 @@ pub struct StaticKey {
 pub struct BillingConfig {
     pub memory_capacity: usize,
     pub expose_outcomes: bool,
+    /// `Some` when billing goes to the Postgres ledger.
+    pub ledger: Option<LedgerConfig>,
+    /// How long SIGTERM waits for in-flight requests and the settlement queue.
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct LedgerConfig {
+    pub database_url: Secret,
+    pub pool_size: u32,
+    pub node_id: String,
+    pub lease_chunk: i64,
+    pub lease_ttl: Duration,
+    pub lease_idle_return: Duration,
+    pub queue_capacity: usize,
+    pub batch_size: usize,
+    pub batch_interval: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -311,22 +328,7 @@ impl Validator<'_> {
             }
         }
 
-        let billing = match raw.billing.sink.as_deref().unwrap_or("memory") {
-            "memory" => BillingConfig {
-                memory_capacity: raw.billing.memory_capacity.unwrap_or(100_000).max(1),
-                expose_outcomes: raw.billing.expose_outcomes.unwrap_or(false),
-            },
-            other => {
-                self.err(
-                    "billing.sink",
-                    format!("unknown sink {other:?} (expected memory)"),
-                );
-                BillingConfig {
-                    memory_capacity: 1,
-                    expose_outcomes: false,
-                }
-            }
-        };
+        let billing = self.billing(raw.billing);
 
         // Model ids as written (also for providers that fail validation), so one bad provider
         // does not make every alias that names its models an error too.
@@ -420,6 +422,75 @@ impl Validator<'_> {
             billing,
             providers,
             route_aliases,
+        }
+    }
+
+    fn billing(&mut self, b: raw::RawBilling) -> BillingConfig {
+        let shutdown_timeout = self.duration("billing.shutdown_timeout", b.shutdown_timeout, "30s");
+        let ledger = match b.sink.as_deref().unwrap_or("memory") {
+            "memory" => None,
+            "postgres" => {
+                let url = match b.database_url {
+                    Some(text) => self.resolve_env("billing.database_url", &text),
+                    None => match (self.env)("DATABASE_URL") {
+                        Some(u) => Some(u),
+                        None => {
+                            self.err(
+                                "billing.database_url",
+                                "is required for sink: postgres (or set DATABASE_URL)",
+                            );
+                            None
+                        }
+                    },
+                };
+                let lease_chunk = match b.lease_chunk_usd {
+                    None => 1_000_000,
+                    Some(d) => match Price::parse_usd(&d.0) {
+                        Ok(p) if p.micros_per_million() > 0 => p.micros_per_million() as i64,
+                        _ => {
+                            self.err(
+                                "billing.lease_chunk_usd",
+                                format!("{:?} must be a positive USD amount", d.0),
+                            );
+                            1_000_000
+                        }
+                    },
+                };
+                let lease_ttl = self.duration("billing.lease_ttl", b.lease_ttl, "30s");
+                let lease_idle_return =
+                    self.duration("billing.lease_idle_return", b.lease_idle_return, "60s");
+                let batch_interval =
+                    self.duration("billing.batch_interval", b.batch_interval, "20ms");
+                let queue_capacity = b.queue_capacity.unwrap_or(10_000);
+                let batch_size = b.batch_size.unwrap_or(500);
+                if queue_capacity == 0 || batch_size == 0 {
+                    self.err("billing", "queue_capacity and batch_size must be positive");
+                }
+                url.map(|u| LedgerConfig {
+                    database_url: Secret(u),
+                    pool_size: b.pool_size.unwrap_or(8).max(2),
+                    node_id: b.node_id.unwrap_or_else(default_node_id),
+                    lease_chunk,
+                    lease_ttl,
+                    lease_idle_return,
+                    queue_capacity: queue_capacity.max(1),
+                    batch_size: batch_size.max(1),
+                    batch_interval,
+                })
+            }
+            other => {
+                self.err(
+                    "billing.sink",
+                    format!("unknown sink {other:?} (expected memory or postgres)"),
+                );
+                None
+            }
+        };
+        BillingConfig {
+            memory_capacity: b.memory_capacity.unwrap_or(100_000).max(1),
+            expose_outcomes: b.expose_outcomes.unwrap_or(false),
+            ledger,
+            shutdown_timeout,
         }
     }
 
@@ -596,6 +667,13 @@ impl Validator<'_> {
             },
         }
     }
+}
+
+/// Host name and process id: unique per running gateway, stable for its lifetime.
+fn default_node_id() -> String {
+    let host =
+        std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "node".into());
+    format!("{}-{}", host.trim(), std::process::id())
 }
 
 pub fn is_evm_address(s: &str) -> bool {

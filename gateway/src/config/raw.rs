@@ -76,6 +76,17 @@ pub struct RawBilling {
     pub memory_capacity: Option<usize>,
     /// Serve the in-memory outcomes at `GET /debug/outcomes` on the metrics listener.
     pub expose_outcomes: Option<bool>,
+    pub database_url: Option<String>,
+    pub pool_size: Option<u32>,
+    pub node_id: Option<String>,
+    /// USD leased from a wallet's balance at a time.
+    pub lease_chunk_usd: Option<Decimal>,
+    pub lease_ttl: Option<String>,
+    pub lease_idle_return: Option<String>,
+    pub queue_capacity: Option<usize>,
+    pub batch_size: Option<usize>,
+    pub batch_interval: Option<String>,
+    pub shutdown_timeout: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,0 +1,354 @@
+//! The Postgres ledger: double-entry transfers between accounts, wallets, API keys and the
+//! request log. Every money movement is one transaction whose entries sum to zero and whose
+//! idempotency key makes a replay a no-op.
+
+mod migrations;
+pub mod queries;
+
+pub use migrations::latest as latest_schema;
+
+use crate::MicroUsdc;
+use bb8_postgres::PostgresConnectionManager;
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::time::SystemTime;
+use tokio_postgres::NoTls;
+
+pub type Pool = bb8::Pool<PostgresConnectionManager<NoTls>>;
+pub type Conn<'a> = bb8::PooledConnection<'a, PostgresConnectionManager<NoTls>>;
+
+#[derive(Debug)]
+pub enum LedgerError {
+    Db(tokio_postgres::Error),
+    Pool(String),
+    NotMigrated { have: i32, want: i32 },
+    Invalid(String),
+}
+
+impl fmt::Display for LedgerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LedgerError::Db(e) => match e.as_db_error() {
+                Some(db) => write!(f, "database error: {} ({})", db.message(), db.code().code()),
+                None => write!(f, "database error: {e}"),
+            },
+            LedgerError::Pool(e) => write!(f, "database unavailable: {e}"),
+            LedgerError::NotMigrated { have, want } => write!(
+                f,
+                "database schema is at version {have}, this binary needs {want}: run `tollgate migrate -c FILE`"
+            ),
+            LedgerError::Invalid(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for LedgerError {}
+
+impl From<tokio_postgres::Error> for LedgerError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        LedgerError::Db(e)
+    }
+}
+
+impl From<bb8::RunError<tokio_postgres::Error>> for LedgerError {
+    fn from(e: bb8::RunError<tokio_postgres::Error>) -> Self {
+        match e {
+            bb8::RunError::User(e) => LedgerError::Db(e),
+            bb8::RunError::TimedOut => {
+                LedgerError::Pool("timed out waiting for a connection".into())
+            }
+        }
+    }
+}
+
+/// A handle on the ledger database (a connection pool).
+#[derive(Clone)]
+pub struct Ledger {
+    pool: Pool,
+}
+
+/// A freshly created API key: `key` is shown once and never stored.
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub id: String,
+    pub key: String,
+    pub wallet: String,
+    pub label: String,
+    pub created_at: SystemTime,
+}
+
+/// What an API key hash resolves to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub wallet: String,
+    pub revoked: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreditResult {
+    pub transfer_id: i64,
+    /// False when the idempotency key had already been used (nothing moved this time).
+    pub applied: bool,
+    pub balance: MicroUsdc,
+}
+
+/// Problems `tollgate ledger check` found; empty means the books balance.
+#[derive(Debug, Default)]
+pub struct CheckReport {
+    pub problems: Vec<String>,
+    pub transfers: i64,
+    pub accounts: i64,
+}
+
+/// SHA-256 of an API key, as stored.
+pub fn hash_api_key(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+pub fn normalise_wallet(address: &str) -> Result<String, LedgerError> {
+    let a = address.trim().to_ascii_lowercase();
+    if a.len() == 42 && a.starts_with("0x") && a[2..].bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(a)
+    } else {
+        Err(LedgerError::Invalid(format!(
+            "{address:?} is not a 0x-prefixed 20-byte hex address"
+        )))
+    }
+}
+
+impl Ledger {
+    /// Connect a pool. Connections are made lazily, so this succeeds while Postgres is down;
+    /// calls then fail fast after `connect_timeout`.
+    pub async fn connect(url: &str, pool_size: u32) -> Result<Ledger, LedgerError> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| LedgerError::Invalid(format!("database_url: {e}")))?;
+        let manager = PostgresConnectionManager::new(config, NoTls);
+        let pool = bb8::Pool::builder()
+            .max_size(pool_size.max(1))
+            .connection_timeout(std::time::Duration::from_secs(3))
+            .build_unchecked(manager);
+        Ok(Ledger { pool })
+    }
+
+    pub async fn conn(&self) -> Result<Conn<'_>, LedgerError> {
+        Ok(self.pool.get().await?)
+    }
+
+    /// The wallet's account id, creating wallet and account on first sight.
+    pub async fn ensure_wallet(&self, address: &str) -> Result<i64, LedgerError> {
+        let address = normalise_wallet(address)?;
+        let c = self.conn().await?;
+        let row = c
+            .query_one(
+                "WITH acct AS (
+                     INSERT INTO accounts (kind, ref) VALUES ('wallet', $1)
+                     ON CONFLICT (kind, ref) DO UPDATE SET ref = EXCLUDED.ref RETURNING id)
+                 INSERT INTO wallets (address, account_id) SELECT $1, id FROM acct
+                 ON CONFLICT (address) DO UPDATE SET address = EXCLUDED.address
+                 RETURNING account_id",
+                &[&address],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    /// The provider's earnings account id, creating it on first sight.
+    pub async fn ensure_provider(&self, id: &str) -> Result<i64, LedgerError> {
+        let c = self.conn().await?;
+        let row = c
+            .query_one(
+                "WITH acct AS (
+                     INSERT INTO accounts (kind, ref) VALUES ('provider', $1)
+                     ON CONFLICT (kind, ref) DO UPDATE SET ref = EXCLUDED.ref RETURNING id)
+                 INSERT INTO providers (id, account_id) SELECT $1, id FROM acct
+                 ON CONFLICT (id) DO UPDATE SET id = EXCLUDED.id
+                 RETURNING account_id",
+                &[&id],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    /// Move `amount` from the external account into a wallet (ops credit, top-up, deposit),
+    /// once per `idempotency_key`.
+    pub async fn credit(
+        &self,
+        wallet: &str,
+        amount: MicroUsdc,
+        kind: &str,
+        idempotency_key: &str,
+        memo: &str,
+    ) -> Result<CreditResult, LedgerError> {
+        if amount <= 0 {
+            return Err(LedgerError::Invalid("a credit must be positive".into()));
+        }
+        let wallet = normalise_wallet(wallet)?;
+        let account = self.ensure_wallet(&wallet).await?;
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await?;
+        let inserted = tx
+            .query_opt(
+                "INSERT INTO transfers (kind, idempotency_key, memo) VALUES ($1, $2, $3)
+                 ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+                &[&kind, &idempotency_key, &memo],
+            )
+            .await?;
+        let (transfer_id, applied) = match inserted {
+            Some(row) => {
+                let id: i64 = row.get(0);
+                tx.execute(
+                    "INSERT INTO entries (transfer_id, account_id, amount)
+                     SELECT $1::BIGINT, id, -$2::BIGINT FROM accounts WHERE kind = 'external' AND ref = 'usdc'
+                     UNION ALL SELECT $1::BIGINT, $3::BIGINT, $2::BIGINT",
+                    &[&id, &amount, &account],
+                )
+                .await?;
+                tx.execute(
+                    "UPDATE accounts SET balance = balance + CASE WHEN id = $2::BIGINT THEN $1::BIGINT ELSE -$1::BIGINT END
+                     WHERE id = $2 OR (kind = 'external' AND ref = 'usdc')",
+                    &[&amount, &account],
+                )
+                .await?;
+                (id, true)
+            }
+            None => {
+                let id: i64 = tx
+                    .query_one(
+                        "SELECT id FROM transfers WHERE idempotency_key = $1",
+                        &[&idempotency_key],
+                    )
+                    .await?
+                    .get(0);
+                (id, false)
+            }
+        };
+        let balance: i64 = tx
+            .query_one("SELECT balance FROM accounts WHERE id = $1", &[&account])
+            .await?
+            .get(0);
+        tx.commit().await?;
+        Ok(CreditResult {
+            transfer_id,
+            applied,
+            balance,
+        })
+    }
+
+    /// Create an API key for a wallet: `sk-` + 64 hex (256 random bits). Only its SHA-256 is
+    /// stored.
+    pub async fn create_api_key(
+        &self,
+        wallet: &str,
+        label: &str,
+    ) -> Result<NewApiKey, LedgerError> {
+        let wallet = normalise_wallet(wallet)?;
+        self.ensure_wallet(&wallet).await?;
+        let mut secret = [0u8; 32];
+        let mut id_bytes = [0u8; 8];
+        getrandom::fill(&mut secret)
+            .map_err(|e| LedgerError::Invalid(format!("no randomness: {e}")))?;
+        getrandom::fill(&mut id_bytes)
+            .map_err(|e| LedgerError::Invalid(format!("no randomness: {e}")))?;
+        let key = format!("sk-{}", hex::encode(secret));
+        let id = format!("key_{}", hex::encode(id_bytes));
+        let hash = hash_api_key(&key);
+        let c = self.conn().await?;
+        let row = c
+            .query_one(
+                "INSERT INTO api_keys (id, wallet, key_hash, label) VALUES ($1, $2, $3, $4) RETURNING created_at",
+                &[&id, &wallet, &&hash[..], &label],
+            )
+            .await?;
+        Ok(NewApiKey {
+            id,
+            key,
+            wallet,
+            label: label.to_string(),
+            created_at: row.get(0),
+        })
+    }
+
+    pub async fn find_api_key(&self, hash: &[u8; 32]) -> Result<Option<ApiKeyRecord>, LedgerError> {
+        let c = self.conn().await?;
+        let row = c
+            .query_opt(
+                "SELECT id, wallet, revoked_at IS NOT NULL FROM api_keys WHERE key_hash = $1",
+                &[&&hash[..]],
+            )
+            .await?;
+        Ok(row.map(|r| ApiKeyRecord {
+            id: r.get(0),
+            wallet: r.get(1),
+            revoked: r.get(2),
+        }))
+    }
+
+    /// Verify the books: every transfer sums to zero, every cached balance equals its entries,
+    /// every wallet's `locked` equals its leases and stays within its balance, no lease or
+    /// balance is negative.
+    pub async fn check(&self) -> Result<CheckReport, LedgerError> {
+        let c = self.conn().await?;
+        let mut report = CheckReport::default();
+        for row in c
+            .query(
+                "SELECT t.id, t.idempotency_key, COALESCE(SUM(e.amount), 0)::BIGINT
+                 FROM transfers t LEFT JOIN entries e ON e.transfer_id = t.id
+                 GROUP BY t.id HAVING COALESCE(SUM(e.amount), 0) <> 0 LIMIT 100",
+                &[],
+            )
+            .await?
+        {
+            let (id, key, sum): (i64, String, i64) = (row.get(0), row.get(1), row.get(2));
+            report
+                .problems
+                .push(format!("transfer {id} ({key}) sums to {sum}, not 0"));
+        }
+        for row in c
+            .query(
+                "SELECT a.id, a.kind, a.ref, a.balance, COALESCE(SUM(e.amount), 0)::BIGINT
+                 FROM accounts a LEFT JOIN entries e ON e.account_id = a.id
+                 GROUP BY a.id HAVING a.balance <> COALESCE(SUM(e.amount), 0) LIMIT 100",
+                &[],
+            )
+            .await?
+        {
+            let (id, kind, r, bal, sum): (i64, String, String, i64, i64) =
+                (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+            report.problems.push(format!(
+                "account {id} ({kind} {r}) caches balance {bal} but its entries sum to {sum}"
+            ));
+        }
+        for row in c
+            .query(
+                "SELECT w.address, w.locked, COALESCE(SUM(l.amount), 0)::BIGINT, a.balance
+                 FROM wallets w JOIN accounts a ON a.id = w.account_id LEFT JOIN leases l ON l.wallet = w.address
+                 GROUP BY w.address, w.locked, a.balance
+                 HAVING w.locked <> COALESCE(SUM(l.amount), 0) OR a.balance < 0 OR w.locked > GREATEST(a.balance, 0)
+                 LIMIT 100",
+                &[],
+            )
+            .await?
+        {
+            let (w, locked, leased, bal): (String, i64, i64, i64) = (row.get(0), row.get(1), row.get(2), row.get(3));
+            report.problems.push(format!("wallet {w}: balance {bal}, locked {locked}, leases {leased}"));
+        }
+        let row = c
+            .query_one(
+                "SELECT (SELECT COUNT(*) FROM transfers), (SELECT COUNT(*) FROM accounts),
+                        (SELECT COALESCE(SUM(balance), 0)::BIGINT FROM accounts)",
+                &[],
+            )
+            .await?;
+        report.transfers = row.get(0);
+        report.accounts = row.get(1);
+        let total: i64 = row.get(2);
+        if total != 0 {
+            report
+                .problems
+                .push(format!("account balances sum to {total}, not 0"));
+        }
+        Ok(report)
+    }
+}

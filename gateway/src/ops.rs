@@ -1,0 +1,107 @@
+//! Operator commands: `migrate`, `credit`, `keys create`, `ledger check`.
+
+use crate::config::Config;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+use tollgate_billing::ledger::Ledger;
+use tollgate_billing::Price;
+
+pub enum Op {
+    Migrate,
+    Credit {
+        wallet: String,
+        usd: String,
+        reason: String,
+        idempotency_key: Option<String>,
+    },
+    CreateKey {
+        wallet: String,
+        label: String,
+    },
+    Check,
+}
+
+pub fn run(config: &Config, op: Op) -> ExitCode {
+    let Some(lc) = &config.billing.ledger else {
+        eprintln!("this command needs the Postgres ledger: set billing.sink: postgres and billing.database_url");
+        return ExitCode::FAILURE;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async {
+        let ledger = match Ledger::connect(lc.database_url.expose(), 2).await {
+            Ok(l) => l,
+            Err(e) => return fail(e),
+        };
+        if !matches!(op, Op::Migrate) {
+            if let Err(e) = ledger.ensure_migrated().await {
+                return fail(e);
+            }
+        }
+        match op {
+            Op::Migrate => match ledger.migrate().await {
+                Ok(applied) if applied.is_empty() => {
+                    println!("database is up to date");
+                    ExitCode::SUCCESS
+                }
+                Ok(applied) => {
+                    println!("applied migrations: {}", applied.join(", "));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            },
+            Op::Credit { wallet, usd, reason, idempotency_key } => {
+                let amount = match Price::parse_usd(&usd) {
+                    Ok(p) if p.micros_per_million() > 0 => p.micros_per_million() as i64,
+                    _ => {
+                        eprintln!("--usd {usd:?}: expected a positive amount with at most 6 decimals");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                let key = idempotency_key.unwrap_or_else(|| {
+                    let mut r = [0u8; 8];
+                    let _ = getrandom::fill(&mut r);
+                    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+                    format!("credit:{now}:{}", r.iter().map(|b| format!("{b:02x}")).collect::<String>())
+                });
+                match ledger.credit(&wallet, amount, "credit", &key, &reason).await {
+                    Ok(r) => {
+                        let verb = if r.applied { "credited" } else { "already credited (same idempotency key)" };
+                        println!("{verb} {amount} micro-USDC to {}; balance {} micro-USDC (transfer {})", wallet.to_lowercase(), r.balance, r.transfer_id);
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => fail(e),
+                }
+            }
+            Op::CreateKey { wallet, label } => match ledger.create_api_key(&wallet, &label).await {
+                Ok(k) => {
+                    eprintln!("created key {} for {} (label {:?}); it is shown once:", k.id, k.wallet, k.label);
+                    println!("{}", k.key);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            },
+            Op::Check => match ledger.check().await {
+                Ok(r) if r.problems.is_empty() => {
+                    println!("ledger OK: {} transfers, {} accounts, every transfer sums to 0, every balance matches its entries", r.transfers, r.accounts);
+                    ExitCode::SUCCESS
+                }
+                Ok(r) => {
+                    for p in &r.problems {
+                        println!("PROBLEM: {p}");
+                    }
+                    println!("ledger check FAILED: {} problems", r.problems.len());
+                    ExitCode::FAILURE
+                }
+                Err(e) => fail(e),
+            },
+        }
+    })
+}
+
+fn fail(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("tollgate: {e}");
+    ExitCode::FAILURE
+}
