@@ -19,6 +19,15 @@ as_pg() {
 
 case $cmd in
   start)
+    # Concurrent test processes may all ask for the same cluster: one starts it.
+    exec 9>"${dir%/}.lock"
+    flock 9
+    if [[ -f $dir/postmaster.pid && -f $dir/tollgate.port ]] \
+      && "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$(cat "$dir/tollgate.port")"; then
+      echo "postgres://postgres@127.0.0.1:$(cat "$dir/tollgate.port")/tollgate"
+      exit 0
+    fi
+    [[ -f $dir/tollgate.port && -z ${3:-} ]] && set -- "$1" "$2" "$(cat "$dir/tollgate.port")"
     port=${3:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
@@ -28,7 +37,7 @@ case $cmd in
     fi
     echo "$port" > "$dir/tollgate.port" 2>/dev/null || as_pg sh -c "echo $port > '$dir/tollgate.port'"
     as_pg "$PGBIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 30 \
-      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
+      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null 9>&-
     as_pg "$PGBIN/psql" -h 127.0.0.1 -p "$port" -U postgres -qAtc \
       "SELECT 1 FROM pg_database WHERE datname='tollgate'" | grep -q 1 \
       || as_pg "$PGBIN/createdb" -h 127.0.0.1 -p "$port" -U postgres tollgate

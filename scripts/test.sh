@@ -4,8 +4,9 @@
 #   bash scripts/test.sh            # everything
 #   SKIP_INSTALL=1 bash scripts/test.sh   # reuse what is installed
 #
-# Steps: system packages (apt) → Python venv with the official SDKs → build → Rust unit,
-# property and integration tests (real gateway processes on loopback) → Python SDK tests.
+# Steps: system packages (apt) → Python venv with the official SDKs → build → a throwaway
+# PostgreSQL cluster → Rust unit, property and integration tests (real gateway processes on
+# loopback, real Postgres) → Python SDK tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -25,6 +26,13 @@ fi
 
 log "build"
 cargo build --workspace --bins
+
+log "throwaway PostgreSQL (target/test-pg, fsync on)"
+bash scripts/pg.sh stop target/test-pg >/dev/null 2>&1 || true
+rm -rf target/test-pg
+export TOLLGATE_TEST_PG
+TOLLGATE_TEST_PG=$(bash scripts/pg.sh start target/test-pg)
+trap 'bash scripts/pg.sh stop target/test-pg >/dev/null 2>&1 || true' EXIT
 
 log "rust tests"
 if cargo nextest --version >/dev/null 2>&1; then

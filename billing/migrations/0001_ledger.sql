@@ -106,6 +106,18 @@ CREATE TABLE request_log (
 CREATE INDEX request_log_by_wallet ON request_log (wallet, created_at DESC, request_id DESC);
 CREATE INDEX request_log_by_key ON request_log (key_id, created_at DESC, request_id DESC);
 
+-- Per-key running totals behind GET /v1/usage, maintained by each settlement batch. Summing
+-- request_log instead reads every row of a wallet (620 ms for a 1M-request wallet in the
+-- 10M-row benchmark); this is one row per key.
+CREATE TABLE api_key_usage (
+    key_id            TEXT PRIMARY KEY,
+    wallet            TEXT NOT NULL,
+    request_count     BIGINT NOT NULL DEFAULT 0,
+    prompt_tokens     BIGINT NOT NULL DEFAULT 0,
+    completion_tokens BIGINT NOT NULL DEFAULT 0,
+    charged           BIGINT NOT NULL DEFAULT 0
+);
+
 -- Provider earnings: pending = the provider account's balance (credited per usage batch,
 -- debited by payouts); paid = what payout transfers moved out.
 CREATE VIEW provider_earnings AS

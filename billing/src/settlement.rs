@@ -281,6 +281,7 @@ pub async fn commit_batch(
     };
 
     insert_request_log(&tx, &fresh, transfer_id).await?;
+    add_key_usage(&tx, &fresh).await?;
 
     if let Some(tid) = transfer_id {
         // Aggregate per account: buyer debits, provider credits, the platform's fees.
@@ -377,6 +378,46 @@ pub async fn commit_batch(
     // Every record's charge has now been taken from the lease (by this commit or an earlier
     // one whose acknowledgement was lost).
     Ok(charged_per_wallet.into_iter().collect())
+}
+
+/// Fold the batch into the per-key totals (one row per key, not a scan of the log).
+async fn add_key_usage(
+    tx: &tokio_postgres::Transaction<'_>,
+    rows: &[&Outcome],
+) -> Result<(), LedgerError> {
+    let mut per_key: BTreeMap<(&str, &str), [i64; 4]> = BTreeMap::new();
+    for o in rows {
+        let t = &o.tokens;
+        let e = per_key
+            .entry((o.key_id.as_str(), o.wallet.as_str()))
+            .or_default();
+        e[0] += 1;
+        e[1] += (t.input_tokens
+            + t.cache_read_tokens
+            + t.cache_write_5m_tokens
+            + t.cache_write_1h_tokens) as i64;
+        e[2] += t.output_tokens as i64;
+        e[3] += o.buyer_cost_usdc;
+    }
+    if per_key.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<&str> = per_key.keys().map(|k| k.0).collect();
+    let wallets: Vec<&str> = per_key.keys().map(|k| k.1).collect();
+    let col = |i: usize| per_key.values().map(|v| v[i]).collect::<Vec<i64>>();
+    let (n, p, c, ch) = (col(0), col(1), col(2), col(3));
+    tx.execute(
+        "INSERT INTO api_key_usage AS u (key_id, wallet, request_count, prompt_tokens, completion_tokens, charged)
+         SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::INT8[], $4::INT8[], $5::INT8[], $6::INT8[])
+         ON CONFLICT (key_id) DO UPDATE SET
+             request_count = u.request_count + EXCLUDED.request_count,
+             prompt_tokens = u.prompt_tokens + EXCLUDED.prompt_tokens,
+             completion_tokens = u.completion_tokens + EXCLUDED.completion_tokens,
+             charged = u.charged + EXCLUDED.charged",
+        &[&keys, &wallets, &n, &p, &c, &ch],
+    )
+    .await?;
+    Ok(())
 }
 
 async fn insert_request_log(

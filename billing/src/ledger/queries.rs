@@ -96,13 +96,10 @@ impl Ledger {
         let c = self.conn().await?;
         let rows = c
             .query(
-                "SELECT k.id, k.label, COUNT(r.request_id),
-                        COALESCE(SUM(r.input_tokens + r.cache_write_5m_tokens + r.cache_write_1h_tokens + r.cache_read_tokens), 0)::BIGINT,
-                        COALESCE(SUM(r.output_tokens), 0)::BIGINT,
-                        COALESCE(SUM(r.buyer_cost), 0)::BIGINT
-                 FROM api_keys k LEFT JOIN request_log r ON r.key_id = k.id AND r.wallet = k.wallet
-                 WHERE k.wallet = $1
-                 GROUP BY k.id, k.label, k.created_at ORDER BY k.created_at",
+                "SELECT k.id, k.label, COALESCE(u.request_count, 0), COALESCE(u.prompt_tokens, 0),
+                        COALESCE(u.completion_tokens, 0), COALESCE(u.charged, 0)
+                 FROM api_keys k LEFT JOIN api_key_usage u ON u.key_id = k.id
+                 WHERE k.wallet = $1 ORDER BY k.created_at",
                 &[&wallet],
             )
             .await?;

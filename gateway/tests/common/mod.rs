@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 pub use tollgate_benches::mock::{spawn_mock, MockDefaults, RecordedRequest, Recorder};
 
+pub mod pg;
+
 pub const KEY: &str = "sk-test-key-a";
 pub const WALLET: &str = "0x00000000000000000000000000000000000000aa";
 
@@ -59,10 +61,10 @@ pub struct Gateway {
     child: Child,
     pub base: String,
     pub admin: String,
-    _config: tempfile_path::TempPath,
+    pub config: tempfile_path::TempPath,
 }
 
-mod tempfile_path {
+pub mod tempfile_path {
     /// A file removed on drop (no tempfile crate needed for one file).
     pub struct TempPath(pub std::path::PathBuf);
     impl Drop for TempPath {
@@ -74,6 +76,8 @@ mod tempfile_path {
 
 /// Options that vary between tests; everything else is a fixed, valid config.
 pub struct GatewayOpts {
+    /// The `billing:` section (YAML, indented by two spaces under `billing:`).
+    pub billing: String,
     pub thinking: &'static str,
     pub max_body_bytes: u64,
     pub first_byte_timeout: &'static str,
@@ -86,6 +90,7 @@ pub struct GatewayOpts {
 impl GatewayOpts {
     pub fn new(providers: String) -> Self {
         GatewayOpts {
+            billing: "  sink: memory\n  expose_outcomes: true\n".into(),
             thinking: "strip",
             max_body_bytes: 10 * 1024 * 1024,
             first_byte_timeout: "10s",
@@ -140,11 +145,10 @@ auth:
     - {{ key: {KEY}, wallet: "{WALLET}", label: key-a }}
     - {{ key: sk-test-key-b, wallet: "0x00000000000000000000000000000000000000bb", label: key-b }}
 billing:
-  sink: memory
-  expose_outcomes: true
-providers:{providers}
+{billing}providers:{providers}
 route_aliases: {aliases}
 "#,
+            billing = opts.billing,
             thinking = opts.thinking,
             max_body = opts.max_body_bytes,
             fbt = opts.first_byte_timeout,
@@ -168,17 +172,17 @@ route_aliases: {aliases}
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn tollgate");
-        let gw = Gateway {
+        let mut gw = Gateway {
             child,
             base: format!("http://127.0.0.1:{port}"),
             admin: format!("http://127.0.0.1:{admin_port}"),
-            _config: tempfile_path::TempPath(path),
+            config: tempfile_path::TempPath(path),
         };
         gw.wait_ready().await;
         gw
     }
 
-    async fn wait_ready(&self) {
+    async fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         let c = reqwest::Client::new();
         loop {
@@ -187,9 +191,43 @@ route_aliases: {aliases}
             if main.is_ok_and(|r| r.status() == 200) && admin.is_ok_and(|r| r.status() == 200) {
                 return;
             }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("gateway exited during start-up: {status}");
+            }
             assert!(Instant::now() < deadline, "gateway did not become ready");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Send a signal (`"TERM"`, `"KILL"`, …) to the gateway process.
+    pub fn signal(&self, sig: &str) {
+        let _ = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status();
+    }
+
+    /// Wait for the process to exit; `None` if it is still running after `limit`.
+    pub async fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return Some(s);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Run a `tollgate` subcommand against this gateway's config file.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        tollgate_cli(&self.config.0, args)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -239,6 +277,17 @@ impl Drop for Gateway {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Run `tollgate -c CONFIG ARGS…`.
+pub fn tollgate_cli(config: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .arg("-c")
+        .arg(config)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
 }
 
 /// The value of a Prometheus sample whose name and labels contain all of `parts`.
