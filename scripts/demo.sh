@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Quick start: build Tollgate and run it against the local mock upstream (conf/demo.yaml).
+# Quick start: build Tollgate and run it against the local mock upstream (conf/demo.yaml),
+# with its ledger in a throwaway PostgreSQL under .dev/ (kept across restarts of the demo).
 #
 #   bash scripts/demo.sh
 #
@@ -13,8 +14,21 @@ echo "building (release; the first build takes a few minutes on 2 cores)…"
 cargo build --release -q -p tollgate-gateway -p tollgate-benches
 
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  bash scripts/pg.sh stop .dev/pg >/dev/null 2>&1 || true
+}
 trap cleanup EXIT INT TERM
+
+export DATABASE_URL
+DATABASE_URL=$(bash scripts/pg.sh start .dev/pg)
+TG="target/release/tollgate -c conf/demo.yaml"
+$TG migrate
+DEMO_WALLET=0x00000000000000000000000000000000000000d0
+# Fund the demo wallet once (the idempotency key makes re-runs a no-op).
+$TG credit --wallet $DEMO_WALLET --usd 5 --reason "demo funds" --idempotency-key demo-initial-credit
+[[ -f .dev/demo-key ]] || $TG keys create --wallet $DEMO_WALLET --label demo > .dev/demo-key
 
 target/release/mock-llm --listen 127.0.0.1:18101 --threads 1 > /dev/null &
 pids+=($!)
@@ -46,7 +60,12 @@ PY
   Anthropic SDK: anthropic.Anthropic(base_url="http://127.0.0.1:8080", api_key="$KEY"), model "claude-sonnet"
   Models:   curl http://127.0.0.1:8080/v1/models
   Metrics:  curl http://127.0.0.1:9464/metrics
-  Billing records (in-memory sink): curl http://127.0.0.1:9464/debug/outcomes
+  Balance:  curl http://127.0.0.1:8080/v1/balance/$DEMO_WALLET
+  Usage:    curl http://127.0.0.1:8080/v1/usage/$DEMO_WALLET -H "Authorization: Bearer $KEY"
+  History:  curl http://127.0.0.1:8080/v1/requests -H "Authorization: Bearer $KEY"
+  Ledger:   DATABASE_URL=$DATABASE_URL $TG ledger check
+
+  A key stored in the ledger (SHA-256 only) for the same wallet: $(cat .dev/demo-key)
 
 Ctrl-C to stop.
 MSG
