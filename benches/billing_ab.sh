@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
 cargo build --release -q -p tollgate-gateway -p tollgate-benches
 DIR=$(mktemp -d /tmp/tollgate-billing-bench.XXXXXX)
+chmod 755 "$DIR"   # the postgres user must reach its data directory
 trap 'bash scripts/pg.sh stop "$DIR/pg" >/dev/null 2>&1 || true; rm -rf "$DIR"' EXIT
 export DATABASE_URL
 DATABASE_URL=$(bash scripts/pg.sh start "$DIR/pg")

@@ -55,8 +55,11 @@ PK_DDL=$(q -c "SELECT format('ALTER TABLE request_log ADD CONSTRAINT %I %s', con
                FROM pg_constraint WHERE conrelid = 'request_log'::regclass AND contype = 'p'")
 mapfile -t IDX_DDL < <(q -c "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public'
                              AND tablename = 'request_log' AND indexname <> 'request_log_pkey' ORDER BY indexname")
-q -c "ALTER TABLE request_log DROP CONSTRAINT request_log_pkey" \
-  -c "DROP INDEX request_log_by_wallet, request_log_by_key"
+q -c "ALTER TABLE request_log DROP CONSTRAINT request_log_pkey"
+for idx in $(q -c "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'
+                   AND tablename = 'request_log' AND indexname <> 'request_log_pkey'"); do
+  q -c "DROP INDEX $idx"
+done
 # Fewer checkpoints during the load only; reset before measuring.
 q -c "ALTER SYSTEM SET max_wal_size = '16GB'" -c "ALTER SYSTEM SET checkpoint_timeout = '1h'" \
   -c "SELECT pg_reload_conf()" >/dev/null

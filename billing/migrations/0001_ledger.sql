@@ -104,7 +104,8 @@ CREATE TABLE request_log (
 -- Per-wallet history, newest first, keyset-paginated on (created_at, request_id): stays an
 -- index range scan at any table size (no OFFSET, no COUNT(*)).
 CREATE INDEX request_log_by_wallet ON request_log (wallet, created_at DESC, request_id DESC);
-CREATE INDEX request_log_by_key ON request_log (key_id, created_at DESC, request_id DESC);
+-- No per-key index: per-key totals come from api_key_usage, and every index is paid on each
+-- of the (many) inserts.
 
 -- Per-key running totals behind GET /v1/usage, maintained by each settlement batch. Summing
 -- request_log instead reads every row of a wallet (620 ms for a 1M-request wallet in the

@@ -166,7 +166,9 @@ impl Gateway {
             .map_err(|e| match e {
                 AdmitError::InsufficientBalance => (ApiError::insufficient_balance(), false),
                 AdmitError::Unavailable(why) => {
-                    log::warn!("refusing a paid request: {why}");
+                    // Counted in tollgate_rejected_requests_total; one line per request would flood
+                    // the log exactly when the ledger is already struggling.
+                    log::debug!("refusing a paid request: {why}");
                     (ApiError::billing_unavailable(), false)
                 }
             })?;

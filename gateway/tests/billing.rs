@@ -176,21 +176,20 @@ async fn burst(gateways: &[&Gateway], key: &str, n: usize, body: Value) -> (usiz
 #[tokio::test]
 async fn refuses_to_start_on_an_unmigrated_database() {
     let url = pg::fresh_database().await;
-    let path = std::env::temp_dir().join(format!("tollgate-unmigrated-{}.yaml", free_port()));
-    std::fs::write(&path, format!("server: {{ listen: 127.0.0.1:{} }}\nbilling: {{ sink: postgres, database_url: \"{url}\" }}\nproviders: [{{ id: x, kind: openai, base_url: \"http://127.0.0.1:1/v1\", models: [{{ id: x, pricing: {{ prompt: 1, completion: 1 }} }}] }}]\n", free_port())).unwrap();
+    let config = ledger_config(&url);
+    let path = &config.0;
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
         .arg("-c")
-        .arg(&path)
+        .arg(path)
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("tollgate migrate"), "{err}");
-    let migrated = tollgate_cli(&path, &["migrate"]);
+    let migrated = tollgate_cli(path, &["migrate"]);
     assert!(String::from_utf8_lossy(&migrated.stdout).contains("applied migrations: ledger"));
-    let again = tollgate_cli(&path, &["migrate"]);
+    let again = tollgate_cli(path, &["migrate"]);
     assert!(String::from_utf8_lossy(&again.stdout).contains("up to date"));
-    let _ = std::fs::remove_file(path);
 }
 
 #[tokio::test]
@@ -461,12 +460,8 @@ async fn failed_rejected_and_cut_requests_follow_the_charging_rules() {
 #[tokio::test]
 async fn postgres_outage_backpressure_and_recovery() {
     let cluster = PrivateCluster::start();
-    let url = {
-        let path = std::env::temp_dir().join(format!("tollgate-outage-{}.yaml", free_port()));
-        std::fs::write(&path, format!("billing: {{ sink: postgres, database_url: \"{}\" }}\nproviders: [{{ id: x, kind: openai, base_url: \"http://127.0.0.1:1/v1\", models: [{{ id: x, pricing: {{ prompt: 1, completion: 1 }} }}] }}]\n", cluster.url)).unwrap();
-        assert!(tollgate_cli(&path, &["migrate"]).status.success());
-        cluster.url.clone()
-    };
+    let url = cluster.url.clone();
+    migrate(&url);
     let s = stack_on(
         url.clone(),
         "  queue_capacity: 40\n  lease_chunk_usd: 0.5\n  lease_ttl: 60s\n",
@@ -630,4 +625,117 @@ async fn sigterm_drains_and_returns_leases() {
             .get::<_, i64>(0),
         0
     );
+}
+
+/// The same outcome record written twice (a retried batch whose commit acknowledgement was
+/// lost) is billed once.
+#[tokio::test]
+async fn the_same_record_twice_is_billed_once() {
+    use tollgate_billing::ledger::Ledger;
+    use tollgate_billing::settlement::{commit_batch, SettledRecord};
+    let url = migrated_db().await;
+    let ledger = Ledger::connect(&url, 2).await.unwrap();
+    ledger
+        .credit(BUYER, 1_000, "credit", "idem-test", "test")
+        .await
+        .unwrap();
+    let outcome = || tollgate_billing::Outcome {
+        request_id: "req_idempotent".into(),
+        wallet: BUYER.into(),
+        key_id: "k".into(),
+        model: "m".into(),
+        provider: "pa".into(),
+        upstream_model: "m".into(),
+        api: "openai",
+        stream: false,
+        status: tollgate_billing::OutcomeStatus::Completed,
+        http_status: 200,
+        tokens: tollgate_billing::outcome::Tokens {
+            input_tokens: 12,
+            output_tokens: 16,
+            ..Default::default()
+        },
+        usage_missing: false,
+        stream_cut: false,
+        usage_estimated: false,
+        provider_cost_usdc: 44,
+        buyer_cost_usdc: 63,
+        platform_fee_usdc: 19,
+        reserved_usdc: 100,
+        attempts: 1,
+        latency_ms: 1,
+        ttfb_ms: Some(1),
+        error_code: None,
+        started_at_ms: 1_795_000_000_000,
+    };
+    commit_batch(&ledger, "node-a", 1, &[SettledRecord::detached(outcome())])
+        .await
+        .unwrap();
+    commit_batch(&ledger, "node-a", 2, &[SettledRecord::detached(outcome())])
+        .await
+        .unwrap();
+    // Even inside one batch.
+    commit_batch(
+        &ledger,
+        "node-a",
+        3,
+        &[
+            SettledRecord::detached(outcome()),
+            SettledRecord::detached(outcome()),
+        ],
+    )
+    .await
+    .unwrap();
+    let (balance, _, charged, rows) = books(&url, BUYER).await;
+    assert_eq!((balance, charged, rows), (1_000 - 63, 63, 1));
+    assert!(ledger.check().await.unwrap().problems.is_empty());
+}
+
+/// The client hangs up mid-stream: billed for what the upstream produced (its usage so far
+/// plus the documented estimate), never above the reservation.
+#[tokio::test]
+async fn client_disconnect_mid_stream_is_billed_on_what_was_produced() {
+    let s = stack_on(migrated_db().await, "", Some("1")).await;
+    let body = json!({"model": "c", "max_tokens": 50, "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let mut resp = client()
+        .post(s.gw.url("/v1/messages"))
+        .header("x-api-key", &s.key)
+        .header("x-mock-output-tokens", "40")
+        .header("x-mock-inter-token-ms", "30")
+        .header("x-mock-input-tokens", "9")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let id = request_id(&resp);
+    let mut got = 0;
+    while got < 600 {
+        match resp.chunk().await.unwrap() {
+            Some(c) => got += c.len(),
+            None => break,
+        }
+    }
+    drop(resp); // hang up
+    wait_for(
+        "the cut request settled",
+        Duration::from_secs(15),
+        || async { books(&s.url, BUYER).await.3 == 1 },
+    )
+    .await;
+    let c = pg::client(&s.url).await;
+    let r = c
+        .query_one("SELECT status, input_tokens, output_tokens, buyer_cost, reserved FROM request_log WHERE request_id = $1", &[&id])
+        .await
+        .unwrap();
+    let (status, input, output, cost, reserved): (String, i64, i64, i64, i64) =
+        (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+    assert_eq!(status, "interrupted");
+    assert_eq!(input, 9, "input from message_start");
+    assert!(output >= 1 && output < 40, "output so far: {output}");
+    assert!(
+        cost > 0 && cost <= reserved,
+        "cost {cost}, reserved {reserved}"
+    );
+    ledger_check(&s.gw);
 }

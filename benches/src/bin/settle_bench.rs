@@ -34,7 +34,11 @@ fn outcome(i: usize, wallets: usize, run: u128) -> Outcome {
         stream: i % 2 == 0,
         status: OutcomeStatus::Completed,
         http_status: 200,
-        tokens: Tokens { input_tokens: 12, output_tokens: 16, ..Tokens::default() },
+        tokens: Tokens {
+            input_tokens: 12,
+            output_tokens: 16,
+            ..Tokens::default()
+        },
         usage_missing: false,
         stream_cut: false,
         usage_estimated: false,
@@ -55,11 +59,26 @@ async fn main() {
     let a = Args::parse();
     let ledger = Ledger::connect(&a.database_url, 2).await.expect("connect");
     ledger.ensure_migrated().await.expect("migrated database");
-    ledger.ensure_provider("bench-provider").await.expect("provider");
-    let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    ledger
+        .ensure_provider("bench-provider")
+        .await
+        .expect("provider");
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     for w in 0..a.wallets {
         let wallet = format!("0x{:040x}", 0xb000 + w);
-        ledger.credit(&wallet, 1_000_000_000_000, "credit", &format!("bench:{run}:{w}"), "settle-bench").await.expect("credit");
+        ledger
+            .credit(
+                &wallet,
+                1_000_000_000_000,
+                "credit",
+                &format!("bench:{run}:{w}"),
+                "settle-bench",
+            )
+            .await
+            .expect("credit");
     }
     let started = Instant::now();
     let mut seq = 0;
@@ -68,7 +87,9 @@ async fn main() {
             .map(|i| SettledRecord::detached(outcome(i, a.wallets, run)))
             .collect();
         seq += 1;
-        commit_batch(&ledger, "settle-bench", seq, &batch).await.expect("commit");
+        commit_batch(&ledger, "settle-bench", seq, &batch)
+            .await
+            .expect("commit");
     }
     let secs = started.elapsed().as_secs_f64();
     println!(

@@ -61,6 +61,12 @@ impl From<bb8::RunError<tokio_postgres::Error>> for LedgerError {
     }
 }
 
+#[derive(Debug, Clone, Copy)]
+enum AccountOwner {
+    Wallet,
+    Provider,
+}
+
 /// A handle on the ledger database (a connection pool).
 #[derive(Clone)]
 pub struct Ledger {
@@ -139,36 +145,30 @@ impl Ledger {
     /// The wallet's account id, creating wallet and account on first sight.
     pub async fn ensure_wallet(&self, address: &str) -> Result<i64, LedgerError> {
         let address = normalise_wallet(address)?;
-        let c = self.conn().await?;
-        let row = c
-            .query_one(
-                "WITH acct AS (
-                     INSERT INTO accounts (kind, ref) VALUES ('wallet', $1)
-                     ON CONFLICT (kind, ref) DO UPDATE SET ref = EXCLUDED.ref RETURNING id)
-                 INSERT INTO wallets (address, account_id) SELECT $1, id FROM acct
-                 ON CONFLICT (address) DO UPDATE SET address = EXCLUDED.address
-                 RETURNING account_id",
-                &[&address],
-            )
-            .await?;
-        Ok(row.get(0))
+        self.ensure_owner(AccountOwner::Wallet, &address).await
     }
 
     /// The provider's earnings account id, creating it on first sight.
     pub async fn ensure_provider(&self, id: &str) -> Result<i64, LedgerError> {
+        self.ensure_owner(AccountOwner::Provider, id).await
+    }
+
+    /// Upsert an account and the row that owns it (a wallet or a provider), in one statement.
+    async fn ensure_owner(&self, owner: AccountOwner, key: &str) -> Result<i64, LedgerError> {
+        let (kind, table, column) = match owner {
+            AccountOwner::Wallet => ("wallet", "wallets", "address"),
+            AccountOwner::Provider => ("provider", "providers", "id"),
+        };
         let c = self.conn().await?;
-        let row = c
-            .query_one(
-                "WITH acct AS (
-                     INSERT INTO accounts (kind, ref) VALUES ('provider', $1)
-                     ON CONFLICT (kind, ref) DO UPDATE SET ref = EXCLUDED.ref RETURNING id)
-                 INSERT INTO providers (id, account_id) SELECT $1, id FROM acct
-                 ON CONFLICT (id) DO UPDATE SET id = EXCLUDED.id
-                 RETURNING account_id",
-                &[&id],
-            )
-            .await?;
-        Ok(row.get(0))
+        let sql = format!(
+            "WITH acct AS (
+                 INSERT INTO accounts (kind, ref) VALUES ('{kind}', $1)
+                 ON CONFLICT (kind, ref) DO UPDATE SET ref = EXCLUDED.ref RETURNING id)
+             INSERT INTO {table} ({column}, account_id) SELECT $1, id FROM acct
+             ON CONFLICT ({column}) DO UPDATE SET {column} = EXCLUDED.{column}
+             RETURNING account_id"
+        );
+        Ok(c.query_one(&sql, &[&key]).await?.get(0))
     }
 
     /// Move `amount` from the external account into a wallet (ops credit, top-up, deposit),
