@@ -48,17 +48,30 @@ struct Stack {
     key: String,
 }
 
-async fn migrated_db() -> String {
-    let url = pg::fresh_database().await;
-    let path = std::env::temp_dir().join(format!("tollgate-migrate-{}.yaml", free_port()));
-    std::fs::write(&path, format!("billing: {{ sink: postgres, database_url: \"{url}\" }}\nproviders: [{{ id: x, kind: openai, base_url: \"http://127.0.0.1:1/v1\", models: [{{ id: x, pricing: {{ prompt: 1, completion: 1 }} }}] }}]\n")).unwrap();
-    let out = tollgate_cli(&path, &["migrate"]);
+/// A minimal config file on `url`, for CLI commands (removed on drop).
+fn ledger_config(url: &str) -> tempfile_path::TempPath {
+    let path = std::env::temp_dir().join(format!("tollgate-ledger-{}.yaml", free_port()));
+    let yaml = format!(
+        "server: {{ listen: 127.0.0.1:{} }}\nbilling: {{ sink: postgres, database_url: \"{url}\" }}\n\
+         providers: [{{ id: x, kind: openai, base_url: \"http://127.0.0.1:1/v1\", models: [{{ id: x, pricing: {{ prompt: 1, completion: 1 }} }}] }}]\n",
+        free_port()
+    );
+    std::fs::write(&path, yaml).unwrap();
+    tempfile_path::TempPath(path)
+}
+
+fn migrate(url: &str) {
+    let out = tollgate_cli(&ledger_config(url).0, &["migrate"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let _ = std::fs::remove_file(path);
+}
+
+async fn migrated_db() -> String {
+    let url = pg::fresh_database().await;
+    migrate(&url);
     url
 }
 
