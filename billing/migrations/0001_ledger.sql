@@ -73,7 +73,9 @@ CREATE INDEX leases_by_expiry ON leases (expires_at);
 -- One row per billed request. Never prompt or completion content.
 CREATE TABLE request_log (
     request_id            TEXT PRIMARY KEY,
+    -- When the request arrived at the gateway; settled_at: when its record was written.
     created_at            TIMESTAMPTZ NOT NULL,
+    settled_at            TIMESTAMPTZ NOT NULL DEFAULT now(),
     wallet                TEXT NOT NULL,
     key_id                TEXT NOT NULL,
     provider              TEXT NOT NULL,

@@ -243,15 +243,27 @@ impl Ledger {
         want: MicroUsdc,
         ttl: Duration,
     ) -> Result<Option<LeaseGrant>, LedgerError> {
-        let c = self.conn().await?;
+        let mut c = self.conn().await?;
         let ttl_ms = ttl.as_millis() as i64;
-        let row = c
+        let tx = c.transaction().await?;
+        // Lock the wallet row in a statement of its own. Every writer of this wallet's
+        // balance or `locked` (settlement batches, other nodes' leases, sweeps) takes this lock
+        // first, so the statement below — a new snapshot under READ COMMITTED — reads the
+        // balance and `locked` as they are now. Locking inside the same statement would
+        // re-check only the wallet row after the wait and keep a stale account balance,
+        // granting money a concurrent batch had just debited (found by the 1,000-request
+        // overspend test).
+        tx.execute(
+            "SELECT 1 FROM wallets WHERE address = $1 FOR UPDATE",
+            &[&wallet],
+        )
+        .await?;
+        let row = tx
             .query_opt(
                 "WITH w AS (
                      SELECT w.address, LEAST($4::BIGINT, a.balance - w.locked) AS grant_amount
                      FROM wallets w JOIN accounts a ON a.id = w.account_id
-                     WHERE w.address = $2 AND a.balance - w.locked >= $3
-                     FOR UPDATE OF w),
+                     WHERE w.address = $2 AND a.balance - w.locked >= $3),
                  locked AS (
                      UPDATE wallets SET locked = wallets.locked + w.grant_amount FROM w
                      WHERE wallets.address = w.address RETURNING w.grant_amount)
@@ -263,6 +275,7 @@ impl Ledger {
                 &[&node, &wallet, &need, &want, &ttl_ms],
             )
             .await?;
+        tx.commit().await?;
         Ok(row.map(|r| LeaseGrant {
             granted: r.get(0),
             new_row: r.get(1),
@@ -288,6 +301,12 @@ impl Ledger {
     ) -> Result<(), LedgerError> {
         let mut c = self.conn().await?;
         let tx = c.transaction().await?;
+        // Wallet row first: the one lock order every ledger writer follows (no deadlocks).
+        tx.execute(
+            "SELECT 1 FROM wallets WHERE address = $1 FOR UPDATE",
+            &[&wallet],
+        )
+        .await?;
         let held: Option<i64> = tx
             .query_opt(
                 "SELECT amount FROM leases WHERE node_id = $1 AND wallet = $2 FOR UPDATE",
@@ -320,20 +339,42 @@ impl Ledger {
     /// Release every lease that expired more than `grace` ago (its node died or lost the
     /// database). Any node may run this; it is idempotent. Returns the amount released.
     pub async fn sweep_expired_leases(&self, grace: Duration) -> Result<MicroUsdc, LedgerError> {
-        let c = self.conn().await?;
+        let mut c = self.conn().await?;
         let grace_ms = grace.as_millis() as i64;
-        let row = c
+        let tx = c.transaction().await?;
+        let wallets: Vec<String> = tx
+            .query(
+                "SELECT DISTINCT wallet FROM leases
+                 WHERE expires_at < now() - make_interval(secs => $1::BIGINT / 1000.0) ORDER BY wallet",
+                &[&grace_ms],
+            )
+            .await?
+            .into_iter()
+            .map(|r| r.get(0))
+            .collect();
+        if wallets.is_empty() {
+            return Ok(0);
+        }
+        // Wallet rows first, in address order, like every other ledger writer.
+        tx.execute(
+            "SELECT 1 FROM wallets WHERE address = ANY($1) ORDER BY address FOR UPDATE",
+            &[&wallets],
+        )
+        .await?;
+        let row = tx
             .query_one(
                 "WITH gone AS (
-                     DELETE FROM leases WHERE expires_at < now() - make_interval(secs => $1::BIGINT / 1000.0)
+                     DELETE FROM leases WHERE wallet = ANY($2)
+                         AND expires_at < now() - make_interval(secs => $1::BIGINT / 1000.0)
                      RETURNING wallet, amount),
                  per_wallet AS (SELECT wallet, SUM(amount)::BIGINT AS amount FROM gone GROUP BY wallet),
                  upd AS (UPDATE wallets SET locked = locked - p.amount FROM per_wallet p
                          WHERE wallets.address = p.wallet RETURNING p.amount)
                  SELECT COALESCE(SUM(amount), 0)::BIGINT FROM upd",
-                &[&grace_ms],
+                &[&grace_ms, &wallets],
             )
             .await?;
+        tx.commit().await?;
         Ok(row.get(0))
     }
 }

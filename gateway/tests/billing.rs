@@ -752,3 +752,59 @@ async fn client_disconnect_mid_stream_is_billed_on_what_was_produced() {
     );
     ledger_check(&s.gw);
 }
+
+/// Regression: growing a lease while a settlement batch holds the wallet must see the balance
+/// that batch leaves behind. (Locking inside the granting statement re-checked only the wallet
+/// row after the wait and granted from the stale account balance: an overspend seen once under
+/// the 1,000-request test in CI.)
+#[tokio::test]
+async fn lease_growth_waits_for_and_sees_a_concurrent_debit() {
+    use tollgate_billing::ledger::Ledger;
+    let url = migrated_db().await;
+    let ledger = Ledger::connect(&url, 2).await.unwrap();
+    ledger
+        .credit(BUYER, 1_000, "credit", "race-test", "test")
+        .await
+        .unwrap();
+
+    // A batch in progress: wallet locked, 900 debited, not yet committed.
+    let mut batch = pg::client(&url).await;
+    let tx = batch.transaction().await.unwrap();
+    tx.execute(
+        "SELECT 1 FROM wallets WHERE address = $1 FOR UPDATE",
+        &[&BUYER],
+    )
+    .await
+    .unwrap();
+    tx.execute(
+        "UPDATE accounts SET balance = balance - 900 WHERE id = (SELECT account_id FROM wallets WHERE address = $1)",
+        &[&BUYER],
+    )
+    .await
+    .unwrap();
+
+    let grower = {
+        let ledger = ledger.clone();
+        tokio::spawn(async move {
+            ledger
+                .grow_lease("node-r", BUYER, 500, 500, Duration::from_secs(30))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !grower.is_finished(),
+        "lease growth must wait for the batch's wallet lock"
+    );
+    tx.commit().await.unwrap();
+    let grant = grower.await.unwrap().unwrap();
+    assert_eq!(
+        grant, None,
+        "only 100 is available after the debit; nothing may be granted"
+    );
+    let smaller = ledger
+        .grow_lease("node-r", BUYER, 100, 500, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(smaller.map(|g| g.granted), Some(100));
+}
