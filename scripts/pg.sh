@@ -20,6 +20,7 @@ as_pg() {
 case $cmd in
   start)
     # Concurrent test processes may all ask for the same cluster: one starts it.
+    mkdir -p "$(dirname "$dir")"
     exec 9>"${dir%/}.lock"
     flock 9
     if [[ -f $dir/postmaster.pid && -f $dir/tollgate.port ]] \

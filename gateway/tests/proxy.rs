@@ -717,33 +717,18 @@ async fn cut_streams_and_missing_usage_are_flagged() {
     // Upstream closes the connection after 3 events.
     let mut body = message("claude-test");
     body["stream"] = json!(true);
-    let resp = post_json(
-        &gw.url("/v1/messages"),
-        Some(KEY),
-        &body,
-        &[("x-mock-close-after", "3"), ("x-mock-input-tokens", "8")],
-    )
-    .await;
-    assert_eq!(resp.status(), 200);
-    let id = request_id(&resp);
-    let _ = resp.text().await; // may end with an error: the body was cut
-    let o = gw.outcome(&id).await;
+    let headers = [("x-mock-close-after", "3"), ("x-mock-input-tokens", "8")];
+    let (status, o) = gw.served("/v1/messages", &body, &headers).await;
+    assert_eq!(status, 200);
     assert_eq!(o["status"], "interrupted", "{o}");
     assert_eq!(o["stream_cut"], true);
     assert_eq!(o["input_tokens"], 8, "usage seen before the cut is kept");
 
     let mut body = chat("gpt-test");
     body["stream"] = json!(true);
-    let resp = post_json(
-        &gw.url("/v1/chat/completions"),
-        Some(KEY),
-        &body,
-        &[("x-mock-omit-usage", "1")],
-    )
-    .await;
-    let id = request_id(&resp);
-    let _ = resp.text().await.unwrap();
-    let o = gw.outcome(&id).await;
+    let (_, o) = gw
+        .served("/v1/chat/completions", &body, &[("x-mock-omit-usage", "1")])
+        .await;
     assert_eq!(o["usage_missing"], true, "{o}");
     // Documented estimate (billing::charging): ⌈request bytes / 4⌉ in, ⌈text bytes / 4⌉ out.
     // The mock streamed 16 × "tok " = 64 bytes of text.
@@ -760,16 +745,8 @@ async fn malformed_sse_from_upstream_still_meters() {
     let (_mock, gw) = standard().await;
     let mut body = chat("gpt-test");
     body["stream"] = json!(true);
-    let resp = post_json(
-        &gw.url("/v1/chat/completions"),
-        Some(KEY),
-        &body,
-        &[("x-mock-malformed-sse", "1"), ("x-mock-output-tokens", "6")],
-    )
-    .await;
-    let id = request_id(&resp);
-    let _ = resp.text().await.unwrap();
-    let o = gw.outcome(&id).await;
+    let headers = [("x-mock-malformed-sse", "1"), ("x-mock-output-tokens", "6")];
+    let (_, o) = gw.served("/v1/chat/completions", &body, &headers).await;
     assert_eq!(o["output_tokens"], 6, "{o}");
 }
 

@@ -262,6 +262,16 @@ route_aliases: {aliases}
         }
     }
 
+    /// Send `body` to `path` with the test key, read the response to its end (a cut body is
+    /// fine), and return its status and billing outcome.
+    pub async fn served(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> (u16, Value) {
+        let resp = post_json(&self.url(path), Some(KEY), body, headers).await;
+        let status = resp.status().as_u16();
+        let id = request_id(&resp);
+        let _ = resp.bytes().await;
+        (status, self.outcome(&id).await)
+    }
+
     pub async fn metrics(&self) -> String {
         reqwest::get(format!("{}/metrics", self.admin))
             .await
