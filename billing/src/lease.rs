@@ -210,18 +210,6 @@ impl LeaseBook {
     pub fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);
     }
-
-    /// Reservations and unflushed charges currently held (for drain on shutdown and tests).
-    pub fn outstanding(&self) -> (MicroUsdc, MicroUsdc) {
-        let mut r = (0, 0);
-        for s in &self.shards {
-            for e in s.lock().unwrap_or_else(|p| p.into_inner()).values() {
-                r.0 += e.reserved;
-                r.1 += e.pending;
-            }
-        }
-        r
-    }
 }
 
 /// The result of growing a lease.

@@ -12,7 +12,6 @@ use crate::sink::{AdmitError, BillingSink, Reservation};
 use crate::{MicroUsdc, Outcome};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
@@ -32,21 +31,12 @@ pub struct SettledRecord {
     _slot: Option<OwnedSemaphorePermit>,
 }
 
-/// Counters for metrics and tests.
-#[derive(Default)]
-pub struct SettlementStats {
-    pub committed_records: AtomicU64,
-    pub committed_batches: AtomicU64,
-    pub failed_attempts: AtomicU64,
-}
-
 /// The Postgres-backed [`BillingSink`].
 pub struct LedgerSink {
     leases: Arc<LeaseBook>,
     slots: Arc<Semaphore>,
     capacity: usize,
     tx: mpsc::Sender<SettledRecord>,
-    pub stats: Arc<SettlementStats>,
 }
 
 /// Writes batches; run it on a background task.
@@ -55,7 +45,6 @@ pub struct SettlementWriter {
     leases: Arc<LeaseBook>,
     rx: mpsc::Receiver<SettledRecord>,
     cfg: SettlementConfig,
-    stats: Arc<SettlementStats>,
     seq: u64,
 }
 
@@ -68,20 +57,17 @@ impl LedgerSink {
         let capacity = cfg.queue_capacity.max(1);
         // The channel can hold every slot: `record` never finds it full.
         let (tx, rx) = mpsc::channel(capacity);
-        let stats = Arc::new(SettlementStats::default());
         let sink = Arc::new(LedgerSink {
             leases: leases.clone(),
             slots: Arc::new(Semaphore::new(capacity)),
             capacity,
             tx,
-            stats: stats.clone(),
         });
         let writer = SettlementWriter {
             ledger,
             leases,
             rx,
             cfg,
-            stats,
             seq: 0,
         };
         (sink, writer)
@@ -120,7 +106,6 @@ impl BillingSink for LedgerSink {
 
     fn record(&self, mut outcome: Outcome, reservation: Reservation) {
         cap_to_reservation(&mut outcome, reservation.amount);
-        outcome.reserved_usdc = reservation.amount;
         self.leases.settle(
             &reservation.wallet,
             reservation.amount,
@@ -193,15 +178,10 @@ impl SettlementWriter {
                     for (wallet, amount) in charged {
                         self.leases.committed(&wallet, amount);
                     }
-                    self.stats
-                        .committed_records
-                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    self.stats.committed_batches.fetch_add(1, Ordering::Relaxed);
                     batch.clear(); // releases the slots
                     return;
                 }
                 Err(e) => {
-                    self.stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
                     log::warn!(
                         "settlement batch of {} records failed, retrying in {backoff:?}: {e}",
                         batch.len()

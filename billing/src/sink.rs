@@ -75,8 +75,7 @@ impl BillingSink for MemorySink {
         })
     }
 
-    fn record(&self, mut outcome: Outcome, reservation: Reservation) {
-        outcome.reserved_usdc = reservation.amount;
+    fn record(&self, outcome: Outcome, _reservation: Reservation) {
         // The lock is held for a push only; never across an await.
         let mut q = self.outcomes.lock().unwrap_or_else(|p| p.into_inner());
         if q.len() == self.cap {

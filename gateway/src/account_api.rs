@@ -3,6 +3,7 @@
 
 use crate::api_error::{respond_error, respond_json, ApiError};
 use crate::auth::{self, Authenticator};
+use crate::endpoint::Endpoint;
 use bytes::Bytes;
 use pingora::proxy::Session;
 use serde_json::json;
@@ -28,7 +29,30 @@ async fn reply(
     }
 }
 
-pub async fn balance(session: &mut Session, ledger: &Ledger, wallet: &str) -> pingora::Result<()> {
+/// Answer one of the account endpoints.
+pub async fn serve(
+    session: &mut Session,
+    ledger: &Ledger,
+    auth: &dyn Authenticator,
+    endpoint: Endpoint,
+) -> pingora::Result<()> {
+    match endpoint {
+        Endpoint::Balance(wallet) => balance(session, ledger, &wallet).await,
+        Endpoint::Usage(wallet) => usage(session, ledger, auth, &wallet).await,
+        Endpoint::Requests => requests(session, ledger, auth).await,
+        _ => {
+            respond_error(
+                session,
+                &ApiError::not_found(session.req_header().uri.path()),
+                None,
+                false,
+            )
+            .await
+        }
+    }
+}
+
+async fn balance(session: &mut Session, ledger: &Ledger, wallet: &str) -> pingora::Result<()> {
     let result = async {
         let wallet = normalise_wallet(wallet).map_err(ledger_error)?;
         let b = ledger.wallet_balance(&wallet).await.map_err(ledger_error)?;
@@ -48,7 +72,7 @@ async fn caller_wallet(session: &Session, auth: &dyn Authenticator) -> Result<St
     Ok(p.wallet.to_string())
 }
 
-pub async fn usage(
+async fn usage(
     session: &mut Session,
     ledger: &Ledger,
     auth: &dyn Authenticator,
@@ -78,7 +102,7 @@ pub async fn usage(
     reply(session, result).await
 }
 
-pub async fn requests(
+async fn requests(
     session: &mut Session,
     ledger: &Ledger,
     auth: &dyn Authenticator,

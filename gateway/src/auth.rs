@@ -76,35 +76,6 @@ impl Authenticator for StaticKeys {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn req(headers: &[(&str, &str)]) -> RequestHeader {
-        let mut r = RequestHeader::build("POST", b"/v1/messages", None).unwrap();
-        for (k, v) in headers {
-            r.insert_header(k.to_string(), v.to_string()).unwrap();
-        }
-        r
-    }
-
-    #[test]
-    fn reads_either_header() {
-        assert_eq!(
-            api_key(&req(&[("authorization", "Bearer sk-1")])),
-            Some("sk-1")
-        );
-        assert_eq!(
-            api_key(&req(&[("authorization", "bearer  sk-1 ")])),
-            Some("sk-1")
-        );
-        assert_eq!(api_key(&req(&[("x-api-key", "sk-2")])), Some("sk-2"));
-        assert_eq!(api_key(&req(&[("authorization", "Basic abc")])), None);
-        assert_eq!(api_key(&req(&[("authorization", "Bearer ")])), None);
-        assert_eq!(api_key(&req(&[])), None);
-    }
-}
-
 /// Keys stored (as SHA-256) in the ledger's `api_keys` table.
 ///
 /// Lookups are cached briefly so the hot path stays in memory: a known key for
@@ -112,8 +83,11 @@ mod tests {
 /// flood of queries). Revocation therefore takes effect within `CACHE_TTL` on every node.
 pub struct LedgerKeys {
     ledger: tollgate_billing::ledger::Ledger,
-    cache: std::sync::Mutex<HashMap<[u8; 32], (Option<Principal>, std::time::Instant)>>,
+    cache: std::sync::Mutex<HashMap<[u8; 32], CachedLookup>>,
 }
+
+/// A key hash's last lookup (`None`: unknown or revoked) and when it was made.
+type CachedLookup = (Option<Principal>, std::time::Instant);
 
 const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 const NEGATIVE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -176,5 +150,34 @@ impl Authenticator for AnyOf {
             }
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(headers: &[(&str, &str)]) -> RequestHeader {
+        let mut r = RequestHeader::build("POST", b"/v1/messages", None).unwrap();
+        for (k, v) in headers {
+            r.insert_header(k.to_string(), v.to_string()).unwrap();
+        }
+        r
+    }
+
+    #[test]
+    fn reads_either_header() {
+        assert_eq!(
+            api_key(&req(&[("authorization", "Bearer sk-1")])),
+            Some("sk-1")
+        );
+        assert_eq!(
+            api_key(&req(&[("authorization", "bearer  sk-1 ")])),
+            Some("sk-1")
+        );
+        assert_eq!(api_key(&req(&[("x-api-key", "sk-2")])), Some("sk-2"));
+        assert_eq!(api_key(&req(&[("authorization", "Basic abc")])), None);
+        assert_eq!(api_key(&req(&[("authorization", "Bearer ")])), None);
+        assert_eq!(api_key(&req(&[])), None);
     }
 }

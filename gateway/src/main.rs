@@ -45,48 +45,8 @@ struct Cli {
 enum Command {
     /// Check the configuration and exit: 0 when valid, 1 with every error listed otherwise.
     Validate,
-    /// Apply the embedded database migrations.
-    Migrate,
-    /// Credit a wallet from the external account (a journal transfer), e.g. for a demo.
-    Credit {
-        #[arg(long)]
-        wallet: String,
-        /// Amount in USD (USDC), e.g. 5 or 0.25.
-        #[arg(long)]
-        usd: String,
-        #[arg(long, default_value = "ops credit")]
-        reason: String,
-        /// Makes the credit happen at most once; a random key when omitted.
-        #[arg(long)]
-        idempotency_key: Option<String>,
-    },
-    /// API keys.
-    Keys {
-        #[command(subcommand)]
-        command: KeysCommand,
-    },
-    /// The ledger.
-    Ledger {
-        #[command(subcommand)]
-        command: LedgerCommand,
-    },
-}
-
-#[derive(Subcommand)]
-enum KeysCommand {
-    /// Create a key for a wallet; prints it once (only its SHA-256 is stored).
-    Create {
-        #[arg(long)]
-        wallet: String,
-        #[arg(long, default_value = "default")]
-        label: String,
-    },
-}
-
-#[derive(Subcommand)]
-enum LedgerCommand {
-    /// Verify that the journal balances; exits 1 when it does not.
-    Check,
+    #[command(flatten)]
+    Ops(ops::Op),
 }
 
 fn main() -> ExitCode {
@@ -113,27 +73,19 @@ fn main() -> ExitCode {
             );
             return ExitCode::SUCCESS;
         }
-        Some(Command::Migrate) => ops::Op::Migrate,
-        Some(Command::Credit {
-            wallet,
-            usd,
-            reason,
-            idempotency_key,
-        }) => ops::Op::Credit {
-            wallet,
-            usd,
-            reason,
-            idempotency_key,
-        },
-        Some(Command::Keys {
-            command: KeysCommand::Create { wallet, label },
-        }) => ops::Op::CreateKey { wallet, label },
-        Some(Command::Ledger {
-            command: LedgerCommand::Check,
-        }) => ops::Op::Check,
+        Some(Command::Ops(op)) => op,
     };
     ops::run(&config, op)
 }
+
+/// What the billing configuration wires in: the sink, who authenticates, the ledger for the
+/// account endpoints, and the Postgres machinery to run in the background.
+type Billing = (
+    Arc<dyn BillingSink>,
+    Arc<dyn Authenticator>,
+    Option<Ledger>,
+    Option<BillingRunner>,
+);
 
 fn run(config: Config) -> ExitCode {
     let config = Arc::new(config);
@@ -159,12 +111,7 @@ fn run(config: Config) -> ExitCode {
 
     let metrics = Arc::new(Metrics::new());
     let static_keys: Arc<dyn Authenticator> = Arc::new(StaticKeys::new(&config.static_keys));
-    let (sink, auth, ledger, billing): (
-        Arc<dyn BillingSink>,
-        Arc<dyn Authenticator>,
-        Option<Ledger>,
-        Option<BillingRunner>,
-    ) = match &config.billing.ledger {
+    let (sink, auth, ledger, billing): Billing = match &config.billing.ledger {
         None => (
             Arc::new(MemorySink::new(config.billing.memory_capacity)),
             static_keys,

@@ -1,23 +1,55 @@
 //! Operator commands: `migrate`, `credit`, `keys create`, `ledger check`.
 
 use crate::config::Config;
+use clap::Subcommand;
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
-use tollgate_billing::ledger::Ledger;
+use tollgate_billing::ledger::{random_hex, Ledger};
 use tollgate_billing::Price;
 
+/// The ledger subcommands of `tollgate` (flattened into its command line).
+#[derive(Subcommand)]
 pub enum Op {
+    /// Apply the embedded database migrations.
     Migrate,
+    /// Credit a wallet from the external account (a journal transfer), e.g. for a demo.
     Credit {
+        #[arg(long)]
         wallet: String,
+        /// Amount in USD (USDC), e.g. 5 or 0.25.
+        #[arg(long)]
         usd: String,
+        #[arg(long, default_value = "ops credit")]
         reason: String,
+        /// Makes the credit happen at most once; a random key when omitted.
+        #[arg(long)]
         idempotency_key: Option<String>,
     },
-    CreateKey {
+    /// API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysOp,
+    },
+    /// The ledger.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerOp,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeysOp {
+    /// Create a key for a wallet; prints it once (only its SHA-256 is stored).
+    Create {
+        #[arg(long)]
         wallet: String,
+        #[arg(long, default_value = "default")]
         label: String,
     },
+}
+
+#[derive(Subcommand)]
+pub enum LedgerOp {
+    /// Verify that the journal balances; exits 1 when it does not.
     Check,
 }
 
@@ -60,12 +92,13 @@ pub fn run(config: &Config, op: Op) -> ExitCode {
                         return ExitCode::FAILURE;
                     }
                 };
-                let key = idempotency_key.unwrap_or_else(|| {
-                    let mut r = [0u8; 8];
-                    let _ = getrandom::fill(&mut r);
-                    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-                    format!("credit:{now}:{}", r.iter().map(|b| format!("{b:02x}")).collect::<String>())
-                });
+                let key = match idempotency_key {
+                    Some(k) => k,
+                    None => match random_hex(16) {
+                        Ok(r) => format!("credit:{r}"),
+                        Err(e) => return fail(e),
+                    },
+                };
                 match ledger.credit(&wallet, amount, "credit", &key, &reason).await {
                     Ok(r) => {
                         let verb = if r.applied { "credited" } else { "already credited (same idempotency key)" };
@@ -75,7 +108,7 @@ pub fn run(config: &Config, op: Op) -> ExitCode {
                     Err(e) => fail(e),
                 }
             }
-            Op::CreateKey { wallet, label } => match ledger.create_api_key(&wallet, &label).await {
+            Op::Keys { command: KeysOp::Create { wallet, label } } => match ledger.create_api_key(&wallet, &label).await {
                 Ok(k) => {
                     eprintln!("created key {} for {} (label {:?}); it is shown once:", k.id, k.wallet, k.label);
                     println!("{}", k.key);
@@ -83,7 +116,7 @@ pub fn run(config: &Config, op: Op) -> ExitCode {
                 }
                 Err(e) => fail(e),
             },
-            Op::Check => match ledger.check().await {
+            Op::Ledger { command: LedgerOp::Check } => match ledger.check().await {
                 Ok(r) if r.problems.is_empty() => {
                     println!("ledger OK: {} transfers, {} accounts, every transfer sums to 0, every balance matches its entries", r.transfers, r.accounts);
                     ExitCode::SUCCESS

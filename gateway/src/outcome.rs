@@ -56,7 +56,7 @@ pub fn build(config: &Config, call: &LlmCall, started: Instant, started_unix_ms:
         provider_cost_usdc: 0,
         buyer_cost_usdc: 0,
         platform_fee_usdc: 0,
-        reserved_usdc: 0,
+        reserved_usdc: call.reservation.as_ref().map_or(0, |r| r.amount),
         attempts: call.attempts,
         latency_ms: started.elapsed().as_millis() as u64,
         ttfb_ms: call.ttfb.map(|d| d.as_millis() as u64),

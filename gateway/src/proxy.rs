@@ -340,34 +340,18 @@ impl ProxyHttp for Gateway {
                 respond_json(session, 200, self.models_body.clone(), None, false).await?;
                 return Ok(true);
             }
-            Endpoint::Balance(_) | Endpoint::Usage(_) | Endpoint::Requests
-                if self.ledger.is_none() =>
-            {
-                let e = ApiError::not_found("this gateway has no ledger (billing.sink: memory)");
-                respond_error(session, &e, None, false).await?;
-                return Ok(true);
-            }
-            Endpoint::Balance(w) => {
-                account_api::balance(session, self.ledger.as_ref().expect("checked"), &w).await?;
-                return Ok(true);
-            }
-            Endpoint::Usage(w) => {
-                account_api::usage(
-                    session,
-                    self.ledger.as_ref().expect("checked"),
-                    self.auth.as_ref(),
-                    &w,
-                )
-                .await?;
-                return Ok(true);
-            }
-            Endpoint::Requests => {
-                account_api::requests(
-                    session,
-                    self.ledger.as_ref().expect("checked"),
-                    self.auth.as_ref(),
-                )
-                .await?;
+            account @ (Endpoint::Balance(_) | Endpoint::Usage(_) | Endpoint::Requests) => {
+                match &self.ledger {
+                    Some(ledger) => {
+                        account_api::serve(session, ledger, self.auth.as_ref(), account).await?
+                    }
+                    None => {
+                        let e = ApiError::not_found(
+                            "this gateway has no ledger (billing.sink: memory)",
+                        );
+                        respond_error(session, &e, None, false).await?;
+                    }
+                }
                 return Ok(true);
             }
             Endpoint::Refused(e) => {
@@ -490,8 +474,9 @@ impl ProxyHttp for Gateway {
             *body = None;
             return Ok(());
         }
-        let model = self.upstream_model(&call).unwrap_or_default().to_string();
-        *body = Some(call.body.to_bytes_for(&model));
+        *body = self
+            .upstream_model(&call)
+            .map(|m| call.body.to_bytes_for(m));
         call.body_sent_for = Some(call.attempts);
         Ok(())
     }

@@ -31,7 +31,7 @@ fn outcome(i: usize, wallets: usize, run: u128) -> Outcome {
         provider: "bench-provider".into(),
         upstream_model: "mock-1".into(),
         api: "openai",
-        stream: i % 2 == 0,
+        stream: i.is_multiple_of(2),
         status: OutcomeStatus::Completed,
         http_status: 200,
         tokens: Tokens {

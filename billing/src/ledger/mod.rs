@@ -107,6 +107,13 @@ pub struct CheckReport {
     pub accounts: i64,
 }
 
+/// `bytes` random bytes from the OS, hex-encoded (keys, ids, idempotency keys).
+pub fn random_hex(bytes: usize) -> Result<String, LedgerError> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).map_err(|e| LedgerError::Invalid(format!("no randomness: {e}")))?;
+    Ok(hex::encode(buf))
+}
+
 /// SHA-256 of an API key, as stored.
 pub fn hash_api_key(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
@@ -245,14 +252,8 @@ impl Ledger {
     ) -> Result<NewApiKey, LedgerError> {
         let wallet = normalise_wallet(wallet)?;
         self.ensure_wallet(&wallet).await?;
-        let mut secret = [0u8; 32];
-        let mut id_bytes = [0u8; 8];
-        getrandom::fill(&mut secret)
-            .map_err(|e| LedgerError::Invalid(format!("no randomness: {e}")))?;
-        getrandom::fill(&mut id_bytes)
-            .map_err(|e| LedgerError::Invalid(format!("no randomness: {e}")))?;
-        let key = format!("sk-{}", hex::encode(secret));
-        let id = format!("key_{}", hex::encode(id_bytes));
+        let key = format!("sk-{}", random_hex(32)?);
+        let id = format!("key_{}", random_hex(8)?);
         let hash = hash_api_key(&key);
         let c = self.conn().await?;
         let row = c
