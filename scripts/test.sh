@@ -5,8 +5,8 @@
 #   SKIP_INSTALL=1 bash scripts/test.sh   # reuse what is installed
 #
 # Steps: system packages (apt) → Python venv with the official SDKs → build → a throwaway
-# PostgreSQL cluster → Rust unit, property and integration tests (real gateway processes on
-# loopback, real Postgres) → Python SDK tests.
+# PostgreSQL cluster and Redis → Rust unit, property and integration tests (real gateway
+# processes on loopback, real Postgres and Redis) → Python SDK tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -32,7 +32,12 @@ bash scripts/pg.sh stop target/test-pg >/dev/null 2>&1 || true
 rm -rf target/test-pg
 export TOLLGATE_TEST_PG
 TOLLGATE_TEST_PG=$(bash scripts/pg.sh start target/test-pg)
-trap 'bash scripts/pg.sh stop target/test-pg >/dev/null 2>&1 || true' EXIT
+trap 'bash scripts/pg.sh stop target/test-pg >/dev/null 2>&1 || true; bash scripts/redis.sh stop target/test-redis >/dev/null 2>&1 || true' EXIT
+
+log "throwaway Redis (target/test-redis, no persistence)"
+bash scripts/redis.sh stop target/test-redis >/dev/null 2>&1 || true
+export TOLLGATE_TEST_REDIS
+TOLLGATE_TEST_REDIS=$(bash scripts/redis.sh start target/test-redis)
 
 log "rust tests"
 if cargo nextest --version >/dev/null 2>&1; then

@@ -1,3 +1,11 @@
-//! On-chain settlement for Tollgate: x402 / EIP-3009 top-ups, TreasuryVault deposits and
-//! PayoutVault payouts, all through alloy. Empty until the settlement issue lands; the
-//! gateway does not depend on it yet.
+//! On-chain settlement for Tollgate (alloy 2.x). Module docs to be completed.
+
+pub mod anvil;
+pub mod client;
+pub mod contracts;
+pub mod deploy;
+pub mod error;
+pub mod x402;
+
+pub use client::{ChainClient, ChainConfig};
+pub use error::ChainError;

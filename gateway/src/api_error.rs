@@ -9,6 +9,8 @@ pub struct ApiError {
     pub status: u16,
     pub code: &'static str,
     pub message: String,
+    /// Extra response headers (`Retry-After`, `x-ratelimit-*`).
+    pub headers: Vec<(&'static str, http::HeaderValue)>,
 }
 
 impl ApiError {
@@ -17,6 +19,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            headers: Vec::new(),
         }
     }
     pub fn validation(message: impl Into<String>) -> Self {
@@ -74,6 +77,34 @@ impl ApiError {
             "Billing is temporarily unavailable; retry shortly",
         )
     }
+    /// 429 from a rate-limit window: `Retry-After` (whole seconds, rounded up), its
+    /// millisecond form `retry-after-ms` (which the OpenAI SDKs prefer) and the
+    /// `x-ratelimit-*` headers of the window that refused.
+    pub fn rate_limited(verdict: &crate::rate_limit::Verdict, retry_after_ms: u64) -> Self {
+        let mut e = Self::new(429, "RATE_LIMITED", "Rate limit exceeded");
+        e.headers
+            .push(("retry-after", retry_after_ms.div_ceil(1000).max(1).into()));
+        e.headers.push(("retry-after-ms", retry_after_ms.into()));
+        e.headers.extend(crate::rate_limit::headers(verdict));
+        e
+    }
+    /// 429 from the per-key in-flight cap.
+    pub fn too_many_in_flight(cap: u32) -> Self {
+        let mut e = Self::new(
+            429,
+            "RATE_LIMITED",
+            format!("Rate limit exceeded: at most {cap} concurrent requests per API key"),
+        );
+        e.headers.push(("retry-after", 1u32.into()));
+        e
+    }
+    pub fn rate_limiter_unavailable() -> Self {
+        Self::new(
+            503,
+            "RATE_LIMITER_UNAVAILABLE",
+            "Rate limiting is temporarily unavailable; retry shortly",
+        )
+    }
 
     pub fn body(&self) -> Bytes {
         let v = serde_json::json!({ "error": self.code, "message": self.message });
@@ -92,7 +123,21 @@ pub async fn respond_json(
     request_id: Option<&str>,
     close: bool,
 ) -> pingora::Result<()> {
-    let mut h = ResponseHeader::build(status, Some(4))?;
+    respond_json_with(session, status, body, request_id, close, &[]).await
+}
+
+async fn respond_json_with(
+    session: &mut Session,
+    status: u16,
+    body: Bytes,
+    request_id: Option<&str>,
+    close: bool,
+    extra: &[(&'static str, http::HeaderValue)],
+) -> pingora::Result<()> {
+    let mut h = ResponseHeader::build(status, Some(4 + extra.len()))?;
+    for (name, value) in extra {
+        h.insert_header(*name, value)?;
+    }
     h.insert_header(http::header::CONTENT_TYPE, "application/json")?;
     h.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
     if let Some(id) = request_id {
@@ -111,5 +156,5 @@ pub async fn respond_error(
     request_id: Option<&str>,
     close: bool,
 ) -> pingora::Result<()> {
-    respond_json(session, e.status, e.body(), request_id, close).await
+    respond_json_with(session, e.status, e.body(), request_id, close, &e.headers).await
 }

@@ -76,48 +76,102 @@ impl Authenticator for StaticKeys {
     }
 }
 
-/// Keys stored (as SHA-256) in the ledger's `api_keys` table.
+/// Keys stored (as SHA-256) in the ledger's `api_keys` table, looked up once and then served
+/// from memory.
 ///
-/// Lookups are cached briefly so the hot path stays in memory: a known key for
-/// `CACHE_TTL`, an unknown one for `NEGATIVE_TTL` (so a flood of bad keys cannot turn into a
-/// flood of queries). Revocation therefore takes effect within `CACHE_TTL` on every node.
+/// Revocation reaches every node through Postgres `LISTEN/NOTIFY`
+/// ([`tollgate_billing::ledger::watch_key_revocations`]): a revoked hash is evicted the moment
+/// the notification arrives, so positive lookups can be cached for `TRUSTED_TTL`. While the feed
+/// is down, cached lookups are trusted for `UNWATCHED_TTL` only (1 s), which keeps the
+/// "revoked within a second" promise without the feed. Unknown keys are cached for
+/// `NEGATIVE_TTL` so a flood of bad keys cannot become a flood of queries.
 pub struct LedgerKeys {
     ledger: tollgate_billing::ledger::Ledger,
     cache: std::sync::Mutex<HashMap<[u8; 32], CachedLookup>>,
+    /// True while the revocation feed is connected.
+    watched: std::sync::atomic::AtomicBool,
+    /// Bumped by every revocation event: a lookup that raced one is not cached.
+    epoch: std::sync::atomic::AtomicU64,
+    /// Lookups that went to Postgres (a cache miss or an untrusted entry).
+    lookups: prometheus::IntCounter,
 }
 
 /// A key hash's last lookup (`None`: unknown or revoked) and when it was made.
 type CachedLookup = (Option<Principal>, std::time::Instant);
 
-const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+const TRUSTED_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+const UNWATCHED_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 const NEGATIVE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 const CACHE_MAX: usize = 100_000;
 
 impl LedgerKeys {
-    pub fn new(ledger: tollgate_billing::ledger::Ledger) -> Self {
+    pub fn new(ledger: tollgate_billing::ledger::Ledger, metrics: &crate::metrics::Metrics) -> Self {
         LedgerKeys {
+            lookups: metrics.counter(
+                "tollgate_api_key_lookups_total",
+                "API-key lookups that went to Postgres (cache misses).",
+            ),
             ledger,
             cache: std::sync::Mutex::new(HashMap::new()),
+            watched: std::sync::atomic::AtomicBool::new(false),
+            epoch: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Follow the revocation feed until the process ends (a background service runs this).
+    pub async fn follow_revocations(self: Arc<Self>) {
+        let weak = Arc::downgrade(&self);
+        let ledger = self.ledger.clone();
+        drop(self);
+        tollgate_billing::ledger::watch_key_revocations(ledger, move |event| {
+            if let Some(keys) = weak.upgrade() {
+                keys.on_key_event(event);
+            }
+        })
+        .await
+    }
+
+    fn on_key_event(&self, event: tollgate_billing::ledger::KeyEvent) {
+        use std::sync::atomic::Ordering;
+        use tollgate_billing::ledger::KeyEvent;
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        match event {
+            KeyEvent::Revoked(hash) => {
+                cache.remove(&hash);
+            }
+            KeyEvent::Listening => {
+                // Revocations made while nobody listened were missed: start over.
+                cache.clear();
+                self.watched.store(true, Ordering::Release);
+            }
+            KeyEvent::Lost => self.watched.store(false, Ordering::Release),
+        }
+    }
+
+    fn cached(&self, hash: &[u8; 32], now: std::time::Instant) -> Option<Option<Principal>> {
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let (p, at) = cache.get(hash)?;
+        let ttl = match p {
+            None => NEGATIVE_TTL,
+            Some(_) if self.watched.load(std::sync::atomic::Ordering::Acquire) => TRUSTED_TTL,
+            Some(_) => UNWATCHED_TTL,
+        };
+        (now.duration_since(*at) < ttl).then(|| p.clone())
     }
 }
 
 #[async_trait]
 impl Authenticator for LedgerKeys {
     async fn authenticate(&self, api_key: &str) -> Option<Principal> {
+        use std::sync::atomic::Ordering;
         let hash = tollgate_billing::ledger::hash_api_key(api_key);
         let now = std::time::Instant::now();
-        if let Some((p, at)) = self
-            .cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&hash)
-        {
-            let ttl = if p.is_some() { CACHE_TTL } else { NEGATIVE_TTL };
-            if now.duration_since(*at) < ttl {
-                return p.clone();
-            }
+        if let Some(hit) = self.cached(&hash, now) {
+            return hit;
         }
+        let epoch = self.epoch.load(Ordering::Acquire);
+        self.lookups.inc();
         let found = match self.ledger.find_api_key(&hash).await {
             Ok(r) => r,
             Err(e) => {
@@ -130,10 +184,13 @@ impl Authenticator for LedgerKeys {
             key_id: Arc::from(k.id.as_str()),
         });
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.len() >= CACHE_MAX {
-            cache.clear();
+        // A revocation event during the query may be for this very key: answer, don't cache.
+        if self.epoch.load(Ordering::Acquire) == epoch {
+            if cache.len() >= CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(hash, (principal.clone(), now));
         }
-        cache.insert(hash, (principal.clone(), now));
         principal
     }
 }

@@ -15,14 +15,29 @@ pub enum Endpoint {
         api: ApiFormat,
         alias: Option<String>,
     },
-    /// `GET /v1/balance/:wallet`
-    Balance(String),
-    /// `GET /v1/usage/:wallet`
-    Usage(String),
-    /// `GET /v1/requests`
-    Requests,
+    /// Served from the ledger by [`crate::account_api`].
+    Account(Account),
     /// Answered with this error (404 / 405).
     Refused(ApiError),
+}
+
+/// The control-plane endpoints about a wallet's money and keys.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Account {
+    /// `GET /v1/balance/:wallet` (public)
+    Balance(String),
+    /// `GET /v1/usage/:wallet` (the wallet's API key or SIWE)
+    Usage(String),
+    /// `GET /v1/requests` (API key)
+    Requests,
+    /// `POST /v1/auth/nonce`
+    Nonce,
+    /// `POST /v1/auth/keys` (SIWE in the body)
+    CreateKey,
+    /// `GET /v1/auth/keys?message=…&signature=…`
+    ListKeys,
+    /// `DELETE /v1/auth/keys/:id` (SIWE in the body)
+    RevokeKey(String),
 }
 
 impl Endpoint {
@@ -58,14 +73,23 @@ impl Endpoint {
                     alias: None,
                 },
             ),
-            "/v1/requests" => expect(Method::GET, Endpoint::Requests),
+            "/v1/requests" => expect(Method::GET, Endpoint::Account(Account::Requests)),
+            "/v1/auth/nonce" => expect(Method::POST, Endpoint::Account(Account::Nonce)),
+            "/v1/auth/keys" => match *method {
+                Method::GET => Endpoint::Account(Account::ListKeys),
+                _ => expect(Method::POST, Endpoint::Account(Account::CreateKey)),
+            },
+            _ if path.starts_with("/v1/auth/keys/") => expect(
+                Method::DELETE,
+                Endpoint::Account(Account::RevokeKey(path["/v1/auth/keys/".len()..].to_string())),
+            ),
             _ if path.starts_with("/v1/balance/") => expect(
                 Method::GET,
-                Endpoint::Balance(path["/v1/balance/".len()..].to_string()),
+                Endpoint::Account(Account::Balance(path["/v1/balance/".len()..].to_string())),
             ),
             _ if path.starts_with("/v1/usage/") => expect(
                 Method::GET,
-                Endpoint::Usage(path["/v1/usage/".len()..].to_string()),
+                Endpoint::Account(Account::Usage(path["/v1/usage/".len()..].to_string())),
             ),
             _ => match path.strip_prefix('/').and_then(|p| p.split_once('/')) {
                 Some((alias, "v1/messages")) if catalog.has_alias(alias) => expect(

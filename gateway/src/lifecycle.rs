@@ -29,6 +29,19 @@ impl BackgroundService for AddrRefresher {
     }
 }
 
+/// Keeps the API-key cache in step with revocations made on any node.
+pub struct KeyRevocationFeed(pub Arc<crate::auth::LedgerKeys>);
+
+#[async_trait]
+impl BackgroundService for KeyRevocationFeed {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        tokio::select! {
+            _ = shutdown.changed() => {}
+            _ = self.0.clone().follow_revocations() => {}
+        }
+    }
+}
+
 /// The Postgres billing machinery of one node.
 pub struct BillingRunner {
     pub ledger: Ledger,

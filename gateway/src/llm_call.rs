@@ -47,6 +47,8 @@ pub struct LlmCall {
     pub request_bytes: u64,
     /// Taken by `logging` and handed to billing with the outcome.
     pub reservation: Option<tollgate_billing::Reservation>,
+    /// Rate-limit state after admission (the response's `x-ratelimit-*` headers).
+    pub rate_limit: Option<crate::rate_limit::Verdict>,
 }
 
 impl LlmCall {

@@ -14,12 +14,17 @@ use std::sync::Arc;
 use tollgate_billing::ledger::Ledger;
 use tollgate_billing::{BillingSink, MemorySink};
 use tollgate_gateway::admin::AdminApp;
+use tollgate_gateway::account_api::Accounts;
 use tollgate_gateway::auth::{AnyOf, Authenticator, LedgerKeys, StaticKeys};
+use tollgate_gateway::nonce_store::{MemoryNonces, NonceStore};
+use tollgate_gateway::siwe::SiweVerifier;
 use tollgate_gateway::config::Config;
 use tollgate_gateway::lifecycle::{self, AddrRefresher, BillingRunner};
 use tollgate_gateway::metrics::Metrics;
 use tollgate_gateway::ops;
 use tollgate_gateway::proxy::Gateway;
+use tollgate_gateway::rate_limit::{LimiterService, RateLimiter};
+use tollgate_gateway::redis_client::{RedisHandle, RedisService};
 use tollgate_gateway::upstream_addrs::UpstreamAddrs;
 
 // Many short-lived allocations per request (headers, bodies, SSE chunks) across threads:
@@ -110,7 +115,24 @@ fn run(config: Config) -> ExitCode {
     startup.block_on(addrs.refresh());
 
     let metrics = Arc::new(Metrics::new());
+    // Fleet-wide state (rate limits, SIWE nonces): one Redis client per node, shared.
+    let redis = match &config.redis {
+        None => None,
+        Some(rc) => match RedisHandle::new(rc, metrics.clone()) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                eprintln!("tollgate: cannot start: redis: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let limiter = Arc::new(RateLimiter::new(
+        &config.limits,
+        redis.clone(),
+        metrics.clone(),
+    ));
     let static_keys: Arc<dyn Authenticator> = Arc::new(StaticKeys::new(&config.static_keys));
+    let mut revocation_feed = None;
     let (sink, auth, ledger, billing): Billing = match &config.billing.ledger {
         None => (
             Arc::new(MemorySink::new(config.billing.memory_capacity)),
@@ -120,10 +142,9 @@ fn run(config: Config) -> ExitCode {
         ),
         Some(lc) => match startup.block_on(lifecycle::open_ledger(&config, lc)) {
             Ok((ledger, sink, runner)) => {
-                let auth = Arc::new(AnyOf(vec![
-                    static_keys,
-                    Arc::new(LedgerKeys::new(ledger.clone())),
-                ]));
+                let keys = Arc::new(LedgerKeys::new(ledger.clone(), &metrics));
+                revocation_feed = Some(lifecycle::KeyRevocationFeed(keys.clone()));
+                let auth = Arc::new(AnyOf(vec![static_keys, keys]));
                 (sink, auth, Some(ledger), Some(runner))
             }
             Err(e) => {
@@ -134,14 +155,25 @@ fn run(config: Config) -> ExitCode {
     };
     drop(startup);
 
+    let accounts = ledger.map(|ledger| {
+        Arc::new(Accounts {
+            ledger,
+            auth: auth.clone(),
+            siwe: config.siwe.as_ref().map(|s| {
+                let nonces: Arc<dyn NonceStore> = Arc::new(MemoryNonces::new(s.memory_nonces));
+                Arc::new(SiweVerifier::new(s.policy.clone(), nonces, None))
+            }),
+        })
+    });
     let gateway = Gateway::new(
         config.clone(),
         auth,
         sink.clone(),
         metrics.clone(),
         addrs.clone(),
-        ledger,
-    );
+        accounts,
+    )
+    .with_rate_limiter(limiter.clone());
     let in_flight = gateway.in_flight.clone();
     let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, gateway);
     for addr in &config.server.listen {
@@ -160,6 +192,13 @@ fn run(config: Config) -> ExitCode {
         server.add_service(admin);
     }
     server.add_service(background_service("upstream dns", AddrRefresher(addrs)));
+    if let Some(h) = &redis {
+        server.add_service(background_service("redis", RedisService(h.clone())));
+    }
+    server.add_service(background_service("rate limits", LimiterService(limiter)));
+    if let Some(feed) = revocation_feed {
+        server.add_service(background_service("api key revocations", feed));
+    }
     server.add_service(background_service(
         "billing",
         lifecycle::Shutdown {

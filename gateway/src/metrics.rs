@@ -2,8 +2,8 @@
 //! listener (`crate::admin`).
 
 use prometheus::{
-    exponential_buckets, Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    exponential_buckets, Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use tollgate_billing::Outcome;
 
@@ -17,6 +17,10 @@ pub struct Metrics {
     failovers: IntCounterVec,
     provider_health: IntGaugeVec,
     rejected: IntCounterVec,
+    rate_limited: IntCounterVec,
+    redis_errors: IntCounterVec,
+    redis_unavailable: IntCounterVec,
+    redis_up: IntGauge,
 }
 
 /// Why an attempt at a provider was abandoned for the next one.
@@ -102,7 +106,48 @@ impl Metrics {
             &["code"],
         )
         .expect("metric");
-        for m in [&requests, &tokens, &charged, &failovers, &rejected] {
+        let rate_limited = IntCounterVec::new(
+            Opts::new(
+                "tollgate_rate_limited_total",
+                "Requests refused with 429 by a rate limit, by limit (requests_per_minute, requests_per_day, tokens_per_minute, in_flight).",
+            ),
+            &["reason"],
+        )
+        .expect("metric");
+        let redis_errors = IntCounterVec::new(
+            Opts::new(
+                "tollgate_redis_errors_total",
+                "Redis commands that failed or timed out, by operation.",
+            ),
+            &["op"],
+        )
+        .expect("metric");
+        let redis_unavailable = IntCounterVec::new(
+            Opts::new(
+                "tollgate_rate_limit_redis_unavailable_total",
+                "Requests whose rate limits could not be checked in Redis: decided by this node's limiter (action=local) or refused with 503 (action=refused).",
+            ),
+            &["action"],
+        )
+        .expect("metric");
+        let redis_up = IntGauge::new(
+            "tollgate_redis_up",
+            "1 while this node uses Redis, 0 during an outage (only with redis: configured).",
+        )
+        .expect("metric");
+        registry
+            .register(Box::new(redis_up.clone()))
+            .expect("unique metric");
+        for m in [
+            &requests,
+            &tokens,
+            &charged,
+            &failovers,
+            &rejected,
+            &rate_limited,
+            &redis_errors,
+            &redis_unavailable,
+        ] {
             registry
                 .register(Box::new(m.clone()))
                 .expect("unique metric");
@@ -125,6 +170,10 @@ impl Metrics {
             failovers,
             provider_health,
             rejected,
+            rate_limited,
+            redis_errors,
+            redis_unavailable,
+            redis_up,
         }
     }
 
@@ -173,6 +222,22 @@ impl Metrics {
         self.rejected.with_label_values(&[code]).inc();
     }
 
+    pub fn rate_limited(&self, reason: &str) {
+        self.rate_limited.with_label_values(&[reason]).inc();
+    }
+
+    pub fn redis_error(&self, op: &str) {
+        self.redis_errors.with_label_values(&[op]).inc();
+    }
+
+    pub fn rate_limit_redis_unavailable(&self, action: &str) {
+        self.redis_unavailable.with_label_values(&[action]).inc();
+    }
+
+    pub fn set_redis_up(&self, up: bool) {
+        self.redis_up.set(i64::from(up));
+    }
+
     pub fn failover(&self, provider: &str, reason: FailoverReason) {
         self.failovers
             .with_label_values(&[provider, reason.label()])
@@ -183,6 +248,15 @@ impl Metrics {
         self.provider_health
             .with_label_values(&[provider])
             .set(gauge);
+    }
+
+    /// A counter owned by another module (registered here so it is scraped with the rest).
+    pub fn counter(&self, name: &str, help: &str) -> prometheus::IntCounter {
+        let c = prometheus::IntCounter::new(name, help).expect("metric");
+        self.registry
+            .register(Box::new(c.clone()))
+            .expect("metric names are unique");
+        c
     }
 
     /// The text exposition format.

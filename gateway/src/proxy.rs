@@ -25,6 +25,7 @@ use crate::llm_call::{LlmCall, SharedCall};
 use crate::metrics::{FailoverReason, Metrics};
 use crate::outcome;
 use crate::provider_pool::ProviderPool;
+use crate::rate_limit::{self, RateLimiter};
 use crate::upstream_addrs::UpstreamAddrs;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -34,7 +35,6 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType, Result};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tollgate_billing::ledger::Ledger;
 use tollgate_billing::{AdmitError, BillingSink};
 use tollgate_filters::chat_request::{BodyRules, ChatRequest};
 use tollgate_filters::usage::{ApiFormat, BodyKind, UsageMeter};
@@ -47,10 +47,12 @@ pub struct Gateway {
     pub auth: Arc<dyn Authenticator>,
     pub sink: Arc<dyn BillingSink>,
     pub metrics: Arc<Metrics>,
-    /// The ledger behind `/v1/balance`, `/v1/usage`, `/v1/requests` (Postgres billing only).
-    pub ledger: Option<Ledger>,
+    /// The ledger-backed control plane: balances, usage, keys (Postgres billing only).
+    pub accounts: Option<Arc<account_api::Accounts>>,
     /// Admitted LLM calls whose `logging` has not run yet (graceful shutdown waits on it).
     pub in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    /// Per-wallet rate limits (in process unless `with_rate_limiter` shares a Redis one).
+    pub limiter: Arc<RateLimiter>,
     rules: BodyRules,
     models_body: Bytes,
 }
@@ -66,6 +68,8 @@ pub struct RequestCtx {
     inner: bool,
     /// Error code of a request refused before any upstream was chosen.
     rejected: Option<&'static str>,
+    /// The API key's in-flight slot: freed when the request (this ctx) ends, on every path.
+    rate_slot: Option<pingora_limits::inflight::Guard>,
 }
 
 /// How an attempt at one provider ended without a usable response.
@@ -84,7 +88,7 @@ impl Gateway {
         sink: Arc<dyn BillingSink>,
         metrics: Arc<Metrics>,
         addrs: Arc<UpstreamAddrs>,
-        ledger: Option<Ledger>,
+        accounts: Option<Arc<account_api::Accounts>>,
     ) -> Self {
         let pool = ProviderPool::new(
             config.providers.iter().map(|p| p.priority),
@@ -93,6 +97,7 @@ impl Gateway {
         for p in &config.providers {
             metrics.set_health(&p.id, 0);
         }
+        let metrics_for_limits = metrics.clone();
         Gateway {
             catalog: ModelCatalog::new(&config),
             pool,
@@ -105,10 +110,17 @@ impl Gateway {
                 default_max_tokens: config.server.default_max_tokens,
             },
             models_body: control::models_body(&config),
-            ledger,
+            accounts,
             in_flight: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            limiter: Arc::new(RateLimiter::new(&config.limits, None, metrics_for_limits)),
             config,
         }
+    }
+
+    /// Use `limiter` (e.g. one backed by Redis) instead of the in-process one.
+    pub fn with_rate_limiter(mut self, limiter: Arc<RateLimiter>) -> Self {
+        self.limiter = limiter;
+        self
     }
 
     /// Authenticate, read and check the body, resolve candidates: everything that can refuse
@@ -116,7 +128,7 @@ impl Gateway {
     async fn admit(
         &self,
         session: &mut Session,
-        ctx: &RequestCtx,
+        ctx: &mut RequestCtx,
         api: ApiFormat,
         alias: Option<&str>,
     ) -> std::result::Result<Arc<SharedCall>, (ApiError, bool)> {
@@ -126,6 +138,9 @@ impl Gateway {
             .authenticate(key)
             .await
             .ok_or((ApiError::unauthorized(), false))?;
+        // Rate limits before the body is read or anything reserved: a 429 costs nothing.
+        let admitted = self.limiter.admit(&principal).await.map_err(|e| (e, false))?;
+        ctx.rate_slot = admitted.slot;
         let body = body_forwarding::read_body(session, self.config.server.max_body_bytes)
             .await
             .map_err(|e| e.into_api_error(self.config.server.max_body_bytes))?;
@@ -195,6 +210,7 @@ impl Gateway {
             request_id: ctx.request_id.clone().unwrap_or_else(|| Arc::from("")),
             request_bytes: body.len() as u64,
             reservation: Some(reservation),
+            rate_limit: admitted.verdict,
         };
         Ok(SharedCall::new(call, ctx.started))
     }
@@ -304,6 +320,7 @@ impl ProxyHttp for Gateway {
             call: None,
             inner: false,
             rejected: None,
+            rate_slot: None,
         }
     }
 
@@ -340,11 +357,9 @@ impl ProxyHttp for Gateway {
                 respond_json(session, 200, self.models_body.clone(), None, false).await?;
                 return Ok(true);
             }
-            account @ (Endpoint::Balance(_) | Endpoint::Usage(_) | Endpoint::Requests) => {
-                match &self.ledger {
-                    Some(ledger) => {
-                        account_api::serve(session, ledger, self.auth.as_ref(), account).await?
-                    }
+            Endpoint::Account(account) => {
+                match &self.accounts {
+                    Some(accounts) => account_api::serve(session, accounts, account).await?,
                     None => {
                         let e = ApiError::not_found(
                             "this gateway has no ledger (billing.sink: memory)",
@@ -533,6 +548,9 @@ impl ProxyHttp for Gateway {
         call.response_started = true;
         call.client_status = resp.status.as_u16();
         resp.insert_header("x-request-id", &*call.request_id)?;
+        if let Some(v) = &call.rate_limit {
+            rate_limit::add_headers(resp, v)?;
+        }
         Ok(())
     }
 
@@ -657,12 +675,25 @@ impl ProxyHttp for Gateway {
             shared.mark_inner_done();
             return;
         }
-        let (o, reservation) = {
+        let (o, reservation, wallet) = {
             let mut call = shared.lock();
             let o = outcome::build(&self.config, &call, ctx.started, ctx.started_unix_ms);
-            (o, call.reservation.take())
+            let wallet = self
+                .limiter
+                .tracks_tokens()
+                .then(|| call.principal.wallet.clone());
+            (o, call.reservation.take(), wallet)
         };
         self.metrics.observe(&o);
+        if let Some(wallet) = wallet {
+            let t = &o.tokens;
+            let total = t.input_tokens
+                + t.cache_write_5m_tokens
+                + t.cache_write_1h_tokens
+                + t.cache_read_tokens
+                + t.output_tokens;
+            self.limiter.charge_tokens(&wallet, total);
+        }
         if let Some(r) = reservation {
             self.sink.record(o, r);
         }

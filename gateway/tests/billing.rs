@@ -3,27 +3,13 @@
 
 mod common;
 
+use common::ledger::*;
 use common::pg::{self, PrivateCluster};
 use common::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 
 const BUYER: &str = "0x00000000000000000000000000000000000000b1";
-
-/// The `billing:` section; `extra` lines override the test defaults.
-fn billing_yaml(url: &str, extra: &str) -> String {
-    let mut out = format!("  sink: postgres\n  database_url: \"{url}\"\n{extra}");
-    for (key, default) in [
-        ("batch_interval", "10ms"),
-        ("lease_chunk_usd", "0.001"),
-        ("lease_ttl", "3s"),
-    ] {
-        if !extra.contains(&format!("{key}:")) {
-            out.push_str(&format!("  {key}: {default}\n"));
-        }
-    }
-    out
-}
 
 /// Providers priced so that one default mock response (12 in, 16 out) costs exactly
 /// 12×1 + 16×2 = 44 micro-USDC for the provider, ceil(44 / 0.7) = 63 for the buyer.
@@ -48,33 +34,6 @@ struct Stack {
     key: String,
 }
 
-/// A minimal config file on `url`, for CLI commands (removed on drop).
-fn ledger_config(url: &str) -> tempfile_path::TempPath {
-    let path = std::env::temp_dir().join(format!("tollgate-ledger-{}.yaml", free_port()));
-    let yaml = format!(
-        "server: {{ listen: 127.0.0.1:{} }}\nbilling: {{ sink: postgres, database_url: \"{url}\" }}\n\
-         providers: [{{ id: x, kind: openai, base_url: \"http://127.0.0.1:1/v1\", models: [{{ id: x, pricing: {{ prompt: 1, completion: 1 }} }}] }}]\n",
-        free_port()
-    );
-    std::fs::write(&path, yaml).unwrap();
-    tempfile_path::TempPath(path)
-}
-
-fn migrate(url: &str) {
-    let out = tollgate_cli(&ledger_config(url).0, &["migrate"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-async fn migrated_db() -> String {
-    let url = pg::fresh_database().await;
-    migrate(&url);
-    url
-}
-
 async fn stack_on(url: String, extra: &str, fund_usd: Option<&str>) -> Stack {
     let mock = Mock::start().await;
     let mut opts = GatewayOpts::new(providers(mock.addr));
@@ -85,39 +44,6 @@ async fn stack_on(url: String, extra: &str, fund_usd: Option<&str>) -> Stack {
         credit(&gw, BUYER, usd);
     }
     Stack { mock, gw, url, key }
-}
-
-fn create_key(gw: &Gateway, wallet: &str) -> String {
-    let out = gw.cli(&["keys", "create", "--wallet", wallet, "--label", "test"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    assert!(key.starts_with("sk-") && key.len() == 67, "{key}");
-    key
-}
-
-fn credit(gw: &Gateway, wallet: &str, usd: &str) {
-    let out = gw.cli(&[
-        "credit", "--wallet", wallet, "--usd", usd, "--reason", "test",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn ledger_check(gw: &Gateway) {
-    let out = gw.cli(&["ledger", "check"]);
-    assert!(
-        out.status.success(),
-        "ledger check failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// (balance, locked, Σ buyer_cost in the request log, rows in the request log).

@@ -2,8 +2,11 @@
 //! request log. Every money movement is one transaction whose entries sum to zero and whose
 //! idempotency key makes a replay a no-op.
 
+mod api_keys;
 mod migrations;
 pub mod queries;
+
+pub use api_keys::{watch_key_revocations, ApiKeyInfo, ApiKeyRecord, KeyEvent, NewApiKey};
 
 pub use migrations::latest as latest_schema;
 
@@ -11,7 +14,6 @@ use crate::MicroUsdc;
 use bb8_postgres::PostgresConnectionManager;
 use sha2::{Digest, Sha256};
 use std::fmt;
-use std::time::SystemTime;
 use tokio_postgres::NoTls;
 
 pub type Pool = bb8::Pool<PostgresConnectionManager<NoTls>>;
@@ -71,24 +73,8 @@ enum AccountOwner {
 #[derive(Clone)]
 pub struct Ledger {
     pool: Pool,
-}
-
-/// A freshly created API key: `key` is shown once and never stored.
-#[derive(Debug, Clone)]
-pub struct NewApiKey {
-    pub id: String,
-    pub key: String,
-    pub wallet: String,
-    pub label: String,
-    pub created_at: SystemTime,
-}
-
-/// What an API key hash resolves to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiKeyRecord {
-    pub id: String,
-    pub wallet: String,
-    pub revoked: bool,
+    /// Kept for connections outside the pool (LISTEN).
+    config: tokio_postgres::Config,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,12 +123,12 @@ impl Ledger {
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| LedgerError::Invalid(format!("database_url: {e}")))?;
-        let manager = PostgresConnectionManager::new(config, NoTls);
+        let manager = PostgresConnectionManager::new(config.clone(), NoTls);
         let pool = bb8::Pool::builder()
             .max_size(pool_size.max(1))
             .connection_timeout(std::time::Duration::from_secs(3))
             .build_unchecked(manager);
-        Ok(Ledger { pool })
+        Ok(Ledger { pool, config })
     }
 
     pub async fn conn(&self) -> Result<Conn<'_>, LedgerError> {
@@ -241,49 +227,6 @@ impl Ledger {
             applied,
             balance,
         })
-    }
-
-    /// Create an API key for a wallet: `sk-` + 64 hex (256 random bits). Only its SHA-256 is
-    /// stored.
-    pub async fn create_api_key(
-        &self,
-        wallet: &str,
-        label: &str,
-    ) -> Result<NewApiKey, LedgerError> {
-        let wallet = normalise_wallet(wallet)?;
-        self.ensure_wallet(&wallet).await?;
-        let key = format!("sk-{}", random_hex(32)?);
-        let id = format!("key_{}", random_hex(8)?);
-        let hash = hash_api_key(&key);
-        let c = self.conn().await?;
-        let row = c
-            .query_one(
-                "INSERT INTO api_keys (id, wallet, key_hash, label) VALUES ($1, $2, $3, $4) RETURNING created_at",
-                &[&id, &wallet, &&hash[..], &label],
-            )
-            .await?;
-        Ok(NewApiKey {
-            id,
-            key,
-            wallet,
-            label: label.to_string(),
-            created_at: row.get(0),
-        })
-    }
-
-    pub async fn find_api_key(&self, hash: &[u8; 32]) -> Result<Option<ApiKeyRecord>, LedgerError> {
-        let c = self.conn().await?;
-        let row = c
-            .query_opt(
-                "SELECT id, wallet, revoked_at IS NOT NULL FROM api_keys WHERE key_hash = $1",
-                &[&&hash[..]],
-            )
-            .await?;
-        Ok(row.map(|r| ApiKeyRecord {
-            id: r.get(0),
-            wallet: r.get(1),
-            revoked: r.get(2),
-        }))
     }
 
     /// Verify the books: every transfer sums to zero, every cached balance equals its entries,

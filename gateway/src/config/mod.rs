@@ -4,8 +4,11 @@
 //! Validation collects every problem with its path in the file (`providers[1].models[0].
 //! pricing.prompt: …`) so that `tollgate validate` can list them all, like `nginx -t`.
 
+mod limits;
 mod raw;
+mod identity;
 
+pub use limits::{LimitsConfig, RedisConfig, RedisFailure};
 use raw::{Decimal, RawConfig, RawModel, RawProvider};
 use std::collections::HashSet;
 use std::fmt;
@@ -25,6 +28,25 @@ pub struct Config {
     pub billing: BillingConfig,
     pub providers: Vec<Provider>,
     pub route_aliases: Vec<RouteAlias>,
+    /// Per-wallet rate limits (`limits:`).
+    pub limits: LimitsConfig,
+    /// Shared state for a fleet (`redis:`): fleet-wide rate limits, SIWE nonces.
+    pub redis: Option<RedisConfig>,
+    /// SIWE is on when both `server.public_url` and `chain` are set.
+    pub siwe: Option<SiweConfig>,
+    pub chain: Option<ChainConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SiweConfig {
+    pub policy: crate::siwe::SiwePolicy,
+    pub memory_nonces: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChainConfig {
+    pub chain_id: u64,
+    pub rpc_url: Option<Secret>,
 }
 
 #[derive(Debug, Clone)]
@@ -329,6 +351,11 @@ impl Validator<'_> {
         }
 
         let billing = self.billing(raw.billing);
+        let limits = self.limits(raw.limits);
+        let redis = raw.redis.and_then(|r| self.redis(r));
+        let public_url = s.public_url.as_deref().and_then(|u| self.public_url(u));
+        let chain = raw.chain.map(|c| self.chain(c));
+        let siwe = self.siwe(raw.auth.siwe, public_url.as_ref(), chain.as_ref());
 
         // Model ids as written (also for providers that fail validation), so one bad provider
         // does not make every alias that names its models an error too.
@@ -422,6 +449,10 @@ impl Validator<'_> {
             billing,
             providers,
             route_aliases,
+            limits,
+            redis,
+            siwe,
+            chain,
         }
     }
 

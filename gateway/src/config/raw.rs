@@ -18,6 +18,10 @@ pub struct RawConfig {
     pub providers: Vec<RawProvider>,
     #[serde(default)]
     pub route_aliases: Vec<RawRouteAlias>,
+    #[serde(default)]
+    pub limits: RawLimits,
+    pub redis: Option<RawRedis>,
+    pub chain: Option<RawChain>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -36,6 +40,8 @@ pub struct RawServer {
     pub unhealthy_cooldown: Option<String>,
     /// `auto` (default) or `subrequest` (force the large-body path; for benchmarks).
     pub body_path: Option<String>,
+    /// The URL clients reach this gateway at: SIWE `domain`/`uri`, x402 `resource`.
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -59,6 +65,27 @@ pub struct RawMetrics {
 pub struct RawAuth {
     #[serde(default)]
     pub static_keys: Vec<RawStaticKey>,
+    #[serde(default)]
+    pub siwe: RawSiwe,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawSiwe {
+    /// How old a message's `issuedAt` may be (default 5m).
+    pub max_age: Option<String>,
+    /// Tolerated clock difference with the signer (default 30s).
+    pub clock_skew: Option<String>,
+    /// Spent nonces kept in memory when no Redis is configured (default 1,000,000).
+    pub memory_nonces: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChain {
+    pub chain_id: u64,
+    /// JSON-RPC endpoint; needed for EIP-1271 (contract wallets) and on-chain settlement.
+    pub rpc_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -167,4 +194,52 @@ impl<'de> Deserialize<'de> for Decimal {
             Either::Text(s) => Decimal(s),
         })
     }
+}
+
+/// `limits:` — per-wallet rate limits. A number, or `unlimited`; omitted = no limit.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub requests_per_minute: Option<RawLimit>,
+    pub requests_per_day: Option<RawLimit>,
+    pub tokens_per_minute: Option<RawLimit>,
+    pub max_in_flight_per_key: Option<RawLimit>,
+    /// `open` (default: decide on this node) or `closed` (503) while Redis is unavailable.
+    pub redis_failure: Option<String>,
+    /// Wallets the in-process limiter tracks at most (default 100,000).
+    pub max_wallets: Option<usize>,
+    #[serde(default)]
+    pub overrides: Vec<RawLimitOverride>,
+}
+
+/// One wallet's limits; an omitted field keeps the default, `unlimited` lifts it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimitOverride {
+    pub wallet: String,
+    pub requests_per_minute: Option<RawLimit>,
+    pub requests_per_day: Option<RawLimit>,
+    pub tokens_per_minute: Option<RawLimit>,
+    pub max_in_flight_per_key: Option<RawLimit>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum RawLimit {
+    Number(i64),
+    Word(String),
+}
+
+/// `redis:` — shared state for a fleet of gateways.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedis {
+    /// `redis://[user:password@]host:port[/db]`, `rediss://…` for TLS, or `${ENV}`.
+    pub url: String,
+    /// Per-command deadline (default 50ms).
+    pub timeout: Option<String>,
+    /// TCP connect deadline (default 1s).
+    pub connect_timeout: Option<String>,
+    /// Prefix of every key (default `tollgate:`).
+    pub key_prefix: Option<String>,
 }

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 pub use tollgate_benches::mock::{spawn_mock, MockDefaults, RecordedRequest, Recorder};
 
+pub mod ledger;
 pub mod pg;
+pub mod siwe;
 
 pub const KEY: &str = "sk-test-key-a";
 pub const WALLET: &str = "0x00000000000000000000000000000000000000aa";
@@ -85,6 +87,10 @@ pub struct GatewayOpts {
     pub providers: String,
     pub route_aliases: &'static str,
     pub upstream_ca_file: Option<String>,
+    /// `server.public_url`: `Some("")` means this gateway's own address.
+    pub public_url: Option<String>,
+    /// Top-level YAML sections appended to the file (e.g. `chain:`).
+    pub extra: String,
 }
 
 impl GatewayOpts {
@@ -97,6 +103,8 @@ impl GatewayOpts {
             providers,
             route_aliases: "[]",
             upstream_ca_file: None,
+            public_url: None,
+            extra: String::new(),
         }
     }
 }
@@ -138,7 +146,7 @@ server:
   max_body_bytes: {max_body}
   provider_share: 0.70
   upstream: {{ connect_timeout: 2s, first_byte_timeout: {fbt}, idle_timeout: 30s{ca} }}
-metrics:
+{public_url}metrics:
   listen: 127.0.0.1:{admin_port}
 auth:
   static_keys:
@@ -147,7 +155,14 @@ auth:
 billing:
 {billing}providers:{providers}
 route_aliases: {aliases}
+{extra}
 "#,
+            extra = opts.extra,
+            public_url = match opts.public_url.as_deref() {
+                None => String::new(),
+                Some("") => format!("  public_url: http://127.0.0.1:{port}\n"),
+                Some(u) => format!("  public_url: {u}\n"),
+            },
             billing = opts.billing,
             thinking = opts.thinking,
             max_body = opts.max_body_bytes,

@@ -1,0 +1,231 @@
+//! API keys: created (shown once, stored as SHA-256), listed, revoked — and the revocation
+//! feed every gateway node listens to (`LISTEN tollgate_key_revoked`), so that a revoked key
+//! stops working everywhere within a second without a query per request.
+
+use super::{hash_api_key, normalise_wallet, random_hex, Ledger, LedgerError};
+use serde::Serialize;
+use std::time::Duration;
+use tokio_postgres::{AsyncMessage, NoTls};
+
+/// The channel revocations are announced on; the payload is the key hash in hex.
+const CHANNEL: &str = "tollgate_key_revoked";
+
+/// RFC 3339 UTC text for a timestamptz column (what the JSON APIs show).
+macro_rules! iso {
+    ($col:literal) => {
+        concat!(
+            "to_char(",
+            $col,
+            " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+        )
+    };
+}
+
+/// A freshly created API key: `key` is shown once and never stored.
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub id: String,
+    pub key: String,
+    pub wallet: String,
+    pub label: String,
+    pub created_at: String,
+}
+
+/// What an API key hash resolves to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub wallet: String,
+    pub revoked: bool,
+}
+
+/// One key as its owner sees it (never the key itself).
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiKeyInfo {
+    pub id: String,
+    pub label: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+/// What a node hears on the revocation feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyEvent {
+    /// Listening (again). Anything cached before may have missed a revocation: drop it.
+    Listening,
+    /// The feed is down; caches must stop trusting old lookups until `Listening`.
+    Lost,
+    /// This key hash was revoked.
+    Revoked([u8; 32]),
+}
+
+impl Ledger {
+    /// Create an API key for a wallet: `sk-` + 64 hex (256 random bits). Only its SHA-256 is
+    /// stored.
+    pub async fn create_api_key(&self, wallet: &str, label: &str) -> Result<NewApiKey, LedgerError> {
+        if label.chars().count() > 100 {
+            return Err(LedgerError::Invalid("label is longer than 100 characters".into()));
+        }
+        let wallet = normalise_wallet(wallet)?;
+        self.ensure_wallet(&wallet).await?;
+        let key = format!("sk-{}", random_hex(32)?);
+        let id = format!("key_{}", random_hex(8)?);
+        let hash = hash_api_key(&key);
+        let c = self.conn().await?;
+        let row = c
+            .query_one(
+                concat!(
+                    "INSERT INTO api_keys (id, wallet, key_hash, label) VALUES ($1, $2, $3, $4) RETURNING ",
+                    iso!("created_at")
+                ),
+                &[&id, &wallet, &&hash[..], &label],
+            )
+            .await?;
+        Ok(NewApiKey {
+            id,
+            key,
+            wallet,
+            label: label.to_string(),
+            created_at: row.get(0),
+        })
+    }
+
+    pub async fn find_api_key(&self, hash: &[u8; 32]) -> Result<Option<ApiKeyRecord>, LedgerError> {
+        let c = self.conn().await?;
+        let row = c
+            .query_opt(
+                "SELECT id, wallet, revoked_at IS NOT NULL FROM api_keys WHERE key_hash = $1",
+                &[&&hash[..]],
+            )
+            .await?;
+        Ok(row.map(|r| ApiKeyRecord {
+            id: r.get(0),
+            wallet: r.get(1),
+            revoked: r.get(2),
+        }))
+    }
+
+    /// A wallet's keys, oldest first, revoked ones included.
+    pub async fn list_api_keys(&self, wallet: &str) -> Result<Vec<ApiKeyInfo>, LedgerError> {
+        let wallet = normalise_wallet(wallet)?;
+        let c = self.conn().await?;
+        let rows = c
+            .query(
+                concat!(
+                    "SELECT id, label, ",
+                    iso!("created_at"),
+                    ", ",
+                    iso!("revoked_at"),
+                    " FROM api_keys WHERE wallet = $1 ORDER BY created_at, id"
+                ),
+                &[&wallet],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| ApiKeyInfo {
+                id: r.get(0),
+                label: r.get(1),
+                created_at: r.get(2),
+                revoked_at: r.get(3),
+            })
+            .collect())
+    }
+
+    /// Revoke one of `wallet`'s keys and announce it to every node, in one transaction (the
+    /// notification is delivered at commit). `false` when the wallet has no such key. Revoking
+    /// twice is fine: the first `revoked_at` stays.
+    pub async fn revoke_api_key(&self, wallet: &str, id: &str) -> Result<bool, LedgerError> {
+        let wallet = normalise_wallet(wallet)?;
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await?;
+        let row = tx
+            .query_opt(
+                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now())
+                 WHERE id = $1 AND wallet = $2 RETURNING encode(key_hash, 'hex')",
+                &[&id, &wallet],
+            )
+            .await?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let hash: String = row.get(0);
+        tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &hash])
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+/// Follow the revocation feed forever: connect, `LISTEN`, report [`KeyEvent`]s; on any failure
+/// report `Lost`, back off (up to 2 s) and reconnect. A ping every `PING_EVERY` notices a
+/// connection that died silently.
+pub async fn watch_key_revocations(ledger: Ledger, mut on_event: impl FnMut(KeyEvent) + Send) {
+    const PING_EVERY: Duration = Duration::from_millis(500);
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match listen_once(&ledger.config, &mut on_event, PING_EVERY).await {
+            Ok(()) => backoff = Duration::from_millis(50),
+            Err(e) => log::warn!("API key revocation feed: {e}; reconnecting"),
+        }
+        on_event(KeyEvent::Lost);
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// One connection's worth of the feed; returns when the connection ends.
+async fn listen_once(
+    config: &tokio_postgres::Config,
+    on_event: &mut (impl FnMut(KeyEvent) + Send),
+    ping_every: Duration,
+) -> Result<(), LedgerError> {
+    let mut config = config.clone();
+    config.connect_timeout(Duration::from_secs(2));
+    let (client, mut connection) = config.connect(NoTls).await?;
+    // The connection yields notifications only while polled; a bounded channel carries them
+    // to this loop (the connection task waits when the loop is behind, nothing is dropped).
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<[u8; 32]>(1024);
+    let driver = tokio::spawn(async move {
+        while let Some(msg) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            match msg {
+                Ok(AsyncMessage::Notification(n)) => {
+                    let mut hash = [0u8; 32];
+                    if hex::decode_to_slice(n.payload(), &mut hash).is_ok()
+                        && tx.send(hash).await.is_err()
+                    {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    log::warn!("API key revocation feed connection: {e}");
+                    return;
+                }
+            }
+        }
+    });
+    let result = async {
+        client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+        on_event(KeyEvent::Listening);
+        let mut ping = tokio::time::interval(ping_every);
+        loop {
+            tokio::select! {
+                hash = rx.recv() => match hash {
+                    Some(h) => on_event(KeyEvent::Revoked(h)),
+                    None => return Ok(()),
+                },
+                _ = ping.tick() => {
+                    match tokio::time::timeout(ping_every, client.simple_query("")).await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => return Err(e.into()),
+                        Err(_) => return Err(LedgerError::Pool("ping timed out".into())),
+                    }
+                }
+            }
+        }
+    }
+    .await;
+    driver.abort();
+    result
+}

@@ -1,0 +1,83 @@
+//! The identity and chain sections: `server.public_url`, `auth.siwe`, `chain`.
+
+use super::raw::{RawChain, RawSiwe};
+use super::{ChainConfig, Secret, SiweConfig, Validator};
+use crate::siwe::SiwePolicy;
+
+/// `scheme://authority` of the public URL, and the authority alone (SIWE's `domain`).
+pub(super) struct PublicUrl {
+    origin: String,
+    authority: String,
+}
+
+impl Validator<'_> {
+    pub(super) fn public_url(&mut self, url: &str) -> Option<PublicUrl> {
+        let rest = url
+            .strip_prefix("https://")
+            .map(|r| ("https", r))
+            .or_else(|| url.strip_prefix("http://").map(|r| ("http", r)));
+        let Some((scheme, rest)) = rest else {
+            self.err("server.public_url", format!("{url:?} must start with http:// or https://"));
+            return None;
+        };
+        let authority = rest.split('/').next().unwrap_or("");
+        let path = &rest[authority.len()..];
+        if authority.is_empty()
+            || authority.contains(['@', '?', '#'])
+            || !(path.is_empty() || path == "/")
+        {
+            self.err(
+                "server.public_url",
+                format!("{url:?} must be scheme://host[:port] with no path"),
+            );
+            return None;
+        }
+        Some(PublicUrl {
+            origin: format!("{scheme}://{authority}"),
+            authority: authority.to_ascii_lowercase(),
+        })
+    }
+
+    pub(super) fn chain(&mut self, c: RawChain) -> ChainConfig {
+        if c.chain_id == 0 {
+            self.err("chain.chain_id", "must be a positive EIP-155 chain id");
+        }
+        let rpc_url = c
+            .rpc_url
+            .and_then(|u| self.resolve_env("chain.rpc_url", &u))
+            .map(Secret);
+        if let Some(u) = &rpc_url {
+            if !(u.expose().starts_with("http://") || u.expose().starts_with("https://")) {
+                self.err("chain.rpc_url", "must be an http:// or https:// JSON-RPC URL");
+            }
+        }
+        ChainConfig {
+            chain_id: c.chain_id,
+            rpc_url,
+        }
+    }
+
+    pub(super) fn siwe(
+        &mut self,
+        raw: RawSiwe,
+        public_url: Option<&PublicUrl>,
+        chain: Option<&ChainConfig>,
+    ) -> Option<SiweConfig> {
+        let max_age = self.duration("auth.siwe.max_age", raw.max_age, "5m");
+        let clock_skew = self.duration("auth.siwe.clock_skew", raw.clock_skew, "30s");
+        let memory_nonces = raw.memory_nonces.unwrap_or(1_000_000);
+        if memory_nonces == 0 {
+            self.err("auth.siwe.memory_nonces", "must be positive");
+        }
+        Some(SiweConfig {
+            policy: SiwePolicy {
+                domain: public_url?.authority.clone(),
+                origin: public_url?.origin.clone(),
+                chain_id: chain?.chain_id,
+                max_age,
+                clock_skew,
+            },
+            memory_nonces,
+        })
+    }
+}

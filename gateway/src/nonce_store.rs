@@ -1,0 +1,110 @@
+//! Spent SIWE nonces: each `(wallet, nonce)` is accepted once, remembered for as long as its
+//! message could still be accepted. In Redis when configured (so every node sees it), else in
+//! this process.
+
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[async_trait]
+pub trait NonceStore: Send + Sync {
+    /// `Ok(true)` the first time `key` is claimed within `ttl`, `Ok(false)` after that.
+    async fn claim(&self, key: &str, ttl: Duration) -> Result<bool, String>;
+}
+
+/// In-process store, bounded: expired entries are swept when it fills up, and when nothing has
+/// expired a claim is refused rather than growing without limit.
+pub struct MemoryNonces {
+    spent: Mutex<HashMap<String, Instant>>,
+    capacity: usize,
+}
+
+impl MemoryNonces {
+    pub fn new(capacity: usize) -> Self {
+        MemoryNonces {
+            spent: Mutex::new(HashMap::new()),
+            capacity,
+        }
+    }
+}
+
+#[async_trait]
+impl NonceStore for MemoryNonces {
+    async fn claim(&self, key: &str, ttl: Duration) -> Result<bool, String> {
+        let now = Instant::now();
+        let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(until) = spent.get(key) {
+            if *until > now {
+                return Ok(false);
+            }
+        }
+        if spent.len() >= self.capacity {
+            spent.retain(|_, until| *until > now);
+            if spent.len() >= self.capacity {
+                return Err(format!("{} unexpired nonces held", spent.len()));
+            }
+        }
+        spent.insert(key.to_string(), now + ttl);
+        Ok(true)
+    }
+}
+
+/// Shared store: `SET siwe:nonce:<key> 1 NX PX <ttl>` — one atomic round trip.
+pub struct RedisNonces {
+    client: fred::clients::Client,
+}
+
+impl RedisNonces {
+    pub fn new(client: fred::clients::Client) -> Self {
+        RedisNonces { client }
+    }
+}
+
+#[async_trait]
+impl NonceStore for RedisNonces {
+    async fn claim(&self, key: &str, ttl: Duration) -> Result<bool, String> {
+        use fred::interfaces::KeysInterface;
+        use fred::types::{Expiration, SetOptions};
+        let ttl_ms = ttl.as_millis().clamp(1, i64::MAX as u128) as i64;
+        let set: Option<String> = self
+            .client
+            .set(
+                format!("siwe:nonce:{key}"),
+                1,
+                Some(Expiration::PX(ttl_ms)),
+                Some(SetOptions::NX),
+                false,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(set.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_nonce_is_accepted_once_until_it_expires() {
+        let s = MemoryNonces::new(10);
+        assert_eq!(s.claim("a", Duration::from_millis(30)).await, Ok(true));
+        assert_eq!(s.claim("a", Duration::from_millis(30)).await, Ok(false));
+        assert_eq!(s.claim("b", Duration::from_millis(30)).await, Ok(true));
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        assert_eq!(s.claim("a", Duration::from_secs(1)).await, Ok(true));
+    }
+
+    #[tokio::test]
+    async fn a_full_store_sweeps_then_refuses() {
+        let s = MemoryNonces::new(2);
+        assert_eq!(s.claim("a", Duration::from_millis(10)).await, Ok(true));
+        assert_eq!(s.claim("b", Duration::from_secs(60)).await, Ok(true));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // "a" expired: swept to make room.
+        assert_eq!(s.claim("c", Duration::from_secs(60)).await, Ok(true));
+        assert!(s.claim("d", Duration::from_secs(60)).await.is_err());
+        assert_eq!(s.claim("b", Duration::from_secs(60)).await, Ok(false));
+    }
+}

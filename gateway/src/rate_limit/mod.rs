@@ -1,0 +1,281 @@
+//! Per-wallet rate limits (`limits:` in the config), checked after authentication and before
+//! the balance reservation, so a refused request never costs anything.
+//!
+//! - requests per minute and per day, tokens per minute: sliding windows ([`window`]), in
+//!   process ([`local`]) or, with `redis:` configured, shared by the fleet ([`redis`]);
+//! - in-flight requests per API key: `pingora_limits::inflight`, a guard held by the request.
+//!
+//! docs/design.md ("Rate limits") has the algorithm, its error bound and the failure modes.
+
+pub mod local;
+pub mod redis;
+pub mod window;
+
+use crate::api_error::ApiError;
+use crate::auth::Principal;
+use crate::config::{LimitsConfig, RedisFailure};
+use crate::metrics::Metrics;
+use crate::redis_client::RedisHandle;
+use async_trait::async_trait;
+use local::LocalLimiter;
+use pingora::http::ResponseHeader;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use pingora_limits::inflight::{Guard, Inflight};
+use redis::RedisLimiter;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+pub use window::{Quota, Reason, Verdict, WalletLimits};
+
+pub struct RateLimiter {
+    default: WalletLimits,
+    overrides: HashMap<String, WalletLimits>,
+    /// Any window limit anywhere (otherwise `admit` returns at once).
+    windows: bool,
+    tokens: bool,
+    on_redis_failure: RedisFailure,
+    local: LocalLimiter,
+    redis: Option<RedisLimiter>,
+    in_flight: Option<Inflight>,
+    metrics: Arc<Metrics>,
+    /// Logged once per Redis outage: "deciding locally".
+    fallback_logged: AtomicBool,
+}
+
+/// What an admitted request carries until it ends.
+#[derive(Default)]
+pub struct Admitted {
+    /// The window state after this request (for the response's `x-ratelimit-*` headers).
+    pub verdict: Option<Verdict>,
+    /// Held for the whole request: dropping it frees the API key's in-flight slot.
+    pub slot: Option<Guard>,
+}
+
+impl RateLimiter {
+    pub fn new(
+        limits: &LimitsConfig,
+        redis: Option<Arc<RedisHandle>>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let all = || std::iter::once(&limits.default).chain(limits.overrides.values());
+        RateLimiter {
+            default: limits.default,
+            overrides: limits.overrides.clone(),
+            windows: all().any(WalletLimits::has_windows),
+            tokens: all().any(|l| l.tokens_per_minute.is_some()),
+            on_redis_failure: limits.on_redis_failure,
+            local: LocalLimiter::new(limits.max_wallets),
+            redis: redis.map(RedisLimiter::new),
+            in_flight: all()
+                .any(|l| l.max_in_flight_per_key.is_some())
+                .then(Inflight::new),
+            metrics,
+            fallback_logged: AtomicBool::new(false),
+        }
+    }
+
+    pub fn limits_for(&self, wallet: &str) -> &WalletLimits {
+        self.overrides.get(wallet).unwrap_or(&self.default)
+    }
+
+    /// Admit one request of `principal`, or the 429 / 503 to answer.
+    pub async fn admit(&self, principal: &Principal) -> Result<Admitted, ApiError> {
+        if !self.windows && self.in_flight.is_none() {
+            return Ok(Admitted::default());
+        }
+        let limits = self.limits_for(&principal.wallet);
+        let slot = match (&self.in_flight, limits.max_in_flight_per_key) {
+            (Some(inflight), Some(cap)) => {
+                let (guard, n) = inflight.incr(&*principal.key_id, 1);
+                if n > cap as isize {
+                    self.metrics.rate_limited(Reason::InFlight.label());
+                    return Err(ApiError::too_many_in_flight(cap));
+                }
+                Some(guard)
+            }
+            _ => None,
+        };
+        if !limits.has_windows() {
+            return Ok(Admitted { verdict: None, slot });
+        }
+        let verdict = self.decide(&principal.wallet, limits).await?;
+        if let Some((reason, retry_ms)) = verdict.refused {
+            self.metrics.rate_limited(reason.label());
+            return Err(ApiError::rate_limited(&verdict, retry_ms));
+        }
+        Ok(Admitted {
+            verdict: Some(verdict),
+            slot,
+        })
+    }
+
+    async fn decide(&self, wallet: &Arc<str>, limits: &WalletLimits) -> Result<Verdict, ApiError> {
+        let Some(r) = &self.redis else {
+            return Ok(self.local.admit(wallet, limits));
+        };
+        if r.handle.is_up() {
+            if let Ok(v) = r.admit(wallet, limits).await {
+                if self.fallback_logged.load(Ordering::Relaxed) {
+                    self.fallback_logged.store(false, Ordering::Relaxed);
+                    log::info!("rate limits: redis is back, limiting fleet-wide again");
+                }
+                return Ok(v);
+            }
+        }
+        self.metrics
+            .rate_limit_redis_unavailable(self.on_redis_failure.label());
+        match self.on_redis_failure {
+            RedisFailure::Open => {
+                if !self.fallback_logged.swap(true, Ordering::Relaxed) {
+                    log::warn!("rate limits: redis unavailable, limiting on this node only");
+                }
+                Ok(self.local.admit(wallet, limits))
+            }
+            RedisFailure::Closed => {
+                if !self.fallback_logged.swap(true, Ordering::Relaxed) {
+                    log::warn!("rate limits: redis unavailable, refusing requests (redis_failure: closed)");
+                }
+                Err(ApiError::rate_limiter_unavailable())
+            }
+        }
+    }
+
+    /// Charge a finished call's tokens to its wallet's tokens-per-minute window. Never waits.
+    pub fn charge_tokens(&self, wallet: &Arc<str>, tokens: u64) {
+        if !self.tokens || tokens == 0 || self.limits_for(wallet).tokens_per_minute.is_none() {
+            return;
+        }
+        match &self.redis {
+            Some(r) if r.handle.is_up() => {
+                if !r.charge(wallet.clone(), tokens) {
+                    r.handle.report_error("tpm_charge", &"charge queue full");
+                }
+            }
+            _ => self.local.charge_tokens(wallet, tokens),
+        }
+    }
+
+    /// Does anything need [`charge_tokens`](Self::charge_tokens)?
+    pub fn tracks_tokens(&self) -> bool {
+        self.tokens
+    }
+
+    /// Does any wallet have a window limit? ([`Self::admit`] is a no-op otherwise.)
+    pub fn is_active(&self) -> bool {
+        self.windows || self.in_flight.is_some()
+    }
+}
+
+/// Background upkeep: forget idle wallets, drain the Redis token charges.
+pub struct LimiterService(pub Arc<RateLimiter>);
+
+#[async_trait]
+impl BackgroundService for LimiterService {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let l = &self.0;
+        let charges = async {
+            match &l.redis {
+                Some(r) => r.run_charges().await,
+                None => std::future::pending().await,
+            }
+        };
+        let sweep = async {
+            loop {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                l.local.sweep();
+            }
+        };
+        tokio::select! {
+            _ = shutdown.changed() => {}
+            _ = charges => {}
+            _ = sweep => {}
+        }
+    }
+}
+
+/// `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` (OpenAI's names and formats).
+pub fn headers(v: &Verdict) -> impl Iterator<Item = (&'static str, http::HeaderValue)> {
+    let requests = v.requests.map(|q| {
+        [
+            ("x-ratelimit-limit-requests", q.limit.into()),
+            ("x-ratelimit-remaining-requests", q.remaining.into()),
+            ("x-ratelimit-reset-requests", duration_value(q.reset_ms)),
+        ]
+    });
+    let tokens = v.tokens.map(|q| {
+        [
+            ("x-ratelimit-limit-tokens", q.limit.into()),
+            ("x-ratelimit-remaining-tokens", q.remaining.into()),
+            ("x-ratelimit-reset-tokens", duration_value(q.reset_ms)),
+        ]
+    });
+    requests.into_iter().flatten().chain(tokens.into_iter().flatten())
+}
+
+/// Add the rate-limit headers of an admitted request to its response.
+pub fn add_headers(resp: &mut ResponseHeader, v: &Verdict) -> pingora::Result<()> {
+    for (name, value) in headers(v) {
+        resp.insert_header(name, value)?;
+    }
+    Ok(())
+}
+
+fn duration_value(ms: u64) -> http::HeaderValue {
+    http::HeaderValue::from_str(&go_duration(ms)).expect("ASCII")
+}
+
+/// OpenAI's reset format (Go's `time.Duration`): `250ms`, `12s`, `1m0s`, `25h0m0s`; whole
+/// seconds are rounded up.
+pub fn go_duration(ms: u64) -> String {
+    if ms < 1_000 {
+        return format!("{ms}ms");
+    }
+    let s = ms.div_ceil(1_000);
+    match (s / 3_600, s / 60 % 60, s % 60) {
+        (0, 0, sec) => format!("{sec}s"),
+        (0, m, sec) => format!("{m}m{sec}s"),
+        (h, m, sec) => format!("{h}h{m}m{sec}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reset_durations_look_like_openai_s() {
+        assert_eq!(go_duration(0), "0ms");
+        assert_eq!(go_duration(250), "250ms");
+        assert_eq!(go_duration(1_000), "1s");
+        assert_eq!(go_duration(11_001), "12s");
+        assert_eq!(go_duration(60_000), "1m0s");
+        assert_eq!(go_duration(65_000), "1m5s");
+        assert_eq!(go_duration(25 * 3_600_000), "25h0m0s");
+    }
+
+    #[test]
+    fn headers_of_a_verdict() {
+        let v = Verdict {
+            refused: None,
+            requests: Some(Quota {
+                limit: 20,
+                remaining: 3,
+                reset_ms: 61_500,
+            }),
+            tokens: None,
+        };
+        let h: Vec<_> = headers(&v)
+            .map(|(n, v)| (n, v.to_str().unwrap().to_string()))
+            .collect();
+        assert_eq!(
+            h,
+            [
+                ("x-ratelimit-limit-requests", "20".to_string()),
+                ("x-ratelimit-remaining-requests", "3".to_string()),
+                ("x-ratelimit-reset-requests", "1m2s".to_string()),
+            ]
+        );
+    }
+}

@@ -1,0 +1,147 @@
+//! The node's Redis connection (`redis:` in the config), shared by everything that needs
+//! fleet-wide state: the rate limiter now, SIWE nonces later.
+//!
+//! One multiplexed `fred` client: concurrent commands are pipelined on one connection, so a
+//! busy node costs Redis one socket. Callers use [`RedisHandle::cmd`] (every command bounded
+//! by `redis.timeout`, one attempt) and skip Redis entirely while [`RedisHandle::is_up`] is
+//! false: after the first failure the node stops waiting on Redis until a background probe
+//! sees it answer again. `fred` reconnects on its own (exponential back-off up to 2 s).
+
+use crate::config::RedisConfig;
+use crate::metrics::Metrics;
+use async_trait::async_trait;
+use fred::clients::{Client, WithOptions};
+use fred::interfaces::ClientLike;
+use fred::types::config::{
+    Config as FredConfig, ConnectionConfig, Options, ReconnectPolicy, UnresponsiveConfig,
+};
+use fred::types::Builder;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct RedisHandle {
+    client: Client,
+    /// `client` with the per-command options applied.
+    bounded: WithOptions<Client>,
+    timeout: Duration,
+    prefix: String,
+    up: AtomicBool,
+    metrics: Arc<Metrics>,
+}
+
+impl RedisHandle {
+    /// Build the client (not connected yet: [`RedisService`] connects it once the server runs).
+    pub fn new(config: &RedisConfig, metrics: Arc<Metrics>) -> Result<Arc<Self>, String> {
+        let mut fc = FredConfig::from_url(config.url.expose()).map_err(|e| e.to_string())?;
+        // Keep retrying a server that is down at start-up instead of failing the connect.
+        fc.fail_fast = false;
+        let client = Builder::from_config(fc)
+            .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2))
+            .set_connection_config(ConnectionConfig {
+                connection_timeout: config.connect_timeout,
+                internal_command_timeout: config.connect_timeout,
+                // Commands are never replayed after a connection drops: the caller has moved on.
+                max_command_attempts: 1,
+                // A connection that stops answering is dropped and re-established.
+                unresponsive: UnresponsiveConfig {
+                    max_timeout: Some(config.connect_timeout.max(Duration::from_secs(1))),
+                    interval: Duration::from_millis(250),
+                },
+                ..ConnectionConfig::default()
+            })
+            .build()
+            .map_err(|e| e.to_string())?;
+        let bounded = client.with_options(&Options {
+            timeout: Some(config.timeout),
+            max_attempts: Some(1),
+            ..Options::default()
+        });
+        metrics.set_redis_up(true);
+        Ok(Arc::new(RedisHandle {
+            client,
+            bounded,
+            timeout: config.timeout,
+            prefix: config.key_prefix.clone(),
+            up: AtomicBool::new(true),
+            metrics,
+        }))
+    }
+
+    /// The raw client (no timeout applied).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The client with `redis.timeout` and a single attempt applied to every command. Wrap
+    /// calls in [`tokio::time::timeout`] with [`timeout`](Self::timeout) as well: a command
+    /// queued while `fred` reconnects is only failed by its own timer.
+    pub fn cmd(&self) -> &WithOptions<Client> {
+        &self.bounded
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// `redis.key_prefix` + `rest`.
+    pub fn key(&self, rest: &str) -> String {
+        let mut k = String::with_capacity(self.prefix.len() + rest.len());
+        k.push_str(&self.prefix);
+        k.push_str(rest);
+        k
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// False from a failed command until the background probe sees Redis answer again.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Acquire)
+    }
+
+    /// Record a failed command (`op` labels `tollgate_redis_errors_total`); the first failure
+    /// of an outage is logged, the rest only counted.
+    pub fn report_error(&self, op: &'static str, error: &dyn std::fmt::Display) {
+        self.metrics.redis_error(op);
+        if self.up.swap(false, Ordering::AcqRel) {
+            self.metrics.set_redis_up(false);
+            log::warn!("redis unavailable ({op}: {error}); retrying in the background");
+        }
+    }
+
+    async fn probe(&self) -> bool {
+        matches!(
+            tokio::time::timeout(self.timeout * 4, self.bounded.ping::<String>(None)).await,
+            Ok(Ok(_))
+        )
+    }
+}
+
+/// Connects the client and brings [`RedisHandle::is_up`] back after an outage.
+pub struct RedisService(pub Arc<RedisHandle>);
+
+#[async_trait]
+impl BackgroundService for RedisService {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let h = &self.0;
+        let _connection = h.client.connect();
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => {
+                    let _ = h.client.quit().await;
+                    return;
+                }
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+            if !h.is_up() && h.probe().await {
+                h.up.store(true, Ordering::Release);
+                h.metrics.set_redis_up(true);
+                log::info!("redis reachable again");
+            }
+        }
+    }
+}

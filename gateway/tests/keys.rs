@@ -1,0 +1,389 @@
+//! API keys over Sign-In with Ethereum against the real gateway and Postgres: create, list,
+//! use, revoke (on every node within a second), and a clear 401 for every bad SIWE input.
+
+mod common;
+
+use alloy::signers::local::PrivateKeySigner;
+use common::ledger::*;
+use common::siwe::SiweMsg;
+use common::*;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+const CHAIN_ID: u64 = 31337;
+
+fn providers(mock: std::net::SocketAddr) -> String {
+    format!(
+        r#"
+  - {{ id: pa, kind: openai, base_url: "http://{mock}/v1", models: [{{ id: m, pricing: {{ prompt: 1, completion: 2 }} }}] }}
+  - {{ id: pb, kind: anthropic, base_url: "http://{mock}", models: [{{ id: c, pricing: {{ prompt: 1, completion: 2 }} }}] }}
+"#
+    )
+}
+
+async fn gateway_on(url: &str, mock: &Mock) -> Gateway {
+    let mut opts = GatewayOpts::new(providers(mock.addr));
+    opts.billing = billing_yaml(url, "");
+    opts.public_url = Some(String::new());
+    opts.extra = format!("chain: {{ chain_id: {CHAIN_ID} }}\n");
+    Gateway::start(opts).await
+}
+
+fn wallet_of(s: &PrivateKeySigner) -> String {
+    format!("{:#x}", s.address())
+}
+
+/// A fresh SIWE pair for `gw`.
+fn siwe(gw: &Gateway, s: &PrivateKeySigner) -> (String, String) {
+    SiweMsg::for_gateway(s, &gw.base, CHAIN_ID).signed(s)
+}
+
+async fn create_key_over_siwe(gw: &Gateway, s: &PrivateKeySigner, label: &str) -> Value {
+    let (message, signature) = siwe(gw, s);
+    let r = reqwest::Client::new()
+        .post(gw.url("/v1/auth/keys"))
+        .json(&json!({"message": message, "signature": signature, "label": label}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    r.json().await.unwrap()
+}
+
+async fn list_keys(gw: &Gateway, s: &PrivateKeySigner) -> Value {
+    let (message, signature) = siwe(gw, s);
+    let r = reqwest::Client::new()
+        .get(gw.url("/v1/auth/keys"))
+        .query(&[("message", &message), ("signature", &signature)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+async fn revoke(gw: &Gateway, s: &PrivateKeySigner, id: &str) -> reqwest::Response {
+    let (message, signature) = siwe(gw, s);
+    reqwest::Client::new()
+        .delete(gw.url(&format!("/v1/auth/keys/{id}")))
+        .json(&json!({"message": message, "signature": signature}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Status of one chat call with `key`, sent as a Bearer token or as `x-api-key`.
+async fn call_status(gw: &Gateway, key: &str, bearer: bool) -> u16 {
+    let body = json!({"model": "m", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]});
+    let req = reqwest::Client::new().post(gw.url("/v1/chat/completions"));
+    let req = if bearer {
+        req.bearer_auth(key)
+    } else {
+        req.header("x-api-key", key)
+    };
+    req.json(&body).send().await.unwrap().status().as_u16()
+}
+
+async fn error_of(r: reqwest::Response) -> (u16, String, String) {
+    let status = r.status().as_u16();
+    let v: Value = r.json().await.unwrap();
+    (
+        status,
+        v["error"].as_str().unwrap_or_default().to_string(),
+        v["message"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+#[tokio::test]
+async fn keys_are_created_listed_used_and_revoked_over_siwe() {
+    let url = migrated_db().await;
+    let mock = Mock::start().await;
+    let gw = gateway_on(&url, &mock).await;
+    let signer = PrivateKeySigner::random();
+    let wallet = wallet_of(&signer);
+    credit(&gw, &wallet, "1");
+
+    // A server nonce is on offer for clients that want one.
+    let n: Value = reqwest::Client::new()
+        .post(gw.url("/v1/auth/nonce"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(n["nonce"].as_str().unwrap().len() >= 8);
+
+    let k = create_key_over_siwe(&gw, &signer, "laptop").await;
+    let key = k["key"].as_str().unwrap();
+    let id = k["id"].as_str().unwrap();
+    assert!(key.starts_with("sk-") && key.len() == 67, "{k}");
+    assert_eq!(k["label"], "laptop");
+    assert!(k["created_at"].as_str().unwrap().ends_with('Z'));
+
+    // Both header styles, both APIs' conventions.
+    assert_eq!(call_status(&gw, key, true).await, 200);
+    assert_eq!(call_status(&gw, key, false).await, 200);
+
+    let listed = list_keys(&gw, &signer).await;
+    let data = listed["data"].as_array().unwrap();
+    assert_eq!(data.len(), 1);
+    assert_eq!(data[0]["id"], id);
+    assert_eq!(data[0]["revoked_at"], Value::Null);
+    assert!(data[0].get("key").is_none(), "the key itself is never listed");
+
+    // Only the SHA-256 is stored.
+    let c = pg::client(&url).await;
+    let stored: Vec<u8> = c
+        .query_one("SELECT key_hash FROM api_keys WHERE id = $1", &[&id])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored.len(), 32);
+    assert!(!format!("{:?}", c.query("SELECT * FROM api_keys", &[]).await.unwrap()).contains(&key[3..]));
+
+    let r = revoke(&gw, &signer, id).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["revoked"], true);
+    assert_eq!(call_status(&gw, key, true).await, 401);
+    assert_eq!(call_status(&gw, key, false).await, 401);
+    let listed = list_keys(&gw, &signer).await;
+    assert!(listed["data"][0]["revoked_at"].is_string());
+
+    // A revoked key and a key that never existed get the same answer.
+    let unknown = format!("sk-{}", "0".repeat(64));
+    let a = reqwest::Client::new()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(&json!({"model": "m"}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let b = reqwest::Client::new()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(&unknown)
+        .json(&json!({"model": "m"}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(a, b);
+
+    // Another wallet cannot revoke this wallet's keys, and learns nothing about them.
+    let k2 = create_key_over_siwe(&gw, &signer, "second").await;
+    let other = PrivateKeySigner::random();
+    let (status, code, _) = error_of(revoke(&gw, &other, k2["id"].as_str().unwrap()).await).await;
+    assert_eq!((status, code.as_str()), (404, "NOT_FOUND"));
+    assert_eq!(call_status(&gw, k2["key"].as_str().unwrap(), true).await, 200);
+    ledger_check(&gw);
+}
+
+#[tokio::test]
+async fn a_revoked_key_stops_working_on_every_node_within_a_second() {
+    let url = migrated_db().await;
+    let mock = Mock::start().await;
+    let a = gateway_on(&url, &mock).await;
+    let b = gateway_on(&url, &mock).await;
+    let signer = PrivateKeySigner::random();
+    credit(&a, &wallet_of(&signer), "1");
+    let k = create_key_over_siwe(&a, &signer, "fleet").await;
+    let key = k["key"].as_str().unwrap().to_string();
+    // Both nodes look the key up once, then trust their cache — past the 1 s that an
+    // unwatched cache entry would live — because the revocation feed keeps it honest.
+    for gw in [&a, &b] {
+        assert_eq!(call_status(gw, &key, true).await, 200);
+    }
+    let before = [key_lookups(&a).await, key_lookups(&b).await];
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for gw in [&a, &b] {
+        for _ in 0..3 {
+            assert_eq!(call_status(gw, &key, true).await, 200);
+        }
+    }
+    assert_eq!(
+        [key_lookups(&a).await, key_lookups(&b).await],
+        before,
+        "the cached key was looked up again"
+    );
+
+    let r = revoke(&a, &signer, k["id"].as_str().unwrap()).await;
+    assert_eq!(r.status(), 200);
+    let revoked_at = Instant::now();
+    for gw in [&a, &b] {
+        loop {
+            let status = call_status(gw, &key, true).await;
+            if status == 401 {
+                break;
+            }
+            assert_eq!(status, 200);
+            assert!(
+                revoked_at.elapsed() < Duration::from_secs(1),
+                "{} still accepts the revoked key after 1 s",
+                gw.base
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    // And it stays revoked (no stale cache entry comes back).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(call_status(&a, &key, false).await, 401);
+    assert_eq!(call_status(&b, &key, false).await, 401);
+}
+
+#[tokio::test]
+async fn every_bad_siwe_input_gets_a_401_that_names_the_check() {
+    let url = migrated_db().await;
+    let mock = Mock::start().await;
+    let gw = gateway_on(&url, &mock).await;
+    let s = PrivateKeySigner::random();
+    let post = |body: Value| {
+        reqwest::Client::new()
+            .post(gw.url("/v1/auth/keys"))
+            .json(&body)
+            .send()
+    };
+    let good = SiweMsg::for_gateway(&s, &gw.base, CHAIN_ID);
+
+    let mut cases: Vec<(&str, Value)> = Vec::new();
+    let with = |m: SiweMsg| {
+        let (message, signature) = m.signed(&s);
+        json!({"message": message, "signature": signature})
+    };
+    cases.push(("more than 300 s old", with(good.clone().aged(Duration::from_secs(360)))));
+    let mut future = good.clone();
+    future.issued_at += Duration::from_secs(600);
+    cases.push(("in the future", with(future)));
+    let mut m = good.clone();
+    m.domain = "evil.example.com".into();
+    cases.push(("domain", with(m)));
+    let mut m = good.clone();
+    m.uri = "https://evil.example.com/login".into();
+    cases.push(("uri", with(m)));
+    let mut m = good.clone();
+    m.chain_id = 1;
+    cases.push(("chain id 1", with(m)));
+    // Tampered after signing.
+    let (message, signature) = good.signed(&s);
+    cases.push((
+        "not made by",
+        json!({"message": message.replace("Manage", "Steal"), "signature": signature}),
+    ));
+    // Signed by another key, claiming this wallet.
+    let other = PrivateKeySigner::random();
+    let mut m = good.clone();
+    m.nonce += "x";
+    let message = m.text();
+    let forged = {
+        use alloy::signers::SignerSync;
+        let sig = other.sign_message_sync(message.as_bytes()).unwrap();
+        format!("0x{}", hex_of(&sig.as_bytes()))
+    };
+    cases.push(("not made by", json!({"message": message, "signature": forged})));
+    cases.push(("hex", json!({"message": good.text(), "signature": "0xnothex"})));
+    cases.push(("malformed", json!({"message": "hello", "signature": "0x00"})));
+    cases.push(("required", json!({"label": "x"})));
+
+    for (want, body) in cases {
+        let (status, code, message) = error_of(post(body).await.unwrap()).await;
+        assert_eq!((status, code.as_str()), (401, "UNAUTHORIZED"), "{want}: {message}");
+        assert!(message.contains(want), "expected {want:?} in {message:?}");
+    }
+
+    // Replay: the first use succeeds, the second is refused.
+    let body = with(SiweMsg::for_gateway(&s, &gw.base, CHAIN_ID));
+    assert_eq!(post(body.clone()).await.unwrap().status(), 201);
+    let (status, _, message) = error_of(post(body).await.unwrap()).await;
+    assert_eq!(status, 401);
+    assert!(message.contains("nonce was already used"), "{message}");
+
+    // Not JSON, or a label that is not a string: 400.
+    let r = reqwest::Client::new()
+        .post(gw.url("/v1/auth/keys"))
+        .body("{oops")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await.0, 400);
+    let mut body = with(SiweMsg::for_gateway(&s, &gw.base, CHAIN_ID));
+    body["label"] = json!(7);
+    let (status, code, _) = error_of(post(body).await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (400, "VALIDATION_ERROR"));
+}
+
+#[tokio::test]
+async fn usage_accepts_the_wallets_key_or_siwe_and_refuses_another_wallet() {
+    let url = migrated_db().await;
+    let mock = Mock::start().await;
+    let gw = gateway_on(&url, &mock).await;
+    let a = PrivateKeySigner::random();
+    let b = PrivateKeySigner::random();
+    let key_a = create_key_over_siwe(&gw, &a, "a").await["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    create_key_over_siwe(&gw, &b, "b").await;
+    let c = reqwest::Client::new();
+
+    let own = c
+        .get(gw.url(&format!("/v1/usage/{}", wallet_of(&a))))
+        .bearer_auth(&key_a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 200);
+    assert_eq!(own.json::<Value>().await.unwrap()["wallet"], wallet_of(&a));
+
+    let theirs = c
+        .get(gw.url(&format!("/v1/usage/{}", wallet_of(&b))))
+        .bearer_auth(&key_a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(theirs).await.0, 403);
+
+    let (message, signature) = siwe(&gw, &b);
+    let by_siwe = c
+        .get(gw.url(&format!("/v1/usage/{}", wallet_of(&b))))
+        .query(&[("message", &message), ("signature", &signature)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_siwe.status(), 200);
+    let v: Value = by_siwe.json().await.unwrap();
+    assert_eq!(v["keys"].as_array().unwrap().len(), 1);
+
+    // SIWE of wallet B for wallet A's usage: 403.
+    let (message, signature) = siwe(&gw, &b);
+    let r = c
+        .get(gw.url(&format!("/v1/usage/{}", wallet_of(&a))))
+        .query(&[("message", &message), ("signature", &signature)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await.0, 403);
+}
+
+/// `tollgate_api_key_lookups_total` from the node's metrics.
+async fn key_lookups(gw: &Gateway) -> u64 {
+    let text = reqwest::get(format!("{}/metrics", gw.admin))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("tollgate_api_key_lookups_total "))
+        .expect("lookup counter exported")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn hex_of(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
