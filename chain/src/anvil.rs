@@ -58,7 +58,14 @@ impl Anvil {
         )?;
         // --port 0: the kernel picks a free port (no probe-then-bind race); anvil prints it.
         let mut child = Command::new(&bin)
-            .args(["--host", "127.0.0.1", "--port", "0", "--chain-id", &ANVIL_CHAIN_ID.to_string()])
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--chain-id",
+                &ANVIL_CHAIN_ID.to_string(),
+            ])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -79,7 +86,10 @@ impl Anvil {
                 }
             }
         });
-        let mut anvil = Anvil { child, url: String::new() };
+        let mut anvil = Anvil {
+            child,
+            url: String::new(),
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         let addr = rx
             .recv_timeout(Duration::from_secs(30))
@@ -117,7 +127,9 @@ impl Drop for Anvil {
 /// Minimal blocking `eth_chainId` over HTTP/1.1 (no extra client needed before tokio is up).
 fn chain_id_answers(addr: &str) -> bool {
     use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(addr) else { return false };
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return false;
+    };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
     let body = r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#;
     let req = format!(

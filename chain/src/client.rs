@@ -120,7 +120,11 @@ pub fn redact_url(url: &str) -> String {
     let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host); // drop user:pass@
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (host, tail) = rest.split_at(end);
-    let tail = if tail.trim_matches('/').is_empty() { "" } else { "/…" };
+    let tail = if tail.trim_matches('/').is_empty() {
+        ""
+    } else {
+        "/…"
+    };
     if scheme.is_empty() {
         format!("{host}{tail}")
     } else {
@@ -135,7 +139,9 @@ pub fn parse_private_key(hex_key: &str) -> Result<PrivateKeySigner, ChainError> 
     if trimmed.len() != 64 {
         return Err(ChainError::InvalidKey);
     }
-    trimmed.parse::<PrivateKeySigner>().map_err(|_| ChainError::InvalidKey)
+    trimmed
+        .parse::<PrivateKeySigner>()
+        .map_err(|_| ChainError::InvalidKey)
 }
 
 /// Nonce manager for alloy's `NonceFiller`: caches the next nonce per address (so concurrent
@@ -170,7 +176,10 @@ impl NonceManager for ResettableNonceManager {
 }
 
 type Fillers = JoinFill<
-    JoinFill<JoinFill<JoinFill<Identity, GasFiller>, NonceFiller<ResettableNonceManager>>, ChainIdFiller>,
+    JoinFill<
+        JoinFill<JoinFill<Identity, GasFiller>, NonceFiller<ResettableNonceManager>>,
+        ChainIdFiller,
+    >,
     WalletFiller<EthereumWallet>,
 >;
 
@@ -221,7 +230,10 @@ impl ChainClient {
         Self::connect_with_signer(config, signer).await
     }
 
-    pub async fn connect_with_signer(config: ChainConfig, signer: PrivateKeySigner) -> Result<Self, ChainError> {
+    pub async fn connect_with_signer(
+        config: ChainConfig,
+        signer: PrivateKeySigner,
+    ) -> Result<Self, ChainError> {
         install_tls_provider();
         let url = config
             .rpc_url
@@ -235,13 +247,28 @@ impl ChainClient {
             .fetch_chain_id()
             .wallet(EthereumWallet::from(signer))
             .connect_http(url);
-        let chain_id = retry_rpc(&config, "eth_chainId", || provider.get_chain_id().into_future()).await?;
+        let chain_id = retry_rpc(&config, "eth_chainId", || {
+            provider.get_chain_id().into_future()
+        })
+        .await?;
         if let Some(expected) = config.chain_id {
             if expected != chain_id {
-                return Err(ChainError::ChainIdMismatch { expected, actual: chain_id });
+                return Err(ChainError::ChainIdMismatch {
+                    expected,
+                    actual: chain_id,
+                });
             }
         }
-        Ok(ChainClient { inner: Arc::new(Inner { provider, nonces, submit: Mutex::new(()), address, chain_id, config }) })
+        Ok(ChainClient {
+            inner: Arc::new(Inner {
+                provider,
+                nonces,
+                submit: Mutex::new(()),
+                address,
+                chain_id,
+                config,
+            }),
+        })
     }
 
     /// The signer's address (facilitator / operator / deployer, depending on the key).
@@ -275,15 +302,24 @@ impl ChainClient {
 
     /// `eth_call` of a typed call, retried; a revert is [`ChainError::Reverted`].
     pub async fn call<C: SolCall>(&self, to: Address, call: C) -> Result<C::Return, ChainError> {
-        let tx = TransactionRequest::default().with_to(to).with_input(call.abi_encode());
-        let out = self.retry("eth_call", || self.inner.provider.call(tx.clone()).into_future()).await?;
+        let tx = TransactionRequest::default()
+            .with_to(to)
+            .with_input(call.abi_encode());
+        let out = self
+            .retry("eth_call", || {
+                self.inner.provider.call(tx.clone()).into_future()
+            })
+            .await?;
         C::abi_decode_returns(&out).map_err(|e| ChainError::Abi(format!("{}: {e}", C::SIGNATURE)))
     }
 
     // -------------------------------------------------------------------------------- reads
 
     pub async fn block_number(&self) -> Result<u64, ChainError> {
-        self.retry("eth_blockNumber", || self.inner.provider.get_block_number().into_future()).await
+        self.retry("eth_blockNumber", || {
+            self.inner.provider.get_block_number().into_future()
+        })
+        .await
     }
 
     /// ERC-20 `balanceOf(owner)`.
@@ -292,22 +328,52 @@ impl ChainClient {
     }
 
     /// ERC-3009 `authorizationState(authorizer, nonce)`: true once used or canceled.
-    pub async fn authorization_state(&self, token: Address, authorizer: Address, nonce: B256) -> Result<bool, ChainError> {
-        self.call(token, IERC3009Read::authorizationStateCall { authorizer, nonce }).await
+    pub async fn authorization_state(
+        &self,
+        token: Address,
+        authorizer: Address,
+        nonce: B256,
+    ) -> Result<bool, ChainError> {
+        self.call(
+            token,
+            IERC3009Read::authorizationStateCall { authorizer, nonce },
+        )
+        .await
     }
 
     /// EIP-1271: does `contract` accept `signature` over `hash`? False when the address has no
     /// code, when the call reverts, or when it returns anything but `0x1626ba7e`.
-    pub async fn is_valid_signature_1271(&self, contract: Address, hash: B256, signature: &[u8]) -> Result<bool, ChainError> {
-        let code = self.retry("eth_getCode", || self.inner.provider.get_code_at(contract).into_future()).await?;
+    pub async fn is_valid_signature_1271(
+        &self,
+        contract: Address,
+        hash: B256,
+        signature: &[u8],
+    ) -> Result<bool, ChainError> {
+        let code = self
+            .retry("eth_getCode", || {
+                self.inner.provider.get_code_at(contract).into_future()
+            })
+            .await?;
         if code.is_empty() {
             return Ok(false);
         }
-        let call = IERC1271::isValidSignatureCall { hash, signature: Bytes::copy_from_slice(signature) };
-        let tx = TransactionRequest::default().with_to(contract).with_input(call.abi_encode());
-        match self.retry("eth_call", || self.inner.provider.call(tx.clone()).into_future()).await {
+        let call = IERC1271::isValidSignatureCall {
+            hash,
+            signature: Bytes::copy_from_slice(signature),
+        };
+        let tx = TransactionRequest::default()
+            .with_to(contract)
+            .with_input(call.abi_encode());
+        match self
+            .retry("eth_call", || {
+                self.inner.provider.call(tx.clone()).into_future()
+            })
+            .await
+        {
             // Decode leniently: only the first word matters, and non-conforming returns are "no".
-            Ok(out) => Ok(out.len() >= 4 && out[..4] == EIP1271_MAGIC_VALUE && out[4..out.len().min(32)].iter().all(|b| *b == 0)),
+            Ok(out) => Ok(out.len() >= 4
+                && out[..4] == EIP1271_MAGIC_VALUE
+                && out[4..out.len().min(32)].iter().all(|b| *b == 0)),
             Err(ChainError::Reverted { .. }) => Ok(false),
             Err(e) => Err(e),
         }
@@ -315,24 +381,37 @@ impl ChainClient {
 
     /// The receipt, if mined.
     pub async fn receipt(&self, tx_hash: TxHash) -> Result<Option<TransactionReceipt>, ChainError> {
-        self.retry("eth_getTransactionReceipt", || self.inner.provider.get_transaction_receipt(tx_hash).into_future())
-            .await
+        self.retry("eth_getTransactionReceipt", || {
+            self.inner
+                .provider
+                .get_transaction_receipt(tx_hash)
+                .into_future()
+        })
+        .await
     }
 
     // -------------------------------------------------------------------------------- sending
 
     /// Estimates, signs, submits and waits for `config.confirmations`. `from` is set to the
     /// client's address. See the module docs for nonce handling and retries.
-    pub async fn send_and_confirm(&self, tx: TransactionRequest) -> Result<TransactionReceipt, ChainError> {
+    pub async fn send_and_confirm(
+        &self,
+        tx: TransactionRequest,
+    ) -> Result<TransactionReceipt, ChainError> {
         let tx_hash = self.send(tx).await?;
-        self.wait_for_confirmations(tx_hash, self.inner.config.confirmations).await
+        self.wait_for_confirmations(tx_hash, self.inner.config.confirmations)
+            .await
     }
 
     /// Estimates, signs and submits; returns the hash without waiting.
     pub async fn send(&self, mut tx: TransactionRequest) -> Result<TxHash, ChainError> {
         tx.set_from(self.inner.address);
         if tx.gas.is_none() {
-            let estimate = self.retry("eth_estimateGas", || self.inner.provider.estimate_gas(tx.clone()).into_future()).await?;
+            let estimate = self
+                .retry("eth_estimateGas", || {
+                    self.inner.provider.estimate_gas(tx.clone()).into_future()
+                })
+                .await?;
             tx.set_gas_limit(estimate.saturating_mul(self.inner.config.gas_limit_percent) / 100);
         }
         let _guard = self.inner.submit.lock().await;
@@ -346,8 +425,15 @@ impl ChainClient {
             match result {
                 // Our cached nonce was stale (the key was used elsewhere). The node rejected these
                 // bytes outright, so signing again with a fresh nonce cannot double-send. Once.
-                Err(ChainError::Rpc { attempts: 1, ref source, .. }) if !rebuilt && is_nonce_too_low(source) => {
-                    log::warn!("chain: nonce too low for {}; re-reading the nonce and re-signing", self.inner.address);
+                Err(ChainError::Rpc {
+                    attempts: 1,
+                    ref source,
+                    ..
+                }) if !rebuilt && is_nonce_too_low(source) => {
+                    log::warn!(
+                        "chain: nonce too low for {}; re-reading the nonce and re-signing",
+                        self.inner.address
+                    );
                     rebuilt = true;
                 }
                 other => return other,
@@ -356,9 +442,13 @@ impl ChainClient {
     }
 
     async fn fill_and_submit(&self, tx: TransactionRequest) -> Result<TxHash, ChainError> {
-        let sendable = self.retry("fill transaction", || self.inner.provider.fill(tx.clone())).await?;
+        let sendable = self
+            .retry("fill transaction", || self.inner.provider.fill(tx.clone()))
+            .await?;
         let SendableTx::Envelope(envelope) = sendable else {
-            return Err(ChainError::Signing("fillers did not produce a signed transaction".into()));
+            return Err(ChainError::Signing(
+                "fillers did not produce a signed transaction".into(),
+            ));
         };
         let tx_hash = *envelope.tx_hash();
         let raw = envelope.encoded_2718();
@@ -387,7 +477,11 @@ impl ChainClient {
     /// Polls until `tx_hash` is `confirmations` blocks deep (1 = in a block), up to
     /// `config.confirmation_timeout`. Fails with [`ChainError::TxReverted`] if it was mined but
     /// failed.
-    pub async fn wait_for_confirmations(&self, tx_hash: TxHash, confirmations: u64) -> Result<TransactionReceipt, ChainError> {
+    pub async fn wait_for_confirmations(
+        &self,
+        tx_hash: TxHash,
+        confirmations: u64,
+    ) -> Result<TransactionReceipt, ChainError> {
         let confirmations = confirmations.max(1);
         let cfg = &self.inner.config;
         let started = Instant::now();
@@ -403,7 +497,11 @@ impl ChainClient {
                 }
             }
             if started.elapsed() >= cfg.confirmation_timeout {
-                return Err(ChainError::ConfirmationTimeout { tx_hash, confirmations, waited: started.elapsed() });
+                return Err(ChainError::ConfirmationTimeout {
+                    tx_hash,
+                    confirmations,
+                    waited: started.elapsed(),
+                });
             }
             tokio::time::sleep(cfg.poll_interval).await;
         }
@@ -419,18 +517,30 @@ impl ChainClient {
     }
 
     /// A raw JSON-RPC request (tests use it for `evm_mine`).
-    pub async fn raw_request<R>(&self, method: &'static str, params: serde_json::Value) -> Result<R, ChainError>
+    pub async fn raw_request<R>(
+        &self,
+        method: &'static str,
+        params: serde_json::Value,
+    ) -> Result<R, ChainError>
     where
         R: serde::de::DeserializeOwned + fmt::Debug + Send + Sync + Unpin + 'static,
     {
-        self.retry(method, || self.inner.provider.raw_request::<_, R>(Cow::Borrowed(method), params.clone()))
-            .await
+        self.retry(method, || {
+            self.inner
+                .provider
+                .raw_request::<_, R>(Cow::Borrowed(method), params.clone())
+        })
+        .await
     }
 }
 
 /// Runs `f` up to `1 + max_retries` times while it fails with a transient transport error,
 /// sleeping with exponential back-off (capped at `max_backoff`) in between.
-async fn retry_rpc<T, F, Fut>(cfg: &ChainConfig, op: &'static str, mut f: F) -> Result<T, ChainError>
+async fn retry_rpc<T, F, Fut>(
+    cfg: &ChainConfig,
+    op: &'static str,
+    mut f: F,
+) -> Result<T, ChainError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = TransportResult<T>>,
@@ -469,13 +579,16 @@ fn is_transient(e: &RpcError<TransportErrorKind>) -> bool {
 }
 
 fn is_nonce_too_low(e: &RpcError<TransportErrorKind>) -> bool {
-    e.as_error_resp().is_some_and(|p| p.message.to_ascii_lowercase().contains("nonce too low"))
+    e.as_error_resp()
+        .is_some_and(|p| p.message.to_ascii_lowercase().contains("nonce too low"))
 }
 
 fn is_already_known(e: &RpcError<TransportErrorKind>) -> bool {
     e.as_error_resp().is_some_and(|p| {
         let m = p.message.to_ascii_lowercase();
-        m.contains("already known") || m.contains("known transaction") || m.contains("already imported")
+        m.contains("already known")
+            || m.contains("known transaction")
+            || m.contains("already imported")
     })
 }
 
@@ -492,7 +605,11 @@ fn classify(op: &'static str, attempts: u32, e: RpcError<TransportErrorKind>) ->
             return ChainError::Reverted { reason, data };
         }
     }
-    ChainError::Rpc { op, attempts, source: e }
+    ChainError::Rpc {
+        op,
+        attempts,
+        source: e,
+    }
 }
 
 #[cfg(test)]
@@ -501,10 +618,19 @@ mod tests {
 
     #[test]
     fn redacts_urls() {
-        assert_eq!(redact_url("https://base-mainnet.g.alchemy.com/v2/SECRETKEY"), "https://base-mainnet.g.alchemy.com/…");
+        assert_eq!(
+            redact_url("https://base-mainnet.g.alchemy.com/v2/SECRETKEY"),
+            "https://base-mainnet.g.alchemy.com/…"
+        );
         assert_eq!(redact_url("http://127.0.0.1:8545"), "http://127.0.0.1:8545");
-        assert_eq!(redact_url("http://127.0.0.1:8545/"), "http://127.0.0.1:8545");
-        assert_eq!(redact_url("https://user:pass@rpc.example?key=abc"), "https://rpc.example/…");
+        assert_eq!(
+            redact_url("http://127.0.0.1:8545/"),
+            "http://127.0.0.1:8545"
+        );
+        assert_eq!(
+            redact_url("https://user:pass@rpc.example?key=abc"),
+            "https://rpc.example/…"
+        );
     }
 
     #[test]
@@ -515,9 +641,19 @@ mod tests {
         assert!(!err.to_string().contains("deadbeef"));
         assert!(parse_private_key("0x1234").is_err());
         // anvil's first dev key
-        let k = parse_private_key("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80").unwrap();
-        assert_eq!(k.address(), "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266".parse::<Address>().unwrap());
-        assert!(parse_private_key("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80").is_ok());
+        let k =
+            parse_private_key("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
+                .unwrap();
+        assert_eq!(
+            k.address(),
+            "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+                .parse::<Address>()
+                .unwrap()
+        );
+        assert!(parse_private_key(
+            "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+        )
+        .is_ok());
     }
 
     #[test]
@@ -539,5 +675,18 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         assert!(!err.to_string().contains("ac0974bec"));
+    }
+
+    #[tokio::test]
+    async fn https_urls_build_a_tls_client() {
+        // reqwest is built with rustls-no-provider: connecting must not panic for lack of a
+        // crypto provider; it fails like any unreachable node.
+        let mut cfg = ChainConfig::new("https://127.0.0.1:9");
+        cfg.max_retries = 0;
+        let key = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+        assert!(matches!(
+            ChainClient::connect(cfg, key).await,
+            Err(ChainError::Rpc { .. })
+        ));
     }
 }

@@ -22,7 +22,7 @@ use crate::error::ChainError;
 use crate::x402::ExactAuthorization;
 
 sol!(
-    #[allow(missing_docs)]
+    #[allow(missing_docs, clippy::too_many_arguments)]
     #[sol(rpc)]
     #[derive(Debug, PartialEq, Eq)]
     MockUSDC,
@@ -30,7 +30,7 @@ sol!(
 );
 
 sol!(
-    #[allow(missing_docs)]
+    #[allow(missing_docs, clippy::too_many_arguments)]
     #[sol(rpc)]
     #[derive(Debug, PartialEq, Eq)]
     TreasuryVault,
@@ -38,7 +38,7 @@ sol!(
 );
 
 sol!(
-    #[allow(missing_docs)]
+    #[allow(missing_docs, clippy::too_many_arguments)]
     #[sol(rpc)]
     #[derive(Debug, PartialEq, Eq)]
     PayoutVault,
@@ -72,8 +72,14 @@ pub struct Deposit {
 impl ChainClient {
     /// Sends `call` to `to` and waits for the configured confirmations; reverts are decoded
     /// against the vault and token errors.
-    async fn transact<C: SolCall>(&self, to: Address, call: C) -> Result<TransactionReceipt, ChainError> {
-        let tx = TransactionRequest::default().with_to(to).with_input(call.abi_encode());
+    async fn transact<C: SolCall>(
+        &self,
+        to: Address,
+        call: C,
+    ) -> Result<TransactionReceipt, ChainError> {
+        let tx = TransactionRequest::default()
+            .with_to(to)
+            .with_input(call.abi_encode());
         self.send_and_confirm(tx).await.map_err(map_revert)
     }
 
@@ -93,12 +99,22 @@ impl ChainClient {
         auth: &ExactAuthorization,
         signature: &Signature,
     ) -> Result<TxHash, ChainError> {
-        if self.authorization_state(token, auth.from, auth.nonce).await? {
-            return Err(ChainError::AuthorizationAlreadyUsed { authorizer: auth.from, nonce: auth.nonce });
+        if self
+            .authorization_state(token, auth.from, auth.nonce)
+            .await?
+        {
+            return Err(ChainError::AuthorizationAlreadyUsed {
+                authorizer: auth.from,
+                nonce: auth.nonce,
+            });
         }
         let balance = self.token_balance(token, auth.from).await?;
         if balance < auth.value {
-            return Err(ChainError::InsufficientBalance { payer: auth.from, balance, required: auth.value });
+            return Err(ChainError::InsufficientBalance {
+                payer: auth.from,
+                balance,
+                required: auth.value,
+            });
         }
         let call = IEIP3009::transferWithAuthorizationCall {
             from: auth.from,
@@ -113,10 +129,20 @@ impl ChainClient {
         };
         let receipt = self.transact(token, call).await.map_err(|e| match e {
             ChainError::Reverted { ref reason, .. } if is_used_authorization(reason) => {
-                ChainError::AuthorizationAlreadyUsed { authorizer: auth.from, nonce: auth.nonce }
+                ChainError::AuthorizationAlreadyUsed {
+                    authorizer: auth.from,
+                    nonce: auth.nonce,
+                }
             }
-            ChainError::Reverted { ref reason, .. } if reason.contains("ERC20InsufficientBalance") || reason.contains("exceeds balance") => {
-                ChainError::InsufficientBalance { payer: auth.from, balance, required: auth.value }
+            ChainError::Reverted { ref reason, .. }
+                if reason.contains("ERC20InsufficientBalance")
+                    || reason.contains("exceeds balance") =>
+            {
+                ChainError::InsufficientBalance {
+                    payer: auth.from,
+                    balance,
+                    required: auth.value,
+                }
             }
             other => other,
         })?;
@@ -130,20 +156,37 @@ impl ChainClient {
     /// [`ChainError::TxReverted`], [`ChainError::NotEnoughConfirmations`],
     /// [`ChainError::NotFromVault`] (no `Deposited` log of that vault — events of other
     /// contracts with the same signature are ignored).
-    pub async fn find_deposit(&self, vault: Address, tx_hash: TxHash, min_confirmations: u64) -> Result<Vec<Deposit>, ChainError> {
-        let receipt = self.receipt(tx_hash).await?.ok_or(ChainError::TxNotFound(tx_hash))?;
+    pub async fn find_deposit(
+        &self,
+        vault: Address,
+        tx_hash: TxHash,
+        min_confirmations: u64,
+    ) -> Result<Vec<Deposit>, ChainError> {
+        let receipt = self
+            .receipt(tx_hash)
+            .await?
+            .ok_or(ChainError::TxNotFound(tx_hash))?;
         let block_number = receipt.block_number.unwrap_or_default();
         if !receipt.status() {
-            return Err(ChainError::TxReverted { tx_hash, block: block_number });
+            return Err(ChainError::TxReverted {
+                tx_hash,
+                block: block_number,
+            });
         }
         let have = self.confirmations_of(&receipt).await?;
         let need = min_confirmations.max(1);
         if have < need {
-            return Err(ChainError::NotEnoughConfirmations { tx_hash, have, need });
+            return Err(ChainError::NotEnoughConfirmations {
+                tx_hash,
+                have,
+                need,
+            });
         }
         let mut deposits = Vec::new();
         for log in receipt.logs() {
-            if log.address() != vault || log.topic0() != Some(&TreasuryVault::Deposited::SIGNATURE_HASH) {
+            if log.address() != vault
+                || log.topic0() != Some(&TreasuryVault::Deposited::SIGNATURE_HASH)
+            {
                 continue;
             }
             let event = TreasuryVault::Deposited::decode_log_data(log.data())
@@ -164,28 +207,64 @@ impl ChainClient {
 
     /// Buyer side (demo clients, tests): `approve(vault, amount)` then `deposit(amount)`; returns
     /// the deposit transaction's hash.
-    pub async fn approve_and_deposit(&self, token: Address, vault: Address, amount: U256) -> Result<TxHash, ChainError> {
-        self.transact(token, IERC20Write::approveCall { spender: vault, amount }).await?;
-        Ok(self.transact(vault, TreasuryVault::depositCall { amount }).await?.transaction_hash)
+    pub async fn approve_and_deposit(
+        &self,
+        token: Address,
+        vault: Address,
+        amount: U256,
+    ) -> Result<TxHash, ChainError> {
+        self.transact(
+            token,
+            IERC20Write::approveCall {
+                spender: vault,
+                amount,
+            },
+        )
+        .await?;
+        Ok(self
+            .transact(vault, TreasuryVault::depositCall { amount })
+            .await?
+            .transaction_hash)
     }
 
     // ------------------------------------------------------------------------ payouts
 
     /// `PayoutVault.payout(to, amount, batchId)` (payout operator key). A used `batch_id` is
     /// [`ChainError::BatchAlreadyExecuted`] (nothing is sent).
-    pub async fn payout(&self, vault: Address, to: Address, amount: U256, batch_id: B256) -> Result<TxHash, ChainError> {
-        let call = PayoutVault::payoutCall { to, amount, batchId: batch_id };
+    pub async fn payout(
+        &self,
+        vault: Address,
+        to: Address,
+        amount: U256,
+        batch_id: B256,
+    ) -> Result<TxHash, ChainError> {
+        let call = PayoutVault::payoutCall {
+            to,
+            amount,
+            batchId: batch_id,
+        };
         Ok(self.transact(vault, call).await?.transaction_hash)
     }
 
     /// Whether `batch_id` has paid out.
     pub async fn executed_batch(&self, vault: Address, batch_id: B256) -> Result<bool, ChainError> {
-        self.call(vault, PayoutVault::executedBatchIdsCall { batchId: batch_id }).await
+        self.call(
+            vault,
+            PayoutVault::executedBatchIdsCall { batchId: batch_id },
+        )
+        .await
     }
 
     /// `TreasuryVault.fundPayoutVault(amount)` (treasury operator key): pool → the PayoutVault.
-    pub async fn fund_payout_vault(&self, treasury: Address, amount: U256) -> Result<TxHash, ChainError> {
-        Ok(self.transact(treasury, TreasuryVault::fundPayoutVaultCall { amount }).await?.transaction_hash)
+    pub async fn fund_payout_vault(
+        &self,
+        treasury: Address,
+        amount: U256,
+    ) -> Result<TxHash, ChainError> {
+        Ok(self
+            .transact(treasury, TreasuryVault::fundPayoutVaultCall { amount })
+            .await?
+            .transaction_hash)
     }
 
     // ------------------------------------------------------------------------ buyer withdrawals
@@ -193,22 +272,52 @@ impl ChainClient {
     /// `TreasuryVault.operatorWithdraw(to, amount, withdrawalId)` (treasury operator key): pays
     /// a buyer withdrawal already debited in the ledger. A used id is
     /// [`ChainError::WithdrawalAlreadyExecuted`].
-    pub async fn operator_withdraw(&self, treasury: Address, to: Address, amount: U256, withdrawal_id: B256) -> Result<TxHash, ChainError> {
-        let call = TreasuryVault::operatorWithdrawCall { to, amount, withdrawalId: withdrawal_id };
+    pub async fn operator_withdraw(
+        &self,
+        treasury: Address,
+        to: Address,
+        amount: U256,
+        withdrawal_id: B256,
+    ) -> Result<TxHash, ChainError> {
+        let call = TreasuryVault::operatorWithdrawCall {
+            to,
+            amount,
+            withdrawalId: withdrawal_id,
+        };
         Ok(self.transact(treasury, call).await?.transaction_hash)
     }
 
     /// `TreasuryVault.release(user, amount, withdrawalId)`: the pull variant — credits the
     /// user's on-contract balance, which only they can `withdraw`. Shares the id space with
     /// [`Self::operator_withdraw`].
-    pub async fn release(&self, treasury: Address, user: Address, amount: U256, withdrawal_id: B256) -> Result<TxHash, ChainError> {
-        let call = TreasuryVault::releaseCall { user, amount, withdrawalId: withdrawal_id };
+    pub async fn release(
+        &self,
+        treasury: Address,
+        user: Address,
+        amount: U256,
+        withdrawal_id: B256,
+    ) -> Result<TxHash, ChainError> {
+        let call = TreasuryVault::releaseCall {
+            user,
+            amount,
+            withdrawalId: withdrawal_id,
+        };
         Ok(self.transact(treasury, call).await?.transaction_hash)
     }
 
     /// Whether `withdrawal_id` was used by `operatorWithdraw` or `release`.
-    pub async fn executed_withdrawal(&self, treasury: Address, withdrawal_id: B256) -> Result<bool, ChainError> {
-        self.call(treasury, TreasuryVault::executedWithdrawalIdsCall { withdrawalId: withdrawal_id }).await
+    pub async fn executed_withdrawal(
+        &self,
+        treasury: Address,
+        withdrawal_id: B256,
+    ) -> Result<bool, ChainError> {
+        self.call(
+            treasury,
+            TreasuryVault::executedWithdrawalIdsCall {
+                withdrawalId: withdrawal_id,
+            },
+        )
+        .await
     }
 
     /// Deposits not yet paid out, funded out, released or rescued (backs off-chain balances).
@@ -230,37 +339,60 @@ fn is_used_authorization(reason: &str) -> bool {
 /// Turns [`ChainError::Reverted`] carrying a vault or token custom error into the typed variant;
 /// otherwise names the decoded error in `reason`.
 fn map_revert(e: ChainError) -> ChainError {
-    let ChainError::Reverted { reason, data } = e else { return e };
-    let Some(bytes) = data.as_ref() else { return ChainError::Reverted { reason, data } };
+    let ChainError::Reverted { reason, data } = e else {
+        return e;
+    };
+    let Some(bytes) = data.as_ref() else {
+        return ChainError::Reverted { reason, data };
+    };
     if let Ok(err) = PayoutVault::PayoutVaultErrors::abi_decode(bytes) {
         use PayoutVault::PayoutVaultErrors as P;
         return match err {
             P::BatchAlreadyExecuted(x) => ChainError::BatchAlreadyExecuted(x.batchId),
             P::NotOperator(x) => ChainError::NotOperator { caller: x.caller },
             P::EnforcedPause(_) => ChainError::Paused,
-            other => ChainError::Reverted { reason: format!("PayoutVault: {other:?}"), data },
+            other => ChainError::Reverted {
+                reason: format!("PayoutVault: {other:?}"),
+                data,
+            },
         };
     }
     if let Ok(err) = TreasuryVault::TreasuryVaultErrors::abi_decode(bytes) {
         use TreasuryVault::TreasuryVaultErrors as T;
         return match err {
-            T::WithdrawalAlreadyExecuted(x) => ChainError::WithdrawalAlreadyExecuted(x.withdrawalId),
-            T::InsufficientBalance(x) => ChainError::VaultInsufficient { available: x.available, requested: x.requested },
+            T::WithdrawalAlreadyExecuted(x) => {
+                ChainError::WithdrawalAlreadyExecuted(x.withdrawalId)
+            }
+            T::InsufficientBalance(x) => ChainError::VaultInsufficient {
+                available: x.available,
+                requested: x.requested,
+            },
             T::NotOperator(x) => ChainError::NotOperator { caller: x.caller },
             T::EnforcedPause(_) => ChainError::Paused,
-            other => ChainError::Reverted { reason: format!("TreasuryVault: {other:?}"), data },
+            other => ChainError::Reverted {
+                reason: format!("TreasuryVault: {other:?}"),
+                data,
+            },
         };
     }
     if let Ok(err) = MockUSDC::MockUSDCErrors::abi_decode(bytes) {
-        return ChainError::Reverted { reason: format!("token: {err:?}"), data };
+        return ChainError::Reverted {
+            reason: format!("token: {err:?}"),
+            data,
+        };
     }
     ChainError::Reverted { reason, data }
 }
 
 /// Decodes raw revert data against all known errors, for logs (`None` if unknown).
 pub fn describe_revert(data: &Bytes) -> Option<String> {
-    match map_revert(ChainError::Reverted { reason: String::new(), data: Some(data.clone()) }) {
-        ChainError::Reverted { reason, .. } if reason.is_empty() => alloy::sol_types::decode_revert_reason(data),
+    match map_revert(ChainError::Reverted {
+        reason: String::new(),
+        data: Some(data.clone()),
+    }) {
+        ChainError::Reverted { reason, .. } if reason.is_empty() => {
+            alloy::sol_types::decode_revert_reason(data)
+        }
         other => Some(other.to_string()),
     }
 }

@@ -66,7 +66,12 @@ pub struct Mint {
 impl Deployment {
     /// The token's EIP-712 domain for x402 verification.
     pub fn token_domain(&self) -> TokenDomain {
-        TokenDomain::new(&self.token_name, &self.token_version, self.chain_id, self.usdc)
+        TokenDomain::new(
+            &self.token_name,
+            &self.token_version,
+            self.chain_id,
+            self.usdc,
+        )
     }
 
     pub fn to_json_pretty(&self) -> String {
@@ -80,19 +85,27 @@ impl Deployment {
 
     pub fn read(path: &Path) -> std::io::Result<Self> {
         let text = std::fs::read_to_string(path)?;
-        serde_json::from_str(&text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        serde_json::from_str(&text)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
     }
 }
 
 /// Connects to `rpc_url` with `deployer_key` (hex) and deploys; see [`deploy`].
-pub async fn deploy_local(rpc_url: &str, deployer_key: &str, options: &DeployOptions) -> Result<Deployment, ChainError> {
+pub async fn deploy_local(
+    rpc_url: &str,
+    deployer_key: &str,
+    options: &DeployOptions,
+) -> Result<Deployment, ChainError> {
     let client = ChainClient::connect(ChainConfig::new(rpc_url), deployer_key).await?;
     deploy(&client, options).await
 }
 
 /// Deploys MockUSDC, PayoutVault(usdc, admin, payoutOperator, delay), then
 /// TreasuryVault(usdc, payoutVault, admin, treasuryOperator, delay), and mints.
-pub async fn deploy(client: &ChainClient, options: &DeployOptions) -> Result<Deployment, ChainError> {
+pub async fn deploy(
+    client: &ChainClient,
+    options: &DeployOptions,
+) -> Result<Deployment, ChainError> {
     let deployer = client.address();
     let admin = options.admin.unwrap_or(deployer);
     let treasury_operator = options.treasury_operator.unwrap_or(deployer);
@@ -105,8 +118,13 @@ pub async fn deploy(client: &ChainClient, options: &DeployOptions) -> Result<Dep
     let payout_vault = deploy_code(
         client,
         &PayoutVault::BYTECODE,
-        PayoutVault::constructorCall { token_: usdc, admin, payoutOperator: payout_operator, adminTransferDelay: delay }
-            .abi_encode(),
+        PayoutVault::constructorCall {
+            token_: usdc,
+            admin,
+            payoutOperator: payout_operator,
+            adminTransferDelay: delay,
+        }
+        .abi_encode(),
         "PayoutVault",
     )
     .await?;
@@ -128,7 +146,10 @@ pub async fn deploy(client: &ChainClient, options: &DeployOptions) -> Result<Dep
     let mut minted = Vec::new();
     for (to, amount) in &options.mint {
         mint(client, usdc, *to, *amount).await?;
-        minted.push(Mint { to: *to, amount: *amount });
+        minted.push(Mint {
+            to: *to,
+            amount: *amount,
+        });
     }
     let domain_name = client.call(usdc, MockUSDC::nameCall {}).await?;
     let decimals = client.call(usdc, MockUSDC::decimalsCall {}).await?;
@@ -150,14 +171,24 @@ pub async fn deploy(client: &ChainClient, options: &DeployOptions) -> Result<Dep
 }
 
 /// MockUSDC `mint(to, amount)` (public on the mock).
-pub async fn mint(client: &ChainClient, usdc: Address, to: Address, amount: U256) -> Result<(), ChainError> {
-    let tx = TransactionRequest::default()
-        .with_to(usdc)
-        .with_input(alloy::sol_types::SolCall::abi_encode(&MockUSDC::mintCall { to, amount }));
+pub async fn mint(
+    client: &ChainClient,
+    usdc: Address,
+    to: Address,
+    amount: U256,
+) -> Result<(), ChainError> {
+    let tx = TransactionRequest::default().with_to(usdc).with_input(
+        alloy::sol_types::SolCall::abi_encode(&MockUSDC::mintCall { to, amount }),
+    );
     client.send_and_confirm(tx).await.map(|_| ())
 }
 
-async fn deploy_code(client: &ChainClient, bytecode: &Bytes, args: Vec<u8>, name: &str) -> Result<Address, ChainError> {
+async fn deploy_code(
+    client: &ChainClient,
+    bytecode: &Bytes,
+    args: Vec<u8>,
+    name: &str,
+) -> Result<Address, ChainError> {
     if bytecode.is_empty() {
         return Err(ChainError::Abi(format!("{name}: artifact has no bytecode")));
     }

@@ -39,8 +39,14 @@ pub enum ChainError {
     #[error("transaction {tx_hash} reverted in block {block}")]
     TxReverted { tx_hash: TxHash, block: u64 },
     /// Sent, but not confirmed in time. It may still be mined: check `tx_hash` before re-sending.
-    #[error("transaction {tx_hash} not confirmed ({confirmations} confirmation(s)) within {waited:?}")]
-    ConfirmationTimeout { tx_hash: TxHash, confirmations: u64, waited: Duration },
+    #[error(
+        "transaction {tx_hash} not confirmed ({confirmations} confirmation(s)) within {waited:?}"
+    )]
+    ConfirmationTimeout {
+        tx_hash: TxHash,
+        confirmations: u64,
+        waited: Duration,
+    },
     /// Signing or encoding the transaction failed.
     #[error("could not build/sign transaction: {0}")]
     Signing(String),
@@ -54,7 +60,11 @@ pub enum ChainError {
     AuthorizationAlreadyUsed { authorizer: Address, nonce: B256 },
     /// The payer's token balance does not cover the authorized value.
     #[error("insufficient token balance: {payer} holds {balance}, needs {required}")]
-    InsufficientBalance { payer: Address, balance: U256, required: U256 },
+    InsufficientBalance {
+        payer: Address,
+        balance: U256,
+        required: U256,
+    },
 
     // ---- TreasuryVault deposits ------------------------------------------------------------
     /// No receipt for that hash (unknown, or still pending).
@@ -62,7 +72,11 @@ pub enum ChainError {
     TxNotFound(TxHash),
     /// The deposit has fewer confirmations than required.
     #[error("transaction {tx_hash} has {have} confirmation(s), {need} required")]
-    NotEnoughConfirmations { tx_hash: TxHash, have: u64, need: u64 },
+    NotEnoughConfirmations {
+        tx_hash: TxHash,
+        have: u64,
+        need: u64,
+    },
     /// The transaction emitted no `Deposited` event of this vault.
     #[error("transaction {tx_hash} has no Deposited event from vault {vault}")]
     NotFromVault { tx_hash: TxHash, vault: Address },
@@ -88,6 +102,9 @@ pub enum ChainError {
 impl ChainError {
     /// True when retrying later might succeed (transport trouble, confirmation timeout).
     pub fn is_transient(&self) -> bool {
-        matches!(self, ChainError::Rpc { .. } | ChainError::ConfirmationTimeout { .. })
+        matches!(
+            self,
+            ChainError::Rpc { .. } | ChainError::ConfirmationTimeout { .. }
+        )
     }
 }

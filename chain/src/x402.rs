@@ -47,7 +47,7 @@
 //!    rejected here; the domain must agree with the requirements (asset, chain id).
 //!
 //! Not checked here because it needs the chain: the payer's balance and whether the nonce was
-//! already used — [`crate::contracts::Contracts::settle_transfer_with_authorization`] checks both
+//! already used — [`ChainClient::settle_transfer_with_authorization`](crate::client::ChainClient::settle_transfer_with_authorization) checks both
 //! before sending, and the token enforces them again on-chain.
 
 use std::fmt;
@@ -114,7 +114,10 @@ pub struct Network {
 impl Network {
     /// A network under a configured name (no table lookup).
     pub fn new(name: impl Into<String>, chain_id: u64) -> Self {
-        Network { name: name.into(), chain_id }
+        Network {
+            name: name.into(),
+            chain_id,
+        }
     }
 
     /// An EVM network from x402's table by v1 name (`base`, `base-sepolia`, `avalanche`,
@@ -171,8 +174,18 @@ impl TokenDomain {
         Self::new("USD Coin", "2", chain_id, token)
     }
 
-    pub fn new(name: impl Into<String>, version: impl Into<String>, chain_id: u64, token: Address) -> Self {
-        TokenDomain { name: name.into(), version: version.into(), chain_id, verifying_contract: token }
+    pub fn new(
+        name: impl Into<String>,
+        version: impl Into<String>,
+        chain_id: u64,
+        token: Address,
+    ) -> Self {
+        TokenDomain {
+            name: name.into(),
+            version: version.into(),
+            chain_id,
+            verifying_contract: token,
+        }
     }
 
     /// As an alloy EIP-712 domain.
@@ -188,7 +201,10 @@ impl TokenDomain {
 
     /// The `extra` object of x402 requirements (`{"name":…,"version":…}`).
     pub fn extra(&self) -> TokenExtra {
-        TokenExtra { name: self.name.clone(), version: self.version.clone() }
+        TokenExtra {
+            name: self.name.clone(),
+            version: self.version.clone(),
+        }
     }
 }
 
@@ -274,8 +290,15 @@ impl ExactRequirements {
 }
 
 /// The v1 402 body `{"x402Version":1,"error":…,"accepts":[…]}`.
-pub fn payment_required_v1(error: impl Into<String>, accepts: Vec<RequirementsV1>) -> PaymentRequiredV1 {
-    v1::PaymentRequired { x402_version: v1::X402Version1, accepts, error: Some(error.into()) }
+pub fn payment_required_v1(
+    error: impl Into<String>,
+    accepts: Vec<RequirementsV1>,
+) -> PaymentRequiredV1 {
+    v1::PaymentRequired {
+        x402_version: v1::X402Version1,
+        accepts,
+        error: Some(error.into()),
+    }
 }
 
 /// The v2 `PaymentRequired` (base64 it with [`encode_header`] for `PAYMENT-REQUIRED`).
@@ -351,6 +374,8 @@ pub fn sign_authorization(
 }
 
 /// A decoded `X-PAYMENT` (v1) or `PAYMENT-SIGNATURE` (v2) header.
+// One short-lived value per paid request: not worth boxing the larger v2 variant.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum PaymentPayload {
     V1(PayloadV1),
@@ -392,7 +417,11 @@ impl PaymentPayload {
     }
 
     /// A v2 payload accepting `accepted` (client side / tests).
-    pub fn v2(accepted: RequirementsV2, resource: Option<v2::ResourceInfo>, payload: ExactEvmPayload) -> Self {
+    pub fn v2(
+        accepted: RequirementsV2,
+        resource: Option<v2::ResourceInfo>,
+        payload: ExactEvmPayload,
+    ) -> Self {
         PaymentPayload::V2(v2::PaymentPayload {
             accepted,
             payload,
@@ -441,7 +470,11 @@ impl SettlementResponse {
         }
     }
 
-    pub fn failure(reason: impl Into<String>, network: impl Into<String>, payer: Option<Address>) -> Self {
+    pub fn failure(
+        reason: impl Into<String>,
+        network: impl Into<String>,
+        payer: Option<Address>,
+    ) -> Self {
         SettlementResponse {
             success: false,
             error_reason: Some(reason.into()),
@@ -484,7 +517,10 @@ pub fn decode_header<T: DeserializeOwned>(value: &str) -> Result<T, PaymentError
 fn decode_base64(value: &str) -> Result<Vec<u8>, PaymentError> {
     let value = value.trim();
     if value.len() > MAX_HEADER_BYTES {
-        return Err(PaymentError::HeaderTooLarge { len: value.len(), max: MAX_HEADER_BYTES });
+        return Err(PaymentError::HeaderTooLarge {
+            len: value.len(),
+            max: MAX_HEADER_BYTES,
+        });
     }
     if value.is_empty() {
         return Err(PaymentError::BadBase64("empty header".into()));
@@ -551,7 +587,11 @@ pub enum PaymentError {
     #[error("authorization not yet valid: validAfter {valid_after} > now {now}")]
     NotYetValid { valid_after: u64, now: u64 },
     #[error("authorization expired or about to: validBefore {valid_before}, now {now} (needs {margin}s margin)")]
-    Expired { valid_before: u64, now: u64, margin: u64 },
+    Expired {
+        valid_before: u64,
+        now: u64,
+        margin: u64,
+    },
     #[error("authorization valid for too long: validBefore {valid_before} > now + maxTimeoutSeconds + skew = {max}")]
     ValidityTooLong { valid_before: u64, max: u64 },
     #[error("bad signature: {0}")]
@@ -575,7 +615,9 @@ impl PaymentError {
             WrongRecipient { .. } => "invalid_exact_evm_payload_recipient_mismatch",
             WrongAmount { .. } => "invalid_exact_evm_payload_authorization_value",
             NotYetValid { .. } => "invalid_exact_evm_payload_authorization_valid_after",
-            Expired { .. } | ValidityTooLong { .. } => "invalid_exact_evm_payload_authorization_valid_before",
+            Expired { .. } | ValidityTooLong { .. } => {
+                "invalid_exact_evm_payload_authorization_valid_before"
+            }
             BadSignature(_) | SignerMismatch { .. } => "invalid_exact_evm_payload_signature",
         }
     }
@@ -651,16 +693,28 @@ pub fn verify_exact_payment(
             }
             let expected = requirements.network.caip2();
             if a.network != expected {
-                return Err(PaymentError::WrongNetwork { expected: expected.to_string(), got: a.network.to_string() });
+                return Err(PaymentError::WrongNetwork {
+                    expected: expected.to_string(),
+                    got: a.network.to_string(),
+                });
             }
             if a.asset != requirements.asset {
-                return Err(PaymentError::WrongAsset { expected: requirements.asset, got: a.asset });
+                return Err(PaymentError::WrongAsset {
+                    expected: requirements.asset,
+                    got: a.asset,
+                });
             }
             if a.pay_to != requirements.pay_to {
-                return Err(PaymentError::WrongRecipient { expected: requirements.pay_to, got: a.pay_to });
+                return Err(PaymentError::WrongRecipient {
+                    expected: requirements.pay_to,
+                    got: a.pay_to,
+                });
             }
             if a.amount.0 != requirements.amount {
-                return Err(PaymentError::WrongAmount { expected: requirements.amount, got: a.amount.0 });
+                return Err(PaymentError::WrongAmount {
+                    expected: requirements.amount,
+                    got: a.amount.0,
+                });
             }
         }
     }
@@ -668,20 +722,38 @@ pub fn verify_exact_payment(
     let exact = payload.exact();
     let auth = &exact.authorization;
     if auth.to != requirements.pay_to {
-        return Err(PaymentError::WrongRecipient { expected: requirements.pay_to, got: auth.to });
+        return Err(PaymentError::WrongRecipient {
+            expected: requirements.pay_to,
+            got: auth.to,
+        });
     }
     if auth.value != requirements.amount {
-        return Err(PaymentError::WrongAmount { expected: requirements.amount, got: auth.value });
+        return Err(PaymentError::WrongAmount {
+            expected: requirements.amount,
+            got: auth.value,
+        });
     }
     if auth.valid_after > now {
-        return Err(PaymentError::NotYetValid { valid_after: auth.valid_after, now });
+        return Err(PaymentError::NotYetValid {
+            valid_after: auth.valid_after,
+            now,
+        });
     }
     if now.saturating_add(SETTLEMENT_MARGIN_SECS) >= auth.valid_before {
-        return Err(PaymentError::Expired { valid_before: auth.valid_before, now, margin: SETTLEMENT_MARGIN_SECS });
+        return Err(PaymentError::Expired {
+            valid_before: auth.valid_before,
+            now,
+            margin: SETTLEMENT_MARGIN_SECS,
+        });
     }
-    let max = now.saturating_add(requirements.max_timeout_seconds).saturating_add(CLOCK_SKEW_SECS);
+    let max = now
+        .saturating_add(requirements.max_timeout_seconds)
+        .saturating_add(CLOCK_SKEW_SECS);
     if auth.valid_before > max {
-        return Err(PaymentError::ValidityTooLong { valid_before: auth.valid_before, max });
+        return Err(PaymentError::ValidityTooLong {
+            valid_before: auth.valid_before,
+            max,
+        });
     }
 
     let signature = parse_ecdsa_signature(&exact.signature)?;
@@ -690,7 +762,10 @@ pub fn verify_exact_payment(
         .recover_address_from_prehash(&signing_hash)
         .map_err(|e| PaymentError::BadSignature(format!("cannot recover signer: {e}")))?;
     if recovered != auth.from {
-        return Err(PaymentError::SignerMismatch { from: auth.from, recovered });
+        return Err(PaymentError::SignerMismatch {
+            from: auth.from,
+            recovered,
+        });
     }
     Ok(VerifiedAuthorization {
         x402_version: payload.x402_version(),
@@ -712,7 +787,8 @@ fn parse_ecdsa_signature(sig: &[u8]) -> Result<Signature, PaymentError> {
     if !matches!(v, 0 | 1 | 27 | 28) {
         return Err(PaymentError::BadSignature(format!("invalid v {v}")));
     }
-    let signature = Signature::from_raw(sig).map_err(|e| PaymentError::BadSignature(e.to_string()))?;
+    let signature =
+        Signature::from_raw(sig).map_err(|e| PaymentError::BadSignature(e.to_string()))?;
     if signature.normalize_s().is_some() {
         return Err(PaymentError::BadSignature("non-canonical (high) s".into()));
     }
@@ -756,7 +832,9 @@ mod uint_string {
         s.serialize_str(&v.to_string())
     }
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<U256, D::Error> {
-        NumberRepr::deserialize(d)?.into_u256().map_err(serde::de::Error::custom)
+        NumberRepr::deserialize(d)?
+            .into_u256()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -766,7 +844,9 @@ mod u64_string {
         s.serialize_str(&v.to_string())
     }
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-        let v = NumberRepr::deserialize(d)?.into_u256().map_err(serde::de::Error::custom)?;
+        let v = NumberRepr::deserialize(d)?
+            .into_u256()
+            .map_err(serde::de::Error::custom)?;
         u64::try_from(v).map_err(|_| serde::de::Error::custom("timestamp out of range"))
     }
 }
@@ -777,7 +857,9 @@ mod nonce_string {
         s.serialize_str(&v.to_string())
     }
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<B256, D::Error> {
-        let v = NumberRepr::deserialize(d)?.into_u256().map_err(serde::de::Error::custom)?;
+        let v = NumberRepr::deserialize(d)?
+            .into_u256()
+            .map_err(serde::de::Error::custom)?;
         Ok(B256::from(v))
     }
 }
@@ -797,8 +879,12 @@ mod tests {
 
     fn fixture() -> Fixture {
         let payer = PrivateKeySigner::random();
-        let asset: Address = "0x036CbD53842c5426634e7929541eC2318f3dCF7e".parse().unwrap();
-        let pay_to: Address = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C".parse().unwrap();
+        let asset: Address = "0x036CbD53842c5426634e7929541eC2318f3dCF7e"
+            .parse()
+            .unwrap();
+        let pay_to: Address = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
+            .parse()
+            .unwrap();
         let network = Network::known("base-sepolia").unwrap();
         let domain = TokenDomain::new("USDC", "2", network.chain_id, asset);
         let req = ExactRequirements {
@@ -819,12 +905,23 @@ mod tests {
             valid_before: NOW + 300,
             nonce: B256::repeat_byte(0x42),
         };
-        Fixture { payer, req, domain, auth }
+        Fixture {
+            payer,
+            req,
+            domain,
+            auth,
+        }
     }
 
     fn signed_v1(f: &Fixture, auth: &ExactAuthorization) -> PaymentPayload {
         let signature = sign_authorization(&f.payer, auth, &f.domain).unwrap();
-        PaymentPayload::v1(&f.req.network, ExactEvmPayload { signature, authorization: auth.clone() })
+        PaymentPayload::v1(
+            &f.req.network,
+            ExactEvmPayload {
+                signature,
+                authorization: auth.clone(),
+            },
+        )
     }
 
     fn verify(f: &Fixture, p: &PaymentPayload) -> Result<VerifiedAuthorization, PaymentError> {
@@ -853,7 +950,10 @@ mod tests {
         let p = PaymentPayload::v2(
             f.req.to_v2(&f.domain),
             Some(f.req.resource_info()),
-            ExactEvmPayload { signature: sig, authorization: f.auth.clone() },
+            ExactEvmPayload {
+                signature: sig,
+                authorization: f.auth.clone(),
+            },
         );
         let header = p.to_header();
         let json: serde_json::Value = decode_header(&header).unwrap();
@@ -897,7 +997,8 @@ mod tests {
     #[test]
     fn payment_required_v1_body_shape() {
         let f = fixture();
-        let body = payment_required_v1("X-PAYMENT header is required", vec![f.req.to_v1(&f.domain)]);
+        let body =
+            payment_required_v1("X-PAYMENT header is required", vec![f.req.to_v1(&f.domain)]);
         let v = serde_json::to_value(&body).unwrap();
         assert_eq!(v["x402Version"], 1);
         assert_eq!(v["error"], "X-PAYMENT header is required");
@@ -909,7 +1010,10 @@ mod tests {
         assert_eq!(a["maxTimeoutSeconds"], 300);
         assert_eq!(a["extra"]["name"], "USDC");
         assert_eq!(a["extra"]["version"], "2");
-        assert_eq!(a["payTo"].as_str().unwrap().to_lowercase(), f.req.pay_to.to_string().to_lowercase());
+        assert_eq!(
+            a["payTo"].as_str().unwrap().to_lowercase(),
+            f.req.pay_to.to_string().to_lowercase()
+        );
         assert!(a.get("outputSchema").is_none());
         // And it parses back.
         let back: PaymentRequiredV1 = serde_json::from_value(v).unwrap();
@@ -919,7 +1023,11 @@ mod tests {
     #[test]
     fn payment_required_v2_header_shape() {
         let f = fixture();
-        let pr = payment_required_v2("PAYMENT-SIGNATURE header is required", f.req.resource_info(), vec![f.req.to_v2(&f.domain)]);
+        let pr = payment_required_v2(
+            "PAYMENT-SIGNATURE header is required",
+            f.req.resource_info(),
+            vec![f.req.to_v2(&f.domain)],
+        );
         let v: serde_json::Value = decode_header(&encode_header(&pr)).unwrap();
         assert_eq!(v["x402Version"], 2);
         assert_eq!(v["resource"]["url"], "https://gw.example/v1/topup");
@@ -943,8 +1051,10 @@ mod tests {
         assert_eq!(v["errorReason"], "insufficient_funds");
         assert_eq!(v["transaction"], "");
         // The spec's failure example omits `transaction`.
-        let parsed: SettlementResponse =
-            serde_json::from_str(r#"{"success":false,"errorReason":"insufficient_funds","network":"eip155:84532"}"#).unwrap();
+        let parsed: SettlementResponse = serde_json::from_str(
+            r#"{"success":false,"errorReason":"insufficient_funds","network":"eip155:84532"}"#,
+        )
+        .unwrap();
         assert!(!parsed.success && parsed.transaction.is_empty());
     }
 
@@ -959,31 +1069,55 @@ mod tests {
         assert_eq!(Network::for_chain_id(8453).name, "base");
         let anvil = Network::new("anvil", 31337);
         assert_eq!(anvil.caip2().to_string(), "eip155:31337");
-        assert!(anvil.matches_v1("ANVIL") && anvil.matches_v1("eip155:31337") && !anvil.matches_v1("base"));
+        assert!(
+            anvil.matches_v1("ANVIL")
+                && anvil.matches_v1("eip155:31337")
+                && !anvil.matches_v1("base")
+        );
         assert_eq!(Network::for_chain_id(31337).name, "eip155-31337");
     }
 
     #[test]
     fn header_decoding_errors() {
-        assert!(matches!(decode_payment_header("%%%not base64"), Err(PaymentError::BadBase64(_))));
-        assert!(matches!(decode_payment_header(""), Err(PaymentError::BadBase64(_))));
+        assert!(matches!(
+            decode_payment_header("%%%not base64"),
+            Err(PaymentError::BadBase64(_))
+        ));
+        assert!(matches!(
+            decode_payment_header(""),
+            Err(PaymentError::BadBase64(_))
+        ));
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-        assert!(matches!(decode_payment_header(&b64("{nope")), Err(PaymentError::BadJson(_))));
-        assert!(matches!(decode_payment_header(&b64("{}")), Err(PaymentError::BadJson(_))));
+        assert!(matches!(
+            decode_payment_header(&b64("{nope")),
+            Err(PaymentError::BadJson(_))
+        ));
+        assert!(matches!(
+            decode_payment_header(&b64("{}")),
+            Err(PaymentError::BadJson(_))
+        ));
         assert_eq!(
             decode_payment_header(&b64(r#"{"x402Version":3}"#)).unwrap_err(),
             PaymentError::UnsupportedVersion(3)
         );
         assert_eq!(
-            decode_payment_header(&b64(r#"{"x402Version":1,"scheme":"upto","network":"base","payload":{}}"#)).unwrap_err(),
+            decode_payment_header(&b64(
+                r#"{"x402Version":1,"scheme":"upto","network":"base","payload":{}}"#
+            ))
+            .unwrap_err(),
             PaymentError::UnsupportedScheme("upto".into())
         );
         assert!(matches!(
-            decode_payment_header(&b64(r#"{"x402Version":1,"scheme":"exact","network":"base","payload":{}}"#)),
+            decode_payment_header(&b64(
+                r#"{"x402Version":1,"scheme":"exact","network":"base","payload":{}}"#
+            )),
             Err(PaymentError::BadJson(_))
         ));
         let huge = "A".repeat(MAX_HEADER_BYTES + 1);
-        assert!(matches!(decode_payment_header(&huge), Err(PaymentError::HeaderTooLarge { .. })));
+        assert!(matches!(
+            decode_payment_header(&huge),
+            Err(PaymentError::HeaderTooLarge { .. })
+        ));
         // URL-safe alphabet without padding is tolerated.
         let f = fixture();
         let json = serde_json::to_vec(match &signed_v1(&f, &f.auth) {
@@ -1003,17 +1137,41 @@ mod tests {
         let tampered = |edit: &dyn Fn(&mut ExactAuthorization)| {
             let mut a = f.auth.clone();
             edit(&mut a);
-            let p = PaymentPayload::v1(&f.req.network, ExactEvmPayload { signature: good_sig.clone(), authorization: a });
+            let p = PaymentPayload::v1(
+                &f.req.network,
+                ExactEvmPayload {
+                    signature: good_sig.clone(),
+                    authorization: a,
+                },
+            );
             verify(&f, &p).unwrap_err()
         };
         // `to` / `value` mismatches are caught before the signature.
-        assert!(matches!(tampered(&|a| a.to = Address::repeat_byte(9)), PaymentError::WrongRecipient { .. }));
-        assert!(matches!(tampered(&|a| a.value += U256::from(1)), PaymentError::WrongAmount { .. }));
+        assert!(matches!(
+            tampered(&|a| a.to = Address::repeat_byte(9)),
+            PaymentError::WrongRecipient { .. }
+        ));
+        assert!(matches!(
+            tampered(&|a| a.value += U256::from(1)),
+            PaymentError::WrongAmount { .. }
+        ));
         // Fields only the signature binds.
-        assert!(matches!(tampered(&|a| a.nonce = B256::repeat_byte(1)), PaymentError::SignerMismatch { .. }));
-        assert!(matches!(tampered(&|a| a.valid_after -= 1), PaymentError::SignerMismatch { .. }));
-        assert!(matches!(tampered(&|a| a.valid_before -= 1), PaymentError::SignerMismatch { .. }));
-        assert!(matches!(tampered(&|a| a.from = Address::repeat_byte(7)), PaymentError::SignerMismatch { .. }));
+        assert!(matches!(
+            tampered(&|a| a.nonce = B256::repeat_byte(1)),
+            PaymentError::SignerMismatch { .. }
+        ));
+        assert!(matches!(
+            tampered(&|a| a.valid_after -= 1),
+            PaymentError::SignerMismatch { .. }
+        ));
+        assert!(matches!(
+            tampered(&|a| a.valid_before -= 1),
+            PaymentError::SignerMismatch { .. }
+        ));
+        assert!(matches!(
+            tampered(&|a| a.from = Address::repeat_byte(7)),
+            PaymentError::SignerMismatch { .. }
+        ));
         let e = tampered(&|a| a.from = Address::repeat_byte(7));
         assert_eq!(e.reason(), "invalid_exact_evm_payload_signature");
     }
@@ -1028,14 +1186,26 @@ mod tests {
         };
         let e = signed(&|a| a.value = U256::from(4_999_999u64)).unwrap_err();
         assert_eq!(e.reason(), "invalid_exact_evm_payload_authorization_value");
-        assert!(matches!(signed(&|a| a.value = U256::from(5_000_001u64)), Err(PaymentError::WrongAmount { .. })));
+        assert!(matches!(
+            signed(&|a| a.value = U256::from(5_000_001u64)),
+            Err(PaymentError::WrongAmount { .. })
+        ));
         let e = signed(&|a| a.to = Address::repeat_byte(3)).unwrap_err();
         assert_eq!(e.reason(), "invalid_exact_evm_payload_recipient_mismatch");
         // Time window.
-        assert!(matches!(signed(&|a| a.valid_after = NOW + 1), Err(PaymentError::NotYetValid { .. })));
+        assert!(matches!(
+            signed(&|a| a.valid_after = NOW + 1),
+            Err(PaymentError::NotYetValid { .. })
+        ));
         assert!(signed(&|a| a.valid_after = NOW).is_ok());
-        assert!(matches!(signed(&|a| a.valid_before = NOW), Err(PaymentError::Expired { .. })));
-        assert!(matches!(signed(&|a| a.valid_before = NOW - 1), Err(PaymentError::Expired { .. })));
+        assert!(matches!(
+            signed(&|a| a.valid_before = NOW),
+            Err(PaymentError::Expired { .. })
+        ));
+        assert!(matches!(
+            signed(&|a| a.valid_before = NOW - 1),
+            Err(PaymentError::Expired { .. })
+        ));
         assert!(matches!(
             signed(&|a| a.valid_before = NOW + SETTLEMENT_MARGIN_SECS),
             Err(PaymentError::Expired { .. })
@@ -1055,14 +1225,28 @@ mod tests {
     fn wrong_domain_signatures_are_rejected() {
         let f = fixture();
         for other in [
-            TokenDomain::new("USD Coin", "2", f.domain.chain_id, f.domain.verifying_contract), // name
-            TokenDomain::new("USDC", "1", f.domain.chain_id, f.domain.verifying_contract),     // version
-            TokenDomain::new("USDC", "2", 8453, f.domain.verifying_contract),                  // chain
-            TokenDomain::new("USDC", "2", f.domain.chain_id, Address::repeat_byte(5)),         // contract
+            TokenDomain::new(
+                "USD Coin",
+                "2",
+                f.domain.chain_id,
+                f.domain.verifying_contract,
+            ), // name
+            TokenDomain::new("USDC", "1", f.domain.chain_id, f.domain.verifying_contract), // version
+            TokenDomain::new("USDC", "2", 8453, f.domain.verifying_contract),              // chain
+            TokenDomain::new("USDC", "2", f.domain.chain_id, Address::repeat_byte(5)), // contract
         ] {
             let signature = sign_authorization(&f.payer, &f.auth, &other).unwrap();
-            let p = PaymentPayload::v1(&f.req.network, ExactEvmPayload { signature, authorization: f.auth.clone() });
-            assert!(matches!(verify(&f, &p), Err(PaymentError::SignerMismatch { .. })), "{other:?}");
+            let p = PaymentPayload::v1(
+                &f.req.network,
+                ExactEvmPayload {
+                    signature,
+                    authorization: f.auth.clone(),
+                },
+            );
+            assert!(
+                matches!(verify(&f, &p), Err(PaymentError::SignerMismatch { .. })),
+                "{other:?}"
+            );
         }
     }
 
@@ -1071,29 +1255,53 @@ mod tests {
         let f = fixture();
         let good = sign_authorization(&f.payer, &f.auth, &f.domain).unwrap();
         let with_sig = |sig: Vec<u8>| {
-            let p = PaymentPayload::v1(&f.req.network, ExactEvmPayload { signature: sig.into(), authorization: f.auth.clone() });
+            let p = PaymentPayload::v1(
+                &f.req.network,
+                ExactEvmPayload {
+                    signature: sig.into(),
+                    authorization: f.auth.clone(),
+                },
+            );
             verify(&f, &p)
         };
-        assert!(matches!(with_sig(good[..64].to_vec()), Err(PaymentError::BadSignature(_))));
-        assert!(matches!(with_sig(vec![0u8; 130]), Err(PaymentError::BadSignature(_))));
+        assert!(matches!(
+            with_sig(good[..64].to_vec()),
+            Err(PaymentError::BadSignature(_))
+        ));
+        assert!(matches!(
+            with_sig(vec![0u8; 130]),
+            Err(PaymentError::BadSignature(_))
+        ));
         let mut bad_v = good.to_vec();
         bad_v[64] = 5;
-        assert!(matches!(with_sig(bad_v), Err(PaymentError::BadSignature(_))));
+        assert!(matches!(
+            with_sig(bad_v),
+            Err(PaymentError::BadSignature(_))
+        ));
         // v as 0/1 is accepted.
         let mut v01 = good.to_vec();
         v01[64] -= 27;
         assert!(with_sig(v01).is_ok());
         // The malleable twin (n - s, flipped v) recovers the same key but is rejected.
         let sig = Signature::from_raw(&good).unwrap();
-        let n = U256::from_str_radix("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141", 16).unwrap();
+        let n = U256::from_str_radix(
+            "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141",
+            16,
+        )
+        .unwrap();
         let twin = Signature::new(sig.r(), n - sig.s(), !sig.v());
-        assert!(matches!(with_sig(twin.as_bytes().to_vec()), Err(PaymentError::BadSignature(_))));
+        assert!(matches!(
+            with_sig(twin.as_bytes().to_vec()),
+            Err(PaymentError::BadSignature(_))
+        ));
     }
 
     #[test]
     fn scheme_and_network_mismatches() {
         let f = fixture();
-        let PaymentPayload::V1(mut p) = signed_v1(&f, &f.auth) else { unreachable!() };
+        let PaymentPayload::V1(mut p) = signed_v1(&f, &f.auth) else {
+            unreachable!()
+        };
         p.network = "base".into();
         let e = verify(&f, &PaymentPayload::V1(p.clone())).unwrap_err();
         assert!(matches!(e, PaymentError::WrongNetwork { .. }));
@@ -1101,7 +1309,10 @@ mod tests {
         p.network = "eip155:84532".into();
         assert!(verify(&f, &PaymentPayload::V1(p.clone())).is_ok());
         p.scheme = "upto".into();
-        assert!(matches!(verify(&f, &PaymentPayload::V1(p)), Err(PaymentError::UnsupportedScheme(_))));
+        assert!(matches!(
+            verify(&f, &PaymentPayload::V1(p)),
+            Err(PaymentError::UnsupportedScheme(_))
+        ));
     }
 
     #[test]
@@ -1111,15 +1322,37 @@ mod tests {
         let run = |edit: &dyn Fn(&mut RequirementsV2)| {
             let mut accepted = f.req.to_v2(&f.domain);
             edit(&mut accepted);
-            let p = PaymentPayload::v2(accepted, None, ExactEvmPayload { signature: sig.clone(), authorization: f.auth.clone() });
+            let p = PaymentPayload::v2(
+                accepted,
+                None,
+                ExactEvmPayload {
+                    signature: sig.clone(),
+                    authorization: f.auth.clone(),
+                },
+            );
             verify(&f, &p)
         };
         assert!(run(&|_| {}).is_ok());
-        assert!(matches!(run(&|a| a.network = ChainId::new("eip155", "8453")), Err(PaymentError::WrongNetwork { .. })));
-        assert!(matches!(run(&|a| a.asset = Address::repeat_byte(1)), Err(PaymentError::WrongAsset { .. })));
-        assert!(matches!(run(&|a| a.pay_to = Address::repeat_byte(1)), Err(PaymentError::WrongRecipient { .. })));
-        assert!(matches!(run(&|a| a.amount = DecimalU256(U256::from(1))), Err(PaymentError::WrongAmount { .. })));
-        assert!(matches!(run(&|a| a.scheme = "upto".into()), Err(PaymentError::UnsupportedScheme(_))));
+        assert!(matches!(
+            run(&|a| a.network = ChainId::new("eip155", "8453")),
+            Err(PaymentError::WrongNetwork { .. })
+        ));
+        assert!(matches!(
+            run(&|a| a.asset = Address::repeat_byte(1)),
+            Err(PaymentError::WrongAsset { .. })
+        ));
+        assert!(matches!(
+            run(&|a| a.pay_to = Address::repeat_byte(1)),
+            Err(PaymentError::WrongRecipient { .. })
+        ));
+        assert!(matches!(
+            run(&|a| a.amount = DecimalU256(U256::from(1))),
+            Err(PaymentError::WrongAmount { .. })
+        ));
+        assert!(matches!(
+            run(&|a| a.scheme = "upto".into()),
+            Err(PaymentError::UnsupportedScheme(_))
+        ));
     }
 
     #[test]
@@ -1128,10 +1361,16 @@ mod tests {
         let p = signed_v1(&f, &f.auth);
         let mut d = f.domain.clone();
         d.verifying_contract = Address::repeat_byte(1);
-        assert!(matches!(verify_exact_payment(&p, &f.req, &d, NOW), Err(PaymentError::DomainMismatch(_))));
+        assert!(matches!(
+            verify_exact_payment(&p, &f.req, &d, NOW),
+            Err(PaymentError::DomainMismatch(_))
+        ));
         let mut d = f.domain.clone();
         d.chain_id = 1;
-        assert!(matches!(verify_exact_payment(&p, &f.req, &d, NOW), Err(PaymentError::DomainMismatch(_))));
+        assert!(matches!(
+            verify_exact_payment(&p, &f.req, &d, NOW),
+            Err(PaymentError::DomainMismatch(_))
+        ));
     }
 
     #[test]
@@ -1142,15 +1381,40 @@ mod tests {
             PaymentError::BadJson("x".into()),
             PaymentError::UnsupportedVersion(9),
             PaymentError::UnsupportedScheme("x".into()),
-            PaymentError::WrongNetwork { expected: "a".into(), got: "b".into() },
-            PaymentError::WrongAsset { expected: Address::ZERO, got: Address::ZERO },
-            PaymentError::WrongRecipient { expected: Address::ZERO, got: Address::ZERO },
-            PaymentError::WrongAmount { expected: U256::ZERO, got: U256::ZERO },
-            PaymentError::NotYetValid { valid_after: 1, now: 0 },
-            PaymentError::Expired { valid_before: 0, now: 1, margin: 6 },
-            PaymentError::ValidityTooLong { valid_before: 9, max: 1 },
+            PaymentError::WrongNetwork {
+                expected: "a".into(),
+                got: "b".into(),
+            },
+            PaymentError::WrongAsset {
+                expected: Address::ZERO,
+                got: Address::ZERO,
+            },
+            PaymentError::WrongRecipient {
+                expected: Address::ZERO,
+                got: Address::ZERO,
+            },
+            PaymentError::WrongAmount {
+                expected: U256::ZERO,
+                got: U256::ZERO,
+            },
+            PaymentError::NotYetValid {
+                valid_after: 1,
+                now: 0,
+            },
+            PaymentError::Expired {
+                valid_before: 0,
+                now: 1,
+                margin: 6,
+            },
+            PaymentError::ValidityTooLong {
+                valid_before: 9,
+                max: 1,
+            },
             PaymentError::BadSignature("x".into()),
-            PaymentError::SignerMismatch { from: Address::ZERO, recovered: Address::ZERO },
+            PaymentError::SignerMismatch {
+                from: Address::ZERO,
+                recovered: Address::ZERO,
+            },
             PaymentError::DomainMismatch("x".into()),
         ];
         for e in errors {

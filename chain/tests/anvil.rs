@@ -14,8 +14,8 @@ use tollgate_chain::client::parse_private_key;
 use tollgate_chain::contracts::{MockUSDC, TreasuryVault};
 use tollgate_chain::deploy::{deploy, deploy_local, mint, DeployOptions, Deployment};
 use tollgate_chain::x402::{
-    decode_payment_header, sign_authorization, verify_exact_payment, ExactAuthorization, ExactEvmPayload,
-    ExactRequirements, Network, PaymentPayload, SettlementResponse,
+    decode_payment_header, sign_authorization, verify_exact_payment, ExactAuthorization,
+    ExactEvmPayload, ExactRequirements, Network, PaymentPayload, SettlementResponse,
 };
 use tollgate_chain::{ChainClient, ChainConfig, ChainError};
 
@@ -26,7 +26,10 @@ fn usdc(n: u64) -> U256 {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 fn addr(key: &str) -> Address {
@@ -89,7 +92,12 @@ fn requirements(dep: &Deployment, pay_to: Address, amount: U256) -> ExactRequire
 
 /// What an x402 client does: sign `TransferWithAuthorization` for the token's domain and wrap
 /// it in an `X-PAYMENT` header.
-fn x402_client_header(signer: &PrivateKeySigner, dep: &Deployment, req: &ExactRequirements, nonce: B256) -> String {
+fn x402_client_header(
+    signer: &PrivateKeySigner,
+    dep: &Deployment,
+    req: &ExactRequirements,
+    nonce: B256,
+) -> String {
     let t = now();
     let authorization = ExactAuthorization {
         from: signer.address(),
@@ -100,15 +108,27 @@ fn x402_client_header(signer: &PrivateKeySigner, dep: &Deployment, req: &ExactRe
         nonce,
     };
     let signature = sign_authorization(signer, &authorization, &dep.token_domain()).unwrap();
-    PaymentPayload::v1(&req.network, ExactEvmPayload { signature, authorization }).to_header()
+    PaymentPayload::v1(
+        &req.network,
+        ExactEvmPayload {
+            signature,
+            authorization,
+        },
+    )
+    .to_header()
 }
 
 #[tokio::test]
 async fn deploy_local_writes_deployment_json() {
     let anvil = Anvil::spawn().expect("anvil");
     let buyer = addr(DEV_KEYS[1]);
-    let options = DeployOptions { mint: vec![(buyer, usdc(50))], ..Default::default() };
-    let dep = deploy_local(anvil.url(), DEV_KEYS[0], &options).await.unwrap();
+    let options = DeployOptions {
+        mint: vec![(buyer, usdc(50))],
+        ..Default::default()
+    };
+    let dep = deploy_local(anvil.url(), DEV_KEYS[0], &options)
+        .await
+        .unwrap();
     assert_eq!(dep.chain_id, 31337);
     assert_eq!(dep.token_name, "USD Coin");
     assert_eq!(dep.token_decimals, 6);
@@ -116,12 +136,24 @@ async fn deploy_local_writes_deployment_json() {
 
     let c = client(&anvil, DEV_KEYS[4]).await;
     for a in [dep.usdc, dep.treasury_vault, dep.payout_vault] {
-        assert!(!c.provider().get_code_at(a).await.unwrap().is_empty(), "no code at {a}");
+        assert!(
+            !c.provider().get_code_at(a).await.unwrap().is_empty(),
+            "no code at {a}"
+        );
     }
     assert_eq!(c.token_balance(dep.usdc, buyer).await.unwrap(), usdc(50));
-    assert_eq!(c.vault_operator(dep.treasury_vault).await.unwrap(), dep.treasury_operator);
-    assert_eq!(c.vault_operator(dep.payout_vault).await.unwrap(), dep.payout_operator);
-    let payout_of_treasury = c.call(dep.treasury_vault, TreasuryVault::payoutVaultCall {}).await.unwrap();
+    assert_eq!(
+        c.vault_operator(dep.treasury_vault).await.unwrap(),
+        dep.treasury_operator
+    );
+    assert_eq!(
+        c.vault_operator(dep.payout_vault).await.unwrap(),
+        dep.payout_operator
+    );
+    let payout_of_treasury = c
+        .call(dep.treasury_vault, TreasuryVault::payoutVaultCall {})
+        .await
+        .unwrap();
     assert_eq!(payout_of_treasury, dep.payout_vault);
 
     let dir = std::env::temp_dir().join(format!("tollgate-deploy-{}", std::process::id()));
@@ -129,7 +161,8 @@ async fn deploy_local_writes_deployment_json() {
     let path = dir.join("deployment.json");
     dep.write(&path).unwrap();
     assert_eq!(Deployment::read(&path).unwrap(), dep);
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert!(json["usdc"].as_str().unwrap().starts_with("0x"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -150,22 +183,47 @@ async fn x402_payment_verifies_settles_and_replay_is_rejected() {
 
     let before = facilitator.token_balance(e.dep.usdc, pay_to).await.unwrap();
     let tx = facilitator
-        .settle_transfer_with_authorization(e.dep.usdc, &verified.authorization, &verified.signature)
+        .settle_transfer_with_authorization(
+            e.dep.usdc,
+            &verified.authorization,
+            &verified.signature,
+        )
         .await
         .unwrap();
-    assert_eq!(facilitator.token_balance(e.dep.usdc, pay_to).await.unwrap() - before, usdc(5));
-    assert_eq!(facilitator.token_balance(e.dep.usdc, buyer_key.address()).await.unwrap(), usdc(995));
-    assert!(facilitator.authorization_state(e.dep.usdc, buyer_key.address(), B256::repeat_byte(0x01)).await.unwrap());
+    assert_eq!(
+        facilitator.token_balance(e.dep.usdc, pay_to).await.unwrap() - before,
+        usdc(5)
+    );
+    assert_eq!(
+        facilitator
+            .token_balance(e.dep.usdc, buyer_key.address())
+            .await
+            .unwrap(),
+        usdc(995)
+    );
+    assert!(facilitator
+        .authorization_state(e.dep.usdc, buyer_key.address(), B256::repeat_byte(0x01))
+        .await
+        .unwrap());
     let resp = SettlementResponse::success(tx, payload.network(), verified.payer());
     assert!(resp.success && resp.transaction.starts_with("0x"));
 
     // Replay of the same header: still passes the pure check, the chain says "used".
-    let again = verify_exact_payment(&decode_payment_header(&header).unwrap(), &req, &e.dep.token_domain(), now()).unwrap();
+    let again = verify_exact_payment(
+        &decode_payment_header(&header).unwrap(),
+        &req,
+        &e.dep.token_domain(),
+        now(),
+    )
+    .unwrap();
     let err = facilitator
         .settle_transfer_with_authorization(e.dep.usdc, &again.authorization, &again.signature)
         .await
         .unwrap_err();
-    assert!(matches!(err, ChainError::AuthorizationAlreadyUsed { .. }), "{err:?}");
+    assert!(
+        matches!(err, ChainError::AuthorizationAlreadyUsed { .. }),
+        "{err:?}"
+    );
 
     // A v2 PAYMENT-SIGNATURE payment settles too.
     let t = now();
@@ -181,14 +239,33 @@ async fn x402_payment_verifies_settles_and_replay_is_rejected() {
     let v2 = PaymentPayload::v2(
         req.to_v2(&e.dep.token_domain()),
         Some(req.resource_info()),
-        ExactEvmPayload { signature, authorization: auth },
+        ExactEvmPayload {
+            signature,
+            authorization: auth,
+        },
     );
-    let verified = verify_exact_payment(&decode_payment_header(&v2.to_header()).unwrap(), &req, &e.dep.token_domain(), now()).unwrap();
+    let verified = verify_exact_payment(
+        &decode_payment_header(&v2.to_header()).unwrap(),
+        &req,
+        &e.dep.token_domain(),
+        now(),
+    )
+    .unwrap();
     facilitator
-        .settle_transfer_with_authorization(e.dep.usdc, &verified.authorization, &verified.signature)
+        .settle_transfer_with_authorization(
+            e.dep.usdc,
+            &verified.authorization,
+            &verified.signature,
+        )
         .await
         .unwrap();
-    assert_eq!(facilitator.token_balance(e.dep.usdc, buyer_key.address()).await.unwrap(), usdc(990));
+    assert_eq!(
+        facilitator
+            .token_balance(e.dep.usdc, buyer_key.address())
+            .await
+            .unwrap(),
+        usdc(990)
+    );
 }
 
 #[tokio::test]
@@ -197,46 +274,107 @@ async fn settle_with_insufficient_balance_fails_before_sending() {
     let poor: PrivateKeySigner = PrivateKeySigner::random(); // holds no USDC
     let req = requirements(&e.dep, e.dep.treasury_vault, usdc(5));
     let header = x402_client_header(&poor, &e.dep, &req, B256::repeat_byte(0x03));
-    let verified = verify_exact_payment(&decode_payment_header(&header).unwrap(), &req, &e.dep.token_domain(), now()).unwrap();
+    let verified = verify_exact_payment(
+        &decode_payment_header(&header).unwrap(),
+        &req,
+        &e.dep.token_domain(),
+        now(),
+    )
+    .unwrap();
 
     let facilitator = &e.treasury_op;
-    let nonce_before = facilitator.provider().get_transaction_count(facilitator.address()).await.unwrap();
+    let nonce_before = facilitator
+        .provider()
+        .get_transaction_count(facilitator.address())
+        .await
+        .unwrap();
     let err = facilitator
-        .settle_transfer_with_authorization(e.dep.usdc, &verified.authorization, &verified.signature)
+        .settle_transfer_with_authorization(
+            e.dep.usdc,
+            &verified.authorization,
+            &verified.signature,
+        )
         .await
         .unwrap_err();
     match err {
-        ChainError::InsufficientBalance { payer, balance, required } => {
+        ChainError::InsufficientBalance {
+            payer,
+            balance,
+            required,
+        } => {
             assert_eq!(payer, poor.address());
             assert_eq!(balance, U256::ZERO);
             assert_eq!(required, usdc(5));
         }
         other => panic!("expected InsufficientBalance, got {other:?}"),
     }
-    let nonce_after = facilitator.provider().get_transaction_count(facilitator.address()).await.unwrap();
+    let nonce_after = facilitator
+        .provider()
+        .get_transaction_count(facilitator.address())
+        .await
+        .unwrap();
     assert_eq!(nonce_before, nonce_after, "nothing may be sent");
 }
 
 #[tokio::test]
 async fn deposit_then_find_deposit() {
     let e = env().await;
-    let tx = e.buyer.approve_and_deposit(e.dep.usdc, e.dep.treasury_vault, usdc(20)).await.unwrap();
+    let tx = e
+        .buyer
+        .approve_and_deposit(e.dep.usdc, e.dep.treasury_vault, usdc(20))
+        .await
+        .unwrap();
 
-    let deposits = e.deployer.find_deposit(e.dep.treasury_vault, tx, 1).await.unwrap();
+    let deposits = e
+        .deployer
+        .find_deposit(e.dep.treasury_vault, tx, 1)
+        .await
+        .unwrap();
     assert_eq!(deposits.len(), 1);
     assert_eq!(deposits[0].buyer, e.buyer.address());
     assert_eq!(deposits[0].amount, usdc(20));
     assert_eq!(deposits[0].tx_hash, tx);
-    assert_eq!(e.deployer.pool_balance(e.dep.treasury_vault).await.unwrap(), usdc(20));
+    assert_eq!(
+        e.deployer.pool_balance(e.dep.treasury_vault).await.unwrap(),
+        usdc(20)
+    );
 
     // Confirmations: automine makes no blocks on its own.
-    let err = e.deployer.find_deposit(e.dep.treasury_vault, tx, 3).await.unwrap_err();
-    assert!(matches!(err, ChainError::NotEnoughConfirmations { have: 1, need: 3, .. }), "{err:?}");
-    let _: serde_json::Value = e.deployer.raw_request("anvil_mine", serde_json::json!([2])).await.unwrap();
-    assert_eq!(e.deployer.find_deposit(e.dep.treasury_vault, tx, 3).await.unwrap(), deposits);
+    let err = e
+        .deployer
+        .find_deposit(e.dep.treasury_vault, tx, 3)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ChainError::NotEnoughConfirmations {
+                have: 1,
+                need: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let _: serde_json::Value = e
+        .deployer
+        .raw_request("anvil_mine", serde_json::json!([2]))
+        .await
+        .unwrap();
+    assert_eq!(
+        e.deployer
+            .find_deposit(e.dep.treasury_vault, tx, 3)
+            .await
+            .unwrap(),
+        deposits
+    );
 
     // Not this vault's event.
-    let err = e.deployer.find_deposit(e.dep.payout_vault, tx, 1).await.unwrap_err();
+    let err = e
+        .deployer
+        .find_deposit(e.dep.payout_vault, tx, 1)
+        .await
+        .unwrap_err();
     assert!(matches!(err, ChainError::NotFromVault { .. }), "{err:?}");
     // A transaction without any Deposited event (a plain mint).
     let mint_tx = e
@@ -244,17 +382,30 @@ async fn deposit_then_find_deposit() {
         .send_and_confirm(
             TransactionRequest::default()
                 .with_to(e.dep.usdc)
-                .with_input(MockUSDC::mintCall { to: e.buyer.address(), amount: usdc(1) }.abi_encode()),
+                .with_input(
+                    MockUSDC::mintCall {
+                        to: e.buyer.address(),
+                        amount: usdc(1),
+                    }
+                    .abi_encode(),
+                ),
         )
         .await
         .unwrap()
         .transaction_hash;
     assert!(matches!(
-        e.deployer.find_deposit(e.dep.treasury_vault, mint_tx, 1).await.unwrap_err(),
+        e.deployer
+            .find_deposit(e.dep.treasury_vault, mint_tx, 1)
+            .await
+            .unwrap_err(),
         ChainError::NotFromVault { .. }
     ));
     // Unknown hash.
-    let err = e.deployer.find_deposit(e.dep.treasury_vault, B256::repeat_byte(0xee), 1).await.unwrap_err();
+    let err = e
+        .deployer
+        .find_deposit(e.dep.treasury_vault, B256::repeat_byte(0xee), 1)
+        .await
+        .unwrap_err();
     assert!(matches!(err, ChainError::TxNotFound(_)), "{err:?}");
 
     // A deposit that reverted on-chain (gas set by hand, so no estimate stops it).
@@ -265,56 +416,164 @@ async fn deposit_then_find_deposit() {
     let bad_tx = e.buyer.send(reverting).await.unwrap();
     let err = e.buyer.wait_for_confirmations(bad_tx, 1).await.unwrap_err();
     assert!(matches!(err, ChainError::TxReverted { .. }), "{err:?}");
-    let err = e.deployer.find_deposit(e.dep.treasury_vault, bad_tx, 1).await.unwrap_err();
+    let err = e
+        .deployer
+        .find_deposit(e.dep.treasury_vault, bad_tx, 1)
+        .await
+        .unwrap_err();
     assert!(matches!(err, ChainError::TxReverted { .. }), "{err:?}");
 }
 
 #[tokio::test]
 async fn payout_executed_batch_and_replay() {
     let e = env().await;
-    e.buyer.approve_and_deposit(e.dep.usdc, e.dep.treasury_vault, usdc(100)).await.unwrap();
-    e.treasury_op.fund_payout_vault(e.dep.treasury_vault, usdc(60)).await.unwrap();
-    assert_eq!(e.treasury_op.pool_balance(e.dep.treasury_vault).await.unwrap(), usdc(40));
-    assert_eq!(e.treasury_op.token_balance(e.dep.usdc, e.dep.payout_vault).await.unwrap(), usdc(60));
+    e.buyer
+        .approve_and_deposit(e.dep.usdc, e.dep.treasury_vault, usdc(100))
+        .await
+        .unwrap();
+    e.treasury_op
+        .fund_payout_vault(e.dep.treasury_vault, usdc(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        e.treasury_op
+            .pool_balance(e.dep.treasury_vault)
+            .await
+            .unwrap(),
+        usdc(40)
+    );
+    assert_eq!(
+        e.treasury_op
+            .token_balance(e.dep.usdc, e.dep.payout_vault)
+            .await
+            .unwrap(),
+        usdc(60)
+    );
 
     let seller = PrivateKeySigner::random().address();
     let batch = B256::repeat_byte(0xba);
-    assert!(!e.payout_op.executed_batch(e.dep.payout_vault, batch).await.unwrap());
-    e.payout_op.payout(e.dep.payout_vault, seller, usdc(25), batch).await.unwrap();
-    assert!(e.payout_op.executed_batch(e.dep.payout_vault, batch).await.unwrap());
-    assert_eq!(e.payout_op.token_balance(e.dep.usdc, seller).await.unwrap(), usdc(25));
+    assert!(!e
+        .payout_op
+        .executed_batch(e.dep.payout_vault, batch)
+        .await
+        .unwrap());
+    e.payout_op
+        .payout(e.dep.payout_vault, seller, usdc(25), batch)
+        .await
+        .unwrap();
+    assert!(e
+        .payout_op
+        .executed_batch(e.dep.payout_vault, batch)
+        .await
+        .unwrap());
+    assert_eq!(
+        e.payout_op.token_balance(e.dep.usdc, seller).await.unwrap(),
+        usdc(25)
+    );
 
     // Same batch id again: typed error, nothing paid.
-    let err = e.payout_op.payout(e.dep.payout_vault, seller, usdc(25), batch).await.unwrap_err();
-    assert_eq!(err.to_string(), ChainError::BatchAlreadyExecuted(batch).to_string());
-    assert_eq!(e.payout_op.token_balance(e.dep.usdc, seller).await.unwrap(), usdc(25));
+    let err = e
+        .payout_op
+        .payout(e.dep.payout_vault, seller, usdc(25), batch)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        ChainError::BatchAlreadyExecuted(batch).to_string()
+    );
+    assert_eq!(
+        e.payout_op.token_balance(e.dep.usdc, seller).await.unwrap(),
+        usdc(25)
+    );
 
     // Only the payout operator may pay; the treasury operator's key is not it.
-    let err = e.treasury_op.payout(e.dep.payout_vault, seller, usdc(1), B256::repeat_byte(1)).await.unwrap_err();
-    assert!(matches!(err, ChainError::NotOperator { caller } if caller == e.treasury_op.address()), "{err:?}");
+    let err = e
+        .treasury_op
+        .payout(e.dep.payout_vault, seller, usdc(1), B256::repeat_byte(1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ChainError::NotOperator { caller } if caller == e.treasury_op.address()),
+        "{err:?}"
+    );
     // Funding more than the pool holds.
-    let err = e.treasury_op.fund_payout_vault(e.dep.treasury_vault, usdc(41)).await.unwrap_err();
-    assert!(matches!(err, ChainError::VaultInsufficient { .. }), "{err:?}");
+    let err = e
+        .treasury_op
+        .fund_payout_vault(e.dep.treasury_vault, usdc(41))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ChainError::VaultInsufficient { .. }),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
 async fn buyer_withdrawals_by_operator() {
     let e = env().await;
-    e.buyer.approve_and_deposit(e.dep.usdc, e.dep.treasury_vault, usdc(30)).await.unwrap();
+    e.buyer
+        .approve_and_deposit(e.dep.usdc, e.dep.treasury_vault, usdc(30))
+        .await
+        .unwrap();
     let to = PrivateKeySigner::random().address();
     let id = B256::repeat_byte(0x77);
-    e.treasury_op.operator_withdraw(e.dep.treasury_vault, to, usdc(10), id).await.unwrap();
-    assert!(e.treasury_op.executed_withdrawal(e.dep.treasury_vault, id).await.unwrap());
-    assert_eq!(e.treasury_op.token_balance(e.dep.usdc, to).await.unwrap(), usdc(10));
-    let err = e.treasury_op.operator_withdraw(e.dep.treasury_vault, to, usdc(10), id).await.unwrap_err();
-    assert!(matches!(err, ChainError::WithdrawalAlreadyExecuted(x) if x == id), "{err:?}");
+    e.treasury_op
+        .operator_withdraw(e.dep.treasury_vault, to, usdc(10), id)
+        .await
+        .unwrap();
+    assert!(e
+        .treasury_op
+        .executed_withdrawal(e.dep.treasury_vault, id)
+        .await
+        .unwrap());
+    assert_eq!(
+        e.treasury_op.token_balance(e.dep.usdc, to).await.unwrap(),
+        usdc(10)
+    );
+    let err = e
+        .treasury_op
+        .operator_withdraw(e.dep.treasury_vault, to, usdc(10), id)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ChainError::WithdrawalAlreadyExecuted(x) if x == id),
+        "{err:?}"
+    );
     // release shares the id space
-    let err = e.treasury_op.release(e.dep.treasury_vault, to, usdc(1), id).await.unwrap_err();
-    assert!(matches!(err, ChainError::WithdrawalAlreadyExecuted(_)), "{err:?}");
-    e.treasury_op.release(e.dep.treasury_vault, e.buyer.address(), usdc(5), B256::repeat_byte(0x78)).await.unwrap();
-    let released = e.buyer.call(e.dep.treasury_vault, TreasuryVault::balanceOfCall { user: e.buyer.address() }).await.unwrap();
+    let err = e
+        .treasury_op
+        .release(e.dep.treasury_vault, to, usdc(1), id)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ChainError::WithdrawalAlreadyExecuted(_)),
+        "{err:?}"
+    );
+    e.treasury_op
+        .release(
+            e.dep.treasury_vault,
+            e.buyer.address(),
+            usdc(5),
+            B256::repeat_byte(0x78),
+        )
+        .await
+        .unwrap();
+    let released = e
+        .buyer
+        .call(
+            e.dep.treasury_vault,
+            TreasuryVault::balanceOfCall {
+                user: e.buyer.address(),
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(released, usdc(5));
-    let err = e.buyer.operator_withdraw(e.dep.treasury_vault, to, usdc(1), B256::repeat_byte(0x79)).await.unwrap_err();
+    let err = e
+        .buyer
+        .operator_withdraw(e.dep.treasury_vault, to, usdc(1), B256::repeat_byte(0x79))
+        .await
+        .unwrap_err();
     assert!(matches!(err, ChainError::NotOperator { .. }), "{err:?}");
 }
 
@@ -323,30 +582,73 @@ async fn concurrent_sends_do_not_collide() {
     let anvil = Anvil::spawn().expect("anvil");
     let c = client(&anvil, DEV_KEYS[0]).await;
     let dep = deploy(&c, &DeployOptions::default()).await.unwrap();
-    let start = c.provider().get_transaction_count(c.address()).await.unwrap();
+    let start = c
+        .provider()
+        .get_transaction_count(c.address())
+        .await
+        .unwrap();
 
     let sends = (0..12u64).map(|i| {
         let c = c.clone();
-        tokio::spawn(async move { mint(&c, dep.usdc, Address::repeat_byte(i as u8 + 1), U256::from(i + 1)).await })
+        tokio::spawn(async move {
+            mint(
+                &c,
+                dep.usdc,
+                Address::repeat_byte(i as u8 + 1),
+                U256::from(i + 1),
+            )
+            .await
+        })
     });
     for r in futures_join(sends).await {
         r.unwrap();
     }
-    assert_eq!(c.provider().get_transaction_count(c.address()).await.unwrap(), start + 12);
+    assert_eq!(
+        c.provider()
+            .get_transaction_count(c.address())
+            .await
+            .unwrap(),
+        start + 12
+    );
     for i in 0..12u64 {
-        assert_eq!(c.token_balance(dep.usdc, Address::repeat_byte(i as u8 + 1)).await.unwrap(), U256::from(i + 1));
+        assert_eq!(
+            c.token_balance(dep.usdc, Address::repeat_byte(i as u8 + 1))
+                .await
+                .unwrap(),
+            U256::from(i + 1)
+        );
     }
 
     // A call that reverts at estimation takes no nonce: the next send goes straight through.
-    let err = c.payout(dep.payout_vault, Address::ZERO, U256::from(1), B256::ZERO).await.unwrap_err();
-    assert!(matches!(err, ChainError::Reverted { .. } | ChainError::VaultInsufficient { .. }), "{err:?}");
-    mint(&c, dep.usdc, Address::repeat_byte(0x99), U256::from(1)).await.unwrap();
+    let err = c
+        .payout(dep.payout_vault, Address::ZERO, U256::from(1), B256::ZERO)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ChainError::Reverted { .. } | ChainError::VaultInsufficient { .. }
+        ),
+        "{err:?}"
+    );
+    mint(&c, dep.usdc, Address::repeat_byte(0x99), U256::from(1))
+        .await
+        .unwrap();
 
     // The same key used by another process: our cached nonce goes stale; the client recovers.
     let other = client(&anvil, DEV_KEYS[0]).await;
-    mint(&other, dep.usdc, Address::repeat_byte(0x98), U256::from(1)).await.unwrap();
-    mint(&c, dep.usdc, Address::repeat_byte(0x97), U256::from(1)).await.unwrap();
-    assert_eq!(c.token_balance(dep.usdc, Address::repeat_byte(0x97)).await.unwrap(), U256::from(1));
+    mint(&other, dep.usdc, Address::repeat_byte(0x98), U256::from(1))
+        .await
+        .unwrap();
+    mint(&c, dep.usdc, Address::repeat_byte(0x97), U256::from(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.token_balance(dep.usdc, Address::repeat_byte(0x97))
+            .await
+            .unwrap(),
+        U256::from(1)
+    );
 }
 
 async fn futures_join<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
@@ -364,9 +666,15 @@ async fn eip1271_checks() {
     let dep = deploy(&c, &DeployOptions::default()).await.unwrap();
     let hash = B256::repeat_byte(0x12);
     // No code: false (an EOA's signature is not checked here).
-    assert!(!c.is_valid_signature_1271(addr(DEV_KEYS[1]), hash, &[1, 2, 3]).await.unwrap());
+    assert!(!c
+        .is_valid_signature_1271(addr(DEV_KEYS[1]), hash, &[1, 2, 3])
+        .await
+        .unwrap());
     // Code without isValidSignature (reverts): false.
-    assert!(!c.is_valid_signature_1271(dep.usdc, hash, &[1, 2, 3]).await.unwrap());
+    assert!(!c
+        .is_valid_signature_1271(dep.usdc, hash, &[1, 2, 3])
+        .await
+        .unwrap());
     // Minimal wallets: runtime returns bytes4 X left-aligned in a 32-byte word for any input.
     let wallet = |magic: &str| {
         let runtime = format!("63{magic}60e01b60005260206000f3");
@@ -375,28 +683,65 @@ async fn eip1271_checks() {
     };
     let mut deployed = Vec::new();
     for magic in ["1626ba7e", "ffffffff"] {
-        let r = c.send_and_confirm(TransactionRequest::default().with_deploy_code(wallet(magic))).await.unwrap();
+        let r = c
+            .send_and_confirm(TransactionRequest::default().with_deploy_code(wallet(magic)))
+            .await
+            .unwrap();
         deployed.push(r.contract_address.unwrap());
     }
-    assert!(c.is_valid_signature_1271(deployed[0], hash, &[0u8; 65]).await.unwrap());
-    assert!(!c.is_valid_signature_1271(deployed[1], hash, &[0u8; 65]).await.unwrap());
+    assert!(c
+        .is_valid_signature_1271(deployed[0], hash, &[0u8; 65])
+        .await
+        .unwrap());
+    assert!(!c
+        .is_valid_signature_1271(deployed[1], hash, &[0u8; 65])
+        .await
+        .unwrap());
 }
 
 #[tokio::test]
 async fn connect_checks_chain_id_and_confirmation_timeout() {
     let anvil = Anvil::spawn().expect("anvil");
-    let err = ChainClient::connect(ChainConfig::new(anvil.url()).with_chain_id(8453), DEV_KEYS[0]).await.unwrap_err();
-    assert!(matches!(err, ChainError::ChainIdMismatch { expected: 8453, actual: 31337 }), "{err:?}");
+    let err = ChainClient::connect(
+        ChainConfig::new(anvil.url()).with_chain_id(8453),
+        DEV_KEYS[0],
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ChainError::ChainIdMismatch {
+                expected: 8453,
+                actual: 31337
+            }
+        ),
+        "{err:?}"
+    );
     let dbg = format!("{:?}", client(&anvil, DEV_KEYS[0]).await);
-    assert!(!dbg.contains("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"), "{dbg}");
+    assert!(
+        !dbg.contains("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"),
+        "{dbg}"
+    );
     assert!(dbg.contains("redacted"));
 
     // Waiting for 3 confirmations on an automining chain that nobody else uses: time-out.
     let mut cfg = config(&anvil).with_confirmations(3);
     cfg.confirmation_timeout = Duration::from_millis(300);
     let c = ChainClient::connect(cfg, DEV_KEYS[0]).await.unwrap();
-    let tx = TransactionRequest::default().with_to(addr(DEV_KEYS[1])).with_value(U256::from(1));
+    let tx = TransactionRequest::default()
+        .with_to(addr(DEV_KEYS[1]))
+        .with_value(U256::from(1));
     let err = c.send_and_confirm(tx).await.unwrap_err();
-    assert!(matches!(err, ChainError::ConfirmationTimeout { confirmations: 3, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            ChainError::ConfirmationTimeout {
+                confirmations: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(err.is_transient());
 }

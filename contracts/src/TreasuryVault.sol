@@ -36,7 +36,11 @@ import {OperatedVault} from "./OperatedVault.sol";
  *    totalDeposited >= totalWithdrawn + totalFundedOut (+ totalEmergencyWithdrawn), and
  *    token.balanceOf(this) >= poolBalance() + totalUserBalances (all obligations are covered).
  * Tokens sent to the vault without `deposit` are not credited to anyone; they show up as `surplus()`
- * and only the admin can move them (via `emergencyWithdraw`).
+ * and only the admin can move them (via `emergencyWithdraw`) — except x402 top-ups: the x402 "exact"
+ * scheme pays with a plain EIP-3009 `transferWithAuthorization` to this vault (x402 clients sign
+ * `TransferWithAuthorization`, so `depositWithAuthorization` cannot be used), after which the
+ * operator calls `recordTopUp` to move that amount from surplus into the pool, once per top-up id.
+ * It emits `TopUpRecorded`, not `Deposited`, so a deposit watcher never credits it a second time.
  */
 contract TreasuryVault is OperatedVault {
     using SafeERC20 for IERC20;
@@ -58,6 +62,9 @@ contract TreasuryVault is OperatedVault {
     /// @notice Released-but-not-withdrawn amount of each user (see the money model above).
     mapping(address user => uint256 amount) public balanceOf;
 
+    /// @notice True once an x402 top-up has been moved from surplus into the pool.
+    mapping(bytes32 topUpId => bool recorded) public recordedTopUpIds;
+
     /// @notice True once `withdrawalId` has been used by `operatorWithdraw` or `release`.
     mapping(bytes32 withdrawalId => bool executed) public executedWithdrawalIds;
 
@@ -69,12 +76,15 @@ contract TreasuryVault is OperatedVault {
     event Withdrawn(address indexed user, uint256 amount);
     /// @notice The operator paid buyer withdrawal `withdrawalId` of `amount` to `to`.
     event OperatorWithdrawn(bytes32 indexed withdrawalId, address indexed to, uint256 amount);
+    /// @notice The operator counted an x402 top-up of `amount` by `buyer` (already credited off-chain).
+    event TopUpRecorded(bytes32 indexed topUpId, address indexed buyer, uint256 amount);
     /// @notice The operator moved `amount` to the PayoutVault.
     event PayoutVaultFunded(address indexed payoutVault, uint256 amount);
 
     /// @dev `requested` exceeds the `available` amount of the relevant balance.
     error InsufficientBalance(uint256 available, uint256 requested);
     error WithdrawalAlreadyExecuted(bytes32 withdrawalId);
+    error TopUpAlreadyRecorded(bytes32 topUpId);
     /// @dev The PayoutVault passed to the constructor holds a different token.
     error PayoutVaultTokenMismatch();
 
@@ -124,6 +134,27 @@ contract TreasuryVault is OperatedVault {
         IERC3009(address(token))
             .receiveWithAuthorization(from, address(this), amount, validAfter, validBefore, nonce, v, r, s);
         _credit(from, balanceBefore);
+    }
+
+    /**
+     * @notice Moves `amount` of surplus (an x402 top-up paid by `transferWithAuthorization` straight
+     * to this vault) into the pool. `topUpId` (the gateway's id for the top-up, derived from the
+     * authorization) makes a retry harmless.
+     */
+    function recordTopUp(address buyer, uint256 amount, bytes32 topUpId)
+        external
+        onlyOperator
+        whenNotPaused
+        nonReentrant
+    {
+        if (buyer == address(0)) revert ZeroAddress();
+        if (amount == 0) revert ZeroAmount();
+        if (recordedTopUpIds[topUpId]) revert TopUpAlreadyRecorded(topUpId);
+        uint256 spare = this.surplus();
+        if (amount > spare) revert InsufficientBalance(spare, amount);
+        recordedTopUpIds[topUpId] = true;
+        totalDeposited += amount;
+        emit TopUpRecorded(topUpId, buyer, amount);
     }
 
     // ---------------------------------------------------------------- out: operator

@@ -306,6 +306,66 @@ contract TreasuryVaultTest is Fixture {
         treasury.operatorWithdraw(alice, 1, W1);
     }
 
+    // ------------------------------------------------------------------ recordTopUp (x402)
+
+    bytes32 internal constant T1 = keccak256("topup-1");
+
+    /// @dev An x402 top-up: a plain transfer to the vault (what transferWithAuthorization does).
+    function _directTransfer(uint256 amount) internal {
+        usdc.mint(address(treasury), amount);
+    }
+
+    function test_recordTopUp_movesSurplusIntoThePool() public {
+        _directTransfer(5e6);
+        assertEq(treasury.surplus(), 5e6, "surplus before");
+        vm.expectEmit(true, true, true, true, address(treasury));
+        emit TreasuryVault.TopUpRecorded(T1, alice, 5e6);
+        vm.prank(treasuryOp);
+        treasury.recordTopUp(alice, 5e6, T1);
+        assertEq(treasury.surplus(), 0, "surplus after");
+        assertEq(treasury.poolBalance(), 5e6, "pool");
+        assertEq(treasury.totalDeposited(), 5e6, "counted as deposited");
+        assertTrue(treasury.recordedTopUpIds(T1), "id used");
+        _assertBooks();
+        // The pool can now fund payouts.
+        vm.prank(treasuryOp);
+        treasury.fundPayoutVault(5e6);
+        _assertBooks();
+    }
+
+    function test_recordTopUp_reverts() public {
+        _directTransfer(5e6);
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(OperatedVault.NotOperator.selector, stranger));
+        treasury.recordTopUp(alice, 5e6, T1);
+
+        vm.startPrank(treasuryOp);
+        vm.expectRevert(OperatedVault.ZeroAddress.selector);
+        treasury.recordTopUp(address(0), 5e6, T1);
+        vm.expectRevert(OperatedVault.ZeroAmount.selector);
+        treasury.recordTopUp(alice, 0, T1);
+        // More than arrived: a top-up cannot mint pool money.
+        vm.expectRevert(abi.encodeWithSelector(TreasuryVault.InsufficientBalance.selector, 5e6, 5e6 + 1));
+        treasury.recordTopUp(alice, 5e6 + 1, T1);
+        treasury.recordTopUp(alice, 2e6, T1);
+        vm.expectRevert(abi.encodeWithSelector(TreasuryVault.TopUpAlreadyRecorded.selector, T1));
+        treasury.recordTopUp(alice, 1e6, T1);
+        vm.stopPrank();
+
+        // Deposits are not surplus: they cannot be recorded a second time as a top-up.
+        _deposit(bob, 10e6);
+        assertEq(treasury.surplus(), 3e6, "only the unrecorded rest");
+        vm.prank(treasuryOp);
+        vm.expectRevert(abi.encodeWithSelector(TreasuryVault.InsufficientBalance.selector, 3e6, 4e6));
+        treasury.recordTopUp(alice, 4e6, keccak256("topup-2"));
+
+        _pause();
+        vm.prank(treasuryOp);
+        vm.expectRevert(Pausable.EnforcedPause.selector);
+        treasury.recordTopUp(alice, 1e6, keccak256("topup-3"));
+        _assertBooks();
+    }
+
     // ------------------------------------------------------------------ release + withdraw
 
     function test_releaseThenWithdraw() public {

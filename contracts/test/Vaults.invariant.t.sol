@@ -37,6 +37,8 @@ contract VaultHandler {
     uint256 public ghostPayoutEmergency;
     uint256 public maxTimesBatchPaid;
     uint256 public maxTimesWithdrawalPaid;
+    uint256 public maxTimesTopUpRecorded;
+    mapping(bytes32 id => uint256 times) public timesTopUpRecorded;
     uint256 public reusedIdRejections;
     uint256 public pausedRejections;
     uint256 public overdraftRejections;
@@ -214,6 +216,23 @@ contract VaultHandler {
         usdc.mint(address(treasury), _bound(amount, 1, MAX_AMOUNT));
     }
 
+    /// @dev An x402 top-up: tokens arrive by plain transfer, then the operator records them.
+    /// Recording more than the surplus, or an id twice, must fail.
+    function recordTopUp(uint256 who, uint256 amount, uint256 idSeed, bool arrive) external {
+        if (arrive) usdc.mint(address(treasury), _bound(amount, 1, MAX_AMOUNT));
+        uint256 spare = treasury.surplus();
+        amount = _overshoot(amount, spare);
+        bytes32 id = keccak256(abi.encode("topup", idSeed % ID_SPACE));
+        vm.prank(treasuryOp);
+        try treasury.recordTopUp(buyers[who % buyers.length], amount, id) {
+            _mustNotBePaused(treasury.paused());
+            vm.assertLe(amount, spare, "recorded beyond the surplus");
+            ghostDeposited += amount;
+            uint256 times = ++timesTopUpRecorded[id];
+            if (times > maxTimesTopUpRecorded) maxTimesTopUpRecorded = times;
+        } catch {}
+    }
+
     /// @dev Pauses or unpauses one vault; only 1 call in 4 acts, so the vaults are mostly running.
     function togglePause(uint8 seed) external {
         if (seed % 4 != 0) return;
@@ -315,5 +334,6 @@ contract VaultsInvariantTest is Fixture {
     function invariant_idsPayAtMostOnce() public view {
         assertLe(handler.maxTimesBatchPaid(), 1, "a batch id paid twice");
         assertLe(handler.maxTimesWithdrawalPaid(), 1, "a withdrawal id paid twice");
+        assertLe(handler.maxTimesTopUpRecorded(), 1, "a top-up id recorded twice");
     }
 }

@@ -7,6 +7,7 @@ use crate::auth::{self, Authenticator};
 use crate::body_forwarding;
 use crate::endpoint::Account;
 use crate::key_api;
+use crate::topup_api;
 use crate::siwe::{SiweError, SiweVerifier};
 use bytes::Bytes;
 use pingora::proxy::Session;
@@ -24,6 +25,10 @@ pub struct Accounts {
     pub auth: Arc<dyn Authenticator>,
     /// `None` when `server.public_url` / `chain` are not configured.
     pub siwe: Option<Arc<SiweVerifier>>,
+    /// `None` when on-chain settlement is not configured.
+    pub chain: Option<Arc<crate::onchain::OnChain>>,
+    /// Providers paid on chain (`providers[].payout_address`), for `GET /provider/earnings`.
+    pub payees: Vec<crate::payout_run::Payee>,
 }
 
 pub fn ledger_error(e: LedgerError) -> ApiError {
@@ -70,10 +75,22 @@ pub async fn serve(
         Account::Nonce | Account::CreateKey | Account::ListKeys | Account::RevokeKey(_) => {
             key_api::serve(session, accounts, endpoint).await
         }
+        Account::Topup => topup_api::topup(session, accounts).await,
+        Account::Deposit => topup_api::deposit(session, accounts).await,
+        Account::Topups(wallet) => topup_api::history(session, accounts, &wallet).await,
+        Account::Withdraw | Account::ProviderEarnings => {
+            crate::withdraw_api::serve(session, accounts, endpoint).await
+        }
     }
 }
 
 impl Accounts {
+    pub fn chain(&self) -> Result<&crate::onchain::OnChain, ApiError> {
+        self.chain.as_deref().ok_or_else(|| {
+            ApiError::not_found("on-chain settlement (configure the chain: section to enable it)")
+        })
+    }
+
     pub fn siwe(&self) -> Result<&SiweVerifier, ApiError> {
         self.siwe.as_deref().ok_or_else(|| {
             ApiError::not_found("SIWE (set server.public_url and chain.chain_id to enable it)")

@@ -126,7 +126,7 @@ pub async fn respond_json(
     respond_json_with(session, status, body, request_id, close, &[]).await
 }
 
-async fn respond_json_with(
+pub async fn respond_json_with(
     session: &mut Session,
     status: u16,
     body: Bytes,

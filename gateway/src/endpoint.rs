@@ -38,6 +38,16 @@ pub enum Account {
     ListKeys,
     /// `DELETE /v1/auth/keys/:id` (SIWE in the body)
     RevokeKey(String),
+    /// `POST /v1/topup` (x402)
+    Topup,
+    /// `GET /v1/topups/:wallet` (the wallet's API key or SIWE)
+    Topups(String),
+    /// `POST /v1/deposits` (the depositor's API key or SIWE)
+    Deposit,
+    /// `POST /v1/withdraw` (SIWE in the body)
+    Withdraw,
+    /// `GET /provider/earnings?message=…&signature=…` (SIWE of a provider's payout address)
+    ProviderEarnings,
 }
 
 impl Endpoint {
@@ -74,6 +84,14 @@ impl Endpoint {
                 },
             ),
             "/v1/requests" => expect(Method::GET, Endpoint::Account(Account::Requests)),
+            "/v1/topup" => expect(Method::POST, Endpoint::Account(Account::Topup)),
+            "/v1/deposits" => expect(Method::POST, Endpoint::Account(Account::Deposit)),
+            "/v1/withdraw" => expect(Method::POST, Endpoint::Account(Account::Withdraw)),
+            "/provider/earnings" => expect(Method::GET, Endpoint::Account(Account::ProviderEarnings)),
+            _ if path.starts_with("/v1/topups/") => expect(
+                Method::GET,
+                Endpoint::Account(Account::Topups(path["/v1/topups/".len()..].to_string())),
+            ),
             "/v1/auth/nonce" => expect(Method::POST, Endpoint::Account(Account::Nonce)),
             "/v1/auth/keys" => match *method {
                 Method::GET => Endpoint::Account(Account::ListKeys),

@@ -15,9 +15,11 @@ use tollgate_billing::ledger::Ledger;
 use tollgate_billing::{BillingSink, MemorySink};
 use tollgate_gateway::admin::AdminApp;
 use tollgate_gateway::account_api::Accounts;
+use tollgate_gateway::credit_reconciler::CreditReconciler;
 use tollgate_gateway::auth::{AnyOf, Authenticator, LedgerKeys, StaticKeys};
 use tollgate_gateway::nonce_store::{MemoryNonces, NonceStore};
-use tollgate_gateway::siwe::SiweVerifier;
+use tollgate_gateway::onchain::{ChainReader, OnChain};
+use tollgate_gateway::siwe::{ContractSignatures, SiweVerifier};
 use tollgate_gateway::config::Config;
 use tollgate_gateway::lifecycle::{self, AddrRefresher, BillingRunner};
 use tollgate_gateway::metrics::Metrics;
@@ -50,6 +52,11 @@ struct Cli {
 enum Command {
     /// Check the configuration and exit: 0 when valid, 1 with every error listed otherwise.
     Validate,
+    /// Local chain set-up (needs no config file).
+    Chain {
+        #[command(subcommand)]
+        command: tollgate_gateway::chain_cli::ChainOp,
+    },
     #[command(flatten)]
     Ops(ops::Op),
 }
@@ -60,6 +67,10 @@ fn main() -> ExitCode {
     )
     .init();
     let cli = Cli::parse();
+    let command = match cli.command {
+        Some(Command::Chain { command }) => return tollgate_gateway::chain_cli::run(command),
+        other => other,
+    };
     let config = match Config::load(&cli.config) {
         Ok(c) => c,
         Err(errors) => {
@@ -68,7 +79,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let op = match cli.command {
+    let op = match command {
         None => return run(config),
         Some(Command::Validate) => {
             println!(
@@ -79,6 +90,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Some(Command::Ops(op)) => op,
+        Some(Command::Chain { .. }) => unreachable!("handled before the config is read"),
     };
     ops::run(&config, op)
 }
@@ -155,16 +167,47 @@ fn run(config: Config) -> ExitCode {
     };
     drop(startup);
 
+    let onchain = config.chain.as_ref().and_then(|c| {
+        c.settlement
+            .clone()
+            .map(|s| {
+                let public = config.public_url.clone().unwrap_or_else(|| {
+                    format!("http://{}", config.server.listen[0])
+                });
+                Arc::new(OnChain::new(s, c.chain_id, &c.network, &public))
+            })
+    });
+    // EIP-1271 for contract wallets: through the operator's client, or read-only.
+    let contract_signatures: Option<Arc<dyn ContractSignatures>> = match (&onchain, &config.chain) {
+        (Some(o), _) => Some(o.clone()),
+        (None, Some(c)) => c
+            .rpc_url
+            .clone()
+            .map(|u| Arc::new(ChainReader::new(u, c.chain_id)) as Arc<dyn ContractSignatures>),
+        (None, None) => None,
+    };
     let accounts = ledger.map(|ledger| {
         Arc::new(Accounts {
             ledger,
             auth: auth.clone(),
             siwe: config.siwe.as_ref().map(|s| {
                 let nonces: Arc<dyn NonceStore> = Arc::new(MemoryNonces::new(s.memory_nonces));
-                Arc::new(SiweVerifier::new(s.policy.clone(), nonces, None))
+                Arc::new(SiweVerifier::new(
+                    s.policy.clone(),
+                    nonces,
+                    contract_signatures.clone(),
+                ))
             }),
+            chain: onchain.clone(),
+            payees: tollgate_gateway::payout_run::payees(&config),
         })
     });
+    // Payouts on `chain.payouts.schedule`, withdrawal reconciliation: with settlement only.
+    let chain_jobs = accounts
+        .as_ref()
+        .filter(|a| a.chain.is_some())
+        .map(|a| tollgate_gateway::payout_run::ChainJobs { accounts: a.clone() });
+    let credit_reconciler = accounts.clone().filter(|a| a.chain.is_some());
     let gateway = Gateway::new(
         config.clone(),
         auth,
@@ -196,8 +239,21 @@ fn run(config: Config) -> ExitCode {
         server.add_service(background_service("redis", RedisService(h.clone())));
     }
     server.add_service(background_service("rate limits", LimiterService(limiter)));
+    if let Some(a) = &credit_reconciler {
+        server.add_service(background_service(
+            "chain credit reconciler",
+            CreditReconciler {
+                ledger: a.ledger.clone(),
+                chain: a.chain.clone().expect("filtered on chain"),
+                every: std::time::Duration::from_secs(10),
+            },
+        ));
+    }
     if let Some(feed) = revocation_feed {
         server.add_service(background_service("api key revocations", feed));
+    }
+    if let Some(jobs) = chain_jobs {
+        server.add_service(background_service("chain jobs", jobs));
     }
     server.add_service(background_service(
         "billing",

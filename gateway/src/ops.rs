@@ -1,4 +1,4 @@
-//! Operator commands: `migrate`, `credit`, `keys create`, `ledger check`.
+//! Operator commands: `migrate`, `credit`, `keys create`, `ledger check`, `payouts run|cancel`.
 
 use crate::config::Config;
 use clap::Subcommand;
@@ -33,6 +33,11 @@ pub enum Op {
     Ledger {
         #[command(subcommand)]
         command: LedgerOp,
+    },
+    /// Provider payouts on chain (needs chain settlement).
+    Payouts {
+        #[command(subcommand)]
+        command: crate::payout_run::PayoutsOp,
     },
 }
 
@@ -116,6 +121,7 @@ pub fn run(config: &Config, op: Op) -> ExitCode {
                 }
                 Err(e) => fail(e),
             },
+            Op::Payouts { command } => crate::payout_run::cli(config, &ledger, command).await,
             Op::Ledger { command: LedgerOp::Check } => match ledger.check().await {
                 Ok(r) if r.problems.is_empty() => {
                     println!("ledger OK: {} transfers, {} accounts, every transfer sums to 0, every balance matches its entries", r.transfers, r.accounts);

@@ -35,9 +35,9 @@ pub struct RedisHandle {
 impl RedisHandle {
     /// Build the client (not connected yet: [`RedisService`] connects it once the server runs).
     pub fn new(config: &RedisConfig, metrics: Arc<Metrics>) -> Result<Arc<Self>, String> {
-        let mut fc = FredConfig::from_url(config.url.expose()).map_err(|e| e.to_string())?;
-        // Keep retrying a server that is down at start-up instead of failing the connect.
-        fc.fail_fast = false;
+        let fc = FredConfig::from_url(config.url.expose()).map_err(|e| e.to_string())?;
+        // `fail_fast` (the default) connects at once; `RedisService` retries a server that is
+        // down at start-up, fred's reconnect policy takes over once connected.
         let client = Builder::from_config(fc)
             .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2))
             .set_connection_config(ConnectionConfig {
@@ -59,7 +59,7 @@ impl RedisHandle {
             max_attempts: Some(1),
             ..Options::default()
         });
-        metrics.set_redis_up(true);
+        metrics.set_redis_up(false);
         Ok(Arc::new(RedisHandle {
             client,
             bounded,
@@ -98,7 +98,8 @@ impl RedisHandle {
         &self.prefix
     }
 
-    /// False from a failed command until the background probe sees Redis answer again.
+    /// False from a failed command until the background probe sees Redis answer again. True
+    /// before the first connection (commands wait for it, up to `redis.timeout`).
     pub fn is_up(&self) -> bool {
         self.up.load(Ordering::Acquire)
     }
@@ -128,7 +129,24 @@ pub struct RedisService(pub Arc<RedisHandle>);
 impl BackgroundService for RedisService {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let h = &self.0;
-        let _connection = h.client.connect();
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                r = h.client.init() => match r {
+                    Ok(_connection) => {
+                        if h.up.load(Ordering::Acquire) {
+                            h.metrics.set_redis_up(true);
+                        }
+                        break;
+                    }
+                    Err(e) => h.report_error("connect", &e),
+                },
+            }
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+        }
         loop {
             tokio::select! {
                 _ = shutdown.changed() => {

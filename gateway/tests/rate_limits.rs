@@ -31,6 +31,13 @@ async fn gateway(mock: &Mock, extra: String) -> Gateway {
     Gateway::start(opts).await
 }
 
+/// A gateway on Redis, once connected to it.
+async fn redis_gateway(mock: &Mock, extra: String) -> Gateway {
+    let gw = gateway(mock, extra).await;
+    wait_for_metric(&gw, "tollgate_redis_up", &[], 1.0).await;
+    gw
+}
+
 async fn send(gw: &Gateway, key: &str, headers: &[(&str, &str)]) -> reqwest::Response {
     post_json(&gw.url(PATH), Some(key), &chat(), headers).await
 }
@@ -266,11 +273,12 @@ async fn requests_per_day_refuses_until_tomorrow() {
 /// 4th starts at 186 < 200), then the next request is refused.
 async fn tokens_per_minute_case(extra: &str) {
     let mock = Mock::start().await;
-    let gw = gateway(
-        &mock,
-        format!("limits: {{ tokens_per_minute: 200 }}\n{extra}"),
-    )
-    .await;
+    let yaml = format!("limits: {{ tokens_per_minute: 200 }}\n{extra}");
+    let gw = if extra.is_empty() {
+        gateway(&mock, yaml).await
+    } else {
+        redis_gateway(&mock, yaml).await
+    };
     let h = [("x-mock-output-tokens", "50")];
     for i in 0..4 {
         let (status, o) = gw.served(PATH, &chat(), &h).await;
@@ -322,8 +330,8 @@ async fn two_nodes_sharing_redis_enforce_one_limit() {
         "limits: {{ requests_per_minute: 20 }}\n{}",
         redis_yaml(&shared_redis(), &unique_prefix())
     );
-    let a = gateway(&mock, extra.clone()).await;
-    let b = gateway(&mock, extra).await;
+    let a = redis_gateway(&mock, extra.clone()).await;
+    let b = redis_gateway(&mock, extra).await;
     let sends = (0..40).map(|i| {
         let gw = if i % 2 == 0 { &a } else { &b };
         async move {
@@ -351,8 +359,8 @@ async fn redis_outage_open_limits_locally_then_globally_again() {
         "limits: {{ requests_per_minute: 5, redis_failure: open }}\n{}",
         redis_yaml(&redis.url(), "t:")
     );
-    let a = gateway(&mock, extra.clone()).await;
-    let b = gateway(&mock, extra).await;
+    let a = redis_gateway(&mock, extra.clone()).await;
+    let b = redis_gateway(&mock, extra).await;
     assert_eq!(statuses(&a, KEY, 2).await, [200, 200]);
 
     redis.kill();
@@ -388,7 +396,7 @@ async fn redis_outage_open_limits_locally_then_globally_again() {
 async fn redis_outage_closed_refuses_with_503_then_recovers() {
     let mut redis = OwnRedis::start();
     let mock = Mock::start().await;
-    let gw = gateway(
+    let gw = redis_gateway(
         &mock,
         format!(
             "limits: {{ requests_per_minute: 50, redis_failure: closed }}\n{}",

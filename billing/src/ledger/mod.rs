@@ -3,10 +3,16 @@
 //! idempotency key makes a replay a no-op.
 
 mod api_keys;
+mod chain_credits;
 mod migrations;
+mod payouts;
 pub mod queries;
+mod withdrawals;
 
 pub use api_keys::{watch_key_revocations, ApiKeyInfo, ApiKeyRecord, KeyEvent, NewApiKey};
+pub use chain_credits::{Begun, ChainCredit, CreditKind, Credited};
+pub use payouts::{JobLock, NoPayout, Payout, ProviderEarnings};
+pub use withdrawals::{Insufficient, Opened, Withdrawal};
 
 pub use migrations::latest as latest_schema;
 
@@ -83,6 +89,93 @@ pub struct CreditResult {
     /// False when the idempotency key had already been used (nothing moved this time).
     pub applied: bool,
     pub balance: MicroUsdc,
+}
+
+/// One side of a [`Move`].
+#[derive(Debug, Clone, Copy)]
+pub enum AccountRef {
+    /// Money outside the ledger (on chain): `accounts(kind 'external', ref 'usdc')`.
+    External,
+    Id(i64),
+}
+
+/// A two-entry transfer, applied at most once per `idempotency_key`.
+#[derive(Debug, Clone, Copy)]
+pub struct Move<'a> {
+    pub from: AccountRef,
+    pub to: AccountRef,
+    pub amount: MicroUsdc,
+    pub kind: &'a str,
+    pub idempotency_key: &'a str,
+    pub memo: &'a str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Moved {
+    pub transfer_id: i64,
+    /// False when the idempotency key had already been used (nothing moved this time).
+    pub applied: bool,
+}
+
+/// Apply `m` inside the caller's transaction (so it commits with whatever else the caller
+/// writes, e.g. a payout row). Callers that also lock a wallet row lock it first (see
+/// `lease.rs` for the lock order).
+pub async fn transfer_in(
+    tx: &tokio_postgres::Transaction<'_>,
+    m: Move<'_>,
+) -> Result<Moved, LedgerError> {
+    if m.amount <= 0 {
+        return Err(LedgerError::Invalid("a transfer must be positive".into()));
+    }
+    let inserted = tx
+        .query_opt(
+            "INSERT INTO transfers (kind, idempotency_key, memo) VALUES ($1, $2, $3)
+             ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+            &[&m.kind, &m.idempotency_key, &m.memo],
+        )
+        .await?;
+    let Some(row) = inserted else {
+        let id: i64 = tx
+            .query_one(
+                "SELECT id FROM transfers WHERE idempotency_key = $1",
+                &[&m.idempotency_key],
+            )
+            .await?
+            .get(0);
+        return Ok(Moved {
+            transfer_id: id,
+            applied: false,
+        });
+    };
+    let id: i64 = row.get(0);
+    let account = |r: AccountRef| async move {
+        Ok::<i64, LedgerError>(match r {
+            AccountRef::Id(id) => id,
+            AccountRef::External => tx
+                .query_one(
+                    "SELECT id FROM accounts WHERE kind = 'external' AND ref = 'usdc'",
+                    &[],
+                )
+                .await?
+                .get(0),
+        })
+    };
+    let (from, to) = (account(m.from).await?, account(m.to).await?);
+    tx.execute(
+        "INSERT INTO entries (transfer_id, account_id, amount) VALUES ($1, $2, -$4::BIGINT), ($1, $3, $4::BIGINT)",
+        &[&id, &from, &to, &m.amount],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE accounts SET balance = balance + CASE WHEN id = $2 THEN -$1::BIGINT ELSE $1::BIGINT END
+         WHERE id = $2 OR id = $3",
+        &[&m.amount, &from, &to],
+    )
+    .await?;
+    Ok(Moved {
+        transfer_id: id,
+        applied: true,
+    })
 }
 
 /// Problems `tollgate ledger check` found; empty means the books balance.
@@ -181,57 +274,34 @@ impl Ledger {
         let account = self.ensure_wallet(&wallet).await?;
         let mut c = self.conn().await?;
         let tx = c.transaction().await?;
-        let inserted = tx
-            .query_opt(
-                "INSERT INTO transfers (kind, idempotency_key, memo) VALUES ($1, $2, $3)
-                 ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-                &[&kind, &idempotency_key, &memo],
-            )
-            .await?;
-        let (transfer_id, applied) = match inserted {
-            Some(row) => {
-                let id: i64 = row.get(0);
-                tx.execute(
-                    "INSERT INTO entries (transfer_id, account_id, amount)
-                     SELECT $1::BIGINT, id, -$2::BIGINT FROM accounts WHERE kind = 'external' AND ref = 'usdc'
-                     UNION ALL SELECT $1::BIGINT, $3::BIGINT, $2::BIGINT",
-                    &[&id, &amount, &account],
-                )
-                .await?;
-                tx.execute(
-                    "UPDATE accounts SET balance = balance + CASE WHEN id = $2::BIGINT THEN $1::BIGINT ELSE -$1::BIGINT END
-                     WHERE id = $2 OR (kind = 'external' AND ref = 'usdc')",
-                    &[&amount, &account],
-                )
-                .await?;
-                (id, true)
-            }
-            None => {
-                let id: i64 = tx
-                    .query_one(
-                        "SELECT id FROM transfers WHERE idempotency_key = $1",
-                        &[&idempotency_key],
-                    )
-                    .await?
-                    .get(0);
-                (id, false)
-            }
-        };
+        let moved = transfer_in(
+            &tx,
+            Move {
+                from: AccountRef::External,
+                to: AccountRef::Id(account),
+                amount,
+                kind,
+                idempotency_key,
+                memo,
+            },
+        )
+        .await?;
         let balance: i64 = tx
             .query_one("SELECT balance FROM accounts WHERE id = $1", &[&account])
             .await?
             .get(0);
         tx.commit().await?;
         Ok(CreditResult {
-            transfer_id,
-            applied,
+            transfer_id: moved.transfer_id,
+            applied: moved.applied,
             balance,
         })
     }
 
     /// Verify the books: every transfer sums to zero, every cached balance equals its entries,
     /// every wallet's `locked` equals its leases and stays within its balance, no lease or
-    /// balance is negative.
+    /// balance is negative, every payout/withdrawal row has its transfer (and a failed one its
+    /// reversal) for the same amount.
     pub async fn check(&self) -> Result<CheckReport, LedgerError> {
         let c = self.conn().await?;
         let mut report = CheckReport::default();
@@ -293,6 +363,8 @@ impl Ledger {
                 .problems
                 .push(format!("account balances sum to {total}, not 0"));
         }
+        // Payouts and withdrawals: each row has its transfer, a failed one its reversal.
+        report.problems.extend(self.check_chain_rows(&c).await?);
         Ok(report)
     }
 }

@@ -1,12 +1,12 @@
 //! The identity and chain sections: `server.public_url`, `auth.siwe`, `chain`.
 
-use super::raw::{RawChain, RawSiwe};
-use super::{ChainConfig, Secret, SiweConfig, Validator};
+use super::raw::RawSiwe;
+use super::{ChainConfig, SiweConfig, Validator};
 use crate::siwe::SiwePolicy;
 
 /// `scheme://authority` of the public URL, and the authority alone (SIWE's `domain`).
 pub(super) struct PublicUrl {
-    origin: String,
+    pub(super) origin: String,
     authority: String,
 }
 
@@ -36,25 +36,6 @@ impl Validator<'_> {
             origin: format!("{scheme}://{authority}"),
             authority: authority.to_ascii_lowercase(),
         })
-    }
-
-    pub(super) fn chain(&mut self, c: RawChain) -> ChainConfig {
-        if c.chain_id == 0 {
-            self.err("chain.chain_id", "must be a positive EIP-155 chain id");
-        }
-        let rpc_url = c
-            .rpc_url
-            .and_then(|u| self.resolve_env("chain.rpc_url", &u))
-            .map(Secret);
-        if let Some(u) = &rpc_url {
-            if !(u.expose().starts_with("http://") || u.expose().starts_with("https://")) {
-                self.err("chain.rpc_url", "must be an http:// or https:// JSON-RPC URL");
-            }
-        }
-        ChainConfig {
-            chain_id: c.chain_id,
-            rpc_url,
-        }
     }
 
     pub(super) fn siwe(

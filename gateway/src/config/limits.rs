@@ -154,10 +154,18 @@ impl Validator<'_> {
         let timeout = self.duration("redis.timeout", raw.timeout, "50ms");
         let connect_timeout = self.duration("redis.connect_timeout", raw.connect_timeout, "1s");
         let url = self.resolve_env("redis.url", &raw.url)?;
-        if let Err(e) = fred::types::config::Config::from_url(&url) {
+        let scheme = url.split_once("://").map_or("", |(s, _)| s);
+        let problem = if !(scheme.starts_with("redis") || scheme.starts_with("valkey")) {
+            Some("unknown scheme".to_string())
+        } else {
+            fred::types::config::Config::from_url(&url)
+                .err()
+                .map(|e| e.details().to_string())
+        };
+        if let Some(why) = problem {
             self.err(
                 "redis.url",
-                format!("is not a redis:// or rediss:// URL: {}", e.details()),
+                format!("is not a redis:// or rediss:// URL ({why})"),
             );
             return None;
         }
@@ -167,5 +175,109 @@ impl Validator<'_> {
             connect_timeout,
             key_prefix: raw.key_prefix.unwrap_or_else(|| "tollgate:".to_string()),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, RedisFailure};
+    use crate::rate_limit::WalletLimits;
+
+    const PROVIDERS: &str = "providers: [{ id: a, kind: openai, base_url: \"http://127.0.0.1:1/v1\", models: [{ id: m, pricing: { prompt: 1, completion: 1 } }] }]\n";
+    const W1: &str = "0x00000000000000000000000000000000000000AA";
+
+    fn load(yaml: &str) -> Result<Config, Vec<String>> {
+        let env = |name: &str| (name == "REDIS_URL").then(|| "redis://10.0.0.1:6380/2".to_string());
+        Config::from_yaml(&format!("{PROVIDERS}{yaml}"), &env)
+            .map_err(|e| e.0.iter().map(|e| e.to_string()).collect())
+    }
+
+    #[test]
+    fn omitted_means_no_limit_and_no_redis() {
+        let c = load("").unwrap();
+        assert_eq!(c.limits.default, WalletLimits::default());
+        assert!(c.limits.overrides.is_empty());
+        assert_eq!(c.limits.on_redis_failure, RedisFailure::Open);
+        assert!(c.redis.is_none());
+    }
+
+    #[test]
+    fn defaults_overrides_and_redis() {
+        let c = load(&format!(
+            r#"
+limits:
+  requests_per_minute: 60
+  requests_per_day: 10000
+  tokens_per_minute: 100000
+  max_in_flight_per_key: 4
+  redis_failure: closed
+  overrides:
+    - {{ wallet: "{W1}", requests_per_minute: 600, tokens_per_minute: unlimited }}
+redis: {{ url: "${{REDIS_URL}}", timeout: 20ms }}
+"#
+        ))
+        .unwrap();
+        let d = c.limits.default;
+        assert_eq!(d.requests_per_minute, Some(60));
+        assert_eq!(d.requests_per_day, Some(10_000));
+        assert_eq!(d.tokens_per_minute, Some(100_000));
+        assert_eq!(d.max_in_flight_per_key, Some(4));
+        assert_eq!(c.limits.on_redis_failure, RedisFailure::Closed);
+        // Wallets are matched lower-case; omitted fields keep the default.
+        let o = c.limits.overrides[&W1.to_ascii_lowercase()];
+        assert_eq!(o.requests_per_minute, Some(600));
+        assert_eq!(o.tokens_per_minute, None);
+        assert_eq!(o.requests_per_day, Some(10_000));
+        let r = c.redis.unwrap();
+        assert_eq!(r.url.expose(), "redis://10.0.0.1:6380/2");
+        assert_eq!(r.timeout, std::time::Duration::from_millis(20));
+        assert_eq!(r.key_prefix, "tollgate:");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_path() {
+        let errors = load(&format!(
+            r#"
+limits:
+  requests_per_minute: 0
+  requests_per_day: lots
+  tokens_per_minute: -5
+  max_in_flight_per_key: 5000000000
+  redis_failure: maybe
+  max_wallets: 0
+  overrides:
+    - {{ wallet: "0x12", requests_per_day: 0 }}
+    - {{ wallet: "{W1}" }}
+    - {{ wallet: "{W1}" }}
+redis: {{ url: "http://nope", timeout: soon }}
+"#
+        ))
+        .unwrap_err();
+        for want in [
+            "limits.requests_per_minute: 0 must be a positive number or \"unlimited\"",
+            "limits.requests_per_day: \"lots\" must be",
+            "limits.tokens_per_minute: -5 must be",
+            "limits.max_in_flight_per_key: 5000000000 is larger than the maximum 4294967295",
+            "limits.redis_failure: unknown behaviour \"maybe\"",
+            "limits.max_wallets: must be positive",
+            "limits.overrides[0].wallet: must be a 0x-prefixed",
+            "limits.overrides[0].requests_per_day: 0 must be",
+            "limits.overrides[2].wallet: duplicate wallet",
+            "redis.timeout: \"soon\" is not a positive duration",
+            "redis.url: is not a redis:// or rediss:// URL",
+        ] {
+            assert!(
+                errors.iter().any(|e| e.starts_with(want)),
+                "missing {want:?} in {errors:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let e = load("limits: { requests_per_hour: 5 }\n").unwrap_err();
+        assert!(e[0].contains("unknown field `requests_per_hour`"), "{e:?}");
+        let e = load("redis: { url: \"redis://x\", pool: 3 }\n").unwrap_err();
+        assert!(e[0].contains("unknown field `pool`"), "{e:?}");
     }
 }

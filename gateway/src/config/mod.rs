@@ -6,6 +6,7 @@
 
 mod limits;
 mod raw;
+mod chain;
 mod identity;
 
 pub use limits::{LimitsConfig, RedisConfig, RedisFailure};
@@ -32,6 +33,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Shared state for a fleet (`redis:`): fleet-wide rate limits, SIWE nonces.
     pub redis: Option<RedisConfig>,
+    /// `scheme://authority` clients reach this gateway at (`server.public_url`).
+    pub public_url: Option<String>,
     /// SIWE is on when both `server.public_url` and `chain` are set.
     pub siwe: Option<SiweConfig>,
     pub chain: Option<ChainConfig>,
@@ -43,10 +46,36 @@ pub struct SiweConfig {
     pub memory_nonces: usize,
 }
 
+/// The `chain:` section: which chain, which contracts, and the gateway's operator key.
 #[derive(Debug, Clone)]
 pub struct ChainConfig {
     pub chain_id: u64,
     pub rpc_url: Option<Secret>,
+    /// x402 v1 network name.
+    pub network: String,
+    /// Present when settlement is configured (rpc_url, operator_key and the contracts).
+    pub settlement: Option<Settlement>,
+}
+
+/// Everything the on-chain money paths need.
+#[derive(Debug, Clone)]
+pub struct Settlement {
+    pub rpc_url: Secret,
+    pub operator_key: Secret,
+    pub usdc: String,
+    pub usdc_name: String,
+    pub usdc_version: String,
+    pub treasury_vault: String,
+    pub payout_vault: String,
+    pub confirmations: u64,
+    pub receipt_timeout: Duration,
+    pub topup_min: tollgate_billing::MicroUsdc,
+    pub topup_max: tollgate_billing::MicroUsdc,
+    pub max_timeout_seconds: u64,
+    pub payout_threshold: tollgate_billing::MicroUsdc,
+    pub payout_min_interval: Duration,
+    pub payout_schedule: Option<Duration>,
+    pub deposit_watch: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -106,6 +135,8 @@ pub struct Provider {
     pub upstream: UpstreamAddr,
     pub api_key: Secret,
     pub priority: u32,
+    /// Lower-case 0x address payouts go to (`None`: this provider is not paid on chain).
+    pub payout_address: Option<String>,
     pub models: Vec<ProviderModel>,
 }
 
@@ -451,6 +482,7 @@ impl Validator<'_> {
             route_aliases,
             limits,
             redis,
+            public_url: public_url.map(|u| u.origin),
             siwe,
             chain,
         }
@@ -474,19 +506,8 @@ impl Validator<'_> {
                         }
                     },
                 };
-                let lease_chunk = match b.lease_chunk_usd {
-                    None => 1_000_000,
-                    Some(d) => match Price::parse_usd(&d.0) {
-                        Ok(p) if p.micros_per_million() > 0 => p.micros_per_million() as i64,
-                        _ => {
-                            self.err(
-                                "billing.lease_chunk_usd",
-                                format!("{:?} must be a positive USD amount", d.0),
-                            );
-                            1_000_000
-                        }
-                    },
-                };
+                let lease_chunk =
+                    self.usd_amount("billing.lease_chunk_usd", b.lease_chunk_usd, 1_000_000);
                 let lease_ttl = self.duration("billing.lease_ttl", b.lease_ttl, "30s");
                 let lease_idle_return =
                     self.duration("billing.lease_idle_return", b.lease_idle_return, "60s");
@@ -557,6 +578,13 @@ impl Validator<'_> {
         if p.models.is_empty() {
             self.err(format!("{path}.models"), "must list at least one model");
         }
+        let payout_address = p.payout_address.map(|a| a.to_ascii_lowercase());
+        if payout_address.as_deref().is_some_and(|a| !is_evm_address(a)) {
+            self.err(
+                format!("{path}.payout_address"),
+                "must be a 0x-prefixed 20-byte hex address",
+            );
+        }
         let mut models = Vec::new();
         let mut ids = HashSet::new();
         for (j, m) in p.models.into_iter().enumerate() {
@@ -578,6 +606,7 @@ impl Validator<'_> {
             upstream: upstream?,
             api_key: Secret(api_key?),
             priority: p.priority.unwrap_or(100),
+            payout_address,
             models,
         })
     }

@@ -86,6 +86,52 @@ pub struct RawChain {
     pub chain_id: u64,
     /// JSON-RPC endpoint; needed for EIP-1271 (contract wallets) and on-chain settlement.
     pub rpc_url: Option<String>,
+    /// x402 v1 network name (default: x402's name for `chain_id`, e.g. base-sepolia).
+    pub network: Option<String>,
+    /// `tollgate chain deploy-local`'s JSON: fills in the addresses below.
+    pub deployment: Option<String>,
+    /// The USDC contract (EIP-3009) and its EIP-712 domain.
+    pub usdc: Option<String>,
+    pub usdc_name: Option<String>,
+    pub usdc_version: Option<String>,
+    pub treasury_vault: Option<String>,
+    pub payout_vault: Option<String>,
+    /// Hex private key of the gateway's operator (x402 facilitator, vault operator). Use an
+    /// environment reference, never a literal.
+    pub operator_key: Option<String>,
+    pub confirmations: Option<u64>,
+    pub receipt_timeout: Option<String>,
+    #[serde(default)]
+    pub topup: RawTopup,
+    #[serde(default)]
+    pub payouts: RawPayouts,
+    #[serde(default)]
+    pub deposits: RawDeposits,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawTopup {
+    pub min_usd: Option<Decimal>,
+    pub max_usd: Option<Decimal>,
+    pub max_timeout_seconds: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawPayouts {
+    pub threshold_usd: Option<Decimal>,
+    pub min_interval: Option<String>,
+    /// Run payouts in the gateway every this often (omitted: only `tollgate payouts run`).
+    pub schedule: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawDeposits {
+    /// Poll the TreasuryVault for new `Deposited` events every this often (omitted: only
+    /// `POST /v1/deposits` credits deposits).
+    pub watch: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,6 +170,8 @@ pub struct RawProvider {
     pub base_url: String,
     pub api_key: Option<String>,
     pub priority: Option<u32>,
+    /// Where payouts of this provider's earnings go (0x address).
+    pub payout_address: Option<String>,
     #[serde(default)]
     pub models: Vec<RawModel>,
 }

@@ -18,11 +18,14 @@ const CHARGE_QUEUE: usize = 8_192;
 /// Wallets charged per pipelined batch.
 const CHARGE_BATCH: usize = 256;
 
+/// Tokens to charge to a wallet.
+type Charge = (Arc<str>, u64);
+
 pub struct RedisLimiter {
     pub handle: Arc<RedisHandle>,
     sha: String,
-    charges: mpsc::Sender<(Arc<str>, u64)>,
-    queue: std::sync::Mutex<Option<mpsc::Receiver<(Arc<str>, u64)>>>,
+    charges: mpsc::Sender<Charge>,
+    queue: std::sync::Mutex<Option<mpsc::Receiver<Charge>>>,
 }
 
 /// The three keys of one wallet, sharing a hash tag (one cluster slot).

@@ -77,4 +77,3 @@ pub fn ledger_check(gw: &Gateway) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
-

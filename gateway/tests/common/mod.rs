@@ -64,6 +64,8 @@ pub struct Gateway {
     pub base: String,
     pub admin: String,
     pub config: tempfile_path::TempPath,
+    /// Environment of the gateway process, also given to [`Gateway::cli`] commands.
+    pub env: Vec<(String, String)>,
 }
 
 pub mod tempfile_path {
@@ -91,6 +93,9 @@ pub struct GatewayOpts {
     pub public_url: Option<String>,
     /// Top-level YAML sections appended to the file (e.g. `chain:`).
     pub extra: String,
+    /// Extra environment variables of the gateway process and its CLI commands (secrets
+    /// referenced as `${NAME}` in the config).
+    pub env: Vec<(String, String)>,
 }
 
 impl GatewayOpts {
@@ -105,6 +110,7 @@ impl GatewayOpts {
             upstream_ca_file: None,
             public_url: None,
             extra: String::new(),
+            env: Vec::new(),
         }
     }
 }
@@ -183,6 +189,7 @@ route_aliases: {aliases}
             .arg("-c")
             .arg(&path)
             .env("RUST_LOG", "warn")
+            .envs(opts.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -192,6 +199,7 @@ route_aliases: {aliases}
             base: format!("http://127.0.0.1:{port}"),
             admin: format!("http://127.0.0.1:{admin_port}"),
             config: tempfile_path::TempPath(path),
+            env: opts.env,
         };
         gw.wait_ready().await;
         gw
@@ -242,7 +250,14 @@ route_aliases: {aliases}
 
     /// Run a `tollgate` subcommand against this gateway's config file.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
-        tollgate_cli(&self.config.0, args)
+        Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .arg("-c")
+            .arg(&self.config.0)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,622 @@
+//! The payout engine, shared by `tollgate payouts run` and the gateway's scheduled job, and the
+//! reconciler of buyer withdrawals whose outcome a request could not learn.
+//!
+//! One run, under a fleet-wide Postgres advisory lock (a second run at the same time does
+//! nothing):
+//! 1. withdrawals `pending` for longer than a request can take: executed on chain → `paid`;
+//!    not executed and no transaction of ours can still carry it → `failed` + reversal;
+//! 2. `pending` payouts: executed on chain → `paid`; otherwise sent again below (the
+//!    PayoutVault pays a `batchId` at most once, so a re-send never pays twice);
+//! 3. for each provider with a `payout_address`: earnings ≥ threshold, last payout older than
+//!    the minimum interval, none pending → row + transfer (one transaction) BEFORE any send;
+//! 4. the PayoutVault is topped up from the TreasuryVault pool by what it lacks;
+//! 5. `payout(to, amount, batchId)`, wait for the configured confirmations → `paid`. Anything
+//!    that fails stays `pending` with its error and tx hash, for the next run.
+//!
+//! A payout nobody wants to retry is given up with `tollgate payouts cancel BATCH`: only when
+//! the batch has not executed and no transaction of ours can still execute it.
+
+use crate::account_api::Accounts;
+use crate::config::Config;
+use crate::onchain::OnChain;
+use alloy::providers::Provider;
+use alloy_primitives::{keccak256, Address, TxHash, B256, U256};
+use async_trait::async_trait;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use std::fmt::Write as _;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tollgate_billing::ledger::{JobLock, Ledger, NoPayout, Payout};
+use tollgate_chain::{ChainClient, ChainError};
+
+/// A provider that is paid on chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payee {
+    pub provider: String,
+    /// Lower-case 0x address.
+    pub address: String,
+}
+
+/// The configured providers with a `payout_address`.
+pub fn payees(config: &Config) -> Vec<Payee> {
+    config
+        .providers
+        .iter()
+        .filter_map(|p| {
+            Some(Payee {
+                provider: p.id.clone(),
+                address: p.payout_address.clone()?,
+            })
+        })
+        .collect()
+}
+
+/// The PayoutVault `batchId` of `provider`'s payout number `seq`:
+/// keccak256("tollgate-payout" ‖ chain id (8 bytes BE) ‖ payout vault ‖ seq (8 bytes BE) ‖
+/// provider id). Deterministic, so a re-run recomputes it; scoped to the vault.
+pub fn batch_id(chain: &OnChain, provider: &str, seq: i64) -> B256 {
+    let mut b = Vec::with_capacity(64 + provider.len());
+    b.extend_from_slice(b"tollgate-payout");
+    b.extend_from_slice(&chain.chain_id.to_be_bytes());
+    b.extend_from_slice(chain.payout_vault.as_slice());
+    b.extend_from_slice(&seq.to_be_bytes());
+    b.extend_from_slice(provider.as_bytes());
+    keccak256(b)
+}
+
+/// How long after its last update a pending withdrawal can no longer be in a live request's
+/// hands (estimate + submit retries + the receipt wait).
+pub fn withdrawal_grace(chain: &OnChain) -> Duration {
+    chain.settings.receipt_timeout + Duration::from_secs(60)
+}
+
+/// What one run did.
+#[derive(Debug, Default)]
+pub struct RunReport {
+    /// Another run held the lock: nothing was done.
+    pub busy: bool,
+    pub paid: Vec<Payout>,
+    /// Still pending, with the reason.
+    pub pending: Vec<(Payout, String)>,
+    /// Providers not paid this time, with the reason.
+    pub skipped: Vec<(String, String)>,
+    pub withdrawals_paid: Vec<String>,
+    pub withdrawals_reversed: Vec<String>,
+    pub withdrawals_pending: Vec<String>,
+}
+
+impl RunReport {
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        if self.busy {
+            s.push_str("another payout run holds the lock; nothing done\n");
+        }
+        for p in &self.paid {
+            let _ = writeln!(
+                s,
+                "paid {} micro-USDC to {} ({}, batch {}, tx {})",
+                p.amount_usdc,
+                p.to_address,
+                p.provider,
+                p.batch_id,
+                p.tx_hash.as_deref().unwrap_or("-")
+            );
+        }
+        for (p, why) in &self.pending {
+            let _ = writeln!(
+                s,
+                "PENDING {} micro-USDC to {} ({}, batch {}): {why}",
+                p.amount_usdc, p.to_address, p.provider, p.batch_id
+            );
+        }
+        for (provider, why) in &self.skipped {
+            let _ = writeln!(s, "no payout for {provider}: {why}");
+        }
+        for (what, ids) in [
+            ("paid (reconciled)", &self.withdrawals_paid),
+            ("reversed (not executed)", &self.withdrawals_reversed),
+            ("still pending", &self.withdrawals_pending),
+        ] {
+            for id in ids {
+                let _ = writeln!(s, "withdrawal {id}: {what}");
+            }
+        }
+        s
+    }
+
+    /// Nothing left for a later run.
+    pub fn settled(&self) -> bool {
+        !self.busy && self.pending.is_empty() && self.withdrawals_pending.is_empty()
+    }
+}
+
+/// What a run does besides reconciling withdrawals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Reconcile withdrawals, then reconcile, open and send payouts.
+    Payouts,
+    /// Reconcile withdrawals only.
+    Withdrawals,
+}
+
+/// The chain-jobs lock, waiting up to `wait` for a run elsewhere to finish.
+async fn lock(ledger: &Ledger, wait: Duration) -> Result<Option<JobLock>, String> {
+    let deadline = Instant::now() + wait;
+    loop {
+        if let Some(l) = ledger
+            .try_chain_jobs_lock()
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            return Ok(Some(l));
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// One run (see the module docs), waiting up to `wait` for the fleet-wide lock. Errors only
+/// when it could not start (database or chain unreachable); per-payout problems are in the
+/// report.
+pub async fn run(
+    ledger: &Ledger,
+    chain: &OnChain,
+    payees: &[Payee],
+    scope: Scope,
+    wait: Duration,
+) -> Result<RunReport, String> {
+    let mut report = RunReport::default();
+    let grace = withdrawal_grace(chain);
+    if scope == Scope::Withdrawals
+        && ledger
+            .stale_withdrawals(grace)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_empty()
+    {
+        // The common case: nothing to do, no lock, no chain connection.
+        return Ok(report);
+    }
+    let Some(_lock) = lock(ledger, wait).await? else {
+        report.busy = true;
+        return Ok(report);
+    };
+    let client = chain
+        .client()
+        .await
+        .map_err(|e| format!("chain unreachable: {e}"))?;
+
+    reconcile_withdrawals(ledger, chain, client, grace, &mut report).await?;
+    if scope == Scope::Withdrawals {
+        return Ok(report);
+    }
+
+    let mut to_send = Vec::new();
+    for p in ledger.pending_payouts().await.map_err(|e| e.to_string())? {
+        let id = parse_b256(&p.batch_id)?;
+        match client.executed_batch(chain.payout_vault, id).await {
+            Ok(true) => finish_paid(ledger, p, None, &mut report).await?,
+            Ok(false) => to_send.push(p),
+            Err(e) => report
+                .pending
+                .push((p, format!("cannot read the batch state: {e}"))),
+        }
+    }
+
+    for payee in payees {
+        let opened = ledger
+            .open_payout(
+                &payee.provider,
+                &payee.address,
+                chain.settings.payout_threshold,
+                chain.settings.payout_min_interval,
+                |seq| format!("{:#x}", batch_id(chain, &payee.provider, seq)),
+            )
+            .await;
+        match opened {
+            Ok(Ok(p)) => {
+                log::info!(
+                    "payout {} opened: {} micro-USDC of {} to {}",
+                    p.batch_id,
+                    p.amount_usdc,
+                    p.provider,
+                    p.to_address
+                );
+                to_send.push(p);
+            }
+            Ok(Err(why)) => {
+                let why = match why {
+                    NoPayout::BelowThreshold(have) => format!(
+                        "earnings {have} micro-USDC below the threshold of {}",
+                        chain.settings.payout_threshold
+                    ),
+                    NoPayout::TooSoon => format!(
+                        "last payout less than {:?} ago",
+                        chain.settings.payout_min_interval
+                    ),
+                    NoPayout::InFlight(b) => format!("payout {b} is still pending"),
+                };
+                report.skipped.push((payee.provider.clone(), why));
+            }
+            Err(e) => report
+                .skipped
+                .push((payee.provider.clone(), format!("ledger error: {e}"))),
+        }
+    }
+    if to_send.is_empty() {
+        return Ok(report);
+    }
+
+    // The PayoutVault pays from its own balance: top it up from the pool by what it lacks
+    // (an earlier top-up whose payout did not happen is used, never repeated).
+    let need: U256 = to_send
+        .iter()
+        .map(|p| U256::from(p.amount_usdc as u64))
+        .sum();
+    let mut funding_error = None;
+    match client.token_balance(chain.usdc, chain.payout_vault).await {
+        Ok(have) if have < need => {
+            if let Err(e) = client
+                .fund_payout_vault(chain.treasury_vault, need - have)
+                .await
+            {
+                log::warn!("funding the PayoutVault with {} failed: {e}", need - have);
+                funding_error = Some(format!("funding the PayoutVault failed: {e}"));
+            }
+        }
+        Ok(_) => {}
+        Err(e) => funding_error = Some(format!("cannot read the PayoutVault balance: {e}")),
+    }
+
+    for p in to_send {
+        send_payout(
+            ledger,
+            chain,
+            client,
+            p,
+            funding_error.as_deref(),
+            &mut report,
+        )
+        .await?;
+    }
+    Ok(report)
+}
+
+async fn send_payout(
+    ledger: &Ledger,
+    chain: &OnChain,
+    client: &ChainClient,
+    p: Payout,
+    funding_error: Option<&str>,
+    report: &mut RunReport,
+) -> Result<(), String> {
+    let id = parse_b256(&p.batch_id)?;
+    let to = Address::from_str(&p.to_address).map_err(|e| format!("payout {}: {e}", p.batch_id))?;
+    let amount = U256::from(p.amount_usdc as u64);
+    let db = |e: tollgate_billing::ledger::LedgerError| e.to_string();
+    match client.payout(chain.payout_vault, to, amount, id).await {
+        Ok(tx) => finish_paid(ledger, p, Some(tx), report).await,
+        // Paid by an earlier attempt whose outcome was lost.
+        Err(ChainError::BatchAlreadyExecuted(_)) => finish_paid(ledger, p, None, report).await,
+        Err(e) => {
+            let tx = match &e {
+                ChainError::ConfirmationTimeout { tx_hash, .. } => Some(*tx_hash),
+                ChainError::TxReverted { tx_hash, .. } => Some(*tx_hash),
+                _ => None,
+            };
+            // A reverted send may have lost the race to an earlier one that executed.
+            if matches!(e, ChainError::TxReverted { .. })
+                && matches!(
+                    client.executed_batch(chain.payout_vault, id).await,
+                    Ok(true)
+                )
+            {
+                return finish_paid(ledger, p, None, report).await;
+            }
+            let mut why = e.to_string();
+            if let Some(f) = funding_error {
+                why = format!("{why} ({f})");
+            }
+            log::warn!("payout {} stays pending: {why}", p.batch_id);
+            let tx_text = tx.map(|h| format!("{h:#x}"));
+            ledger
+                .note_payout_attempt(&p.batch_id, tx_text.as_deref(), Some(&why))
+                .await
+                .map_err(db)?;
+            report.pending.push((p, why));
+            Ok(())
+        }
+    }
+}
+
+async fn finish_paid(
+    ledger: &Ledger,
+    mut p: Payout,
+    tx: Option<TxHash>,
+    report: &mut RunReport,
+) -> Result<(), String> {
+    let tx_text = tx.map(|h| format!("{h:#x}"));
+    ledger
+        .mark_payout_paid(&p.batch_id, tx_text.as_deref())
+        .await
+        .map_err(|e| e.to_string())?;
+    log::info!(
+        "payout {} paid ({} micro-USDC to {})",
+        p.batch_id,
+        p.amount_usdc,
+        p.to_address
+    );
+    p.status = "paid".into();
+    if tx_text.is_some() {
+        p.tx_hash = tx_text;
+    }
+    report.paid.push(p);
+    Ok(())
+}
+
+fn parse_b256(s: &str) -> Result<B256, String> {
+    B256::from_str(s).map_err(|e| format!("bad id {s:?} in the ledger: {e}"))
+}
+
+/// Can a transaction of ours still execute something? With the hash known: the node has it
+/// and it is not mined. Without: the operator has transactions the node has not mined yet.
+/// Checked BEFORE reading the executed flag, so "not in flight, then not executed" means it
+/// never will be (on this node's view; a transaction dropped from every mempool is gone).
+pub async fn in_flight(client: &ChainClient, tx_hash: Option<&str>) -> Result<bool, String> {
+    let p = client.provider();
+    match tx_hash.map(TxHash::from_str) {
+        Some(Ok(h)) => {
+            let tx = p
+                .get_transaction_by_hash(h)
+                .await
+                .map_err(|e| format!("eth_getTransactionByHash: {e}"))?;
+            Ok(tx.is_some_and(|t| t.block_number.is_none()))
+        }
+        _ => {
+            let a = client.address();
+            let pending = p
+                .get_transaction_count(a)
+                .pending()
+                .await
+                .map_err(|e| format!("eth_getTransactionCount: {e}"))?;
+            let latest = p
+                .get_transaction_count(a)
+                .latest()
+                .await
+                .map_err(|e| format!("eth_getTransactionCount: {e}"))?;
+            Ok(pending > latest)
+        }
+    }
+}
+
+async fn reconcile_withdrawals(
+    ledger: &Ledger,
+    chain: &OnChain,
+    client: &ChainClient,
+    grace: Duration,
+    report: &mut RunReport,
+) -> Result<(), String> {
+    let stale = ledger
+        .stale_withdrawals(grace)
+        .await
+        .map_err(|e| e.to_string())?;
+    for w in stale {
+        let id = parse_b256(&w.withdrawal_id)?;
+        let flying = match in_flight(client, w.tx_hash.as_deref()).await {
+            Ok(f) => f,
+            Err(e) => {
+                log::warn!("withdrawal {}: {e}", w.withdrawal_id);
+                report.withdrawals_pending.push(w.withdrawal_id);
+                continue;
+            }
+        };
+        match client.executed_withdrawal(chain.treasury_vault, id).await {
+            Ok(true) => {
+                ledger
+                    .mark_withdrawal_paid(&w.withdrawal_id, None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                log::info!("withdrawal {} executed on chain: paid", w.withdrawal_id);
+                report.withdrawals_paid.push(w.withdrawal_id);
+            }
+            Ok(false) if !flying => {
+                ledger
+                    .fail_withdrawal(&w.withdrawal_id, "not executed on chain (reconciled)")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                log::warn!("withdrawal {} never executed: reversed", w.withdrawal_id);
+                report.withdrawals_reversed.push(w.withdrawal_id);
+            }
+            Ok(false) => report.withdrawals_pending.push(w.withdrawal_id),
+            Err(e) => {
+                log::warn!("withdrawal {}: {e}", w.withdrawal_id);
+                report.withdrawals_pending.push(w.withdrawal_id);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `tollgate payouts cancel`: give up a pending payout that has not executed and cannot.
+pub async fn cancel(
+    ledger: &Ledger,
+    chain: &OnChain,
+    batch: &str,
+    reason: &str,
+) -> Result<String, String> {
+    let Some(_lock) = lock(ledger, CLI_LOCK_WAIT).await? else {
+        return Err("a payout run is in progress; try again when it is done".into());
+    };
+    let p = ledger
+        .payout(batch)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no payout {batch}"))?;
+    if p.status != "pending" {
+        return Err(format!("payout {batch} is {}, not pending", p.status));
+    }
+    let client = chain
+        .client()
+        .await
+        .map_err(|e| format!("chain unreachable: {e}"))?;
+    if in_flight(client, p.tx_hash.as_deref()).await? {
+        return Err(format!(
+            "payout {batch} may still be mined (a transaction of the operator is pending); try later"
+        ));
+    }
+    if client
+        .executed_batch(chain.payout_vault, parse_b256(batch)?)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        ledger
+            .mark_payout_paid(batch, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        return Err(format!(
+            "payout {batch} has executed on chain: marked paid, not cancelled"
+        ));
+    }
+    let p = ledger
+        .cancel_payout(batch, reason)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(format!(
+        "cancelled payout {batch}: {} micro-USDC back to {}'s earnings",
+        p.amount_usdc, p.provider
+    ))
+}
+
+/// The `payouts` subcommands of `tollgate`.
+#[derive(clap::Subcommand)]
+pub enum PayoutsOp {
+    /// Reconcile pending payouts and withdrawals, then pay every provider that is due. Exits 1
+    /// when something is left pending (it is retried by the next run).
+    Run,
+    /// Give up a pending payout (earnings go back to the provider): only when the batch has not
+    /// executed on chain and no operator transaction is pending.
+    Cancel {
+        /// The batch id (0x…).
+        batch: String,
+        #[arg(long, default_value = "cancelled by the operator")]
+        reason: String,
+    },
+}
+
+/// Run a `payouts` subcommand (from `ops::run`, inside its runtime).
+pub async fn cli(config: &Config, ledger: &Ledger, op: PayoutsOp) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let Some((settlement, chain_cfg)) = config
+        .chain
+        .as_ref()
+        .and_then(|c| Some((c.settlement.clone()?, c)))
+    else {
+        eprintln!(
+            "on-chain settlement is not configured (chain: rpc_url, operator_key, contracts)"
+        );
+        return ExitCode::FAILURE;
+    };
+    let public = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.server.listen[0]));
+    let chain = OnChain::new(settlement, chain_cfg.chain_id, &chain_cfg.network, &public);
+    match op {
+        PayoutsOp::Run => match run(
+            ledger,
+            &chain,
+            &payees(config),
+            Scope::Payouts,
+            CLI_LOCK_WAIT,
+        )
+        .await
+        {
+            Ok(r) => {
+                print!("{}", r.render());
+                if r.settled() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+            Err(e) => {
+                eprintln!("tollgate: payout run failed: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        PayoutsOp::Cancel { batch, reason } => {
+            match cancel(ledger, &chain, &batch, &reason).await {
+                Ok(m) => {
+                    println!("{m}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("tollgate: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+/// How long a CLI command waits for a run elsewhere (the gateway's schedule) to finish.
+const CLI_LOCK_WAIT: Duration = Duration::from_secs(30);
+
+/// Withdrawals the gateway reconciles at least this often (when any is stale).
+const RECONCILE_EVERY: Duration = Duration::from_secs(60);
+
+/// In the gateway: reconciles withdrawals at start-up and every minute, and runs payouts every
+/// `chain.payouts.schedule` (first at start-up) when it is set.
+pub struct ChainJobs {
+    pub accounts: Arc<Accounts>,
+}
+
+#[async_trait]
+impl BackgroundService for ChainJobs {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let Some(chain) = self.accounts.chain.clone() else {
+            return;
+        };
+        let schedule = chain.settings.payout_schedule;
+        let tick = schedule.map_or(RECONCILE_EVERY, |s| s.min(RECONCILE_EVERY));
+        let mut last_payouts: Option<Instant> = None;
+        loop {
+            let due = schedule.is_some_and(|s| last_payouts.is_none_or(|t| t.elapsed() >= s));
+            let scope = if due {
+                last_payouts = Some(Instant::now());
+                Scope::Payouts
+            } else {
+                Scope::Withdrawals
+            };
+            match run(
+                &self.accounts.ledger,
+                &chain,
+                &self.accounts.payees,
+                scope,
+                Duration::ZERO,
+            )
+            .await
+            {
+                Ok(r) => {
+                    let text = r.render();
+                    let quiet = r.paid.is_empty()
+                        && r.pending.is_empty()
+                        && r.withdrawals_paid.is_empty()
+                        && r.withdrawals_reversed.is_empty();
+                    if !quiet {
+                        log::info!("chain jobs:\n{}", text.trim_end());
+                    }
+                }
+                Err(e) => log::warn!("chain jobs: {e}"),
+            }
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(tick) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,356 @@
+//! Money in, against a real anvil, real Postgres and the real gateway: x402 top-ups through the
+//! 402 flow (v1 and v2 headers), every bad payment refused with nothing credited, and
+//! TreasuryVault deposits credited exactly once.
+
+mod common;
+
+use alloy::primitives::{Address, B256, U256};
+use alloy::signers::local::PrivateKeySigner;
+use common::ledger::*;
+use common::*;
+use serde_json::{json, Value};
+use std::str::FromStr;
+use tollgate_chain::anvil::{Anvil, DEV_KEYS};
+use tollgate_chain::deploy::Deployment;
+use tollgate_chain::x402::{self, ExactAuthorization, ExactEvmPayload, PaymentPayload};
+use tollgate_chain::{ChainClient, ChainConfig};
+
+struct Chain {
+    anvil: Anvil,
+    deployment: Deployment,
+    _file: tempfile_path::TempPath,
+    file: String,
+}
+
+/// anvil + `tollgate chain deploy-local` (the CLI the demo uses), minting to `mint`.
+fn chain_with(mint: &[(Address, u64)]) -> Chain {
+    let anvil = Anvil::spawn().expect("anvil");
+    let file = std::env::temp_dir().join(format!("tollgate-deploy-{}.json", free_port()));
+    let mut args = vec![
+        "chain".to_string(),
+        "deploy-local".into(),
+        "--rpc".into(),
+        anvil.url().to_string(),
+        "--out".into(),
+        file.display().to_string(),
+    ];
+    for (a, usd) in mint {
+        args.push("--mint".into());
+        args.push(format!("{a:#x}={usd}"));
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let deployment = Deployment::read(&file).unwrap();
+    Chain {
+        anvil,
+        deployment,
+        file: file.display().to_string(),
+        _file: tempfile_path::TempPath(file),
+    }
+}
+
+async fn gateway_on(url: &str, chain: &Chain, mock: &Mock) -> Gateway {
+    let mut opts = GatewayOpts::new(format!(
+        "\n  - {{ id: pa, kind: openai, base_url: \"http://{}/v1\", models: [{{ id: m, pricing: {{ prompt: 1, completion: 2 }} }}] }}\n",
+        mock.addr
+    ));
+    opts.billing = billing_yaml(url, "");
+    opts.public_url = Some(String::new());
+    // The operator key is anvil's public dev key 0 (the deployer holds every role).
+    opts.extra = format!(
+        "chain:\n  chain_id: 31337\n  rpc_url: \"{}\"\n  deployment: \"{}\"\n  operator_key: \"{}\"\n  confirmations: 1\n  receipt_timeout: 20s\n",
+        chain.anvil.url(),
+        chain.file,
+        DEV_KEYS[0]
+    );
+    Gateway::start(opts).await
+}
+
+/// A payment header for `amount` micro-USDC from `payer`, as an x402 client builds it from the
+/// 402's `accepts[0]`; `tweak` changes the authorization before it is signed.
+fn payment(
+    accepts: &Value,
+    payer: &PrivateKeySigner,
+    chain: &Chain,
+    tweak: impl FnOnce(&mut ExactAuthorization),
+) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut auth = ExactAuthorization {
+        from: payer.address(),
+        to: Address::from_str(accepts["payTo"].as_str().unwrap()).unwrap(),
+        value: U256::from_str(accepts["maxAmountRequired"].as_str().unwrap()).unwrap(),
+        valid_after: now - 10,
+        valid_before: now + 120,
+        nonce: random_nonce(),
+    };
+    tweak(&mut auth);
+    let signature = x402::sign_authorization(payer, &auth, &chain.deployment.token_domain()).unwrap();
+    let network = x402::Network::new(accepts["network"].as_str().unwrap(), 31337);
+    PaymentPayload::v1(&network, ExactEvmPayload { signature, authorization: auth }).to_header()
+}
+
+fn random_nonce() -> B256 {
+    // A fresh key's address bytes are as random as anything else at hand.
+    let mut b = [0u8; 32];
+    b[..20].copy_from_slice(PrivateKeySigner::random().address().as_slice());
+    b[20..].copy_from_slice(&PrivateKeySigner::random().address().as_slice()[..12]);
+    B256::from(b)
+}
+
+async fn post_topup(gw: &Gateway, amount: Value, header: Option<(&str, String)>) -> reqwest::Response {
+    let mut req = reqwest::Client::new()
+        .post(gw.url("/v1/topup"))
+        .json(&json!({ "amount": amount }));
+    if let Some((name, value)) = header {
+        req = req.header(name, value);
+    }
+    req.send().await.unwrap()
+}
+
+async fn accepts_for(gw: &Gateway, usd: u64) -> Value {
+    let r = post_topup(gw, json!(usd), None).await;
+    assert_eq!(r.status(), 402);
+    let v: Value = r.json().await.unwrap();
+    v["accepts"][0].clone()
+}
+
+async fn balance(gw: &Gateway, wallet: Address) -> i64 {
+    let v: Value = reqwest::get(gw.url(&format!("/v1/balance/{wallet:#x}")))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["available_usdc"].as_i64().unwrap()
+}
+
+async fn operator(chain: &Chain) -> ChainClient {
+    ChainClient::connect(ChainConfig::new(chain.anvil.url()), DEV_KEYS[0])
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_topup_goes_through_the_402_flow_and_is_credited_once() {
+    let buyer = PrivateKeySigner::random();
+    let chain = chain_with(&[(buyer.address(), 100)]);
+    let url = migrated_db().await;
+    let mock = Mock::start().await;
+    let gw = gateway_on(&url, &chain, &mock).await;
+
+    // No payment: 402 with the x402 v1 body and the v2 header.
+    let r = post_topup(&gw, json!(5), None).await;
+    assert_eq!(r.status(), 402);
+    let v2 = r.headers()["payment-required"].to_str().unwrap().to_string();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["x402Version"], 1);
+    let a = &body["accepts"][0];
+    assert_eq!(a["scheme"], "exact");
+    assert_eq!(a["maxAmountRequired"], "5000000");
+    assert_eq!(a["mimeType"], "application/json");
+    assert_eq!(a["extra"], json!({"name": "USD Coin", "version": "2"}));
+    assert_eq!(
+        a["asset"].as_str().unwrap().to_lowercase(),
+        format!("{:#x}", chain.deployment.usdc)
+    );
+    assert_eq!(
+        a["payTo"].as_str().unwrap().to_lowercase(),
+        format!("{:#x}", chain.deployment.treasury_vault)
+    );
+    assert_eq!(a["resource"], format!("{}/v1/topup", gw.base));
+    assert!(a["maxTimeoutSeconds"].as_u64().unwrap() > 0);
+    let v2: Value = x402::decode_header(&v2).unwrap();
+    assert_eq!(v2["x402Version"], 2);
+    assert_eq!(v2["accepts"][0]["network"], "eip155:31337");
+    assert_eq!(v2["accepts"][0]["amount"], "5000000");
+
+    // Pay.
+    let header = payment(a, &buyer, &chain, |_| {});
+    let r = post_topup(&gw, json!(5), Some(("x-payment", header.clone()))).await;
+    assert_eq!(r.status(), 200);
+    let settled: Value =
+        x402::decode_header(r.headers()["x-payment-response"].to_str().unwrap()).unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["credited_usdc"], 5_000_000);
+    assert_eq!(v["balance_usdc"], 5_000_000);
+    assert_eq!(settled["success"], true);
+    assert_eq!(settled["transaction"], v["tx_hash"]);
+    assert_eq!(balance(&gw, buyer.address()).await, 5_000_000);
+
+    // On chain: the buyer paid, and the vault counted the top-up into its pool.
+    let op = operator(&chain).await;
+    assert_eq!(
+        op.token_balance(chain.deployment.usdc, buyer.address()).await.unwrap(),
+        U256::from(95_000_000u64)
+    );
+    assert_eq!(
+        op.pool_balance(chain.deployment.treasury_vault).await.unwrap(),
+        U256::from(5_000_000u64)
+    );
+
+    // The same header again: refused, nothing more credited.
+    let r = post_topup(&gw, json!(5), Some(("x-payment", header))).await;
+    assert_eq!(r.status(), 402);
+    let e: Value = r.json().await.unwrap();
+    assert!(e["message"].as_str().unwrap().contains("already used"), "{e}");
+    assert_eq!(balance(&gw, buyer.address()).await, 5_000_000);
+
+    // v2 client: PAYMENT-SIGNATURE in, PAYMENT-RESPONSE out.
+    let accepted: x402::RequirementsV2 = serde_json::from_value(v2["accepts"][0].clone()).unwrap();
+    let a2 = accepts_for(&gw, 5).await;
+    let v1_header = payment(&a2, &buyer, &chain, |_| {});
+    let PaymentPayload::V1(p1) = x402::decode_payment_header(&v1_header).unwrap() else {
+        unreachable!()
+    };
+    let v2_header = PaymentPayload::v2(accepted, None, p1.payload).to_header();
+    let r = post_topup(&gw, json!(5), Some(("payment-signature", v2_header))).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().contains_key("payment-response"));
+    assert_eq!(balance(&gw, buyer.address()).await, 10_000_000);
+
+    // History with tx hashes, for the wallet's own key.
+    let key = create_key(&gw, &format!("{:#x}", buyer.address()));
+    let h: Value = reqwest::Client::new()
+        .get(gw.url(&format!("/v1/topups/{:#x}", buyer.address())))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rows = h["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r["status"] == "credited" && r["tx_hash"].as_str().unwrap().starts_with("0x")));
+    ledger_check(&gw);
+}
+
+#[tokio::test]
+async fn bad_payments_are_refused_and_nothing_is_credited() {
+    let buyer = PrivateKeySigner::random();
+    let broke = PrivateKeySigner::random();
+    let chain = chain_with(&[(buyer.address(), 100)]);
+    let url = migrated_db().await;
+    let mock = Mock::start().await;
+    let gw = gateway_on(&url, &chain, &mock).await;
+    let a = accepts_for(&gw, 5).await;
+
+    // Amount problems are 400 before any 402.
+    for bad in [json!(0.5), json!(0), json!(-5), json!("lots"), Value::Null] {
+        let r = post_topup(&gw, bad.clone(), None).await;
+        assert_eq!(r.status(), 400, "{bad}");
+        assert_eq!(r.json::<Value>().await.unwrap()["error"], "VALIDATION_ERROR");
+    }
+    let r = post_topup(&gw, json!(5), Some(("x-payment", "%%%not base64".into()))).await;
+    assert_eq!(r.status(), 400);
+
+    let other = PrivateKeySigner::random();
+    let cases: Vec<(&str, String)> = vec![
+        ("valid_before", payment(&a, &buyer, &chain, |au| au.valid_before = au.valid_after + 5)),
+        ("recipient", payment(&a, &buyer, &chain, |au| au.to = other.address())),
+        ("value", payment(&a, &buyer, &chain, |au| au.value = U256::from(4_000_000u64))),
+        // Signed by another key while claiming to be the buyer.
+        ("signature", {
+            let h = payment(&a, &other, &chain, |au| au.from = buyer.address());
+            h
+        }),
+        ("insufficient_funds", payment(&a, &broke, &chain, |_| {})),
+    ];
+    for (want, header) in cases {
+        let r = post_topup(&gw, json!(5), Some(("x-payment", header))).await;
+        assert_eq!(r.status(), 402, "{want}");
+        let e: Value = r.json().await.unwrap();
+        assert!(e["error"].as_str().unwrap().contains(want), "{want}: {e}");
+        assert!(!e["message"].as_str().unwrap().is_empty());
+        assert_eq!(e["x402Version"], 1);
+    }
+    assert_eq!(balance(&gw, buyer.address()).await, 0);
+    assert_eq!(balance(&gw, broke.address()).await, 0);
+    let c = pg::client(&url).await;
+    let credited: i64 = c
+        .query_one("SELECT COUNT(*) FROM chain_credits WHERE status = 'credited'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(credited, 0);
+    let op = operator(&chain).await;
+    assert_eq!(
+        op.token_balance(chain.deployment.usdc, buyer.address()).await.unwrap(),
+        U256::from(100_000_000u64),
+        "no USDC moved"
+    );
+    ledger_check(&gw);
+}
+
+#[tokio::test]
+async fn a_deposit_is_credited_once_even_when_submitted_twice() {
+    // The depositor needs ETH for gas: anvil's dev account 1.
+    let depositor = tollgate_chain::client::parse_private_key(DEV_KEYS[1]).unwrap();
+    let chain = chain_with(&[(depositor.address(), 50)]);
+    let url = migrated_db().await;
+    let mock = Mock::start().await;
+    let gw = gateway_on(&url, &chain, &mock).await;
+    let wallet = format!("{:#x}", depositor.address());
+    let key = create_key(&gw, &wallet);
+
+    let buyer_client = ChainClient::connect(ChainConfig::new(chain.anvil.url()), DEV_KEYS[1])
+        .await
+        .unwrap();
+    let tx = buyer_client
+        .approve_and_deposit(
+            chain.deployment.usdc,
+            chain.deployment.treasury_vault,
+            U256::from(7_000_000u64),
+        )
+        .await
+        .unwrap();
+    let submit = |key: String| {
+        let gw_url = gw.url("/v1/deposits");
+        async move {
+            reqwest::Client::new()
+                .post(gw_url)
+                .bearer_auth(key)
+                .json(&json!({ "tx_hash": format!("{tx:#x}") }))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = submit(key.clone()).await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["credited_usdc"], 7_000_000);
+    assert_eq!(v["balance_usdc"], 7_000_000);
+
+    let again: Value = submit(key.clone()).await.json().await.unwrap();
+    assert_eq!(again["credited_usdc"], 0);
+    assert_eq!(again["deposits"][0]["newly_credited"], false);
+    assert_eq!(balance(&gw, depositor.address()).await, 7_000_000);
+
+    // Someone else's key cannot claim it; an unknown transaction is 404.
+    let stranger = create_key(&gw, "0x00000000000000000000000000000000000000cc");
+    assert_eq!(submit(stranger).await.status(), 403);
+    let r = reqwest::Client::new()
+        .post(gw.url("/v1/deposits"))
+        .bearer_auth(&key)
+        .json(&json!({ "tx_hash": format!("{:#x}", B256::repeat_byte(7)) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = reqwest::Client::new()
+        .post(gw.url("/v1/deposits"))
+        .bearer_auth(&key)
+        .json(&json!({ "tx_hash": "0x1234" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    ledger_check(&gw);
+}
