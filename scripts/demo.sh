@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Quick start: build Tollgate and run it against the local mock upstream (conf/demo.yaml),
-# with its ledger in a throwaway PostgreSQL under .dev/ (kept across restarts of the demo).
+# with its ledger in a throwaway PostgreSQL under .dev/ (kept across restarts of the demo) and
+# a local chain (anvil, fresh on every start) with MockUSDC and both vaults deployed.
 #
 #   bash scripts/demo.sh
 #
@@ -10,6 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
+bash scripts/contracts.sh install
 echo "building (release; the first build takes a few minutes on 2 cores)…"
 cargo build --release -q -p tollgate-gateway -p tollgate-benches
 
@@ -18,11 +20,23 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   bash scripts/pg.sh stop .dev/pg >/dev/null 2>&1 || true
+  bash scripts/contracts.sh anvil-stop .dev/anvil >/dev/null 2>&1 || true
 }
 trap cleanup EXIT INT TERM
 
 export DATABASE_URL
 DATABASE_URL=$(bash scripts/pg.sh start .dev/pg)
+
+# Local chain: anvil's dev account 0 deploys and operates both vaults (its key is public —
+# never use it anywhere real); dev account 1 is a buyer holding 1,000 demo USDC.
+mkdir -p .dev/anvil
+bash scripts/contracts.sh anvil-stop .dev/anvil >/dev/null 2>&1 || true
+export TOLLGATE_RPC_URL TOLLGATE_OPERATOR_KEY=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
+TOLLGATE_RPC_URL=$(bash scripts/contracts.sh anvil-start .dev/anvil)
+DEMO_BUYER=0x70997970C51812dc3A010C7d01b50e0d17dc79C8
+target/release/tollgate chain deploy-local --rpc "$TOLLGATE_RPC_URL" \
+  --mint $DEMO_BUYER=1000 --out .dev/deployment.json
+
 TG="target/release/tollgate -c conf/demo.yaml"
 $TG migrate
 DEMO_WALLET=0x00000000000000000000000000000000000000d0
@@ -63,7 +77,11 @@ PY
   Balance:  curl http://127.0.0.1:8080/v1/balance/$DEMO_WALLET
   Usage:    curl http://127.0.0.1:8080/v1/usage/$DEMO_WALLET -H "Authorization: Bearer $KEY"
   History:  curl http://127.0.0.1:8080/v1/requests -H "Authorization: Bearer $KEY"
-  Ledger:   DATABASE_URL=$DATABASE_URL $TG ledger check
+  Ledger:   DATABASE_URL=$DATABASE_URL TOLLGATE_RPC_URL=$TOLLGATE_RPC_URL $TG ledger check
+  Top up:   curl -X POST http://127.0.0.1:8080/v1/topup -d '{"amount": 5}'   # 402 + x402 requirements
+            (pay with any x402 client; USDC $(python3 -c 'import json; print(json.load(open(".dev/deployment.json"))["usdc"])'),
+             buyer $DEMO_BUYER holds 1,000 demo USDC — anvil dev account 1)
+  Chain:    $TOLLGATE_RPC_URL (anvil, chain id 31337), contracts in .dev/deployment.json
 
   A key stored in the ledger (SHA-256 only) for the same wallet: $(cat .dev/demo-key)
 

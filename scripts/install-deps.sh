@@ -8,6 +8,7 @@ command -v openssl >/dev/null || need+=(openssl)   # test certificates for the h
 command -v curl >/dev/null || need+=(curl)         # scripts/demo.sh health check
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)   # throwaway test clusters
+command -v npm >/dev/null || need+=(npm)   # forge / anvil / solc-js for contracts/ (scripts/contracts.sh)
 command -v redis-server >/dev/null || need+=(redis-server)   # fleet rate-limit tests (scripts/redis.sh)
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]]; then

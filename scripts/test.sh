@@ -24,6 +24,11 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 .venv/bin/pip install -q --disable-pip-version-check -r tests/sdk/requirements.txt
 
+log "contracts: forge, anvil, solc-js from npm (pinned); forge tests; ABI drift check"
+bash scripts/contracts.sh install
+bash scripts/contracts.sh test
+bash scripts/contracts.sh check-artifacts
+
 log "build"
 cargo build --workspace --bins
 

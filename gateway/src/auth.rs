@@ -22,6 +22,10 @@ pub struct Principal {
 pub trait Authenticator: Send + Sync {
     /// `None` for unknown or revoked keys. Must not say which.
     async fn authenticate(&self, api_key: &str) -> Option<Principal>;
+
+    /// A key (by SHA-256) was revoked through this node: stop accepting it now, without
+    /// waiting for the fleet-wide notification.
+    fn forget(&self, _key_hash: &[u8; 32]) {}
 }
 
 /// The API key of a request: `Authorization: Bearer sk-…` (OpenAI SDKs) or `x-api-key: sk-…`
@@ -149,6 +153,14 @@ impl LedgerKeys {
         }
     }
 
+    fn evict(&self, hash: &[u8; 32]) {
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(hash);
+    }
+
     fn cached(&self, hash: &[u8; 32], now: std::time::Instant) -> Option<Option<Principal>> {
         let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         let (p, at) = cache.get(hash)?;
@@ -193,6 +205,10 @@ impl Authenticator for LedgerKeys {
         }
         principal
     }
+
+    fn forget(&self, key_hash: &[u8; 32]) {
+        self.evict(key_hash);
+    }
 }
 
 /// Tries each authenticator in turn (static keys from the file, then the ledger's keys).
@@ -207,6 +223,12 @@ impl Authenticator for AnyOf {
             }
         }
         None
+    }
+
+    fn forget(&self, key_hash: &[u8; 32]) {
+        for a in &self.0 {
+            a.forget(key_hash);
+        }
     }
 }
 

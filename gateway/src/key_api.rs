@@ -80,12 +80,14 @@ async fn list(session: &Session, accounts: &Accounts) -> Result<Value, ApiError>
 
 async fn revoke(session: &mut Session, accounts: &Accounts, id: &str) -> Result<Value, ApiError> {
     let (wallet, _) = siwe_body(session, accounts).await?;
-    if accounts
+    if let Some(hash) = accounts
         .ledger
         .revoke_api_key(&wallet, id)
         .await
         .map_err(ledger_error)?
     {
+        // This node stops at once; the others when the notification reaches them.
+        accounts.auth.forget(&hash);
         Ok(json!({ "revoked": true, "id": id }))
     } else {
         Err(ApiError::new(

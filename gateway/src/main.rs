@@ -17,7 +17,7 @@ use tollgate_gateway::admin::AdminApp;
 use tollgate_gateway::account_api::Accounts;
 use tollgate_gateway::credit_reconciler::CreditReconciler;
 use tollgate_gateway::auth::{AnyOf, Authenticator, LedgerKeys, StaticKeys};
-use tollgate_gateway::nonce_store::{MemoryNonces, NonceStore};
+use tollgate_gateway::nonce_store::{MemoryNonces, NonceStore, RedisNonces};
 use tollgate_gateway::onchain::{ChainReader, OnChain};
 use tollgate_gateway::siwe::{ContractSignatures, SiweVerifier};
 use tollgate_gateway::config::Config;
@@ -191,7 +191,11 @@ fn run(config: Config) -> ExitCode {
             ledger,
             auth: auth.clone(),
             siwe: config.siwe.as_ref().map(|s| {
-                let nonces: Arc<dyn NonceStore> = Arc::new(MemoryNonces::new(s.memory_nonces));
+                // Shared by the fleet when Redis is configured, else this node's own.
+                let nonces: Arc<dyn NonceStore> = match &redis {
+                    Some(r) => Arc::new(RedisNonces::new(r.clone())),
+                    None => Arc::new(MemoryNonces::new(s.memory_nonces)),
+                };
                 Arc::new(SiweVerifier::new(
                     s.policy.clone(),
                     nonces,

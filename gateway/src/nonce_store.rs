@@ -50,14 +50,16 @@ impl NonceStore for MemoryNonces {
     }
 }
 
-/// Shared store: `SET siwe:nonce:<key> 1 NX PX <ttl>` — one atomic round trip.
+/// Shared store: `SET <prefix>siwe:nonce:<key> 1 NX PX <ttl>` — one atomic round trip, bounded
+/// by `redis.timeout`. When Redis cannot answer the claim fails and so does the sign-in (503):
+/// accepting a message whose nonce could not be recorded would allow a replay.
 pub struct RedisNonces {
-    client: fred::clients::Client,
+    redis: std::sync::Arc<crate::redis_client::RedisHandle>,
 }
 
 impl RedisNonces {
-    pub fn new(client: fred::clients::Client) -> Self {
-        RedisNonces { client }
+    pub fn new(redis: std::sync::Arc<crate::redis_client::RedisHandle>) -> Self {
+        RedisNonces { redis }
     }
 }
 
@@ -67,18 +69,24 @@ impl NonceStore for RedisNonces {
         use fred::interfaces::KeysInterface;
         use fred::types::{Expiration, SetOptions};
         let ttl_ms = ttl.as_millis().clamp(1, i64::MAX as u128) as i64;
-        let set: Option<String> = self
-            .client
-            .set(
-                format!("siwe:nonce:{key}"),
-                1,
-                Some(Expiration::PX(ttl_ms)),
-                Some(SetOptions::NX),
-                false,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(set.is_some())
+        let set = self.redis.cmd().set::<Option<String>, _, _>(
+            self.redis.key(&format!("siwe:nonce:{key}")),
+            1,
+            Some(Expiration::PX(ttl_ms)),
+            Some(SetOptions::NX),
+            false,
+        );
+        match tokio::time::timeout(self.redis.timeout(), set).await {
+            Ok(Ok(v)) => Ok(v.is_some()),
+            Ok(Err(e)) => {
+                self.redis.report_error("siwe_nonce", &e);
+                Err(e.to_string())
+            }
+            Err(_) => {
+                self.redis.report_error("siwe_nonce", &"timed out");
+                Err("redis timed out".into())
+            }
+        }
     }
 }
 

@@ -22,10 +22,15 @@ fn providers(mock: std::net::SocketAddr) -> String {
 }
 
 async fn gateway_on(url: &str, mock: &Mock) -> Gateway {
+    gateway_with(url, mock, None, "").await
+}
+
+/// A gateway whose public URL is `public_url` (default: its own address), plus `extra` YAML.
+async fn gateway_with(url: &str, mock: &Mock, public_url: Option<&str>, extra: &str) -> Gateway {
     let mut opts = GatewayOpts::new(providers(mock.addr));
     opts.billing = billing_yaml(url, "");
-    opts.public_url = Some(String::new());
-    opts.extra = format!("chain: {{ chain_id: {CHAIN_ID} }}\n");
+    opts.public_url = Some(public_url.unwrap_or("").to_string());
+    opts.extra = format!("chain: {{ chain_id: {CHAIN_ID} }}\n{extra}");
     Gateway::start(opts).await
 }
 
@@ -233,6 +238,30 @@ async fn a_revoked_key_stops_working_on_every_node_within_a_second() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(call_status(&a, &key, false).await, 401);
     assert_eq!(call_status(&b, &key, false).await, 401);
+}
+
+#[tokio::test]
+async fn with_redis_a_siwe_message_is_accepted_once_across_the_fleet() {
+    let url = migrated_db().await;
+    let mock = Mock::start().await;
+    // Two nodes behind one public name share Redis for spent nonces.
+    let public = format!("http://127.0.0.1:{}", free_port());
+    let redis = common::redis::redis_yaml(&common::redis::shared_redis(), &common::redis::unique_prefix());
+    let a = gateway_with(&url, &mock, Some(&public), &redis).await;
+    let b = gateway_with(&url, &mock, Some(&public), &redis).await;
+    let s = PrivateKeySigner::random();
+    let (message, signature) = SiweMsg::for_gateway(&s, &public, CHAIN_ID).signed(&s);
+    let body = json!({"message": message, "signature": signature});
+    let post = |gw: &Gateway| {
+        reqwest::Client::new()
+            .post(gw.url("/v1/auth/keys"))
+            .json(&body)
+            .send()
+    };
+    assert_eq!(post(&a).await.unwrap().status(), 201);
+    let (status, _, message) = error_of(post(&b).await.unwrap()).await;
+    assert_eq!(status, 401, "{message}");
+    assert!(message.contains("nonce was already used"), "{message}");
 }
 
 #[tokio::test]

@@ -686,6 +686,23 @@ async fn withdrawal_is_rolled_back_when_the_vault_refuses() {
     assert_eq!(status, 200, "{v}");
     assert_eq!(s.wallet_balance(&wallet).await, 4 * USDC);
     ledger_check(&s.gw);
+
+    // `ledger check` notices a row that disagrees with its transfers.
+    pg::client(&s.url)
+        .await
+        .execute(
+            "UPDATE withdrawals SET status = 'failed' WHERE status = 'paid'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let out = s.gw.cli(&["ledger", "check"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("withdrawal 0x") && text.contains("reversal none"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

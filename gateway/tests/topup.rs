@@ -256,10 +256,7 @@ async fn bad_payments_are_refused_and_nothing_is_credited() {
         ("recipient", payment(&a, &buyer, &chain, |au| au.to = other.address())),
         ("value", payment(&a, &buyer, &chain, |au| au.value = U256::from(4_000_000u64))),
         // Signed by another key while claiming to be the buyer.
-        ("signature", {
-            let h = payment(&a, &other, &chain, |au| au.from = buyer.address());
-            h
-        }),
+        ("signature", payment(&a, &other, &chain, |au| au.from = buyer.address())),
         ("insufficient_funds", payment(&a, &broke, &chain, |_| {})),
     ];
     for (want, header) in cases {

@@ -1,5 +1,8 @@
 """Start the real mock upstream and the real gateway binary for the SDK tests.
 
+`stack`: memory billing, static keys. `chain_stack`: the Postgres ledger (a fresh database on
+TOLLGATE_TEST_PG) and a fresh anvil with the contracts deployed, for SIWE and x402.
+
 Binaries come from TOLLGATE_BIN_DIR (default: target/debug), built by scripts/test.sh.
 """
 
@@ -120,5 +123,22 @@ providers:
 @pytest.fixture(scope="session")
 def stack():
     s = Stack().start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def chain_stack():
+    from chainstack import ChainStack
+
+    pg_url = os.environ.get("TOLLGATE_TEST_PG")
+    if not pg_url:
+        pytest.fail(
+            "TOLLGATE_TEST_PG is not set: start a throwaway cluster with "
+            "`export TOLLGATE_TEST_PG=$(bash scripts/pg.sh start target/test-pg)` "
+            "(scripts/test.sh does this)",
+            pytrace=False,
+        )
+    s = ChainStack(pg_url).start()
     yield s
     s.stop()

@@ -133,9 +133,14 @@ impl Ledger {
     }
 
     /// Revoke one of `wallet`'s keys and announce it to every node, in one transaction (the
-    /// notification is delivered at commit). `false` when the wallet has no such key. Revoking
-    /// twice is fine: the first `revoked_at` stays.
-    pub async fn revoke_api_key(&self, wallet: &str, id: &str) -> Result<bool, LedgerError> {
+    /// notification is delivered at commit). Returns the key's hash (so the caller's node can
+    /// forget it at once), `None` when the wallet has no such key. Revoking twice is fine: the
+    /// first `revoked_at` stays.
+    pub async fn revoke_api_key(
+        &self,
+        wallet: &str,
+        id: &str,
+    ) -> Result<Option<[u8; 32]>, LedgerError> {
         let wallet = normalise_wallet(wallet)?;
         let mut c = self.conn().await?;
         let tx = c.transaction().await?;
@@ -147,13 +152,16 @@ impl Ledger {
             )
             .await?;
         let Some(row) = row else {
-            return Ok(false);
+            return Ok(None);
         };
         let hash: String = row.get(0);
         tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &hash])
             .await?;
         tx.commit().await?;
-        Ok(true)
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(&hash, &mut bytes)
+            .map_err(|e| LedgerError::Invalid(format!("stored key hash: {e}")))?;
+        Ok(Some(bytes))
     }
 }
 

@@ -28,14 +28,9 @@ pub struct RedisLimiter {
     queue: std::sync::Mutex<Option<mpsc::Receiver<Charge>>>,
 }
 
-/// The three keys of one wallet, sharing a hash tag (one cluster slot).
-pub fn wallet_keys(handle: &RedisHandle, wallet: &str) -> [String; 3] {
-    let base = handle.key(&format!("rl:{{{wallet}}}:"));
-    [
-        format!("{base}m"),
-        format!("{base}d"),
-        format!("{base}t"),
-    ]
+/// The hash holding one wallet's windows (hash-tagged, for Redis Cluster).
+pub fn wallet_key(handle: &RedisHandle, wallet: &str) -> String {
+    handle.key(&format!("rl:{{{wallet}}}"))
 }
 
 /// `ARGV` of an `admit` call; `now_ms` 0 = Redis's clock.
@@ -131,8 +126,8 @@ impl RedisLimiter {
 
     /// Check and count one request; `Err` when Redis did not answer (the caller falls back).
     pub async fn admit(&self, wallet: &str, limits: &WalletLimits) -> Result<Verdict, ()> {
-        let keys = wallet_keys(&self.handle, wallet).to_vec();
-        let reply = self.eval(keys, admit_args(limits, 0)).await;
+        let key = wallet_key(&self.handle, wallet);
+        let reply = self.eval(vec![key], admit_args(limits, 0)).await;
         match reply.and_then(|r| parse_reply(&r)) {
             Ok(v) => Ok(v),
             Err(e) => {
@@ -172,7 +167,7 @@ impl RedisLimiter {
             // One command per wallet, all in flight at once: fred pipelines them on the wire.
             let mut batch = tokio::task::JoinSet::new();
             for (w, n) in per_wallet.drain() {
-                let [_, _, key] = wallet_keys(&self.handle, &w);
+                let key = wallet_key(&self.handle, &w);
                 let cmd = self.handle.cmd().clone();
                 let sha = self.sha.clone();
                 batch.spawn(async move {

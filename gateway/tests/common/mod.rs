@@ -13,6 +13,7 @@ pub use tollgate_benches::mock::{spawn_mock, MockDefaults, RecordedRequest, Reco
 
 pub mod ledger;
 pub mod pg;
+pub mod redis;
 pub mod siwe;
 
 pub const KEY: &str = "sk-test-key-a";
