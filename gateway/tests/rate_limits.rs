@@ -7,11 +7,11 @@
 
 mod common;
 
+use common::redis::{redis_yaml, shared_redis, unique_prefix};
 use common::*;
 use fred::interfaces::{ClientLike, LuaInterface};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tollgate_gateway::rate_limit::redis::{admit_args, charge_args, parse_reply, SCRIPT};
@@ -57,41 +57,6 @@ async fn statuses(gw: &Gateway, key: &str, n: usize) -> Vec<u16> {
         let _ = r.bytes().await;
     }
     out
-}
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// The shared test Redis.
-fn shared_redis() -> String {
-    if let Ok(url) = std::env::var("TOLLGATE_TEST_REDIS") {
-        return url;
-    }
-    let out = Command::new("bash")
-        .arg(repo_root().join("scripts/redis.sh"))
-        .arg("start")
-        .arg(repo_root().join("target/test-redis"))
-        .output()
-        .expect("scripts/redis.sh");
-    assert!(
-        out.status.success(),
-        "redis.sh: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-/// Keys of one test apart from every other test's.
-fn unique_prefix() -> String {
-    format!("test{}-{}:", std::process::id(), free_port())
-}
-
-fn redis_yaml(url: &str, prefix: &str) -> String {
-    format!("redis: {{ url: \"{url}\", key_prefix: \"{prefix}\" }}\n")
 }
 
 fn redis_answers(port: u16) -> bool {
@@ -444,7 +409,10 @@ async fn in_flight_cap_per_key_frees_when_requests_end() {
     });
     let deadline = Instant::now() + Duration::from_secs(5);
     while mock.recorder.len() < 2 {
-        assert!(Instant::now() < deadline, "slow requests never reached the mock");
+        assert!(
+            Instant::now() < deadline,
+            "slow requests never reached the mock"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     for _ in 0..2 {
@@ -488,9 +456,10 @@ async fn an_unreachable_redis_at_start_up_does_not_stop_the_gateway() {
 #[tokio::test]
 async fn the_redis_script_and_the_in_process_windows_agree() {
     let url = shared_redis();
-    let client = fred::types::Builder::from_config(fred::types::config::Config::from_url(&url).unwrap())
-        .build()
-        .unwrap();
+    let client =
+        fred::types::Builder::from_config(fred::types::config::Config::from_url(&url).unwrap())
+            .build()
+            .unwrap();
     client.init().await.unwrap();
     let _: String = client.script_load(SCRIPT).await.unwrap();
     let sha = fred::util::sha1_hash(SCRIPT);
@@ -549,7 +518,10 @@ async fn the_redis_script_and_the_in_process_windows_agree() {
             assert_eq!(got, want, "wallet {i}, step {step}, now {now}");
             refused += usize::from(want.refused.is_some());
         }
-        assert!(refused > 10, "the sequence should hit the limits ({refused})");
+        assert!(
+            refused > 10,
+            "the sequence should hit the limits ({refused})"
+        );
     }
     // Reasons come back as the same enum.
     assert_eq!(Reason::from_code(3), Some(Reason::TokensPerMinute));

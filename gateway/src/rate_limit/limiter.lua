@@ -55,8 +55,8 @@ local function load(rings)
       r.total, r.cur = 0, 0
     elseif r.b < head then
       -- A clock that went backwards (Redis failed over to a host whose clock is behind)
-      -- keeps the newer head. Unlike window.rs, whose head also moves on reads, a count can
-      -- then land up to one bucket early; both stay within a bucket of the truth.
+      -- keeps the newer head. (window.rs's head also moves on reads, so after such a step a
+      -- count may land in an older bucket here than there, by at most the step.)
       r.b = head
       r.cur = tonumber(redis.call('HGET', key, slot(r, head))) or 0
     elseif r.b > head then

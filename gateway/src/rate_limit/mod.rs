@@ -98,7 +98,10 @@ impl RateLimiter {
             _ => None,
         };
         if !limits.has_windows() {
-            return Ok(Admitted { verdict: None, slot });
+            return Ok(Admitted {
+                verdict: None,
+                slot,
+            });
         }
         let verdict = self.decide(&principal.wallet, limits).await?;
         if let Some((reason, retry_ms)) = verdict.refused {
@@ -135,7 +138,9 @@ impl RateLimiter {
             }
             RedisFailure::Closed => {
                 if !self.fallback_logged.swap(true, Ordering::Relaxed) {
-                    log::warn!("rate limits: redis unavailable, refusing requests (redis_failure: closed)");
+                    log::warn!(
+                        "rate limits: redis unavailable, refusing requests (redis_failure: closed)"
+                    );
                 }
                 Err(ApiError::rate_limiter_unavailable())
             }
@@ -211,7 +216,10 @@ pub fn headers(v: &Verdict) -> impl Iterator<Item = (&'static str, http::HeaderV
             ("x-ratelimit-reset-tokens", duration_value(q.reset_ms)),
         ]
     });
-    requests.into_iter().flatten().chain(tokens.into_iter().flatten())
+    requests
+        .into_iter()
+        .flatten()
+        .chain(tokens.into_iter().flatten())
 }
 
 /// Add the rate-limit headers of an admitted request to its response.

@@ -145,12 +145,7 @@ impl RedisLimiter {
     /// Drain the charge queue until the process ends: aggregate per wallet, one
     /// `EVALSHA charge` per wallet (concurrent, so pipelined), one batch at a time.
     pub async fn run_charges(&self) {
-        let Some(mut rx) = self
-            .queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        else {
+        let Some(mut rx) = self.queue.lock().unwrap_or_else(|p| p.into_inner()).take() else {
             return;
         };
         let mut buf = Vec::with_capacity(CHARGE_BATCH);

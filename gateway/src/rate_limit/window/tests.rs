@@ -66,12 +66,18 @@ fn admit_counts_until_the_limit_then_refuses_with_retry_after() {
         assert_eq!(v.requests.unwrap().limit, 3);
     }
     let v = w.admit(&rpm(3), 20_000);
-    assert_eq!(v.refused, Some((Reason::RequestsPerMinute, 70_000 - 20_000)));
+    assert_eq!(
+        v.refused,
+        Some((Reason::RequestsPerMinute, 70_000 - 20_000))
+    );
     assert_eq!(v.requests.unwrap().remaining, 0);
     assert_eq!(v.requests.unwrap().reset_ms, 50_000);
     assert_eq!(v.tokens, None);
     // A refused request is not counted: admitted again once bucket 2 (10 s) left.
-    assert_eq!(w.admit(&rpm(3), 69_999).refused.map(|r| r.0), Some(Reason::RequestsPerMinute));
+    assert_eq!(
+        w.admit(&rpm(3), 69_999).refused.map(|r| r.0),
+        Some(Reason::RequestsPerMinute)
+    );
     assert_eq!(w.admit(&rpm(3), 70_000).refused, None);
 }
 
@@ -255,7 +261,10 @@ fn error_against_an_exact_log() {
             );
             // Under-admission is bounded: the count spans at most W + W/12.
             let ratio = ours.len() as f64 / exact.len() as f64;
-            assert!(ratio > 12.0 / 13.0 - 0.02, "{shape}: admitted {ratio} of exact");
+            assert!(
+                ratio > 12.0 / 13.0 - 0.02,
+                "{shape}: admitted {ratio} of exact"
+            );
             eprintln!(
                 "{:<24} {:>6} {:>12} {:>14.3} {:>16.3} {:>18.3}",
                 shape,
