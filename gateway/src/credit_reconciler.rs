@@ -3,7 +3,8 @@
 //! - an x402 top-up `pending` with a tx hash: its receipt decides (success → credit, revert →
 //!   failed); without a usable receipt, the token's `authorizationState` does: used → find the
 //!   `AuthorizationUsed` log (the transfer happened, whoever sent it) and credit, used without
-//!   that log → it was canceled, failed; unused and older than the authorization could live →
+//!   that log for longer than a receipt could take → it was canceled, failed; a transaction of
+//!   ours still in the mempool → wait (a node may report pending state); unused and older than the authorization could live →
 //!   failed (nothing moved); unused and young → wait;
 //! - an x402 top-up credited but not yet counted by the vault → `recordTopUp`;
 //! - a deposit `pending` (crash between insert and credit) → credit (it was verified before
@@ -119,6 +120,16 @@ async fn pending_topup(
             }
             return Ok(());
         }
+        // Sent, not mined yet: the node may even report the authorization as used already
+        // (pending state), so nothing below may be concluded until it is mined or dropped.
+        let known: Option<serde_json::Value> = client
+            .raw_request("eth_getTransactionByHash", serde_json::json!([tx]))
+            .await
+            .map_err(|e| e.to_string())?;
+        if known.is_some() {
+            done.waiting += 1;
+            return Ok(());
+        }
     }
     let (payer, nonce) = parse_x402_id(&row.id).ok_or("unparsable id")?;
     let used = client
@@ -131,6 +142,10 @@ async fn pending_topup(
                 credit(tx).await?;
                 done.credited += 1;
                 let _ = record(ledger, chain, row).await.map(|_| done.recorded += 1);
+            }
+            // A transfer sent by someone else may still be pending: give it time.
+            None if (age_secs as u64) < chain.settings.receipt_timeout.as_secs() + 60 => {
+                done.waiting += 1;
             }
             None => {
                 ledger

@@ -167,16 +167,7 @@ fn run(config: Config) -> ExitCode {
     };
     drop(startup);
 
-    let onchain = config.chain.as_ref().and_then(|c| {
-        c.settlement
-            .clone()
-            .map(|s| {
-                let public = config.public_url.clone().unwrap_or_else(|| {
-                    format!("http://{}", config.server.listen[0])
-                });
-                Arc::new(OnChain::new(s, c.chain_id, &c.network, &public))
-            })
-    });
+    let onchain = OnChain::from_config(&config).map(Arc::new);
     // EIP-1271 for contract wallets: through the operator's client, or read-only.
     let contract_signatures: Option<Arc<dyn ContractSignatures>> = match (&onchain, &config.chain) {
         (Some(o), _) => Some(o.clone()),
@@ -249,7 +240,10 @@ fn run(config: Config) -> ExitCode {
             CreditReconciler {
                 ledger: a.ledger.clone(),
                 chain: a.chain.clone().expect("filtered on chain"),
-                every: std::time::Duration::from_secs(10),
+                every: a
+                    .chain
+                    .as_ref()
+                    .map_or(std::time::Duration::from_secs(10), |c| c.settings.reconcile_every),
             },
         ));
     }

@@ -49,6 +49,18 @@ impl OnChain {
         }
     }
 
+    /// From the config, when on-chain settlement is configured. The x402 `resource` is
+    /// `server.public_url`, else the first listen address.
+    pub fn from_config(config: &crate::config::Config) -> Option<OnChain> {
+        let c = config.chain.as_ref()?;
+        let settlement = c.settlement.clone()?;
+        let public = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", config.server.listen[0]));
+        Some(OnChain::new(settlement, c.chain_id, &c.network, &public))
+    }
+
     /// The operator's client, connecting (and checking the chain id) on first use.
     pub async fn client(&self) -> Result<&ChainClient, ChainError> {
         self.client

@@ -510,21 +510,12 @@ pub enum PayoutsOp {
 /// Run a `payouts` subcommand (from `ops::run`, inside its runtime).
 pub async fn cli(config: &Config, ledger: &Ledger, op: PayoutsOp) -> std::process::ExitCode {
     use std::process::ExitCode;
-    let Some((settlement, chain_cfg)) = config
-        .chain
-        .as_ref()
-        .and_then(|c| Some((c.settlement.clone()?, c)))
-    else {
+    let Some(chain) = OnChain::from_config(config) else {
         eprintln!(
             "on-chain settlement is not configured (chain: rpc_url, operator_key, contracts)"
         );
         return ExitCode::FAILURE;
     };
-    let public = config
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", config.server.listen[0]));
-    let chain = OnChain::new(settlement, chain_cfg.chain_id, &chain_cfg.network, &public);
     match op {
         PayoutsOp::Run => match run(
             ledger,

@@ -53,6 +53,10 @@ fn chain_with(mint: &[(Address, u64)]) -> Chain {
 }
 
 async fn gateway_on(url: &str, chain: &Chain, mock: &Mock) -> Gateway {
+    gateway_with(url, chain, mock, "20s").await
+}
+
+async fn gateway_with(url: &str, chain: &Chain, mock: &Mock, receipt_timeout: &str) -> Gateway {
     let mut opts = GatewayOpts::new(format!(
         "\n  - {{ id: pa, kind: openai, base_url: \"http://{}/v1\", models: [{{ id: m, pricing: {{ prompt: 1, completion: 2 }} }}] }}\n",
         mock.addr
@@ -61,7 +65,7 @@ async fn gateway_on(url: &str, chain: &Chain, mock: &Mock) -> Gateway {
     opts.public_url = Some(String::new());
     // The operator key is anvil's public dev key 0 (the deployer holds every role).
     opts.extra = format!(
-        "chain:\n  chain_id: 31337\n  rpc_url: \"{}\"\n  deployment: \"{}\"\n  operator_key: \"{}\"\n  confirmations: 1\n  receipt_timeout: 20s\n",
+        "chain:\n  chain_id: 31337\n  rpc_url: \"{}\"\n  deployment: \"{}\"\n  operator_key: \"{}\"\n  confirmations: 1\n  receipt_timeout: {receipt_timeout}\n  reconcile_every: 300ms\n",
         chain.anvil.url(),
         chain.file,
         DEV_KEYS[0]
@@ -349,5 +353,65 @@ async fn a_deposit_is_credited_once_even_when_submitted_twice() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+    ledger_check(&gw);
+}
+
+/// JSON-RPC to anvil (its test-only methods).
+async fn anvil_rpc(chain: &Chain, method: &str, params: Value) -> Value {
+    reqwest::Client::new()
+        .post(chain.anvil.url())
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_topup_confirmed_after_the_gateway_gave_up_waiting_is_credited_by_the_reconciler() {
+    let buyer = PrivateKeySigner::random();
+    let chain = chain_with(&[(buyer.address(), 100)]);
+    let url = migrated_db().await;
+    let mock = Mock::start().await;
+    let gw = gateway_with(&url, &chain, &mock, "2s").await;
+    let a = accepts_for(&gw, 5).await;
+
+    // Blocks stop: the transfer is sent but not mined before the gateway stops waiting.
+    anvil_rpc(&chain, "evm_setAutomine", json!([false])).await;
+    let r = post_topup(&gw, json!(5), Some(("x-payment", payment(&a, &buyer, &chain, |_| {})))).await;
+    assert_eq!(r.status(), 504);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"], "CHAIN_TIMEOUT");
+    assert_eq!(balance(&gw, buyer.address()).await, 0, "nothing credited before it is mined");
+    let c = pg::client(&url).await;
+    let (status, tx): (String, Option<String>) = {
+        let r = c
+            .query_one("SELECT status, tx_hash FROM chain_credits", &[])
+            .await
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(status, "pending");
+    assert!(tx.is_some(), "the tx hash is stored before waiting");
+
+    // Mined later: the reconciler credits it, once, and the vault counts it into its pool.
+    anvil_rpc(&chain, "evm_mine", json!([])).await;
+    anvil_rpc(&chain, "evm_setAutomine", json!([true])).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while balance(&gw, buyer.address()).await == 0 {
+        assert!(std::time::Instant::now() < deadline, "never credited");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(balance(&gw, buyer.address()).await, 5_000_000);
+    let op = operator(&chain).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while op.pool_balance(chain.deployment.treasury_vault).await.unwrap() != U256::from(5_000_000u64) {
+        assert!(std::time::Instant::now() < deadline, "recordTopUp never happened");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert_eq!(balance(&gw, buyer.address()).await, 5_000_000, "credited exactly once");
     ledger_check(&gw);
 }

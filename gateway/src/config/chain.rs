@@ -99,6 +99,7 @@ impl Validator<'_> {
             self.err("chain.confirmations", "must be at least 1");
         }
         let receipt_timeout = self.duration("chain.receipt_timeout", c.receipt_timeout, "120s");
+        let reconcile_every = self.duration("chain.reconcile_every", c.reconcile_every, "10s");
         let topup_min = self.usd_amount("chain.topup.min_usd", c.topup.min_usd, 1_000_000);
         let topup_max = self.usd_amount("chain.topup.max_usd", c.topup.max_usd, 10_000_000_000);
         if topup_max < topup_min {
@@ -133,6 +134,7 @@ impl Validator<'_> {
                 payout_vault: payout,
                 confirmations,
                 receipt_timeout,
+                reconcile_every,
                 topup_min,
                 topup_max,
                 max_timeout_seconds,

@@ -69,6 +69,7 @@ pub struct Settlement {
     pub payout_vault: String,
     pub confirmations: u64,
     pub receipt_timeout: Duration,
+    pub reconcile_every: Duration,
     pub topup_min: tollgate_billing::MicroUsdc,
     pub topup_max: tollgate_billing::MicroUsdc,
     pub max_timeout_seconds: u64,

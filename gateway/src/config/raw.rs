@@ -101,6 +101,8 @@ pub struct RawChain {
     pub operator_key: Option<String>,
     pub confirmations: Option<u64>,
     pub receipt_timeout: Option<String>,
+    /// How often unfinished top-ups and deposits are finished from the chain (default 10s).
+    pub reconcile_every: Option<String>,
     #[serde(default)]
     pub topup: RawTopup,
     #[serde(default)]
