@@ -7,10 +7,12 @@
 # Uses benches/bench-gateway.yaml (1 worker, pinned to CPU 1) and mock-llm + loadgen on CPU 0.
 # CONFIG_A / CONFIG_B pick other configs (same listen port), e.g. to compare body paths:
 #   CONFIG_B=benches/bench-gateway-subrequest.yaml bash benches/ab.sh target/release/tollgate target/release/tollgate
+# KEY_A / KEY_B pick the API key each side sends (default sk-bench, a static key).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A=$1 B=$2 MODE=${3:-stream} ROUNDS=${4:-3}
 CONFIG_A=${CONFIG_A:-benches/bench-gateway.yaml} CONFIG_B=${CONFIG_B:-benches/bench-gateway.yaml}
+KEY_A=${KEY_A:-sk-bench} KEY_B=${KEY_B:-sk-bench}
 BIN=target/release
 if [[ $MODE == stream ]]; then
   BODY='{"model":"mock-1","stream":true,"messages":[{"role":"user","content":"Hello there"}]}'
@@ -22,12 +24,12 @@ MOCK=$!
 trap 'kill $MOCK 2>/dev/null || true' EXIT
 sleep 0.5
 run() {
-  local bin=$1 config=$2
+  local bin=$1 config=$2 key=$3
   taskset -c 1 "$bin" -c "$config" 2>/dev/null &
   local pid=$!
   for _ in $(seq 50); do curl -fs http://127.0.0.1:18004/health >/dev/null && break; sleep 0.1; done
   taskset -c 0 $BIN/loadgen --url http://127.0.0.1:18004/v1/chat/completions --body "$BODY" \
-    -H 'authorization: Bearer sk-bench' -H 'content-type: application/json' \
+    -H "authorization: Bearer $key" -H 'content-type: application/json' \
     --connections 64 --duration 6s --warmup 1s --no-progress --label ab --out /tmp/ab.json >/dev/null
   kill -INT $pid; wait $pid 2>/dev/null || true
   # Only 2xx responses count: a gateway shedding load with fast 402/503s is not "faster".
@@ -42,7 +44,7 @@ PY
 }
 a=() b=()
 for i in $(seq "$ROUNDS"); do
-  a+=("$(run "$A" "$CONFIG_A")"); b+=("$(run "$B" "$CONFIG_B")")
+  a+=("$(run "$A" "$CONFIG_A" "$KEY_A")"); b+=("$(run "$B" "$CONFIG_B" "$KEY_B")")
   echo "round $i: A ${a[-1]} rps, B ${b[-1]} rps"
 done
 python3 - "${a[*]}" "${b[*]}" <<'PY'

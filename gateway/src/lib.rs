@@ -11,6 +11,7 @@ pub mod chain_cli;
 pub mod config;
 pub mod control;
 pub mod credit_reconciler;
+pub mod deposit_watcher;
 pub mod endpoint;
 pub mod key_api;
 pub mod lifecycle;

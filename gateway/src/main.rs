@@ -16,6 +16,7 @@ use tollgate_billing::{BillingSink, MemorySink};
 use tollgate_gateway::admin::AdminApp;
 use tollgate_gateway::account_api::Accounts;
 use tollgate_gateway::credit_reconciler::CreditReconciler;
+use tollgate_gateway::deposit_watcher::DepositWatcher;
 use tollgate_gateway::auth::{AnyOf, Authenticator, LedgerKeys, StaticKeys};
 use tollgate_gateway::nonce_store::{MemoryNonces, NonceStore, RedisNonces};
 use tollgate_gateway::onchain::{ChainReader, OnChain};
@@ -245,6 +246,15 @@ fn run(config: Config) -> ExitCode {
                     .as_ref()
                     .map_or(std::time::Duration::from_secs(10), |c| c.settings.reconcile_every),
             },
+        ));
+    }
+    if let Some((a, every)) = credit_reconciler.as_ref().and_then(|a| {
+        let every = a.chain.as_ref()?.settings.deposit_watch?;
+        Some((a, every))
+    }) {
+        server.add_service(background_service(
+            "deposit watcher",
+            DepositWatcher::new(a.ledger.clone(), a.chain.clone().expect("filtered on chain"), every),
         ));
     }
     if let Some(feed) = revocation_feed {

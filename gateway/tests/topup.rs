@@ -53,10 +53,17 @@ fn chain_with(mint: &[(Address, u64)]) -> Chain {
 }
 
 async fn gateway_on(url: &str, chain: &Chain, mock: &Mock) -> Gateway {
-    gateway_with(url, chain, mock, "20s").await
+    gateway_with(url, chain, mock, "20s", "").await
 }
 
-async fn gateway_with(url: &str, chain: &Chain, mock: &Mock, receipt_timeout: &str) -> Gateway {
+/// `chain_extra`: more lines of the `chain:` section (indented by two spaces).
+async fn gateway_with(
+    url: &str,
+    chain: &Chain,
+    mock: &Mock,
+    receipt_timeout: &str,
+    chain_extra: &str,
+) -> Gateway {
     let mut opts = GatewayOpts::new(format!(
         "\n  - {{ id: pa, kind: openai, base_url: \"http://{}/v1\", models: [{{ id: m, pricing: {{ prompt: 1, completion: 2 }} }}] }}\n",
         mock.addr
@@ -65,7 +72,7 @@ async fn gateway_with(url: &str, chain: &Chain, mock: &Mock, receipt_timeout: &s
     opts.public_url = Some(String::new());
     // The operator key is anvil's public dev key 0 (the deployer holds every role).
     opts.extra = format!(
-        "chain:\n  chain_id: 31337\n  rpc_url: \"{}\"\n  deployment: \"{}\"\n  operator_key: \"{}\"\n  confirmations: 1\n  receipt_timeout: {receipt_timeout}\n  reconcile_every: 300ms\n",
+        "chain:\n  chain_id: 31337\n  rpc_url: \"{}\"\n  deployment: \"{}\"\n  operator_key: \"{}\"\n  confirmations: 1\n  receipt_timeout: {receipt_timeout}\n  reconcile_every: 300ms\n{chain_extra}",
         chain.anvil.url(),
         chain.file,
         DEV_KEYS[0]
@@ -375,7 +382,7 @@ async fn a_topup_confirmed_after_the_gateway_gave_up_waiting_is_credited_by_the_
     let chain = chain_with(&[(buyer.address(), 100)]);
     let url = migrated_db().await;
     let mock = Mock::start().await;
-    let gw = gateway_with(&url, &chain, &mock, "2s").await;
+    let gw = gateway_with(&url, &chain, &mock, "2s", "").await;
     let a = accepts_for(&gw, 5).await;
 
     // Blocks stop: the transfer is sent but not mined before the gateway stops waiting.
@@ -413,5 +420,46 @@ async fn a_topup_confirmed_after_the_gateway_gave_up_waiting_is_credited_by_the_
     }
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;
     assert_eq!(balance(&gw, buyer.address()).await, 5_000_000, "credited exactly once");
+    ledger_check(&gw);
+}
+
+#[tokio::test]
+async fn the_deposit_watcher_credits_deposits_nobody_reported() {
+    let depositor = tollgate_chain::client::parse_private_key(DEV_KEYS[2]).unwrap();
+    let chain = chain_with(&[(depositor.address(), 50)]);
+    let url = migrated_db().await;
+    let mock = Mock::start().await;
+    let gw = gateway_with(&url, &chain, &mock, "20s", "  deposits: { watch: 200ms }\n").await;
+    let client = ChainClient::connect(ChainConfig::new(chain.anvil.url()), DEV_KEYS[2])
+        .await
+        .unwrap();
+    let tx = client
+        .approve_and_deposit(
+            chain.deployment.usdc,
+            chain.deployment.treasury_vault,
+            U256::from(3_000_000u64),
+        )
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while balance(&gw, depositor.address()).await == 0 {
+        assert!(std::time::Instant::now() < deadline, "the watcher never credited the deposit");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Reported afterwards as well: still credited once.
+    let key = create_key(&gw, &format!("{:#x}", depositor.address()));
+    let v: Value = reqwest::Client::new()
+        .post(gw.url("/v1/deposits"))
+        .bearer_auth(&key)
+        .json(&json!({ "tx_hash": format!("{tx:#x}") }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["credited_usdc"], 0, "{v}");
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(balance(&gw, depositor.address()).await, 3_000_000);
     ledger_check(&gw);
 }
