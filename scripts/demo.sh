@@ -79,7 +79,8 @@ PY
   History:  curl http://127.0.0.1:8080/v1/requests -H "Authorization: Bearer $KEY"
   Ledger:   DATABASE_URL=$DATABASE_URL TOLLGATE_RPC_URL=$TOLLGATE_RPC_URL $TG ledger check
   Top up:   curl -X POST http://127.0.0.1:8080/v1/topup -d '{"amount": 5}'   # 402 + x402 requirements
-            (pay with any x402 client; USDC $(python3 -c 'import json; print(json.load(open(".dev/deployment.json"))["usdc"])'),
+            .venv/bin/python scripts/topup_demo.py 5   # pays it with the official x402 SDK
+            (or any x402 client; USDC $(python3 -c 'import json; print(json.load(open(".dev/deployment.json"))["usdc"])'),
              buyer $DEMO_BUYER holds 1,000 demo USDC — anvil dev account 1)
   Chain:    $TOLLGATE_RPC_URL (anvil, chain id 31337), contracts in .dev/deployment.json
 
