@@ -16,7 +16,7 @@
 use crate::config::RedisConfig;
 use crate::metrics::Metrics;
 use async_trait::async_trait;
-use fred::clients::{Client, WithOptions};
+use fred::clients::{Client, Pipeline, WithOptions};
 use fred::interfaces::ClientLike;
 use fred::types::config::{
     Config as FredConfig, ConnectionConfig, Options, ReconnectPolicy, UnresponsiveConfig,
@@ -33,6 +33,7 @@ pub struct RedisHandle {
     client: Client,
     /// `client` with the per-command options applied.
     bounded: WithOptions<Client>,
+    options: Options,
     timeout: Duration,
     prefix: String,
     up: AtomicBool,
@@ -65,15 +66,19 @@ impl RedisHandle {
             })
             .build()
             .map_err(|e| e.to_string())?;
-        let bounded = client.with_options(&Options {
+        // The timeout is also fred's: a command still queued when it expires (e.g. while
+        // reconnecting) is dropped, never sent late.
+        let options = Options {
             timeout: Some(config.timeout),
             max_attempts: Some(1),
             ..Options::default()
-        });
+        };
+        let bounded = client.with_options(&options);
         metrics.set_redis_up(false);
         Ok(Arc::new(RedisHandle {
             client,
             bounded,
+            options,
             timeout: config.timeout,
             prefix: config.key_prefix.clone(),
             up: AtomicBool::new(true),
@@ -96,6 +101,12 @@ impl RedisHandle {
             self.start();
         }
         &self.bounded
+    }
+
+    /// A pipeline (one socket write for all its commands) with the same options as
+    /// [`cmd`](Self::cmd).
+    pub fn pipeline(&self) -> WithOptions<Pipeline<Client>> {
+        self.cmd().pipeline().with_options(&self.options)
     }
 
     /// Start the connection task on the calling runtime, unless it runs already.

@@ -1,15 +1,23 @@
 //! Fleet-wide windows in Redis: one `EVALSHA` of `limiter.lua` per request (the script checks
 //! and counts every window atomically, on Redis's clock), and tokens charged from `logging`
 //! through a bounded queue that a background task drains in pipelined batches.
+//!
+//! Admissions are coalesced: a request queues its `EVALSHA` and wakes the batcher task, which
+//! first yields once (so that the other requests ready on this worker queue theirs too) and
+//! then writes everything queued as one pipeline — one socket write per batch instead of one
+//! per request, which is most of what Redis costs the gateway (docs/benchmarks.md).
 
 use super::window::{DayRing, MinuteRing, Quota, Reason, Verdict, WalletLimits};
 use crate::redis_client::RedisHandle;
 use fred::error::Error as RedisError;
 use fred::interfaces::LuaInterface;
 use fred::types::Value;
+use fred::interfaces::ClientLike;
+use fred::types::{ClusterHash, CustomCommand};
 use std::collections::HashMap;
-use std::sync::Arc;
-use tokio::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 pub const SCRIPT: &str = include_str!("limiter.lua");
 
@@ -26,6 +34,68 @@ pub struct RedisLimiter {
     sha: String,
     charges: mpsc::Sender<Charge>,
     queue: std::sync::Mutex<Option<mpsc::Receiver<Charge>>>,
+    batcher: Arc<Batcher>,
+}
+
+type Reply = Result<Vec<i64>, String>;
+
+/// One queued admission: `EVALSHA` arguments and where its reply goes.
+struct Pending {
+    args: Vec<Value>,
+    reply: oneshot::Sender<Reply>,
+}
+
+/// Coalesces concurrent admissions into pipelines (see the module docs).
+struct Batcher {
+    handle: Arc<RedisHandle>,
+    sha: String,
+    queue: Mutex<Vec<Pending>>,
+    wake: Notify,
+    running: AtomicBool,
+}
+
+impl Batcher {
+    async fn run(self: Arc<Self>) {
+        loop {
+            self.wake.notified().await;
+            // Let the requests already runnable on this worker queue their calls first.
+            tokio::task::yield_now().await;
+            let batch = std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()));
+            if !batch.is_empty() {
+                tokio::spawn(self.clone().send(batch));
+            }
+        }
+    }
+
+    async fn send(self: Arc<Self>, batch: Vec<Pending>) {
+        let evalsha = CustomCommand::new_static("EVALSHA", ClusterHash::Offset(2), false);
+        // Also starts the connection on this runtime if nothing has yet.
+        let pipe = self.handle.pipeline();
+        for p in &batch {
+            let _: Result<(), _> = pipe.custom(evalsha.clone(), p.args.clone()).await;
+        }
+        let results = pipe.try_all::<Vec<i64>>().await;
+        let mut results = results.into_iter();
+        for p in batch {
+            let r = match results.next() {
+                Some(Ok(v)) => Ok(v),
+                // A new or restarted Redis has no script: load it, then this call alone.
+                Some(Err(e)) if is_noscript(&e) => self.retry_loaded(p.args).await,
+                Some(Err(e)) => Err(e.to_string()),
+                None => Err("no reply in pipeline".to_string()),
+            };
+            let _ = p.reply.send(r);
+        }
+    }
+
+    async fn retry_loaded(&self, args: Vec<Value>) -> Reply {
+        let cmd = self.handle.cmd();
+        cmd.script_load::<String, _>(SCRIPT)
+            .await
+            .map_err(|e| e.to_string())?;
+        let evalsha = CustomCommand::new_static("EVALSHA", ClusterHash::Offset(2), false);
+        cmd.custom(evalsha, args).await.map_err(|e| e.to_string())
+    }
 }
 
 /// The hash holding one wallet's windows (hash-tagged, for Redis Cluster).
@@ -92,9 +162,17 @@ fn is_noscript(e: &RedisError) -> bool {
 impl RedisLimiter {
     pub fn new(handle: Arc<RedisHandle>) -> Self {
         let (tx, rx) = mpsc::channel(CHARGE_QUEUE);
+        let sha = fred::util::sha1_hash(SCRIPT);
         RedisLimiter {
+            batcher: Arc::new(Batcher {
+                handle: handle.clone(),
+                sha: sha.clone(),
+                queue: Mutex::new(Vec::new()),
+                wake: Notify::new(),
+                running: AtomicBool::new(false),
+            }),
             handle,
-            sha: fred::util::sha1_hash(SCRIPT),
+            sha,
             charges: tx,
             queue: std::sync::Mutex::new(Some(rx)),
         }
@@ -126,8 +204,27 @@ impl RedisLimiter {
 
     /// Check and count one request; `Err` when Redis did not answer (the caller falls back).
     pub async fn admit(&self, wallet: &str, limits: &WalletLimits) -> Result<Verdict, ()> {
-        let key = wallet_key(&self.handle, wallet);
-        let reply = self.eval(vec![key], admit_args(limits, 0)).await;
+        let b = &self.batcher;
+        let mut args = Vec::with_capacity(12);
+        args.push(Value::from(b.sha.as_str()));
+        args.push(Value::Integer(1));
+        args.push(Value::from(wallet_key(&self.handle, wallet)));
+        args.extend(admit_args(limits, 0));
+        let (tx, rx) = oneshot::channel();
+        b.queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Pending { args, reply: tx });
+        if !b.running.swap(true, Ordering::AcqRel) {
+            // On the runtime of the first request: a proxy worker.
+            tokio::spawn(b.clone().run());
+        }
+        b.wake.notify_one();
+        let reply = match tokio::time::timeout(self.handle.timeout(), rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err("reply dropped".to_string()),
+            Err(_) => Err(format!("no answer within {:?}", self.handle.timeout())),
+        };
         match reply.and_then(|r| parse_reply(&r)) {
             Ok(v) => Ok(v),
             Err(e) => {
