@@ -105,6 +105,32 @@ type Billing = (
     Option<BillingRunner>,
 );
 
+/// The on-chain work beside the proxy (settlement configured): finishing top-ups and deposits,
+/// the optional deposit watcher, payouts on their schedule and withdrawal reconciliation.
+fn add_chain_services(server: &mut Server, accounts: &Arc<Accounts>) {
+    let chain = accounts.chain.clone().expect("settlement configured");
+    server.add_service(background_service(
+        "chain credit reconciler",
+        CreditReconciler {
+            ledger: accounts.ledger.clone(),
+            chain: chain.clone(),
+            every: chain.settings.reconcile_every,
+        },
+    ));
+    if let Some(every) = chain.settings.deposit_watch {
+        server.add_service(background_service(
+            "deposit watcher",
+            DepositWatcher::new(accounts.ledger.clone(), chain.clone(), every),
+        ));
+    }
+    server.add_service(background_service(
+        "chain jobs",
+        tollgate_gateway::payout_run::ChainJobs {
+            accounts: accounts.clone(),
+        },
+    ));
+}
+
 fn run(config: Config) -> ExitCode {
     let config = Arc::new(config);
     let conf = ServerConf {
@@ -198,12 +224,7 @@ fn run(config: Config) -> ExitCode {
             payees: tollgate_gateway::payout_run::payees(&config),
         })
     });
-    // Payouts on `chain.payouts.schedule`, withdrawal reconciliation: with settlement only.
-    let chain_jobs = accounts
-        .as_ref()
-        .filter(|a| a.chain.is_some())
-        .map(|a| tollgate_gateway::payout_run::ChainJobs { accounts: a.clone() });
-    let credit_reconciler = accounts.clone().filter(|a| a.chain.is_some());
+    let settled_accounts = accounts.clone().filter(|a| a.chain.is_some());
     let gateway = Gateway::new(
         config.clone(),
         auth,
@@ -235,33 +256,11 @@ fn run(config: Config) -> ExitCode {
         server.add_service(background_service("redis", RedisService(h.clone())));
     }
     server.add_service(background_service("rate limits", LimiterService(limiter)));
-    if let Some(a) = &credit_reconciler {
-        server.add_service(background_service(
-            "chain credit reconciler",
-            CreditReconciler {
-                ledger: a.ledger.clone(),
-                chain: a.chain.clone().expect("filtered on chain"),
-                every: a
-                    .chain
-                    .as_ref()
-                    .map_or(std::time::Duration::from_secs(10), |c| c.settings.reconcile_every),
-            },
-        ));
-    }
-    if let Some((a, every)) = credit_reconciler.as_ref().and_then(|a| {
-        let every = a.chain.as_ref()?.settings.deposit_watch?;
-        Some((a, every))
-    }) {
-        server.add_service(background_service(
-            "deposit watcher",
-            DepositWatcher::new(a.ledger.clone(), a.chain.clone().expect("filtered on chain"), every),
-        ));
-    }
     if let Some(feed) = revocation_feed {
         server.add_service(background_service("api key revocations", feed));
     }
-    if let Some(jobs) = chain_jobs {
-        server.add_service(background_service("chain jobs", jobs));
+    if let Some(a) = &settled_accounts {
+        add_chain_services(&mut server, a);
     }
     server.add_service(background_service(
         "billing",
