@@ -7,24 +7,24 @@
 //! false: after the first failure the node stops waiting on Redis until a background probe
 //! sees it answer again. `fred` reconnects on its own (exponential back-off up to 2 s).
 //!
-//! The connection task runs on the runtime of the first caller of [`RedisHandle::cmd`] —
-//! normally a proxy worker — so a request's command and its reply are handled on the thread
-//! that serves the request. (On the background services' runtime every command cost two
-//! cross-thread wake-ups: a third of the gateway's throughput, measured.) A node that sees no
-//! Redis-using request for a moment connects from [`RedisService`] instead.
+//! The connection task runs on the runtime of the first caller of [`RedisHandle::cmd`] — a
+//! proxy worker — so a request's command and its reply are handled on the thread that serves
+//! the request. (From the background services' runtime every command cost two cross-thread
+//! wake-ups: the Redis limiter's throughput went from 0.56× to 0.80× of no limits when that
+//! was fixed; docs/benchmarks.md.) Health is watched on a second connection of its own, so an
+//! idle node knows whether Redis is up without starting the main one off the proxy runtime.
 
 use crate::config::RedisConfig;
 use crate::metrics::Metrics;
 use async_trait::async_trait;
-use fred::clients::{Client, Pipeline, WithOptions};
+use fred::clients::{Client, WithOptions};
 use fred::interfaces::ClientLike;
 use fred::types::config::{
     Config as FredConfig, ConnectionConfig, Options, ReconnectPolicy, UnresponsiveConfig,
 };
-use fred::types::Builder;
+use fred::types::{Builder, ConnectHandle};
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
-use fred::types::ConnectHandle;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -33,7 +33,6 @@ pub struct RedisHandle {
     client: Client,
     /// `client` with the per-command options applied.
     bounded: WithOptions<Client>,
-    options: Options,
     timeout: Duration,
     prefix: String,
     up: AtomicBool,
@@ -41,6 +40,8 @@ pub struct RedisHandle {
     /// The connection task has been started (and has not ended).
     started: AtomicBool,
     task: Mutex<Option<ConnectHandle>>,
+    /// A second connection, for the background health probe.
+    probe: Client,
 }
 
 impl RedisHandle {
@@ -74,17 +75,18 @@ impl RedisHandle {
             ..Options::default()
         };
         let bounded = client.with_options(&options);
+        let probe = client.clone_new();
         metrics.set_redis_up(false);
         Ok(Arc::new(RedisHandle {
             client,
             bounded,
-            options,
             timeout: config.timeout,
             prefix: config.key_prefix.clone(),
             up: AtomicBool::new(true),
             metrics,
             started: AtomicBool::new(false),
             task: Mutex::new(None),
+            probe,
         }))
     }
 
@@ -93,20 +95,16 @@ impl RedisHandle {
         &self.client
     }
 
-    /// The client with `redis.timeout` and a single attempt applied to every command. Wrap
-    /// calls in [`tokio::time::timeout`] with [`timeout`](Self::timeout) as well: a command
-    /// queued while `fred` reconnects is only failed by its own timer.
+    /// The client with `redis.timeout` and a single attempt applied to every command. Let that
+    /// timeout fire rather than dropping the future at the same moment (an outer
+    /// `tokio::time::timeout` of exactly `redis.timeout`): fred marks a command that timed out
+    /// and never sends it, but a dropped one still queued during a reconnection is sent when
+    /// the connection is back.
     pub fn cmd(&self) -> &WithOptions<Client> {
         if !self.started.load(Ordering::Acquire) {
             self.start();
         }
         &self.bounded
-    }
-
-    /// A pipeline (one socket write for all its commands) with the same options as
-    /// [`cmd`](Self::cmd).
-    pub fn pipeline(&self) -> WithOptions<Pipeline<Client>> {
-        self.cmd().pipeline().with_options(&self.options)
     }
 
     /// Start the connection task on the calling runtime, unless it runs already.
@@ -159,49 +157,49 @@ impl RedisHandle {
         }
     }
 
-    async fn probe(&self) -> bool {
-        matches!(
-            tokio::time::timeout(self.timeout * 4, self.bounded.ping::<String>(None)).await,
-            Ok(Ok(_))
-        )
+    async fn probe(&self) -> Result<(), String> {
+        let ping = self.probe.ping::<String>(None);
+        match tokio::time::timeout(self.timeout * 4, ping).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {:?}", self.timeout * 4)),
+        }
     }
 }
 
-/// Connects the client and brings [`RedisHandle::is_up`] back after an outage.
+/// Watches Redis on the probe connection: marks it down when a `PING` fails (also on an idle
+/// node) and up again when one succeeds.
 pub struct RedisService(pub Arc<RedisHandle>);
 
 #[async_trait]
 impl BackgroundService for RedisService {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let h = &self.0;
-        let started = std::time::Instant::now();
+        let mut probe_task: Option<ConnectHandle> = None;
         loop {
+            if probe_task.as_ref().is_none_or(|t| t.is_finished()) {
+                // The first connection is tried once (`fail_fast`); after that fred reconnects.
+                probe_task = Some(h.probe.connect());
+            }
+            h.reap();
+            match h.probe().await {
+                Ok(()) => {
+                    if !h.up.swap(true, Ordering::AcqRel) {
+                        log::info!("redis reachable again");
+                    }
+                }
+                Err(e) if h.is_up() => h.report_error("probe", &e),
+                Err(_) => {}
+            }
+            h.metrics.set_redis_up(h.is_up());
             tokio::select! {
                 _ = shutdown.changed() => {
+                    let _ = h.probe.quit().await;
                     let _ = h.client.quit().await;
                     return;
                 }
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
             }
-            h.reap();
-            // Nobody has used Redis yet: connect from here (after a moment, so that normally a
-            // proxy worker's first request starts it on its own runtime).
-            if !h.started.load(Ordering::Acquire) && started.elapsed() > Duration::from_millis(500)
-            {
-                h.start();
-            }
-            let connected = h.client.is_connected();
-            if !h.is_up() && connected && h.probe().await {
-                h.up.store(true, Ordering::Release);
-                log::info!("redis reachable again");
-            }
-            if !connected && h.started.load(Ordering::Acquire) && h.is_up() {
-                // Still connecting after start-up, or fred lost the connection while idle.
-                if started.elapsed() > Duration::from_secs(2) {
-                    h.report_error("connect", &"not connected");
-                }
-            }
-            h.metrics.set_redis_up(h.is_up() && connected);
         }
     }
 }

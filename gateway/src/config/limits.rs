@@ -13,6 +13,8 @@ pub struct LimitsConfig {
     pub overrides: HashMap<String, WalletLimits>,
     pub on_redis_failure: RedisFailure,
     pub max_wallets: usize,
+    /// `x-ratelimit-*` on admitted responses (a 429 always has them).
+    pub response_headers: bool,
 }
 
 /// What the rate limiter does while Redis is unreachable or slow.
@@ -147,6 +149,7 @@ impl Validator<'_> {
             overrides,
             on_redis_failure,
             max_wallets: max_wallets.max(1),
+            response_headers: raw.response_headers.unwrap_or(true),
         }
     }
 

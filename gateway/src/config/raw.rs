@@ -258,6 +258,8 @@ pub struct RawLimits {
     pub redis_failure: Option<String>,
     /// Wallets the in-process limiter tracks at most (default 100,000).
     pub max_wallets: Option<usize>,
+    /// `x-ratelimit-*` headers on admitted responses too (default true).
+    pub response_headers: Option<bool>,
     #[serde(default)]
     pub overrides: Vec<RawLimitOverride>,
 }

@@ -35,6 +35,7 @@ pub struct RateLimiter {
     /// Any window limit anywhere (otherwise `admit` returns at once).
     windows: bool,
     tokens: bool,
+    response_headers: bool,
     on_redis_failure: RedisFailure,
     local: LocalLimiter,
     redis: Option<RedisLimiter>,
@@ -65,6 +66,7 @@ impl RateLimiter {
             overrides: limits.overrides.clone(),
             windows: all().any(WalletLimits::has_windows),
             tokens: all().any(|l| l.tokens_per_minute.is_some()),
+            response_headers: limits.response_headers,
             on_redis_failure: limits.on_redis_failure,
             local: LocalLimiter::new(limits.max_wallets),
             redis: redis.map(RedisLimiter::new),
@@ -109,7 +111,7 @@ impl RateLimiter {
             return Err(ApiError::rate_limited(&verdict, retry_ms));
         }
         Ok(Admitted {
-            verdict: Some(verdict),
+            verdict: self.response_headers.then_some(verdict),
             slot,
         })
     }
