@@ -45,12 +45,13 @@ pub struct RedisHandle {
 }
 
 impl RedisHandle {
-    /// Build the client (not connected yet: [`RedisService`] connects it once the server runs).
+    /// Build the clients. Nothing connects yet: the first [`cmd`](Self::cmd) connects the main
+    /// one (on its caller's runtime), [`RedisService`] the probe.
     pub fn new(config: &RedisConfig, metrics: Arc<Metrics>) -> Result<Arc<Self>, String> {
         let fc = FredConfig::from_url(config.url.expose()).map_err(|e| e.to_string())?;
-        // `fail_fast` (the default): the first connection is tried at once; if it fails the
-        // task ends and `RedisService` starts another; once connected, fred's reconnect policy
-        // takes over.
+        // `fail_fast` (the default): the first connection is tried at once; if it fails its task
+        // ends (`RedisService` reaps it) and the next `cmd()` starts another. Once connected,
+        // fred's reconnect policy takes over.
         let client = Builder::from_config(fc)
             .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2))
             .set_connection_config(ConnectionConfig {
@@ -90,7 +91,8 @@ impl RedisHandle {
         }))
     }
 
-    /// The raw client (no timeout applied).
+    /// The raw client (no timeout applied). Prefer [`cmd`](Self::cmd), which also starts the
+    /// connection.
     pub fn client(&self) -> &Client {
         &self.client
     }
