@@ -2,7 +2,8 @@
 //! SHA-256 of the presented key plus a hash-map probe (what `gateway::auth::LedgerKeys` does
 //! under its mutex), against the plain-key probe of a static key.
 
-use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::hint::black_box;
 use std::collections::HashMap;
 use tollgate_billing::ledger::hash_api_key;
 

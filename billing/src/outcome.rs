@@ -81,6 +81,17 @@ pub struct Tokens {
     pub output_tokens: u64,
 }
 
+impl Tokens {
+    /// All five buckets. Saturates: the counts come from the upstream.
+    pub fn total(&self) -> u64 {
+        self.input_tokens
+            .saturating_add(self.cache_write_5m_tokens)
+            .saturating_add(self.cache_write_1h_tokens)
+            .saturating_add(self.cache_read_tokens)
+            .saturating_add(self.output_tokens)
+    }
+}
+
 impl From<Usage> for Tokens {
     fn from(u: Usage) -> Self {
         Tokens {

@@ -138,15 +138,12 @@ impl LedgerKeys {
     fn on_key_event(&self, event: tollgate_billing::ledger::KeyEvent) {
         use std::sync::atomic::Ordering;
         use tollgate_billing::ledger::KeyEvent;
-        self.epoch.fetch_add(1, Ordering::AcqRel);
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         match event {
-            KeyEvent::Revoked(hash) => {
-                cache.remove(&hash);
-            }
+            KeyEvent::Revoked(hash) => self.evict(&hash),
             KeyEvent::Listening => {
+                self.epoch.fetch_add(1, Ordering::AcqRel);
                 // Revocations made while nobody listened were missed: start over.
-                cache.clear();
+                self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
                 self.watched.store(true, Ordering::Release);
             }
             KeyEvent::Lost => self.watched.store(false, Ordering::Release),

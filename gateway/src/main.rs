@@ -232,8 +232,8 @@ fn run(config: Config) -> ExitCode {
         metrics.clone(),
         addrs.clone(),
         accounts,
-    )
-    .with_rate_limiter(limiter.clone());
+        limiter.clone(),
+    );
     let in_flight = gateway.in_flight.clone();
     let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, gateway);
     for addr in &config.server.listen {

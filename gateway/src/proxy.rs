@@ -89,6 +89,7 @@ impl Gateway {
         metrics: Arc<Metrics>,
         addrs: Arc<UpstreamAddrs>,
         accounts: Option<Arc<account_api::Accounts>>,
+        limiter: Arc<RateLimiter>,
     ) -> Self {
         let pool = ProviderPool::new(
             config.providers.iter().map(|p| p.priority),
@@ -97,7 +98,6 @@ impl Gateway {
         for p in &config.providers {
             metrics.set_health(&p.id, 0);
         }
-        let metrics_for_limits = metrics.clone();
         Gateway {
             catalog: ModelCatalog::new(&config),
             pool,
@@ -112,15 +112,9 @@ impl Gateway {
             models_body: control::models_body(&config),
             accounts,
             in_flight: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
-            limiter: Arc::new(RateLimiter::new(&config.limits, None, metrics_for_limits)),
+            limiter,
             config,
         }
-    }
-
-    /// Use `limiter` (e.g. one backed by Redis) instead of the in-process one.
-    pub fn with_rate_limiter(mut self, limiter: Arc<RateLimiter>) -> Self {
-        self.limiter = limiter;
-        self
     }
 
     /// Authenticate, read and check the body, resolve candidates: everything that can refuse
@@ -686,13 +680,7 @@ impl ProxyHttp for Gateway {
         };
         self.metrics.observe(&o);
         if let Some(wallet) = wallet {
-            let t = &o.tokens;
-            let total = t.input_tokens
-                + t.cache_write_5m_tokens
-                + t.cache_write_1h_tokens
-                + t.cache_read_tokens
-                + t.output_tokens;
-            self.limiter.charge_tokens(&wallet, total);
+            self.limiter.charge_tokens(&wallet, o.tokens.total());
         }
         if let Some(r) = reservation {
             self.sink.record(o, r);
