@@ -76,7 +76,9 @@ impl NonceStore for RedisNonces {
             Some(SetOptions::NX),
             false,
         );
-        match tokio::time::timeout(self.redis.timeout(), set).await {
+        // fred's own `redis.timeout` decides; the outer bound only guards a command queued
+        // during a reconnect (equal bounds could abandon a command fred still sends).
+        match tokio::time::timeout(self.redis.timeout() * 2, set).await {
             Ok(Ok(v)) => Ok(v.is_some()),
             Ok(Err(e)) => {
                 self.redis.report_error("siwe_nonce", &e);
