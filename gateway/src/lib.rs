@@ -1,33 +1,35 @@
 //! Tollgate gateway: a Pingora proxy for the OpenAI and Anthropic APIs that meters every
-//! token. `main.rs` wires these modules into a Pingora server; `proxy` holds the phases.
+//! token. The tree reads bottom-up, one layer per row; a module imports only rows above it
+//! (`tests/it/layering.rs` enforces this):
+//!
+//! | layer | modules | job |
+//! |---|---|---|
+//! | 0 | [`config`] | YAML → the typed [`config::Config`]; imports no runtime module |
+//! | 1 | [`wire`], [`metrics`], [`redis`] | what the gateway writes itself (errors, JSON replies, bounded body reads); Prometheus; the node's Redis connection |
+//! | 2 | [`identity`] | who is calling: API keys and their revocation feed, SIWE, nonces |
+//! | 3 | [`rate_limit`], [`money`] | per-wallet windows and their 429s; ledger ↔ chain operations (top-ups, deposits, withdrawals, payouts), no HTTP |
+//! | 4 | [`control`] | the control plane on the public port: turns money outcomes into HTTP answers |
+//! | 5 | [`proxy`] | the data plane, in phase order; hands control-plane paths to [`control`] |
+//! | 6 | [`jobs`], [`cli`], [`admin`] | background services, ops subcommands, the metrics listener |
+//! | 7 | [`app`] | `Config` → Pingora `Server`: every service, wired in order |
 
-pub mod account_api;
-pub mod admin;
-pub mod api_error;
-pub mod auth;
-pub mod body_forwarding;
-pub mod catalog;
-pub mod chain_cli;
 pub mod config;
-pub mod control;
-pub mod credit_reconciler;
-pub mod deposit_watcher;
-pub mod endpoint;
-pub mod key_api;
-pub mod lifecycle;
-pub mod llm_call;
+
 pub mod metrics;
-pub mod nonce_store;
-pub mod onchain;
-pub mod ops;
-pub mod outcome;
-pub mod payout_run;
-pub mod provider_pool;
-pub mod proxy;
+pub mod redis;
+pub mod wire;
+
+pub mod identity;
+
+pub mod money;
 pub mod rate_limit;
-pub mod redis_client;
-pub mod siwe;
-pub mod topup_api;
-pub mod upstream_addrs;
-pub mod upstream_request;
-pub mod withdraw_api;
+
+pub mod control;
+
+pub mod proxy;
+
+pub mod admin;
+pub mod cli;
+pub mod jobs;
+
+pub mod app;

@@ -1,5 +1,5 @@
 //! Prometheus metrics, registered on the gateway's own registry and served by the admin
-//! listener (`crate::admin`).
+//! listener.
 
 use prometheus::{
     exponential_buckets, Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge,

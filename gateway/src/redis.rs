@@ -1,5 +1,5 @@
 //! The node's Redis connection (`redis:` in the config), shared by everything that needs
-//! fleet-wide state: the rate limiter now, SIWE nonces later.
+//! fleet-wide state: the rate limiter and SIWE nonces.
 //!
 //! One multiplexed `fred` client: concurrent commands are pipelined on one connection, so a
 //! busy node costs Redis one socket. Callers use [`RedisHandle::cmd`] (every command bounded

@@ -1,4 +1,14 @@
-//! Operator commands: `migrate`, `credit`, `keys create`, `ledger check`, `payouts run|cancel`.
+//! Operator subcommands of `tollgate`: `migrate`, `credit`, `keys create`, `ledger check`,
+//! `payouts run|cancel`, and `chain deploy-local` (which needs no config file).
+//!
+//! | module | commands |
+//! | --- | --- |
+//! | this file | the ledger commands and their dispatch |
+//! | [`payouts`] | `payouts run`, `payouts cancel` |
+//! | [`chain`] | `chain deploy-local` |
+
+pub mod chain;
+pub mod payouts;
 
 use crate::config::Config;
 use clap::Subcommand;
@@ -37,7 +47,7 @@ pub enum Op {
     /// Provider payouts on chain (needs chain settlement).
     Payouts {
         #[command(subcommand)]
-        command: crate::payout_run::PayoutsOp,
+        command: payouts::PayoutsOp,
     },
 }
 
@@ -121,7 +131,7 @@ pub fn run(config: &Config, op: Op) -> ExitCode {
                 }
                 Err(e) => fail(e),
             },
-            Op::Payouts { command } => crate::payout_run::cli(config, &ledger, command).await,
+            Op::Payouts { command } => payouts::run(config, &ledger, command).await,
             Op::Ledger { command: LedgerOp::Check } => match ledger.check().await {
                 Ok(r) if r.problems.is_empty() => {
                     println!("ledger OK: {} transfers, {} accounts, every transfer sums to 0, every balance matches its entries", r.transfers, r.accounts);

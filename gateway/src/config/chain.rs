@@ -2,8 +2,42 @@
 //! the operator key, and the top-up / payout / deposit policies.
 
 use super::raw::{Decimal, RawChain};
-use super::{is_evm_address, ChainConfig, Secret, Settlement, Validator};
+use super::{is_evm_address, Secret, Validator};
+use std::time::Duration;
 use tollgate_billing::{MicroUsdc, Price};
+
+/// The `chain:` section: which chain, which contracts, and the gateway's operator key.
+#[derive(Debug, Clone)]
+pub struct ChainConfig {
+    pub chain_id: u64,
+    pub rpc_url: Option<Secret>,
+    /// x402 v1 network name.
+    pub network: String,
+    /// Present when settlement is configured (rpc_url, operator_key and the contracts).
+    pub settlement: Option<Settlement>,
+}
+
+/// Everything the on-chain money paths need.
+#[derive(Debug, Clone)]
+pub struct Settlement {
+    pub rpc_url: Secret,
+    pub operator_key: Secret,
+    pub usdc: String,
+    pub usdc_name: String,
+    pub usdc_version: String,
+    pub treasury_vault: String,
+    pub payout_vault: String,
+    pub confirmations: u64,
+    pub receipt_timeout: Duration,
+    pub reconcile_every: Duration,
+    pub topup_min: tollgate_billing::MicroUsdc,
+    pub topup_max: tollgate_billing::MicroUsdc,
+    pub max_timeout_seconds: u64,
+    pub payout_threshold: tollgate_billing::MicroUsdc,
+    pub payout_min_interval: Duration,
+    pub payout_schedule: Option<Duration>,
+    pub deposit_watch: Option<Duration>,
+}
 
 /// The addresses `tollgate chain deploy-local` writes (the fields this section reads).
 #[derive(serde::Deserialize)]

@@ -1,8 +1,27 @@
 //! The identity and chain sections: `server.public_url`, `auth.siwe`, `chain`.
 
 use super::raw::RawSiwe;
-use super::{ChainConfig, SiweConfig, Validator};
-use crate::siwe::SiwePolicy;
+use super::{ChainConfig, Validator};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct SiweConfig {
+    pub policy: SiwePolicy,
+    pub memory_nonces: usize,
+}
+
+/// The SIWE checks' parameters.
+#[derive(Debug, Clone)]
+pub struct SiwePolicy {
+    /// RFC 3986 authority the message must name (`host[:port]` of the public URL).
+    pub domain: String,
+    /// `scheme://authority` the message's `uri` must start with.
+    pub origin: String,
+    pub chain_id: u64,
+    pub max_age: Duration,
+    /// Tolerated clock difference between the signer and this gateway.
+    pub clock_skew: Duration,
+}
 
 /// `scheme://authority` of the public URL, and the authority alone (SIWE's `domain`).
 pub(super) struct PublicUrl {

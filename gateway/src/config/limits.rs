@@ -2,9 +2,26 @@
 
 use super::raw::{RawLimit, RawLimits, RawRedis};
 use super::{is_evm_address, Secret, Validator};
-use crate::rate_limit::WalletLimits;
 use std::collections::HashMap;
 use std::time::Duration;
+
+/// The limits that apply to one wallet (`None` = no limit).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WalletLimits {
+    pub requests_per_minute: Option<u32>,
+    pub requests_per_day: Option<u32>,
+    pub tokens_per_minute: Option<u64>,
+    pub max_in_flight_per_key: Option<u32>,
+}
+
+impl WalletLimits {
+    /// Any limit that needs a window (everything but the in-flight cap).
+    pub fn has_windows(&self) -> bool {
+        self.requests_per_minute.is_some()
+            || self.requests_per_day.is_some()
+            || self.tokens_per_minute.is_some()
+    }
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct LimitsConfig {
@@ -183,8 +200,7 @@ impl Validator<'_> {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{Config, RedisFailure};
-    use crate::rate_limit::WalletLimits;
+    use crate::config::{Config, RedisFailure, WalletLimits};
 
     const PROVIDERS: &str = "providers: [{ id: a, kind: openai, base_url: \"http://127.0.0.1:1/v1\", models: [{ id: m, pricing: { prompt: 1, completion: 1 } }] }]\n";
     const W1: &str = "0x00000000000000000000000000000000000000AA";

@@ -1,4 +1,6 @@
 use super::*;
+use tollgate_filters::chat_request::ThinkingPolicy;
+use tollgate_filters::usage::ApiFormat;
 
 fn env(name: &str) -> Option<String> {
     match name {

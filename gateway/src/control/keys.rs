@@ -5,35 +5,38 @@
 //!   (the key is shown this once; only its SHA-256 is stored);
 //! - `GET /v1/auth/keys?message=…&signature=…` → `{"data":[{"id","label","created_at","revoked_at"}]}`;
 //! - `DELETE /v1/auth/keys/:id` with `{"message","signature"}` → `{"revoked":true}`; every node
-//!   stops accepting the key within a second (see [`crate::auth::LedgerKeys`]).
+//!   stops accepting the key within a second (see [`crate::identity::LedgerKeys`]).
 
-use crate::account_api::{ledger_error, read_json, reply, Accounts, Query};
-use crate::api_error::{respond_error, ApiError};
-use crate::endpoint::Account;
+use super::caller::{ledger_error, Query};
+use super::Accounts;
+use crate::identity::siwe;
+use crate::wire::{read_json, reply, ApiError};
 use pingora::proxy::Session;
 use serde_json::{json, Value};
 
-pub async fn serve(
-    session: &mut Session,
-    accounts: &Accounts,
-    endpoint: Account,
-) -> pingora::Result<()> {
-    let (status, result) = match endpoint {
-        Account::Nonce => (200, nonce(accounts)),
-        Account::CreateKey => (201, create(session, accounts).await),
-        Account::ListKeys => (200, list(session, accounts).await),
-        Account::RevokeKey(id) => (200, revoke(session, accounts, &id).await),
-        other => {
-            let e = ApiError::not_found(&format!("{other:?}"));
-            return respond_error(session, &e, None, false).await;
-        }
-    };
-    reply(session, status, result).await
+pub async fn nonce(session: &mut Session, a: &Accounts) -> pingora::Result<()> {
+    let r = fresh_nonce(a);
+    reply(session, 200, r).await
 }
 
-fn nonce(accounts: &Accounts) -> Result<Value, ApiError> {
+pub async fn create(session: &mut Session, a: &Accounts) -> pingora::Result<()> {
+    let r = create_key(session, a).await;
+    reply(session, 201, r).await
+}
+
+pub async fn list(session: &mut Session, a: &Accounts) -> pingora::Result<()> {
+    let r = list_keys(session, a).await;
+    reply(session, 200, r).await
+}
+
+pub async fn revoke(session: &mut Session, a: &Accounts, id: &str) -> pingora::Result<()> {
+    let r = revoke_key(session, a, id).await;
+    reply(session, 200, r).await
+}
+
+fn fresh_nonce(accounts: &Accounts) -> Result<Value, ApiError> {
     accounts.siwe()?;
-    Ok(json!({ "nonce": crate::siwe::fresh_nonce() }))
+    Ok(json!({ "nonce": siwe::fresh_nonce() }))
 }
 
 /// The SIWE pair in a JSON body.
@@ -47,7 +50,7 @@ async fn siwe_body(session: &mut Session, accounts: &Accounts) -> Result<(String
     Ok((wallet, body))
 }
 
-async fn create(session: &mut Session, accounts: &Accounts) -> Result<Value, ApiError> {
+async fn create_key(session: &mut Session, accounts: &Accounts) -> Result<Value, ApiError> {
     let (wallet, body) = siwe_body(session, accounts).await?;
     let label = match body.get("label") {
         None | Some(Value::Null) => "default",
@@ -62,7 +65,7 @@ async fn create(session: &mut Session, accounts: &Accounts) -> Result<Value, Api
     Ok(json!({ "id": k.id, "key": k.key, "label": k.label, "created_at": k.created_at }))
 }
 
-async fn list(session: &Session, accounts: &Accounts) -> Result<Value, ApiError> {
+async fn list_keys(session: &Session, accounts: &Accounts) -> Result<Value, ApiError> {
     let q = Query::of(session);
     let wallet = accounts
         .siwe_wallet(
@@ -78,7 +81,7 @@ async fn list(session: &Session, accounts: &Accounts) -> Result<Value, ApiError>
     Ok(json!({ "data": keys }))
 }
 
-async fn revoke(session: &mut Session, accounts: &Accounts, id: &str) -> Result<Value, ApiError> {
+async fn revoke_key(session: &mut Session, accounts: &Accounts, id: &str) -> Result<Value, ApiError> {
     let (wallet, _) = siwe_body(session, accounts).await?;
     if let Some(hash) = accounts
         .ledger

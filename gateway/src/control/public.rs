@@ -1,4 +1,4 @@
-//! Control-plane answers that need no upstream: `/health` and the `/v1/models` catalogue.
+//! Public answers that need no ledger: `/health` and the `/v1/models` catalogue.
 
 use crate::config::Config;
 use bytes::Bytes;

@@ -1,7 +1,7 @@
 //! Who is calling: API keys → wallet.
 //!
-//! [`Authenticator`] is the seam the keys/SIWE work replaces; call sites only see
-//! [`Principal`]. This issue ships [`StaticKeys`], keys listed in the config file.
+//! [`Authenticator`] is the seam; call sites only see [`Principal`]. [`StaticKeys`] are listed in
+//! the config file, [`LedgerKeys`] are stored (hashed) in the ledger and revocable.
 
 use crate::config::StaticKey;
 use async_trait::async_trait;

@@ -54,11 +54,11 @@ impl NonceStore for MemoryNonces {
 /// by `redis.timeout`. When Redis cannot answer the claim fails and so does the sign-in (503):
 /// accepting a message whose nonce could not be recorded would allow a replay.
 pub struct RedisNonces {
-    redis: std::sync::Arc<crate::redis_client::RedisHandle>,
+    redis: std::sync::Arc<crate::redis::RedisHandle>,
 }
 
 impl RedisNonces {
-    pub fn new(redis: std::sync::Arc<crate::redis_client::RedisHandle>) -> Self {
+    pub fn new(redis: std::sync::Arc<crate::redis::RedisHandle>) -> Self {
         RedisNonces { redis }
     }
 }

@@ -9,7 +9,8 @@
 //! contract wallet when a chain RPC is configured), and last the nonce has not been used —
 //! so a failed attempt never burns a nonce.
 
-use crate::nonce_store::NonceStore;
+use super::nonces::NonceStore;
+pub use crate::config::SiwePolicy;
 use alloy_primitives::{Address, Signature, B256};
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -102,19 +103,6 @@ impl SiweError {
             SiweError::ChainUnavailable | SiweError::NonceStoreUnavailable
         )
     }
-}
-
-/// The checks' parameters, from the config.
-#[derive(Debug, Clone)]
-pub struct SiwePolicy {
-    /// RFC 3986 authority the message must name (`host[:port]` of the public URL).
-    pub domain: String,
-    /// `scheme://authority` the message's `uri` must start with.
-    pub origin: String,
-    pub chain_id: u64,
-    pub max_age: Duration,
-    /// Tolerated clock difference between the signer and this gateway.
-    pub clock_skew: Duration,
 }
 
 pub struct SiweVerifier {

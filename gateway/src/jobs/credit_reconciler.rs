@@ -12,8 +12,9 @@
 //!
 //! Runs at start-up and then periodically ([`CreditReconciler`]); every action is idempotent.
 
-use crate::onchain::OnChain;
-use crate::topup_api::record_top_up;
+use crate::money::ids::parse_topup_id;
+use crate::money::topup::record_top_up;
+use crate::money::OnChain;
 use alloy::primitives::{Address, B256};
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
@@ -35,15 +36,6 @@ pub struct Reconciled {
 /// `keccak256("AuthorizationUsed(address,bytes32)")`.
 fn authorization_used_topic() -> B256 {
     alloy::primitives::keccak256(b"AuthorizationUsed(address,bytes32)")
-}
-
-/// `(payer, nonce)` from an x402 row id `x402:<chain>:<token>:<payer>:<nonce>`.
-fn parse_x402_id(id: &str) -> Option<(Address, B256)> {
-    let mut parts = id.split(':');
-    let (_, _, _) = (parts.next()?, parts.next()?, parts.next()?);
-    let payer = Address::from_str(parts.next()?).ok()?;
-    let nonce = B256::from_str(parts.next()?).ok()?;
-    Some((payer, nonce))
 }
 
 pub async fn reconcile(ledger: &Ledger, chain: &OnChain) -> Result<Reconciled, String> {
@@ -70,7 +62,7 @@ pub async fn reconcile(ledger: &Ledger, chain: &OnChain) -> Result<Reconciled, S
 }
 
 async fn record(ledger: &Ledger, chain: &OnChain, row: &ChainCredit) -> Result<(), String> {
-    let (payer, _) = parse_x402_id(&row.id).ok_or("unparsable id")?;
+    let (payer, _) = parse_topup_id(&row.id).ok_or("unparsable id")?;
     record_top_up(chain, &row.id, payer, row.amount_usdc)
         .await
         .map_err(|e| e.to_string())?;
@@ -131,7 +123,7 @@ async fn pending_topup(
             return Ok(());
         }
     }
-    let (payer, nonce) = parse_x402_id(&row.id).ok_or("unparsable id")?;
+    let (payer, nonce) = parse_topup_id(&row.id).ok_or("unparsable id")?;
     let used = client
         .authorization_state(chain.usdc, payer, nonce)
         .await
@@ -220,19 +212,5 @@ impl BackgroundService for CreditReconciler {
                 _ = tokio::time::sleep(self.every) => {}
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn x402_ids_round_trip() {
-        let payer = Address::repeat_byte(0xab);
-        let nonce = B256::repeat_byte(0x01);
-        let id = format!("x402:31337:{:#x}:{payer:#x}:{nonce:#x}", Address::repeat_byte(9));
-        assert_eq!(parse_x402_id(&id), Some((payer, nonce)));
-        assert_eq!(parse_x402_id("deposit:1:0xab:0"), None);
     }
 }

@@ -6,7 +6,7 @@
 //! The cursor lives in memory: after a restart the last `RESCAN_BLOCKS` blocks are read again,
 //! which the idempotency key makes harmless.
 
-use crate::onchain::OnChain;
+use crate::money::{ids, OnChain};
 use alloy::primitives::{Address, B256, U256};
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
@@ -75,10 +75,7 @@ impl DepositWatcher {
                 log::warn!("deposit {:#x}:{} out of range", d.tx_hash, d.log_index);
                 continue;
             };
-            let id = format!(
-                "deposit:{}:{:#x}:{}",
-                self.chain.chain_id, d.tx_hash, d.log_index
-            );
+            let id = ids::deposit_id(&self.chain, d.tx_hash, d.log_index);
             let r = self
                 .ledger
                 .credit_deposit(&id, &format!("{:#x}", d.buyer), amount, &format!("{:#x}", d.tx_hash))

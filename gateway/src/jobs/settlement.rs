@@ -1,53 +1,20 @@
-//! Long-running work beside the proxy: DNS refresh, the settlement writer, lease upkeep, and
-//! the graceful shutdown that drains them.
+//! The Postgres billing machinery of one node: the ledger, the lease book, the sink the proxy
+//! records into and the settlement writer, plus the lease upkeep loop.
 
 use crate::config::{Config, LedgerConfig};
-use crate::upstream_addrs::UpstreamAddrs;
-use async_trait::async_trait;
-use pingora::server::ShutdownWatch;
-use pingora::services::background::BackgroundService;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 use tollgate_billing::lease::{LeaseBook, LeaseConfig};
 use tollgate_billing::ledger::Ledger;
 use tollgate_billing::settlement::{LedgerSink, SettlementConfig, SettlementWriter};
 use tollgate_billing::BillingSink;
-
-/// Keeps provider addresses fresh without blocking request threads on DNS.
-pub struct AddrRefresher(pub Arc<UpstreamAddrs>);
-
-#[async_trait]
-impl BackgroundService for AddrRefresher {
-    async fn start(&self, mut shutdown: ShutdownWatch) {
-        loop {
-            tokio::select! {
-                _ = shutdown.changed() => return,
-                _ = tokio::time::sleep(Duration::from_secs(30)) => self.0.refresh().await,
-            }
-        }
-    }
-}
-
-/// Keeps the API-key cache in step with revocations made on any node.
-pub struct KeyRevocationFeed(pub Arc<crate::auth::LedgerKeys>);
-
-#[async_trait]
-impl BackgroundService for KeyRevocationFeed {
-    async fn start(&self, mut shutdown: ShutdownWatch) {
-        tokio::select! {
-            _ = shutdown.changed() => {}
-            _ = self.0.clone().follow_revocations() => {}
-        }
-    }
-}
 
 /// The Postgres billing machinery of one node.
 pub struct BillingRunner {
     pub ledger: Ledger,
     pub sink: Arc<LedgerSink>,
     pub leases: Arc<LeaseBook>,
-    writer: Mutex<Option<SettlementWriter>>,
+    /// Taken by the [`super::shutdown::Shutdown`] service, which runs it.
+    pub(super) writer: Mutex<Option<SettlementWriter>>,
 }
 
 /// Connect, refuse an un-migrated database, register the configured providers, and build
@@ -94,17 +61,9 @@ pub async fn open_ledger(
     Ok((ledger, sink, runner))
 }
 
-/// Runs the settlement writer and lease upkeep, and on SIGTERM: refuses new paid work,
-/// waits for in-flight requests and the settlement queue (up to `timeout`), returns the
-/// leases, and exits the process.
-pub struct Shutdown {
-    pub in_flight: Arc<AtomicUsize>,
-    pub billing: Option<BillingRunner>,
-    pub timeout: Duration,
-}
-
 impl BillingRunner {
-    async fn keep_leases(leases: Arc<LeaseBook>, ledger: Ledger) {
+    /// Renew, return idle and sweep expired leases every TTL/3, forever.
+    pub(super) async fn keep_leases(leases: Arc<LeaseBook>, ledger: Ledger) {
         let ttl = leases.config().ttl;
         loop {
             tokio::time::sleep(ttl / 3).await;
@@ -125,43 +84,3 @@ impl BillingRunner {
     }
 }
 
-#[async_trait]
-impl BackgroundService for Shutdown {
-    async fn start(&self, mut shutdown: ShutdownWatch) {
-        if let Some(b) = &self.billing {
-            if let Some(writer) = b.writer.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                tokio::spawn(writer.run());
-            }
-            tokio::spawn(BillingRunner::keep_leases(
-                b.leases.clone(),
-                b.ledger.clone(),
-            ));
-        }
-        let _ = shutdown.changed().await;
-        log::info!("shutting down: draining in-flight requests and the settlement queue");
-        if let Some(b) = &self.billing {
-            b.leases.close();
-        }
-        let deadline = Instant::now() + self.timeout;
-        loop {
-            let requests = self.in_flight.load(Ordering::Acquire);
-            let unsettled = self.billing.as_ref().map_or(0, |b| b.sink.in_flight());
-            if requests == 0 && unsettled == 0 {
-                break;
-            }
-            if Instant::now() >= deadline {
-                log::warn!("shutdown timeout: {requests} requests in flight, {unsettled} records not written");
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        if let Some(b) = &self.billing {
-            match b.leases.return_idle(true).await {
-                Ok(()) => log::info!("leases returned"),
-                Err(e) => log::warn!("could not return leases (they expire on their own): {e}"),
-            }
-        }
-        log::info!("shutdown complete");
-        std::process::exit(0);
-    }
-}

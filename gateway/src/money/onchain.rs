@@ -2,10 +2,11 @@
 //! [`ChainClient`], connected on first use inside the server's runtime (a client built in the
 //! start-up runtime would keep connections bound to a runtime that no longer runs).
 //!
-//! Used by the x402 top-up, deposit, withdrawal and payout paths, and by SIWE for EIP-1271.
+//! Used by the x402 top-up, deposit, withdrawal and payout paths, and by SIWE for EIP-1271
+//! (this type implements [`ContractSignatures`]).
 
 use crate::config::Settlement;
-use crate::siwe::ContractSignatures;
+use crate::identity::ContractSignatures;
 use alloy_primitives::{Address, B256};
 use async_trait::async_trait;
 use std::str::FromStr;

@@ -1,5 +1,6 @@
-//! The payout engine, shared by `tollgate payouts run` and the gateway's scheduled job, and the
-//! reconciler of buyer withdrawals whose outcome a request could not learn.
+//! Money out to providers: the payout engine, shared by `tollgate payouts run` and the
+//! gateway's scheduled job (`jobs::chain_jobs`). A run also reconciles buyer withdrawals
+//! whose outcome a request could not learn (`super::withdrawals::reconcile`).
 //!
 //! One run, under a fleet-wide Postgres advisory lock (a second run at the same time does
 //! nothing):
@@ -16,17 +17,12 @@
 //! A payout nobody wants to retry is given up with `tollgate payouts cancel BATCH`: only when
 //! the batch has not executed and no transaction of ours can still execute it.
 
-use crate::account_api::Accounts;
+use super::onchain::OnChain;
+use super::{ids, withdrawals};
 use crate::config::Config;
-use crate::onchain::OnChain;
-use alloy::providers::Provider;
-use alloy_primitives::{keccak256, Address, TxHash, B256, U256};
-use async_trait::async_trait;
-use pingora::server::ShutdownWatch;
-use pingora::services::background::BackgroundService;
+use alloy_primitives::{Address, TxHash, B256, U256};
 use std::fmt::Write as _;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tollgate_billing::ledger::{JobLock, Ledger, NoPayout, Payout};
 use tollgate_chain::{ChainClient, ChainError};
@@ -51,25 +47,6 @@ pub fn payees(config: &Config) -> Vec<Payee> {
             })
         })
         .collect()
-}
-
-/// The PayoutVault `batchId` of `provider`'s payout number `seq`:
-/// keccak256("tollgate-payout" ‖ chain id (8 bytes BE) ‖ payout vault ‖ seq (8 bytes BE) ‖
-/// provider id). Deterministic, so a re-run recomputes it; scoped to the vault.
-pub fn batch_id(chain: &OnChain, provider: &str, seq: i64) -> B256 {
-    let mut b = Vec::with_capacity(64 + provider.len());
-    b.extend_from_slice(b"tollgate-payout");
-    b.extend_from_slice(&chain.chain_id.to_be_bytes());
-    b.extend_from_slice(chain.payout_vault.as_slice());
-    b.extend_from_slice(&seq.to_be_bytes());
-    b.extend_from_slice(provider.as_bytes());
-    keccak256(b)
-}
-
-/// How long after its last update a pending withdrawal can no longer be in a live request's
-/// hands (estimate + submit retries + the receipt wait).
-pub fn withdrawal_grace(chain: &OnChain) -> Duration {
-    chain.settings.receipt_timeout + Duration::from_secs(60)
 }
 
 /// What one run did.
@@ -170,10 +147,9 @@ pub async fn run(
     wait: Duration,
 ) -> Result<RunReport, String> {
     let mut report = RunReport::default();
-    let grace = withdrawal_grace(chain);
-    if scope == Scope::Withdrawals
+        if scope == Scope::Withdrawals
         && ledger
-            .stale_withdrawals(grace)
+            .stale_withdrawals(withdrawals::grace(chain))
             .await
             .map_err(|e| e.to_string())?
             .is_empty()
@@ -190,7 +166,12 @@ pub async fn run(
         .await
         .map_err(|e| format!("chain unreachable: {e}"))?;
 
-    reconcile_withdrawals(ledger, chain, client, grace, &mut report).await?;
+    let mut w = withdrawals::Reconciled::default();
+    let reconciled = withdrawals::reconcile(ledger, chain, client, &mut w).await;
+    report.withdrawals_paid = w.paid;
+    report.withdrawals_reversed = w.reversed;
+    report.withdrawals_pending = w.pending;
+    reconciled?;
     if scope == Scope::Withdrawals {
         return Ok(report);
     }
@@ -214,7 +195,7 @@ pub async fn run(
                 &payee.address,
                 chain.settings.payout_threshold,
                 chain.settings.payout_min_interval,
-                |seq| format!("{:#x}", batch_id(chain, &payee.provider, seq)),
+                |seq| format!("{:#x}", ids::payout_batch_id(chain, &payee.provider, seq)),
             )
             .await;
         match opened {
@@ -362,85 +343,6 @@ fn parse_b256(s: &str) -> Result<B256, String> {
     B256::from_str(s).map_err(|e| format!("bad id {s:?} in the ledger: {e}"))
 }
 
-/// Can a transaction of ours still execute something? With the hash known: the node has it
-/// and it is not mined. Without: the operator has transactions the node has not mined yet.
-/// Checked BEFORE reading the executed flag, so "not in flight, then not executed" means it
-/// never will be (on this node's view; a transaction dropped from every mempool is gone).
-pub async fn in_flight(client: &ChainClient, tx_hash: Option<&str>) -> Result<bool, String> {
-    let p = client.provider();
-    match tx_hash.map(TxHash::from_str) {
-        Some(Ok(h)) => {
-            let tx = p
-                .get_transaction_by_hash(h)
-                .await
-                .map_err(|e| format!("eth_getTransactionByHash: {e}"))?;
-            Ok(tx.is_some_and(|t| t.block_number.is_none()))
-        }
-        _ => {
-            let a = client.address();
-            let pending = p
-                .get_transaction_count(a)
-                .pending()
-                .await
-                .map_err(|e| format!("eth_getTransactionCount: {e}"))?;
-            let latest = p
-                .get_transaction_count(a)
-                .latest()
-                .await
-                .map_err(|e| format!("eth_getTransactionCount: {e}"))?;
-            Ok(pending > latest)
-        }
-    }
-}
-
-async fn reconcile_withdrawals(
-    ledger: &Ledger,
-    chain: &OnChain,
-    client: &ChainClient,
-    grace: Duration,
-    report: &mut RunReport,
-) -> Result<(), String> {
-    let stale = ledger
-        .stale_withdrawals(grace)
-        .await
-        .map_err(|e| e.to_string())?;
-    for w in stale {
-        let id = parse_b256(&w.withdrawal_id)?;
-        let flying = match in_flight(client, w.tx_hash.as_deref()).await {
-            Ok(f) => f,
-            Err(e) => {
-                log::warn!("withdrawal {}: {e}", w.withdrawal_id);
-                report.withdrawals_pending.push(w.withdrawal_id);
-                continue;
-            }
-        };
-        match client.executed_withdrawal(chain.treasury_vault, id).await {
-            Ok(true) => {
-                ledger
-                    .mark_withdrawal_paid(&w.withdrawal_id, None)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                log::info!("withdrawal {} executed on chain: paid", w.withdrawal_id);
-                report.withdrawals_paid.push(w.withdrawal_id);
-            }
-            Ok(false) if !flying => {
-                ledger
-                    .fail_withdrawal(&w.withdrawal_id, "not executed on chain (reconciled)")
-                    .await
-                    .map_err(|e| e.to_string())?;
-                log::warn!("withdrawal {} never executed: reversed", w.withdrawal_id);
-                report.withdrawals_reversed.push(w.withdrawal_id);
-            }
-            Ok(false) => report.withdrawals_pending.push(w.withdrawal_id),
-            Err(e) => {
-                log::warn!("withdrawal {}: {e}", w.withdrawal_id);
-                report.withdrawals_pending.push(w.withdrawal_id);
-            }
-        }
-    }
-    Ok(())
-}
-
 /// `tollgate payouts cancel`: give up a pending payout that has not executed and cannot.
 pub async fn cancel(
     ledger: &Ledger,
@@ -463,7 +365,7 @@ pub async fn cancel(
         .client()
         .await
         .map_err(|e| format!("chain unreachable: {e}"))?;
-    if in_flight(client, p.tx_hash.as_deref()).await? {
+    if withdrawals::in_flight(client, p.tx_hash.as_deref()).await? {
         return Err(format!(
             "payout {batch} may still be mined (a transaction of the operator is pending); try later"
         ));
@@ -491,123 +393,5 @@ pub async fn cancel(
     ))
 }
 
-/// The `payouts` subcommands of `tollgate`.
-#[derive(clap::Subcommand)]
-pub enum PayoutsOp {
-    /// Reconcile pending payouts and withdrawals, then pay every provider that is due. Exits 1
-    /// when something is left pending (it is retried by the next run).
-    Run,
-    /// Give up a pending payout (earnings go back to the provider): only when the batch has not
-    /// executed on chain and no operator transaction is pending.
-    Cancel {
-        /// The batch id (0x…).
-        batch: String,
-        #[arg(long, default_value = "cancelled by the operator")]
-        reason: String,
-    },
-}
-
-/// Run a `payouts` subcommand (from `ops::run`, inside its runtime).
-pub async fn cli(config: &Config, ledger: &Ledger, op: PayoutsOp) -> std::process::ExitCode {
-    use std::process::ExitCode;
-    let Some(chain) = OnChain::from_config(config) else {
-        eprintln!(
-            "on-chain settlement is not configured (chain: rpc_url, operator_key, contracts)"
-        );
-        return ExitCode::FAILURE;
-    };
-    match op {
-        PayoutsOp::Run => match run(
-            ledger,
-            &chain,
-            &payees(config),
-            Scope::Payouts,
-            CLI_LOCK_WAIT,
-        )
-        .await
-        {
-            Ok(r) => {
-                print!("{}", r.render());
-                if r.settled() {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::FAILURE
-                }
-            }
-            Err(e) => {
-                eprintln!("tollgate: payout run failed: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        PayoutsOp::Cancel { batch, reason } => {
-            match cancel(ledger, &chain, &batch, &reason).await {
-                Ok(m) => {
-                    println!("{m}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("tollgate: {e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-    }
-}
-
 /// How long a CLI command waits for a run elsewhere (the gateway's schedule) to finish.
-const CLI_LOCK_WAIT: Duration = Duration::from_secs(30);
-
-/// Withdrawals the gateway reconciles at least this often (when any is stale).
-const RECONCILE_EVERY: Duration = Duration::from_secs(60);
-
-/// In the gateway: reconciles withdrawals at start-up and every minute, and runs payouts every
-/// `chain.payouts.schedule` (first at start-up) when it is set.
-pub struct ChainJobs {
-    pub accounts: Arc<Accounts>,
-}
-
-#[async_trait]
-impl BackgroundService for ChainJobs {
-    async fn start(&self, mut shutdown: ShutdownWatch) {
-        let Some(chain) = self.accounts.chain.clone() else {
-            return;
-        };
-        let schedule = chain.settings.payout_schedule;
-        let tick = schedule.map_or(RECONCILE_EVERY, |s| s.min(RECONCILE_EVERY));
-        let mut last_payouts: Option<Instant> = None;
-        loop {
-            let due = schedule.is_some_and(|s| last_payouts.is_none_or(|t| t.elapsed() >= s));
-            let scope = if due {
-                last_payouts = Some(Instant::now());
-                Scope::Payouts
-            } else {
-                Scope::Withdrawals
-            };
-            match run(
-                &self.accounts.ledger,
-                &chain,
-                &self.accounts.payees,
-                scope,
-                Duration::ZERO,
-            )
-            .await
-            {
-                Ok(r) => {
-                    let text = r.render();
-                    let quiet = r.paid.is_empty()
-                        && r.pending.is_empty()
-                        && r.withdrawals_paid.is_empty()
-                        && r.withdrawals_reversed.is_empty();
-                    if !quiet {
-                        log::info!("chain jobs:\n{}", text.trim_end());
-                    }
-                }
-                Err(e) => log::warn!("chain jobs: {e}"),
-            }
-            tokio::select! {
-                _ = shutdown.changed() => return,
-                _ = tokio::time::sleep(tick) => {}
-            }
-        }
-    }
-}
+pub const CLI_LOCK_WAIT: Duration = Duration::from_secs(30);

@@ -1,96 +1,71 @@
-//! Money out, over SIWE:
+//! Money out to buyers: `TreasuryVault.operatorWithdraw(wallet, amount, withdrawalId)`.
 //!
-//! - `POST /v1/withdraw` `{"message","signature","amount"}` — `amount` in USD (a JSON number or
-//!   decimal string, at most 6 decimals: `5` is $5, like `POST /v1/topup`). One transaction
-//!   locks the wallet row, checks available = balance − leased ≥ amount (else 402
-//!   `INSUFFICIENT_BALANCE`), writes the `withdrawals` row (`withdrawalId` = keccak256(
-//!   "tollgate-withdrawal" ‖ wallet ‖ 32 random bytes)) and debits the wallet. Then
-//!   `TreasuryVault.operatorWithdraw(wallet, amount, withdrawalId)`:
-//!   - confirmed → 200 `{"withdrawal_id","status":"paid","amount_usdc","tx_hash","balance_usdc"}`;
-//!   - refused or reverted (paused vault, empty pool, RPC down before sending) → the debit is
-//!     reversed, the row `failed`, 503 `CHAIN_UNAVAILABLE` (try later) or 502 `CHAIN_ERROR`;
-//!   - outcome unknown (sent, no receipt in time) → 202 with `"status":"pending"`; the
-//!     reconciler in [`crate::payout_run`] settles it (executed → paid, else reversed).
-//! - `GET /provider/earnings?message=…&signature=…` — the SIWE wallet must be some provider's
-//!   `payout_address` (403 otherwise) → `{"data":[{"provider","payout_address","pending_usdc",
-//!   "in_flight_usdc","paid_usdc","last_payout_at","payouts":[{"batch_id","seq","amount_usdc",
-//!   "status","tx_hash","created_at"}]}]}` (the latest 50 payouts).
-//!
-//! `*_usdc` fields are integer micro-USDC, like the other account endpoints. Both answer 404
-//! when on-chain settlement is not configured.
+//! [`withdraw`]: one transaction locks the wallet row, checks available = balance − leased ≥
+//! amount, writes the `withdrawals` row and debits the wallet — before anything is sent. Then:
+//! - confirmed → paid;
+//! - refused before submission or mined reverted (paused vault, empty pool, RPC down before
+//!   sending) → the debit is reversed, the row `failed`;
+//! - outcome unknown (sent, no receipt in time) → left `pending` for [`reconcile`] (executed →
+//!   paid, else reversed once nothing of ours can still carry it).
 
-use crate::account_api::{ledger_error, read_json, reply, Accounts, Query};
-use crate::api_error::{respond_error, ApiError};
-use crate::endpoint::Account;
-use crate::onchain::OnChain;
-use alloy_primitives::{keccak256, Address, B256, U256};
-use pingora::proxy::Session;
-use serde_json::{json, Value};
+use super::ids;
+use super::onchain::OnChain;
+use alloy::providers::Provider;
+use alloy_primitives::{Address, TxHash, B256, U256};
 use std::str::FromStr;
-use tollgate_billing::ledger::random_hex;
-use tollgate_billing::{MicroUsdc, Price};
-use tollgate_chain::ChainError;
+use std::time::Duration;
+use tollgate_billing::ledger::{random_hex, Ledger, LedgerError};
+use tollgate_billing::MicroUsdc;
+use tollgate_chain::{ChainClient, ChainError};
 
-pub async fn serve(
-    session: &mut Session,
-    accounts: &Accounts,
-    endpoint: Account,
-) -> pingora::Result<()> {
-    let result = match endpoint {
-        Account::Withdraw => withdraw(session, accounts).await,
-        Account::ProviderEarnings => earnings(session, accounts).await.map(|v| (200, v)),
-        other => {
-            let e = ApiError::not_found(&format!("{other:?}"));
-            return respond_error(session, &e, None, false).await;
-        }
-    };
-    match result {
-        Ok((status, v)) => reply(session, status, Ok(v)).await,
-        Err(e) => reply(session, e.status, Err(e)).await,
+/// How a withdrawal ended (as far as this request can tell).
+#[derive(Debug)]
+pub enum Withdrawn {
+    /// Executed on chain (`tx_hash` is `None` when an earlier attempt's outcome was lost).
+    Paid { tx_hash: Option<String> },
+    /// Sent, not confirmed yet: completed or credited back by the reconciler.
+    Pending { tx_hash: Option<String>, why: String },
+}
+
+/// A withdrawal with its id and the balance after the debit.
+#[derive(Debug)]
+pub struct Withdrawal {
+    pub id: String,
+    pub amount: MicroUsdc,
+    pub balance: MicroUsdc,
+    pub state: Withdrawn,
+}
+
+#[derive(Debug)]
+pub enum WithdrawRefused {
+    /// Available balance too low (nothing was debited).
+    Insufficient {
+        available: MicroUsdc,
+        locked: MicroUsdc,
+        balance: MicroUsdc,
+    },
+    /// The chain refused or could not be reached before sending; the amount is back in the
+    /// balance when `reversed`. `unavailable`: a condition that may pass (paused, empty pool,
+    /// RPC down) rather than an error.
+    NotPaid {
+        id: String,
+        error: ChainError,
+        reversed: bool,
+        unavailable: bool,
+    },
+    Ledger(LedgerError),
+}
+
+impl From<LedgerError> for WithdrawRefused {
+    fn from(e: LedgerError) -> Self {
+        WithdrawRefused::Ledger(e)
     }
 }
 
-fn settlement(accounts: &Accounts) -> Result<&OnChain, ApiError> {
-    accounts.chain.as_deref().ok_or_else(|| {
-        ApiError::new(
-            404,
-            "NOT_FOUND",
-            "On-chain settlement is not configured on this gateway (chain: rpc_url, operator_key, vault addresses)",
-        )
-    })
-}
-
-/// A positive USD amount (JSON number or decimal string, ≤ 6 decimals) in micro-USDC.
-pub fn usd_amount(v: Option<&Value>) -> Result<MicroUsdc, ApiError> {
-    let bad = || {
-        ApiError::validation(
-            "amount must be a positive USD amount with at most 6 decimals, e.g. 5 or 0.25",
-        )
-    };
-    let text = match v {
-        Some(Value::Number(n)) => n.to_string(),
-        Some(Value::String(s)) => s.clone(),
-        None | Some(Value::Null) => {
-            return Err(ApiError::validation("amount is required (USD, e.g. 5)"))
-        }
-        Some(_) => return Err(bad()),
-    };
-    match Price::parse_usd(&text) {
-        Ok(p) if p.micros_per_million() > 0 && p.micros_per_million() <= i64::MAX as u64 => {
-            Ok(p.micros_per_million() as MicroUsdc)
-        }
-        _ => Err(bad()),
-    }
-}
-
-/// keccak256("tollgate-withdrawal" ‖ wallet ‖ 32 random bytes).
-fn new_withdrawal_id(wallet: Address) -> Result<B256, ApiError> {
-    let nonce = random_hex(32).map_err(ledger_error)?;
-    let mut b = Vec::with_capacity(19 + 20 + 32);
-    b.extend_from_slice(b"tollgate-withdrawal");
-    b.extend_from_slice(wallet.as_slice());
-    b.extend_from_slice(&hex::decode(nonce).expect("hex"));
-    Ok(keccak256(b))
+/// How long after its last update a pending withdrawal can no longer be in a live request's
+/// hands (estimate + submit retries + the receipt wait).
+pub fn grace(chain: &OnChain) -> Duration {
+    chain.settings.receipt_timeout + Duration::from_secs(60)
 }
 
 /// True when `e` proves nothing was submitted (so the withdrawal cannot execute later).
@@ -107,55 +82,36 @@ fn not_sent(e: &ChainError) -> bool {
     }
 }
 
-async fn withdraw(session: &mut Session, accounts: &Accounts) -> Result<(u16, Value), ApiError> {
-    let body = read_json(session).await;
-    let chain = settlement(accounts)?;
-    let body = body?;
-    accounts.siwe()?;
-    let field = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or("");
-    let wallet = accounts
-        .siwe_wallet(field("message"), field("signature"))
-        .await?;
-    let amount = usd_amount(body.get("amount"))?;
-    let to = Address::from_str(&wallet).map_err(|_| ApiError::validation("bad wallet"))?;
-    let id = new_withdrawal_id(to)?;
+/// Withdraw `amount` of `wallet`'s available balance to the wallet itself.
+pub async fn withdraw(
+    ledger: &Ledger,
+    chain: &OnChain,
+    wallet: &str,
+    amount: MicroUsdc,
+) -> Result<Withdrawal, WithdrawRefused> {
+    let to = Address::from_str(wallet)
+        .map_err(|_| LedgerError::Invalid(format!("{wallet:?} is not an address")))?;
+    let mut nonce = [0u8; 32];
+    hex::decode_to_slice(random_hex(32)?, &mut nonce).expect("32 random bytes in hex");
+    let id = ids::withdrawal_id(to, &nonce);
     let id_text = format!("{id:#x}");
 
-    let opened = accounts
-        .ledger
-        .open_withdrawal(&wallet, amount, &id_text)
-        .await
-        .map_err(ledger_error)?;
-    let opened = match opened {
+    let opened = match ledger.open_withdrawal(wallet, amount, &id_text).await? {
         Ok(o) => o,
         Err(short) => {
-            let mut m = format!(
-                "Insufficient balance: {amount} micro-USDC requested, {} available",
-                short.available()
-            );
-            if short.locked > 0 {
-                m.push_str(&format!(
-                    " ({} of the balance of {} is reserved for requests in flight and is released after a short idle period)",
-                    short.locked, short.balance
-                ));
-            }
-            return Err(ApiError::new(402, "INSUFFICIENT_BALANCE", m));
+            return Err(WithdrawRefused::Insufficient {
+                available: short.available(),
+                locked: short.locked,
+                balance: short.balance,
+            })
         }
     };
-    let ledger = &accounts.ledger;
-    let answer = |status: u16, state: &str, tx: Option<String>, balance: MicroUsdc| {
-        (
-            status,
-            json!({
-                "withdrawal_id": id_text,
-                "status": state,
-                "amount_usdc": amount,
-                "tx_hash": tx,
-                "balance_usdc": balance,
-            }),
-        )
+    let done = |state| Withdrawal {
+        id: id_text.clone(),
+        amount,
+        balance: opened.balance,
+        state,
     };
-
     let sent = match chain.client().await {
         Ok(client) => {
             client
@@ -167,41 +123,26 @@ async fn withdraw(session: &mut Session, accounts: &Accounts) -> Result<(u16, Va
     match sent {
         Ok(tx) => {
             let tx = format!("{tx:#x}");
-            ledger
-                .mark_withdrawal_paid(&id_text, Some(&tx))
-                .await
-                .map_err(ledger_error)?;
-            Ok(answer(200, "paid", Some(tx), opened.balance))
+            ledger.mark_withdrawal_paid(&id_text, Some(&tx)).await?;
+            Ok(done(Withdrawn::Paid { tx_hash: Some(tx) }))
         }
         Err(ChainError::WithdrawalAlreadyExecuted(_)) => {
-            ledger
-                .mark_withdrawal_paid(&id_text, None)
-                .await
-                .map_err(ledger_error)?;
-            Ok(answer(200, "paid", None, opened.balance))
+            ledger.mark_withdrawal_paid(&id_text, None).await?;
+            Ok(done(Withdrawn::Paid { tx_hash: None }))
         }
         Err(e) if not_sent(&e) => {
             log::warn!("withdrawal {id_text} of {amount} to {wallet} failed on chain: {e}");
-            let failed = ledger
-                .fail_withdrawal(&id_text, &e.to_string())
-                .await
-                .map_err(ledger_error)?;
-            let (status, code) = match e {
-                ChainError::Paused
-                | ChainError::VaultInsufficient { .. }
-                | ChainError::Rpc { .. } => (503, "CHAIN_UNAVAILABLE"),
-                _ => (502, "CHAIN_ERROR"),
-            };
-            let back = if failed.is_some() {
-                "the amount is back in your balance"
-            } else {
-                "see GET /v1/usage for your balance"
-            };
-            Err(ApiError::new(
-                status,
-                code,
-                format!("Withdrawal {id_text} was not paid ({e}); {back}"),
-            ))
+            let failed = ledger.fail_withdrawal(&id_text, &e.to_string()).await?;
+            let unavailable = matches!(
+                e,
+                ChainError::Paused | ChainError::VaultInsufficient { .. } | ChainError::Rpc { .. }
+            );
+            Err(WithdrawRefused::NotPaid {
+                id: id_text,
+                error: e,
+                reversed: failed.is_some(),
+                unavailable,
+            })
         }
         Err(e) => {
             // Sent, but the receipt did not come in time: the reconciler settles it.
@@ -210,78 +151,103 @@ async fn withdraw(session: &mut Session, accounts: &Accounts) -> Result<(u16, Va
                 _ => None,
             };
             if let Some(tx) = &tx {
-                ledger
-                    .note_withdrawal_sent(&id_text, tx)
-                    .await
-                    .map_err(ledger_error)?;
+                ledger.note_withdrawal_sent(&id_text, tx).await?;
             }
             log::warn!(
                 "withdrawal {id_text}: outcome unknown ({e}); left pending for the reconciler"
             );
-            let (status, mut v) = answer(202, "pending", tx, opened.balance);
-            v["message"] = json!(format!(
-                "The withdrawal was sent but not confirmed yet ({e}); it is completed or credited back automatically"
-            ));
-            Ok((status, v))
+            Ok(done(Withdrawn::Pending {
+                tx_hash: tx,
+                why: e.to_string(),
+            }))
         }
     }
 }
 
-async fn earnings(session: &Session, accounts: &Accounts) -> Result<Value, ApiError> {
-    settlement(accounts)?;
-    let q = Query::of(session);
-    let wallet = accounts
-        .siwe_wallet(
-            q.message.as_deref().unwrap_or(""),
-            q.signature.as_deref().unwrap_or(""),
-        )
-        .await?;
-    let mine: Vec<_> = accounts
-        .payees
-        .iter()
-        .filter(|p| p.address == wallet)
-        .collect();
-    if mine.is_empty() {
-        return Err(ApiError::new(
-            403,
-            "FORBIDDEN",
-            format!("{wallet} is not the payout address of any provider"),
-        ));
+/// Can a transaction of ours still execute something? With the hash known: the node has it
+/// and it is not mined. Without: the operator has transactions the node has not mined yet.
+/// Checked BEFORE reading the executed flag, so "not in flight, then not executed" means it
+/// never will be (on this node's view; a transaction dropped from every mempool is gone).
+pub async fn in_flight(client: &ChainClient, tx_hash: Option<&str>) -> Result<bool, String> {
+    let p = client.provider();
+    match tx_hash.map(TxHash::from_str) {
+        Some(Ok(h)) => {
+            let tx = p
+                .get_transaction_by_hash(h)
+                .await
+                .map_err(|e| format!("eth_getTransactionByHash: {e}"))?;
+            Ok(tx.is_some_and(|t| t.block_number.is_none()))
+        }
+        _ => {
+            let a = client.address();
+            let pending = p
+                .get_transaction_count(a)
+                .pending()
+                .await
+                .map_err(|e| format!("eth_getTransactionCount: {e}"))?;
+            let latest = p
+                .get_transaction_count(a)
+                .latest()
+                .await
+                .map_err(|e| format!("eth_getTransactionCount: {e}"))?;
+            Ok(pending > latest)
+        }
     }
-    let mut data = Vec::with_capacity(mine.len());
-    for p in mine {
-        let e = accounts
-            .ledger
-            .provider_earnings(&p.provider)
-            .await
-            .map_err(ledger_error)?;
-        let payouts = accounts
-            .ledger
-            .provider_payouts(&p.provider, 50)
-            .await
-            .map_err(ledger_error)?;
-        let payouts: Vec<Value> = payouts
-            .into_iter()
-            .map(|o| {
-                json!({
-                    "batch_id": o.batch_id,
-                    "seq": o.seq,
-                    "amount_usdc": o.amount_usdc,
-                    "status": o.status,
-                    "tx_hash": o.tx_hash,
-                    "created_at": o.created_at,
-                })
-            })
-            .collect();
-        data.push(json!({
-            "provider": p.provider,
-            "payout_address": p.address,
-            "pending_usdc": e.pending_usdc,
-            "in_flight_usdc": e.in_flight_usdc,
-            "paid_usdc": e.paid_usdc,
-            "last_payout_at": e.last_payout_at,
-            "payouts": payouts,
-        }));
+}
+
+/// What reconciling stale withdrawals did, by id.
+#[derive(Debug, Default)]
+pub struct Reconciled {
+    pub paid: Vec<String>,
+    pub reversed: Vec<String>,
+    pub pending: Vec<String>,
+}
+
+/// Settle withdrawals left `pending` for longer than [`grace`].
+pub async fn reconcile(
+    ledger: &Ledger,
+    chain: &OnChain,
+    client: &ChainClient,
+    out: &mut Reconciled,
+) -> Result<(), String> {
+    let stale = ledger
+        .stale_withdrawals(grace(chain))
+        .await
+        .map_err(|e| e.to_string())?;
+    for w in stale {
+        let id = B256::from_str(&w.withdrawal_id)
+            .map_err(|e| format!("bad id {:?} in the ledger: {e}", w.withdrawal_id))?;
+        let flying = match in_flight(client, w.tx_hash.as_deref()).await {
+            Ok(f) => f,
+            Err(e) => {
+                log::warn!("withdrawal {}: {e}", w.withdrawal_id);
+                out.pending.push(w.withdrawal_id);
+                continue;
+            }
+        };
+        match client.executed_withdrawal(chain.treasury_vault, id).await {
+            Ok(true) => {
+                ledger
+                    .mark_withdrawal_paid(&w.withdrawal_id, None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                log::info!("withdrawal {} executed on chain: paid", w.withdrawal_id);
+                out.paid.push(w.withdrawal_id);
+            }
+            Ok(false) if !flying => {
+                ledger
+                    .fail_withdrawal(&w.withdrawal_id, "not executed on chain (reconciled)")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                log::warn!("withdrawal {} never executed: reversed", w.withdrawal_id);
+                out.reversed.push(w.withdrawal_id);
+            }
+            Ok(false) => out.pending.push(w.withdrawal_id),
+            Err(e) => {
+                log::warn!("withdrawal {}: {e}", w.withdrawal_id);
+                out.pending.push(w.withdrawal_id);
+            }
+        }
     }
-    Ok(json!({ "data": data }))
+    Ok(())
 }

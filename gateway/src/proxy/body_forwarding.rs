@@ -15,9 +15,8 @@
 //!
 //! `docs/design.md` has the measurements behind this split.
 
-use crate::api_error::ApiError;
-use crate::llm_call::SharedCall;
-use bytes::{Bytes, BytesMut};
+use super::call::SharedCall;
+use bytes::Bytes;
 use pingora::proxy::subrequest::pipe::{pipe_subrequest, InputBody, InputBodyType};
 use pingora::proxy::subrequest::{BodyMode, Ctx as SubrequestCtx};
 use pingora::proxy::Session;
@@ -29,68 +28,6 @@ use std::time::Duration;
 pub enum BodyPath {
     RetryBuffer,
     Subrequest,
-}
-
-#[derive(Debug)]
-pub enum ReadBodyError {
-    TooLarge,
-    Io(Box<Error>),
-}
-
-impl ReadBodyError {
-    /// The error to answer with, and whether to close the connection (the rest of the body
-    /// is unread).
-    pub fn into_api_error(self, limit: usize) -> (ApiError, bool) {
-        match self {
-            ReadBodyError::TooLarge => (ApiError::payload_too_large(limit), true),
-            ReadBodyError::Io(e) => (
-                ApiError::validation(format!("could not read the request body: {e}")),
-                true,
-            ),
-        }
-    }
-}
-
-/// Read the whole request body (with Pingora's retry buffer on, so small bodies can be
-/// replayed), refusing more than `limit` bytes — by `Content-Length` before reading when the
-/// client declares it.
-pub async fn read_body(
-    session: &mut Session,
-    limit: usize,
-) -> std::result::Result<Bytes, ReadBodyError> {
-    let declared = session
-        .req_header()
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(ReadBodyError::TooLarge);
-    }
-    session.as_downstream_mut().enable_retry_buffering();
-    let mut buf = BytesMut::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
-    while let Some(chunk) = session
-        .read_request_body()
-        .await
-        .map_err(ReadBodyError::Io)?
-    {
-        if buf.len() + chunk.len() > limit {
-            return Err(ReadBodyError::TooLarge);
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(buf.freeze())
-}
-
-/// After refusing a body early (413), read and drop what the client is still sending, for
-/// a bounded time, before the connection closes — nginx's "lingering close". Closing with
-/// unread bytes makes the kernel reset the connection, and the client would lose the 413.
-pub async fn discard_rest_of_body(session: &mut Session) {
-    const LINGER: Duration = Duration::from_secs(5);
-    let _ = tokio::time::timeout(LINGER, async {
-        while let Ok(Some(_)) = session.read_request_body().await {}
-    })
-    .await;
 }
 
 /// Which path the body that was just read must take.

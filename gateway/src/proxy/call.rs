@@ -1,11 +1,11 @@
 //! The state of one proxied LLM call, shared by the phases that serve it.
 //!
 //! A call lives behind `Arc<Mutex<…>>` because a large-body call is served by a Pingora
-//! subrequest (see `body_forwarding`): the outer request and the inner one both need it. The
+//! subrequest (see [`super::body_forwarding`]): the outer request and the inner one both need it. The
 //! lock is only ever held for a few field updates, never across an `.await`.
 
-use crate::auth::Principal;
-use crate::catalog::Route;
+use super::catalog::Route;
+use crate::identity::Principal;
 use crate::metrics::FailoverReason;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};

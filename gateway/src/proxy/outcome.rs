@@ -1,7 +1,7 @@
 //! Turn a finished call into the billing record.
 
 use crate::config::Config;
-use crate::llm_call::LlmCall;
+use super::call::LlmCall;
 use std::time::Instant;
 use tollgate_billing::{charging, Outcome, OutcomeStatus};
 use tollgate_filters::usage::{ApiFormat, MeterReport};

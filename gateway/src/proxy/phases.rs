@@ -1,32 +1,28 @@
-//! `Gateway`: the Pingora `ProxyHttp` implementation. Each phase decides one thing and
-//! delegates the work to a named module:
+//! `impl ProxyHttp for Gateway`: Pingora's phases, in the order a request meets them. Each
+//! phase decides one thing and delegates; what it may refuse and which call fields it writes
+//! is said where it is implemented (and tabled in [`super`]).
 //!
-//! | phase                      | decides                                                          |
-//! |----------------------------|------------------------------------------------------------------|
-//! | `request_filter`           | which endpoint; who pays; is the body valid; which providers     |
-//! | `upstream_peer`            | the provider for this attempt                                    |
-//! | `upstream_request_filter`  | upstream path, Host, credentials, Content-Length                 |
-//! | `request_body_filter`      | the rewritten body replaces the client's                        |
-//! | `upstream_response_filter` | 5xx → fail over; 2xx → start metering                           |
-//! | `response_body_filter`     | feeds the usage meter                                            |
-//! | `fail_to_connect`, `error_while_proxy` | whether the next candidate may be tried              |
-//! | `fail_to_proxy`            | the 502 / 504 body when every candidate failed                  |
-//! | `logging`                  | one outcome to billing and metrics                               |
+//! | phase | decides | may refuse | writes |
+//! |---|---|---|---|
+//! | `request_filter` | which endpoint; who pays; is the body valid; which providers | 400/401/402/404/405/413/429/503 | the whole [`LlmCall`](super::call::LlmCall) via `admit` |
+//! | `upstream_peer` | the provider for this attempt | — (no candidate left: internal error) | `current`, `attempts`, resets per-attempt fields |
+//! | `upstream_request_filter` | upstream path, Host, credentials, Content-Length | — | (the upstream header) |
+//! | `request_body_filter` | the rewritten body replaces the client's | — | `body_sent_for` |
+//! | `upstream_response_filter` | 5xx → fail over; 2xx → start metering | 5xx (as an error, for failover) | `upstream_status`, `ttfb`, `meter` |
+//! | `response_filter` | the client's status line | — | `response_started`, `client_status` |
+//! | `response_body_filter` | feeds the usage meter | — | `meter` |
+//! | `fail_to_connect`, `error_while_proxy` | whether the next candidate may be tried | — | `next`, `retry_next`, `last_failure` |
+//! | `fail_to_proxy` | the 502 / 504 body when every candidate failed | — | `client_status`, `error_code` |
+//! | `logging` | one outcome to billing and metrics | — | takes `reservation` |
 
-use crate::account_api;
-use crate::api_error::{respond_error, respond_json, ApiError};
-use crate::auth::{self, Authenticator};
-use crate::body_forwarding::{self, BodyPath};
-use crate::catalog::ModelCatalog;
-use crate::config::Config;
-use crate::control;
-use crate::endpoint::Endpoint;
-use crate::llm_call::{LlmCall, SharedCall};
-use crate::metrics::{FailoverReason, Metrics};
-use crate::outcome;
-use crate::provider_pool::ProviderPool;
-use crate::rate_limit::{self, RateLimiter};
-use crate::upstream_addrs::UpstreamAddrs;
+use super::body_forwarding::{self, BodyPath};
+use super::failover::AttemptFailure;
+use super::route::Endpoint;
+use super::{outcome, upstream_request, Gateway, RequestCtx};
+use crate::metrics::FailoverReason;
+use crate::rate_limit;
+use crate::wire::body::discard_rest_of_body;
+use crate::wire::{respond_error, ApiError};
 use async_trait::async_trait;
 use bytes::Bytes;
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -35,270 +31,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType, Result};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tollgate_billing::{AdmitError, BillingSink};
-use tollgate_filters::chat_request::{BodyRules, ChatRequest};
-use tollgate_filters::usage::{ApiFormat, BodyKind, UsageMeter};
-
-pub struct Gateway {
-    pub config: Arc<Config>,
-    pub catalog: ModelCatalog,
-    pub pool: ProviderPool,
-    pub addrs: Arc<UpstreamAddrs>,
-    pub auth: Arc<dyn Authenticator>,
-    pub sink: Arc<dyn BillingSink>,
-    pub metrics: Arc<Metrics>,
-    /// The ledger-backed control plane: balances, usage, keys (Postgres billing only).
-    pub accounts: Option<Arc<account_api::Accounts>>,
-    /// Admitted LLM calls whose `logging` has not run yet (graceful shutdown waits on it).
-    pub in_flight: Arc<std::sync::atomic::AtomicUsize>,
-    /// Per-wallet rate limits (in process unless `with_rate_limiter` shares a Redis one).
-    pub limiter: Arc<RateLimiter>,
-    rules: BodyRules,
-    models_body: Bytes,
-}
-
-/// Per-request state. For a large-body call the outer request and its inner subrequest each
-/// have one, sharing the same [`SharedCall`].
-pub struct RequestCtx {
-    started: Instant,
-    started_unix_ms: u64,
-    request_id: Option<Arc<str>>,
-    call: Option<Arc<SharedCall>>,
-    /// This is the inner subrequest of a piped (large-body) call.
-    inner: bool,
-    /// Error code of a request refused before any upstream was chosen.
-    rejected: Option<&'static str>,
-    /// The API key's in-flight slot: freed when the request (this ctx) ends, on every path.
-    rate_slot: Option<pingora_limits::inflight::Guard>,
-}
-
-/// How an attempt at one provider ended without a usable response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AttemptFailure {
-    /// The provider failed: demote it and move to the next candidate.
-    Provider(FailoverReason),
-    /// A pooled keep-alive connection had gone stale: same candidate, fresh connection.
-    StaleConnection,
-}
-
-impl Gateway {
-    pub fn new(
-        config: Arc<Config>,
-        auth: Arc<dyn Authenticator>,
-        sink: Arc<dyn BillingSink>,
-        metrics: Arc<Metrics>,
-        addrs: Arc<UpstreamAddrs>,
-        accounts: Option<Arc<account_api::Accounts>>,
-        limiter: Arc<RateLimiter>,
-    ) -> Self {
-        let pool = ProviderPool::new(
-            config.providers.iter().map(|p| p.priority),
-            config.server.unhealthy_cooldown,
-        );
-        for p in &config.providers {
-            metrics.set_health(&p.id, 0);
-        }
-        Gateway {
-            catalog: ModelCatalog::new(&config),
-            pool,
-            addrs,
-            auth,
-            sink,
-            metrics,
-            rules: BodyRules {
-                thinking: config.server.thinking,
-                default_max_tokens: config.server.default_max_tokens,
-            },
-            models_body: control::models_body(&config),
-            accounts,
-            in_flight: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
-            limiter,
-            config,
-        }
-    }
-
-    /// Authenticate, read and check the body, resolve candidates: everything that can refuse
-    /// a call happens here, before any upstream is contacted.
-    async fn admit(
-        &self,
-        session: &mut Session,
-        ctx: &mut RequestCtx,
-        api: ApiFormat,
-        alias: Option<&str>,
-    ) -> std::result::Result<Arc<SharedCall>, (ApiError, bool)> {
-        let key = auth::api_key(session.req_header()).ok_or((ApiError::unauthorized(), false))?;
-        let principal = self
-            .auth
-            .authenticate(key)
-            .await
-            .ok_or((ApiError::unauthorized(), false))?;
-        // Rate limits before the body is read or anything reserved: a 429 costs nothing.
-        let admitted = self.limiter.admit(&principal).await.map_err(|e| (e, false))?;
-        ctx.rate_slot = admitted.slot;
-        let body = body_forwarding::read_body(session, self.config.server.max_body_bytes)
-            .await
-            .map_err(|e| e.into_api_error(self.config.server.max_body_bytes))?;
-
-        let mut req = ChatRequest::parse(&body, api)
-            .map_err(|e| (ApiError::validation(e.to_string()), false))?;
-        let resolved = self
-            .catalog
-            .resolve(req.model(), api, alias)
-            .map_err(|e| (ApiError::validation(e.to_string()), false))?;
-        req.sanitize(&self.rules)
-            .map_err(|e| (ApiError::validation(e.to_string()), false))?;
-        let candidates = self.pool.order(resolved.entry);
-        // Worst case over every provider the call may fail over to: the body's byte length
-        // bounds its prompt tokens, `max_tokens × n` its output (docs/design.md).
-        let output_bound = req
-            .max_output_tokens()
-            .unwrap_or(self.config.server.default_max_tokens)
-            .saturating_mul(req.choices());
-        let max_cost = candidates
-            .iter()
-            .map(|r| {
-                self.config.providers[r.provider].models[r.model]
-                    .prices
-                    .worst_case(
-                        body.len() as u64,
-                        output_bound,
-                        self.config.server.provider_share,
-                    )
-                    .buyer_cost
-            })
-            .max()
-            .unwrap_or(0);
-        let reservation = self
-            .sink
-            .reserve(&principal.wallet, max_cost)
-            .await
-            .map_err(|e| match e {
-                AdmitError::InsufficientBalance => (ApiError::insufficient_balance(), false),
-                AdmitError::Unavailable(why) => {
-                    // Counted in tollgate_rejected_requests_total; one line per request would flood
-                    // the log exactly when the ledger is already struggling.
-                    log::debug!("refusing a paid request: {why}");
-                    (ApiError::billing_unavailable(), false)
-                }
-            })?;
-        let call = LlmCall {
-            api,
-            principal,
-            public_model: resolved.public_id.to_string(),
-            stream: req.stream(),
-            candidates,
-            next: 0,
-            attempts: 0,
-            body: req.render(),
-            body_sent_for: None,
-            current: None,
-            upstream_status: None,
-            ttfb: None,
-            meter: None,
-            response_started: false,
-            client_status: 0,
-            retry_next: false,
-            last_failure: None,
-            error_code: None,
-            transfer_error: false,
-            request_id: ctx.request_id.clone().unwrap_or_else(|| Arc::from("")),
-            request_bytes: body.len() as u64,
-            reservation: Some(reservation),
-            rate_limit: admitted.verdict,
-        };
-        Ok(SharedCall::new(call, ctx.started))
-    }
-
-    fn upstream_model(&self, call: &LlmCall) -> Option<&str> {
-        let r = call
-            .current
-            .or_else(|| call.candidates.get(call.next).copied())?;
-        Some(
-            self.config.providers[r.provider].models[r.model]
-                .upstream_model
-                .as_str(),
-        )
-    }
-
-    /// Book-keeping for a failed attempt. Returns whether another attempt may follow.
-    fn attempt_failed(&self, call: &mut LlmCall, failure: AttemptFailure) -> bool {
-        let Some(provider) = call.current_provider() else {
-            return false;
-        };
-        match failure {
-            AttemptFailure::Provider(reason) => {
-                self.pool.mark_unhealthy(provider);
-                let id = &self.config.providers[provider].id;
-                self.metrics.failover(id, reason);
-                self.metrics
-                    .set_health(id, self.pool.health(provider).gauge());
-                call.last_failure = Some(reason);
-                call.next += 1;
-                call.retry_next = !call.response_started && call.next < call.candidates.len();
-            }
-            AttemptFailure::StaleConnection => {
-                // Bounded: a stale pooled connection is retried at most a few times.
-                call.retry_next =
-                    !call.response_started && call.attempts <= call.candidates.len() as u32 + 2;
-            }
-        }
-        call.retry_next
-    }
-
-    fn classify(e: &Error, client_reused: bool) -> AttemptFailure {
-        use ErrorType::*;
-        match e.etype() {
-            ConnectTimedout | TLSHandshakeTimedout | ReadTimedout | WriteTimedout => {
-                AttemptFailure::Provider(FailoverReason::Timeout)
-            }
-            ConnectionClosed | ReadError | WriteError if client_reused => {
-                AttemptFailure::StaleConnection
-            }
-            HTTPStatus(s) if *s >= 500 => AttemptFailure::Provider(FailoverReason::Status5xx),
-            _ => AttemptFailure::Provider(FailoverReason::Connect),
-        }
-    }
-
-    fn final_error(call: &LlmCall) -> ApiError {
-        match call.last_failure {
-            Some(FailoverReason::Timeout) => ApiError::upstream_timeout(),
-            _ => ApiError::upstream_error(),
-        }
-    }
-
-    /// Pipe a large-body call through subrequests, one per attempt, then answer the final
-    /// error if no attempt produced a response.
-    async fn serve_piped(&self, session: &mut Session, shared: &Arc<SharedCall>) -> Result<()> {
-        let wait_limit = self.config.server.first_byte_timeout + Duration::from_secs(5);
-        loop {
-            let chunks = {
-                let call = shared.lock();
-                let Some(model) = self.upstream_model(&call) else {
-                    break;
-                };
-                call.body.chunks_for(model)
-            };
-            body_forwarding::pipe_attempt(session, shared, chunks, wait_limit).await?;
-            let mut call = shared.lock();
-            if !call.retry_next || call.response_started {
-                break;
-            }
-            call.current = None;
-        }
-        let err = {
-            let mut call = shared.lock();
-            if call.response_started {
-                return Ok(());
-            }
-            let e = Self::final_error(&call);
-            call.client_status = e.status;
-            call.error_code = Some(e.code);
-            e
-        };
-        let id = shared.lock().request_id.clone();
-        respond_error(session, &err, Some(&id), false).await
-    }
-}
+use tollgate_filters::usage::{BodyKind, UsageMeter};
 
 #[async_trait]
 impl ProxyHttp for Gateway {
@@ -336,31 +69,8 @@ impl ProxyHttp for Gateway {
         }
 
         let (api, alias) = match Endpoint::of(session.req_header(), &self.catalog) {
-            Endpoint::Health => {
-                respond_json(
-                    session,
-                    200,
-                    Bytes::from_static(control::HEALTH_BODY),
-                    None,
-                    false,
-                )
-                .await?;
-                return Ok(true);
-            }
-            Endpoint::Models => {
-                respond_json(session, 200, self.models_body.clone(), None, false).await?;
-                return Ok(true);
-            }
-            Endpoint::Account(account) => {
-                match &self.accounts {
-                    Some(accounts) => account_api::serve(session, accounts, account).await?,
-                    None => {
-                        let e = ApiError::not_found(
-                            "this gateway has no ledger (billing.sink: memory)",
-                        );
-                        respond_error(session, &e, None, false).await?;
-                    }
-                }
+            Endpoint::Control(route) => {
+                self.control.serve(session, route).await?;
                 return Ok(true);
             }
             Endpoint::Refused(e) => {
@@ -380,7 +90,7 @@ impl ProxyHttp for Gateway {
                 ctx.rejected = Some(e.code);
                 respond_error(session, &e, Some(&id), close).await?;
                 if close {
-                    body_forwarding::discard_rest_of_body(session).await;
+                    discard_rest_of_body(session).await;
                 }
                 return Ok(true);
             }
@@ -461,7 +171,7 @@ impl ProxyHttp for Gateway {
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no attempt"))?;
         let provider = &self.config.providers[route.provider];
         let model = &provider.models[route.model].upstream_model;
-        crate::upstream_request::rewrite(upstream, provider, call.body.len_for(model))
+        upstream_request::rewrite(upstream, provider, call.body.len_for(model))
     }
 
     async fn request_body_filter(

@@ -6,7 +6,7 @@
 //! After `cooldown` an unhealthy provider ranks as unknown again, so it gets retried first
 //! once its peers are no better.
 
-use crate::catalog::{ModelEntry, Route};
+use super::catalog::{ModelEntry, Route};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 

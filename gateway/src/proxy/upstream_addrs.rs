@@ -6,8 +6,11 @@
 //! connect (and is failed over) rather than blocking.
 
 use crate::config::Provider;
+use async_trait::async_trait;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
 use std::net::SocketAddr;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 pub struct UpstreamAddrs {
@@ -63,3 +66,19 @@ impl UpstreamAddrs {
         }
     }
 }
+
+/// Re-resolves every provider host every 30 s.
+pub struct AddrRefresher(pub Arc<UpstreamAddrs>);
+
+#[async_trait]
+impl BackgroundService for AddrRefresher {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(Duration::from_secs(30)) => self.0.refresh().await,
+            }
+        }
+    }
+}
+

@@ -5,7 +5,8 @@
 //! first request). Memory is bounded: a shard that is full first drops wallets whose windows
 //! are all empty, then the least recently seen one; `sweep` drops idle wallets periodically.
 
-use super::window::{Verdict, WalletLimits, WalletWindows};
+use super::window::{Verdict, WalletWindows};
+use crate::config::WalletLimits;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -7,18 +7,19 @@
 //!
 //! docs/design.md ("Rate limits") has the algorithm, its error bound and the failure modes.
 
+pub mod headers;
 pub mod local;
 pub mod redis;
 pub mod window;
 
-use crate::api_error::ApiError;
-use crate::auth::Principal;
-use crate::config::{LimitsConfig, RedisFailure};
+use crate::config::{LimitsConfig, RedisFailure, WalletLimits};
+use crate::identity::Principal;
 use crate::metrics::Metrics;
-use crate::redis_client::RedisHandle;
+use crate::redis::RedisHandle;
+use crate::wire::ApiError;
 use async_trait::async_trait;
+pub use headers::{add_headers, go_duration};
 use local::LocalLimiter;
-use pingora::http::ResponseHeader;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use pingora_limits::inflight::{Guard, Inflight};
@@ -27,7 +28,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-pub use window::{Quota, Reason, Verdict, WalletLimits};
+pub use window::{Quota, Reason, Verdict};
 
 pub struct RateLimiter {
     default: WalletLimits,
@@ -93,7 +94,7 @@ impl RateLimiter {
                 let (guard, n) = inflight.incr(&*principal.key_id, 1);
                 if n > cap as isize {
                     self.metrics.rate_limited(Reason::InFlight.label());
-                    return Err(ApiError::too_many_in_flight(cap));
+                    return Err(headers::too_many_in_flight(cap));
                 }
                 Some(guard)
             }
@@ -108,7 +109,7 @@ impl RateLimiter {
         let verdict = self.decide(&principal.wallet, limits).await?;
         if let Some((reason, retry_ms)) = verdict.refused {
             self.metrics.rate_limited(reason.label());
-            return Err(ApiError::rate_limited(&verdict, retry_ms));
+            return Err(headers::refusal(&verdict, retry_ms));
         }
         Ok(Admitted {
             verdict: self.response_headers.then_some(verdict),
@@ -199,93 +200,5 @@ impl BackgroundService for LimiterService {
             _ = charges => {}
             _ = sweep => {}
         }
-    }
-}
-
-/// `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` (OpenAI's names and formats).
-pub fn headers(v: &Verdict) -> impl Iterator<Item = (&'static str, http::HeaderValue)> {
-    let requests = v.requests.map(|q| {
-        [
-            ("x-ratelimit-limit-requests", q.limit.into()),
-            ("x-ratelimit-remaining-requests", q.remaining.into()),
-            ("x-ratelimit-reset-requests", duration_value(q.reset_ms)),
-        ]
-    });
-    let tokens = v.tokens.map(|q| {
-        [
-            ("x-ratelimit-limit-tokens", q.limit.into()),
-            ("x-ratelimit-remaining-tokens", q.remaining.into()),
-            ("x-ratelimit-reset-tokens", duration_value(q.reset_ms)),
-        ]
-    });
-    requests
-        .into_iter()
-        .flatten()
-        .chain(tokens.into_iter().flatten())
-}
-
-/// Add the rate-limit headers of an admitted request to its response.
-pub fn add_headers(resp: &mut ResponseHeader, v: &Verdict) -> pingora::Result<()> {
-    for (name, value) in headers(v) {
-        resp.insert_header(name, value)?;
-    }
-    Ok(())
-}
-
-fn duration_value(ms: u64) -> http::HeaderValue {
-    http::HeaderValue::from_str(&go_duration(ms)).expect("ASCII")
-}
-
-/// OpenAI's reset format (Go's `time.Duration`): `250ms`, `12s`, `1m0s`, `25h0m0s`; whole
-/// seconds are rounded up.
-pub fn go_duration(ms: u64) -> String {
-    if ms < 1_000 {
-        return format!("{ms}ms");
-    }
-    let s = ms.div_ceil(1_000);
-    match (s / 3_600, s / 60 % 60, s % 60) {
-        (0, 0, sec) => format!("{sec}s"),
-        (0, m, sec) => format!("{m}m{sec}s"),
-        (h, m, sec) => format!("{h}h{m}m{sec}s"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reset_durations_look_like_openai_s() {
-        assert_eq!(go_duration(0), "0ms");
-        assert_eq!(go_duration(250), "250ms");
-        assert_eq!(go_duration(1_000), "1s");
-        assert_eq!(go_duration(11_001), "12s");
-        assert_eq!(go_duration(60_000), "1m0s");
-        assert_eq!(go_duration(65_000), "1m5s");
-        assert_eq!(go_duration(25 * 3_600_000), "25h0m0s");
-    }
-
-    #[test]
-    fn headers_of_a_verdict() {
-        let v = Verdict {
-            refused: None,
-            requests: Some(Quota {
-                limit: 20,
-                remaining: 3,
-                reset_ms: 61_500,
-            }),
-            tokens: None,
-        };
-        let h: Vec<_> = headers(&v)
-            .map(|(n, v)| (n, v.to_str().unwrap().to_string()))
-            .collect();
-        assert_eq!(
-            h,
-            [
-                ("x-ratelimit-limit-requests", "20".to_string()),
-                ("x-ratelimit-remaining-requests", "3".to_string()),
-                ("x-ratelimit-reset-requests", "1m2s".to_string()),
-            ]
-        );
     }
 }

@@ -2,8 +2,9 @@
 //! and counts every window atomically, on Redis's clock), and tokens charged from `logging`
 //! through a bounded queue that a background task drains in pipelined batches.
 
-use super::window::{DayRing, MinuteRing, Quota, Reason, Verdict, WalletLimits};
-use crate::redis_client::RedisHandle;
+use super::window::{DayRing, MinuteRing, Quota, Reason, Verdict};
+use crate::config::WalletLimits;
+use crate::redis::RedisHandle;
 use fred::clients::{Client, WithOptions};
 use fred::error::Error as RedisError;
 use fred::interfaces::{ClientLike, LuaInterface};

@@ -10,6 +10,8 @@
 //! up to `g` longer than `W` (refused early by at most one sub-bucket's worth of time).
 //! `tests::error_against_an_exact_log` measures both against an exact timestamp log.
 
+use crate::config::WalletLimits;
+
 /// One sliding window of `S − 1` sub-buckets of `WIDTH_MS` each.
 #[derive(Clone, Debug)]
 pub struct Ring<const S: usize, const WIDTH_MS: u64> {
@@ -98,24 +100,6 @@ impl<const S: usize, const WIDTH_MS: u64> Ring<S, WIDTH_MS> {
     /// When bucket `j` stops being counted: once the current bucket is `j + N + 1`.
     fn leaves_at(&self, j: u64) -> u64 {
         (j + S as u64) * WIDTH_MS
-    }
-}
-
-/// The limits that apply to one wallet (`None` = no limit).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WalletLimits {
-    pub requests_per_minute: Option<u32>,
-    pub requests_per_day: Option<u32>,
-    pub tokens_per_minute: Option<u64>,
-    pub max_in_flight_per_key: Option<u32>,
-}
-
-impl WalletLimits {
-    /// Any limit that needs a window (everything but the in-flight cap).
-    pub fn has_windows(&self) -> bool {
-        self.requests_per_minute.is_some()
-            || self.requests_per_day.is_some()
-            || self.tokens_per_minute.is_some()
     }
 }
 

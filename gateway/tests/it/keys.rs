@@ -1,12 +1,11 @@
 //! API keys over Sign-In with Ethereum against the real gateway and Postgres: create, list,
 //! use, revoke (on every node within a second), and a clear 401 for every bad SIWE input.
 
-mod common;
 
 use alloy::signers::local::PrivateKeySigner;
-use common::ledger::*;
-use common::siwe::SiweMsg;
-use common::*;
+use crate::common::ledger::*;
+use crate::common::siwe::SiweMsg;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -246,7 +245,7 @@ async fn with_redis_a_siwe_message_is_accepted_once_across_the_fleet() {
     let mock = Mock::start().await;
     // Two nodes behind one public name share Redis for spent nonces.
     let public = format!("http://127.0.0.1:{}", free_port());
-    let redis = common::redis::redis_yaml(&common::redis::shared_redis(), &common::redis::unique_prefix());
+    let redis = crate::common::redis::redis_yaml(&crate::common::redis::shared_redis(), &crate::common::redis::unique_prefix());
     let a = gateway_with(&url, &mock, Some(&public), &redis).await;
     let b = gateway_with(&url, &mock, Some(&public), &redis).await;
     let s = PrivateKeySigner::random();

@@ -5,10 +5,9 @@
 //! Redis: `TOLLGATE_TEST_REDIS` (scripts/test.sh starts one), else `scripts/redis.sh` starts
 //! `target/test-redis`. Tests that kill Redis run a `redis-server` of their own.
 
-mod common;
 
-use common::redis::{redis_yaml, shared_redis, unique_prefix};
-use common::*;
+use crate::common::redis::{redis_yaml, shared_redis, unique_prefix};
+use crate::common::*;
 use fred::interfaces::{ClientLike, LuaInterface};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
@@ -16,7 +15,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tollgate_gateway::rate_limit::redis::{admit_args, charge_args, parse_reply, SCRIPT};
 use tollgate_gateway::rate_limit::window::WalletWindows;
-use tollgate_gateway::rate_limit::{Reason, WalletLimits};
+use tollgate_gateway::config::WalletLimits;
+use tollgate_gateway::rate_limit::Reason;
 
 const PATH: &str = "/v1/chat/completions";
 const KEY_B: &str = "sk-test-key-b";

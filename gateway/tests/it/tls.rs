@@ -3,9 +3,8 @@
 //! A self-signed certificate (made with the `openssl` CLI) fronts the mock upstream through a
 //! small TLS terminator; the gateway trusts it only through `server.upstream.ca_file`.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

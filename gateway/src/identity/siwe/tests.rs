@@ -2,7 +2,7 @@
 //! wallet would (EIP-191 personal_sign).
 
 use super::*;
-use crate::nonce_store::MemoryNonces;
+use crate::identity::nonces::MemoryNonces;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::signers::SignerSync;
 

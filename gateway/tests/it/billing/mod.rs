@@ -1,11 +1,10 @@
 //! Billing against a real PostgreSQL: the ledger, reservations that never overspend (one node
 //! and two), the settlement pipeline's backpressure and recovery, crashes and shutdown.
 
-mod common;
 
-use common::ledger::*;
-use common::pg::{self, PrivateCluster};
-use common::*;
+use crate::common::ledger::*;
+use crate::common::pg::{self, PrivateCluster};
+use crate::common::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 

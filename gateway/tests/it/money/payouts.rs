@@ -3,7 +3,6 @@
 //! receipt, refuse a replayed batch on chain, withdraw and roll back, and `ledger check` after
 //! each. Needs anvil (`bash scripts/contracts.sh install`) and Postgres (`scripts/pg.sh`).
 
-mod common;
 
 use alloy::network::TransactionBuilder;
 use alloy::primitives::{Address, B256, U256};
@@ -11,9 +10,9 @@ use alloy::providers::Provider;
 use alloy::rpc::types::{Filter, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::{SolCall, SolEvent};
-use common::ledger::*;
-use common::siwe::SiweMsg;
-use common::*;
+use crate::common::ledger::*;
+use crate::common::siwe::SiweMsg;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::process::{Command, Stdio};
 use std::str::FromStr;

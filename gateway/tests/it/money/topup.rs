@@ -2,12 +2,11 @@
 //! 402 flow (v1 and v2 headers), every bad payment refused with nothing credited, and
 //! TreasuryVault deposits credited exactly once.
 
-mod common;
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::signers::local::PrivateKeySigner;
-use common::ledger::*;
-use common::*;
+use crate::common::ledger::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::str::FromStr;
 use tollgate_chain::anvil::{Anvil, DEV_KEYS};

@@ -1,8 +1,7 @@
 //! The request path end to end: real gateway process, real HTTP on loopback, mock upstream.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 fn chat(model: &str) -> Value {

@@ -1,0 +1,290 @@
+//! The `providers` and `route_aliases` sections: who serves which model at which prices.
+
+use super::raw::{Decimal, RawModel, RawProvider, RawRouteAlias};
+use super::{is_evm_address, Secret, Validator};
+use std::collections::HashSet;
+use tollgate_billing::{Price, PriceSheet};
+use tollgate_filters::usage::ApiFormat;
+
+#[derive(Debug, Clone)]
+pub struct Provider {
+    pub id: String,
+    pub kind: ApiFormat,
+    pub base_url: String,
+    pub upstream: UpstreamAddr,
+    pub api_key: Secret,
+    pub priority: u32,
+    /// Lower-case 0x address payouts go to (`None`: this provider is not paid on chain).
+    pub payout_address: Option<String>,
+    pub models: Vec<ProviderModel>,
+}
+
+/// Where a provider lives, split the way Pingora's `HttpPeer` wants it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamAddr {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    /// The request path for this provider's API (`/v1/chat/completions`, `/v1/messages`, or
+    /// the base URL's own prefix plus the endpoint).
+    pub path: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProviderModel {
+    pub id: String,
+    pub upstream_model: String,
+    pub display_name: String,
+    pub context_length: u64,
+    pub input_modalities: Vec<String>,
+    pub output_modalities: Vec<String>,
+    pub prices: PriceSheet,
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteAlias {
+    pub name: String,
+    pub models: Vec<String>,
+    pub fallback_model: Option<String>,
+}
+
+impl Validator<'_> {
+    pub(super) fn providers(&mut self, raw: Vec<RawProvider>) -> Vec<Provider> {
+        let mut providers = Vec::new();
+        let mut provider_ids = HashSet::new();
+        for (i, p) in raw.into_iter().enumerate() {
+            let path = format!("providers[{i}]");
+            if !provider_ids.insert(p.id.clone()) {
+                self.err(
+                    format!("{path}.id"),
+                    format!("duplicate provider id {:?}", p.id),
+                );
+            }
+            if let Some(p) = self.provider(&path, p) {
+                providers.push(p);
+            }
+        }
+        if providers.is_empty() && self.errors.is_empty() {
+            self.err("providers", "at least one provider is required");
+        }
+
+        providers
+    }
+
+    /// `known_models`: every model id the file names, as written (also for providers that
+    /// failed validation, so one bad provider does not make every alias naming it an error).
+    pub(super) fn route_aliases(
+        &mut self,
+        raw: Vec<RawRouteAlias>,
+        known_models: &HashSet<String>,
+    ) -> Vec<RouteAlias> {
+        let mut route_aliases = Vec::new();
+        let mut alias_names = HashSet::new();
+        for (i, a) in raw.into_iter().enumerate() {
+            let path = format!("route_aliases[{i}]");
+            if a.name.is_empty()
+                || !a
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                self.err(
+                    format!("{path}.name"),
+                    "must be non-empty and contain only letters, digits, '-' and '_'",
+                );
+            } else if a.name == "v1" {
+                self.err(format!("{path}.name"), "\"v1\" is reserved");
+            }
+            if !alias_names.insert(a.name.clone()) {
+                self.err(
+                    format!("{path}.name"),
+                    format!("duplicate alias {:?}", a.name),
+                );
+            }
+            if a.models.is_empty() {
+                self.err(format!("{path}.models"), "must list at least one model");
+            }
+            for (j, m) in a.models.iter().chain(a.fallback_model.iter()).enumerate() {
+                if !known_models.contains(m.as_str()) {
+                    let at = if j < a.models.len() {
+                        format!("{path}.models[{j}]")
+                    } else {
+                        format!("{path}.fallback_model")
+                    };
+                    self.err(at, format!("unknown model {m:?}"));
+                }
+            }
+            route_aliases.push(RouteAlias {
+                name: a.name,
+                models: a.models,
+                fallback_model: a.fallback_model,
+            });
+        }
+        route_aliases
+    }
+
+    fn provider(&mut self, path: &str, p: RawProvider) -> Option<Provider> {
+        if p.id.is_empty() || p.id.contains('/') || p.id.contains(char::is_whitespace) {
+            self.err(
+                format!("{path}.id"),
+                "must be non-empty, without '/' or spaces",
+            );
+        }
+        let kind = match p.kind.as_str() {
+            "openai" => Some(ApiFormat::OpenAi),
+            "anthropic" => Some(ApiFormat::Anthropic),
+            other => {
+                self.err(
+                    format!("{path}.kind"),
+                    format!("unknown provider kind {other:?} (expected openai or anthropic)"),
+                );
+                None
+            }
+        };
+        let upstream = kind.and_then(|k| match parse_base_url(&p.base_url, k) {
+            Ok(u) => Some(u),
+            Err(e) => {
+                self.err(format!("{path}.base_url"), e);
+                None
+            }
+        });
+        let api_key = match &p.api_key {
+            None => Some(String::new()),
+            Some(text) => self.resolve_env(&format!("{path}.api_key"), text),
+        };
+        if p.models.is_empty() {
+            self.err(format!("{path}.models"), "must list at least one model");
+        }
+        let payout_address = p.payout_address.map(|a| a.to_ascii_lowercase());
+        if payout_address.as_deref().is_some_and(|a| !is_evm_address(a)) {
+            self.err(
+                format!("{path}.payout_address"),
+                "must be a 0x-prefixed 20-byte hex address",
+            );
+        }
+        let mut models = Vec::new();
+        let mut ids = HashSet::new();
+        for (j, m) in p.models.into_iter().enumerate() {
+            let mpath = format!("{path}.models[{j}]");
+            if !ids.insert(m.id.clone()) {
+                self.err(
+                    format!("{mpath}.id"),
+                    format!("duplicate model id {:?} in provider {:?}", m.id, p.id),
+                );
+            }
+            if let Some(m) = self.model(&mpath, m) {
+                models.push(m);
+            }
+        }
+        Some(Provider {
+            id: p.id,
+            kind: kind?,
+            base_url: p.base_url,
+            upstream: upstream?,
+            api_key: Secret(api_key?),
+            priority: p.priority.unwrap_or(100),
+            payout_address,
+            models,
+        })
+    }
+
+    fn model(&mut self, path: &str, m: RawModel) -> Option<ProviderModel> {
+        if m.id.is_empty() || m.id.contains(char::is_whitespace) || m.id.contains('@') {
+            self.err(
+                format!("{path}.id"),
+                "must be non-empty, without spaces or '@'",
+            );
+        }
+        let Some(pricing) = m.pricing else {
+            self.err(format!("{path}.pricing"), "is required (USD per 1M tokens)");
+            return None;
+        };
+        let mut price = |field: &str, d: Option<Decimal>, required: bool| -> Option<Price> {
+            match d {
+                None if required => {
+                    self.err(format!("{path}.pricing.{field}"), "is required");
+                    None
+                }
+                None => Some(Price::ZERO),
+                Some(d) => match Price::parse_usd(&d.0) {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        self.err(format!("{path}.pricing.{field}"), e.to_string());
+                        None
+                    }
+                },
+            }
+        };
+        let prompt = price("prompt", pricing.prompt, true);
+        let completion = price("completion", pricing.completion, true);
+        let cache_read = price("cache_read", pricing.cache_read, false);
+        let cache_write_5m = price("cache_write_5m", pricing.cache_write_5m, false);
+        let cache_write_1h = price("cache_write_1h", pricing.cache_write_1h, false);
+        let image = match pricing.image {
+            None => Some(None),
+            Some(d) => price("image", Some(d), true).map(Some),
+        };
+        let prices = PriceSheet {
+            prompt: prompt?,
+            completion: completion?,
+            cache_read: cache_read?,
+            cache_write_5m: cache_write_5m?,
+            cache_write_1h: cache_write_1h?,
+            image: image?,
+        };
+        Some(ProviderModel {
+            upstream_model: m.upstream_model.unwrap_or_else(|| m.id.clone()),
+            display_name: m.display_name.unwrap_or_else(|| m.id.clone()),
+            context_length: m.context_length.unwrap_or(0),
+            input_modalities: m.input_modalities.unwrap_or_else(|| vec!["text".into()]),
+            output_modalities: m.output_modalities.unwrap_or_else(|| vec!["text".into()]),
+            id: m.id,
+            prices,
+        })
+    }
+}
+
+/// Split a provider base URL into peer address and request path.
+///
+/// Conventions follow each vendor's SDK: an `openai` base URL includes the version prefix
+/// (`https://api.openai.com/v1` → `/v1/chat/completions`), an `anthropic` one does not
+/// (`https://api.anthropic.com` → `/v1/messages`).
+pub fn parse_base_url(url: &str, kind: ApiFormat) -> Result<UpstreamAddr, String> {
+    let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
+        (true, r)
+    } else if let Some(r) = url.strip_prefix("http://") {
+        (false, r)
+    } else {
+        return Err(format!("{url:?} must start with http:// or https://"));
+    };
+    let (authority, prefix) = match rest.find('/') {
+        Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
+        None => (rest, ""),
+    };
+    if authority.is_empty() || authority.contains('@') || prefix.contains(['?', '#']) {
+        return Err(format!(
+            "{url:?} is not a plain scheme://host[:port][/path] URL"
+        ));
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => match p.parse::<u16>() {
+            Ok(p) => (h, p),
+            Err(_) => return Err(format!("{url:?} has an invalid port")),
+        },
+        _ => (authority, if tls { 443 } else { 80 }),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(format!("{url:?} has no host"));
+    }
+    let endpoint = match kind {
+        ApiFormat::OpenAi => "/chat/completions",
+        ApiFormat::Anthropic => "/v1/messages",
+    };
+    Ok(UpstreamAddr {
+        tls,
+        host: host.to_string(),
+        port,
+        path: format!("{prefix}{endpoint}"),
+    })
+}

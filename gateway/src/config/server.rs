@@ -1,0 +1,160 @@
+//! The `server`, `metrics` and `auth.static_keys` sections.
+
+use super::raw::{RawServer, RawStaticKey};
+use super::{is_evm_address, Secret, Validator, DEFAULT_MAX_BODY_BYTES};
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+use tollgate_billing::ProviderShare;
+use tollgate_filters::chat_request::ThinkingPolicy;
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: Vec<SocketAddr>,
+    pub threads: usize,
+    pub max_body_bytes: usize,
+    pub connect_timeout: Duration,
+    pub first_byte_timeout: Duration,
+    pub idle_timeout: Duration,
+    /// CAs for https upstreams; `None` = system roots (honouring `SSL_CERT_FILE`).
+    pub upstream_ca_file: Option<String>,
+    pub thinking: ThinkingPolicy,
+    pub provider_share: ProviderShare,
+    pub default_max_tokens: u64,
+    /// How long an unhealthy provider stays demoted before it is tried first again.
+    pub unhealthy_cooldown: Duration,
+    /// Send every body through the subrequest path (benchmarking the two paths).
+    pub force_subrequest: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct StaticKey {
+    pub key: Secret,
+    pub wallet: String,
+    pub label: String,
+}
+
+impl Validator<'_> {
+    pub(super) fn server(&mut self, s: RawServer) -> ServerConfig {
+        let listen = s
+            .listen
+            .map(|l| l.into_vec())
+            .unwrap_or_else(|| vec!["127.0.0.1:8080".to_string()]);
+        let listen: Vec<SocketAddr> = listen
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| self.socket_addr(&format!("server.listen[{i}]"), a))
+            .collect();
+        let threads = s.threads.unwrap_or(2);
+        if threads == 0 {
+            self.err("server.threads", "must be at least 1");
+        }
+        let max_body = s.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
+        if max_body == 0 {
+            self.err("server.max_body_bytes", "must be positive");
+        }
+        let connect_timeout = self.duration(
+            "server.upstream.connect_timeout",
+            s.upstream.connect_timeout,
+            "5s",
+        );
+        let first_byte_timeout = self.duration(
+            "server.upstream.first_byte_timeout",
+            s.upstream.first_byte_timeout,
+            "120s",
+        );
+        let idle_timeout = self.duration(
+            "server.upstream.idle_timeout",
+            s.upstream.idle_timeout,
+            "60s",
+        );
+        let upstream_ca_file = s.upstream.ca_file.clone();
+        if let Some(f) = &upstream_ca_file {
+            if !Path::new(f).is_file() {
+                self.err(
+                    "server.upstream.ca_file",
+                    format!("{f:?} is not a readable file"),
+                );
+            }
+        }
+        let unhealthy_cooldown =
+            self.duration("server.unhealthy_cooldown", s.unhealthy_cooldown, "30s");
+        let thinking = match s.thinking.as_deref().unwrap_or("reject") {
+            "reject" => ThinkingPolicy::Reject,
+            "strip" => ThinkingPolicy::Strip,
+            "allow" => ThinkingPolicy::Allow,
+            other => {
+                self.err(
+                    "server.thinking",
+                    format!("unknown policy {other:?} (expected reject, strip or allow)"),
+                );
+                ThinkingPolicy::Reject
+            }
+        };
+        let provider_share = match s.provider_share {
+            None => ProviderShare::from_bps(7000).expect("constant"),
+            Some(d) => self.share("server.provider_share", &d),
+        };
+        let force_subrequest = match s.body_path.as_deref().unwrap_or("auto") {
+            "auto" => false,
+            "subrequest" => true,
+            other => {
+                self.err(
+                    "server.body_path",
+                    format!("unknown body path {other:?} (expected auto or subrequest)"),
+                );
+                false
+            }
+        };
+        let default_max_tokens = s.default_max_tokens.unwrap_or(1024);
+        if default_max_tokens == 0 {
+            self.err("server.default_max_tokens", "must be positive");
+        }
+        ServerConfig {
+            listen,
+            threads: threads.max(1),
+            max_body_bytes: usize::try_from(max_body).unwrap_or(usize::MAX),
+            connect_timeout,
+            first_byte_timeout,
+            idle_timeout,
+            upstream_ca_file,
+            thinking,
+            provider_share,
+            default_max_tokens,
+            unhealthy_cooldown,
+            force_subrequest,
+        }
+    }
+
+    pub(super) fn static_keys(&mut self, raw: Vec<RawStaticKey>) -> Vec<StaticKey> {
+        let mut static_keys = Vec::new();
+        let mut seen_keys = HashSet::new();
+        for (i, k) in raw.into_iter().enumerate() {
+            let path = format!("auth.static_keys[{i}]");
+            let key = self.resolve_env(&format!("{path}.key"), &k.key);
+            if let Some(key) = &key {
+                if key.is_empty() {
+                    self.err(format!("{path}.key"), "must not be empty");
+                } else if !seen_keys.insert(key.clone()) {
+                    self.err(format!("{path}.key"), "duplicate key");
+                }
+            }
+            let wallet = k.wallet.to_ascii_lowercase();
+            if !is_evm_address(&wallet) {
+                self.err(
+                    format!("{path}.wallet"),
+                    "must be a 0x-prefixed 20-byte hex address",
+                );
+            }
+            if let Some(key) = key {
+                static_keys.push(StaticKey {
+                    key: Secret(key),
+                    wallet,
+                    label: k.label.unwrap_or_else(|| format!("static-{i}")),
+                });
+            }
+        }
+        static_keys
+    }
+}

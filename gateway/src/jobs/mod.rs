@@ -1,0 +1,15 @@
+//! Background services that run beside the proxy (Pingora `BackgroundService`s).
+//!
+//! | module | job |
+//! | --- | --- |
+//! | [`settlement`] | open the ledger; the lease book, sink and settlement writer of one node |
+//! | [`shutdown`] | run the writer and lease upkeep; drain them on SIGTERM |
+//! | [`credit_reconciler`] | finish top-ups and deposits a crash or an outage left unfinished |
+//! | [`deposit_watcher`] | credit TreasuryVault deposits nobody reported (`chain.deposits.watch`) |
+//! | [`chain_jobs`] | reconcile withdrawals; run payouts on `chain.payouts.schedule` |
+
+pub mod chain_jobs;
+pub mod credit_reconciler;
+pub mod deposit_watcher;
+pub mod settlement;
+pub mod shutdown;

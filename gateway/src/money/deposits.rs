@@ -1,0 +1,86 @@
+//! Money in through `TreasuryVault.deposit`: a deposit is already on chain when it is reported,
+//! so it is verified from the receipt and credited in one step, once per log.
+
+use super::ids;
+use super::onchain::OnChain;
+use alloy::primitives::TxHash;
+use tollgate_billing::ledger::{Ledger, LedgerError};
+use tollgate_billing::MicroUsdc;
+use tollgate_chain::ChainError;
+
+/// One `Deposited` log of a reported transaction.
+#[derive(Debug)]
+pub struct CreditedLog {
+    pub log_index: u64,
+    pub amount: MicroUsdc,
+    /// False when this log had been credited before (nothing moved this time).
+    pub newly_credited: bool,
+}
+
+/// What crediting a reported deposit did.
+#[derive(Debug)]
+pub struct DepositCredited {
+    pub credited: MicroUsdc,
+    pub balance: MicroUsdc,
+    pub logs: Vec<CreditedLog>,
+}
+
+#[derive(Debug)]
+pub enum DepositRefused {
+    /// Reading the transaction failed (not found, not confirmed, reverted, not the vault, RPC).
+    Chain(ChainError),
+    /// The transaction's deposits belong to another wallet.
+    NotYours,
+    /// A log's amount does not fit the ledger.
+    OutOfRange,
+    Ledger(LedgerError),
+}
+
+impl From<LedgerError> for DepositRefused {
+    fn from(e: LedgerError) -> Self {
+        DepositRefused::Ledger(e)
+    }
+}
+
+/// Credit `caller`'s `Deposited` logs in `tx_hash` (logs of other wallets are left to them).
+pub async fn credit_reported(
+    ledger: &Ledger,
+    chain: &OnChain,
+    tx_hash: TxHash,
+    caller: &str,
+) -> Result<DepositCredited, DepositRefused> {
+    let client = chain.client().await.map_err(DepositRefused::Chain)?;
+    let found = client
+        .find_deposit(chain.treasury_vault, tx_hash, chain.settings.confirmations)
+        .await
+        .map_err(DepositRefused::Chain)?;
+    let mine: Vec<_> = found
+        .iter()
+        .filter(|d| format!("{:#x}", d.buyer) == caller)
+        .collect();
+    if mine.is_empty() {
+        return Err(DepositRefused::NotYours);
+    }
+    let mut done = DepositCredited {
+        credited: 0,
+        balance: 0,
+        logs: Vec::new(),
+    };
+    for d in mine {
+        let amount = i64::try_from(d.amount).map_err(|_| DepositRefused::OutOfRange)?;
+        let id = ids::deposit_id(chain, d.tx_hash, d.log_index);
+        let r = ledger
+            .credit_deposit(&id, caller, amount, &format!("{:#x}", d.tx_hash))
+            .await?;
+        if r.applied {
+            done.credited += amount;
+        }
+        done.balance = r.balance;
+        done.logs.push(CreditedLog {
+            log_index: d.log_index,
+            amount,
+            newly_credited: r.applied,
+        });
+    }
+    Ok(done)
+}

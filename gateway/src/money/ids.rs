@@ -1,0 +1,64 @@
+//! The ids that name what moved, built in one place: each is the ledger row id, the ledger
+//! transfer's idempotency key, and (for payouts and withdrawals) the id the contract executes
+//! at most once. A retry recomputes the same id, so it can never move money twice.
+
+use super::onchain::OnChain;
+use alloy_primitives::{keccak256, Address, TxHash, B256};
+
+/// An x402 top-up: the token's own identity of the authorization
+/// (`x402:<chain>:<token>:<payer>:<nonce>`); an EIP-3009 nonce moves money at most once.
+pub fn topup_id(chain: &OnChain, payer: Address, nonce: B256) -> String {
+    format!("x402:{}:{:#x}:{payer:#x}:{nonce:#x}", chain.chain_id, chain.usdc)
+}
+
+/// `(payer, nonce)` of a [`topup_id`].
+pub fn parse_topup_id(id: &str) -> Option<(Address, B256)> {
+    let mut parts = id.strip_prefix("x402:")?.split(':');
+    let (_chain, _token) = (parts.next()?, parts.next()?);
+    let payer = parts.next()?.parse().ok()?;
+    let nonce = parts.next()?.parse().ok()?;
+    parts.next().is_none().then_some((payer, nonce))
+}
+
+/// A TreasuryVault `Deposited` log: `deposit:<chain>:<tx>:<log index>`.
+pub fn deposit_id(chain: &OnChain, tx_hash: TxHash, log_index: u64) -> String {
+    format!("deposit:{}:{tx_hash:#x}:{log_index}", chain.chain_id)
+}
+
+/// The PayoutVault `batchId` of `provider`'s payout number `seq`:
+/// keccak256("tollgate-payout" ‖ chain id (8 bytes BE) ‖ payout vault ‖ seq (8 bytes BE) ‖
+/// provider id). Deterministic, so a re-run recomputes it; scoped to the vault.
+pub fn payout_batch_id(chain: &OnChain, provider: &str, seq: i64) -> B256 {
+    let mut b = Vec::with_capacity(64 + provider.len());
+    b.extend_from_slice(b"tollgate-payout");
+    b.extend_from_slice(&chain.chain_id.to_be_bytes());
+    b.extend_from_slice(chain.payout_vault.as_slice());
+    b.extend_from_slice(&seq.to_be_bytes());
+    b.extend_from_slice(provider.as_bytes());
+    keccak256(b)
+}
+
+/// A buyer withdrawal's `withdrawalId`: keccak256("tollgate-withdrawal" ‖ wallet ‖ `nonce`), with
+/// 32 fresh random bytes as `nonce` (a withdrawal is a new decision each time, never a retry).
+pub fn withdrawal_id(wallet: Address, nonce: &[u8; 32]) -> B256 {
+    let mut b = Vec::with_capacity(19 + 20 + 32);
+    b.extend_from_slice(b"tollgate-withdrawal");
+    b.extend_from_slice(wallet.as_slice());
+    b.extend_from_slice(nonce);
+    keccak256(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn x402_ids_round_trip() {
+        let payer = Address::repeat_byte(0xab);
+        let nonce = B256::repeat_byte(0x01);
+        let id = format!("x402:31337:{:#x}:{payer:#x}:{nonce:#x}", Address::repeat_byte(9));
+        assert_eq!(parse_topup_id(&id), Some((payer, nonce)));
+        assert_eq!(parse_topup_id("deposit:1:0xab:0"), None);
+        assert_eq!(parse_topup_id(&format!("{id}:extra")), None);
+    }
+}

@@ -1,0 +1,108 @@
+//! Admission: everything that can refuse an LLM call happens here, before any upstream is
+//! contacted — key, rate limits, body (size, JSON, fields), model resolution, sanitising, and
+//! the reservation of the call's worst-case cost.
+
+use super::call::{LlmCall, SharedCall};
+use super::{Gateway, RequestCtx};
+use crate::identity::api_key;
+use crate::wire::{read_body, ApiError};
+use pingora::proxy::Session;
+use std::sync::Arc;
+use tollgate_billing::AdmitError;
+use tollgate_filters::chat_request::ChatRequest;
+use tollgate_filters::usage::ApiFormat;
+
+impl Gateway {
+    /// Authenticate, read and check the body, resolve candidates: everything that can refuse
+    /// a call happens here, before any upstream is contacted.
+    pub(super) async fn admit(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        api: ApiFormat,
+        alias: Option<&str>,
+    ) -> std::result::Result<Arc<SharedCall>, (ApiError, bool)> {
+        let key = api_key(session.req_header()).ok_or((ApiError::unauthorized(), false))?;
+        let principal = self
+            .auth
+            .authenticate(key)
+            .await
+            .ok_or((ApiError::unauthorized(), false))?;
+        // Rate limits before the body is read or anything reserved: a 429 costs nothing.
+        let admitted = self.limiter.admit(&principal).await.map_err(|e| (e, false))?;
+        ctx.rate_slot = admitted.slot;
+        let body = read_body(session, self.config.server.max_body_bytes)
+            .await
+            .map_err(|e| e.into_api_error(self.config.server.max_body_bytes))?;
+
+        let mut req = ChatRequest::parse(&body, api)
+            .map_err(|e| (ApiError::validation(e.to_string()), false))?;
+        let resolved = self
+            .catalog
+            .resolve(req.model(), api, alias)
+            .map_err(|e| (ApiError::validation(e.to_string()), false))?;
+        req.sanitize(&self.rules)
+            .map_err(|e| (ApiError::validation(e.to_string()), false))?;
+        let candidates = self.pool.order(resolved.entry);
+        // Worst case over every provider the call may fail over to: the body's byte length
+        // bounds its prompt tokens, `max_tokens × n` its output (docs/design.md).
+        let output_bound = req
+            .max_output_tokens()
+            .unwrap_or(self.config.server.default_max_tokens)
+            .saturating_mul(req.choices());
+        let max_cost = candidates
+            .iter()
+            .map(|r| {
+                self.config.providers[r.provider].models[r.model]
+                    .prices
+                    .worst_case(
+                        body.len() as u64,
+                        output_bound,
+                        self.config.server.provider_share,
+                    )
+                    .buyer_cost
+            })
+            .max()
+            .unwrap_or(0);
+        let reservation = self
+            .sink
+            .reserve(&principal.wallet, max_cost)
+            .await
+            .map_err(|e| match e {
+                AdmitError::InsufficientBalance => (ApiError::insufficient_balance(), false),
+                AdmitError::Unavailable(why) => {
+                    // Counted in tollgate_rejected_requests_total; one line per request would flood
+                    // the log exactly when the ledger is already struggling.
+                    log::debug!("refusing a paid request: {why}");
+                    (ApiError::billing_unavailable(), false)
+                }
+            })?;
+        let call = LlmCall {
+            api,
+            principal,
+            public_model: resolved.public_id.to_string(),
+            stream: req.stream(),
+            candidates,
+            next: 0,
+            attempts: 0,
+            body: req.render(),
+            body_sent_for: None,
+            current: None,
+            upstream_status: None,
+            ttfb: None,
+            meter: None,
+            response_started: false,
+            client_status: 0,
+            retry_next: false,
+            last_failure: None,
+            error_code: None,
+            transfer_error: false,
+            request_id: ctx.request_id.clone().unwrap_or_else(|| Arc::from("")),
+            request_bytes: body.len() as u64,
+            reservation: Some(reservation),
+            rate_limit: admitted.verdict,
+        };
+        Ok(SharedCall::new(call, ctx.started))
+    }
+
+}

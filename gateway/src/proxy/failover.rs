@@ -1,0 +1,105 @@
+//! Failover: whether a failed attempt may move to the next candidate, and the final 502/504
+//! when none is left. An attempt is abandoned for the next candidate only while no response
+//! byte has reached the client. Piped (large-body) calls fail over here too: one subrequest
+//! per attempt ([`Gateway::serve_piped`]).
+
+use super::body_forwarding;
+use super::call::{LlmCall, SharedCall};
+use super::Gateway;
+use crate::metrics::FailoverReason;
+use crate::wire::{respond_error, ApiError};
+use pingora::proxy::Session;
+use pingora::{Error, ErrorType, Result};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How an attempt at one provider ended without a usable response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum AttemptFailure {
+    /// The provider failed: demote it and move to the next candidate.
+    Provider(FailoverReason),
+    /// A pooled keep-alive connection had gone stale: same candidate, fresh connection.
+    StaleConnection,
+}
+
+impl Gateway {
+    /// Book-keeping for a failed attempt. Returns whether another attempt may follow.
+    pub(super) fn attempt_failed(&self, call: &mut LlmCall, failure: AttemptFailure) -> bool {
+        let Some(provider) = call.current_provider() else {
+            return false;
+        };
+        match failure {
+            AttemptFailure::Provider(reason) => {
+                self.pool.mark_unhealthy(provider);
+                let id = &self.config.providers[provider].id;
+                self.metrics.failover(id, reason);
+                self.metrics
+                    .set_health(id, self.pool.health(provider).gauge());
+                call.last_failure = Some(reason);
+                call.next += 1;
+                call.retry_next = !call.response_started && call.next < call.candidates.len();
+            }
+            AttemptFailure::StaleConnection => {
+                // Bounded: a stale pooled connection is retried at most a few times.
+                call.retry_next =
+                    !call.response_started && call.attempts <= call.candidates.len() as u32 + 2;
+            }
+        }
+        call.retry_next
+    }
+
+    pub(super) fn classify(e: &Error, client_reused: bool) -> AttemptFailure {
+        use ErrorType::*;
+        match e.etype() {
+            ConnectTimedout | TLSHandshakeTimedout | ReadTimedout | WriteTimedout => {
+                AttemptFailure::Provider(FailoverReason::Timeout)
+            }
+            ConnectionClosed | ReadError | WriteError if client_reused => {
+                AttemptFailure::StaleConnection
+            }
+            HTTPStatus(s) if *s >= 500 => AttemptFailure::Provider(FailoverReason::Status5xx),
+            _ => AttemptFailure::Provider(FailoverReason::Connect),
+        }
+    }
+
+    pub(super) fn final_error(call: &LlmCall) -> ApiError {
+        match call.last_failure {
+            Some(FailoverReason::Timeout) => ApiError::upstream_timeout(),
+            _ => ApiError::upstream_error(),
+        }
+    }
+
+    /// Pipe a large-body call through subrequests, one per attempt, then answer the final
+    /// error if no attempt produced a response.
+    pub(super) async fn serve_piped(&self, session: &mut Session, shared: &Arc<SharedCall>) -> Result<()> {
+        let wait_limit = self.config.server.first_byte_timeout + Duration::from_secs(5);
+        loop {
+            let chunks = {
+                let call = shared.lock();
+                let Some(model) = self.upstream_model(&call) else {
+                    break;
+                };
+                call.body.chunks_for(model)
+            };
+            body_forwarding::pipe_attempt(session, shared, chunks, wait_limit).await?;
+            let mut call = shared.lock();
+            if !call.retry_next || call.response_started {
+                break;
+            }
+            call.current = None;
+        }
+        let err = {
+            let mut call = shared.lock();
+            if call.response_started {
+                return Ok(());
+            }
+            let e = Self::final_error(&call);
+            call.client_status = e.status;
+            call.error_code = Some(e.code);
+            e
+        };
+        let id = shared.lock().request_id.clone();
+        respond_error(session, &err, Some(&id), false).await
+    }
+}
+

@@ -1,0 +1,24 @@
+//! Tollgate's integration tests: one test binary (Pingora and alloy are linked once), one
+//! module per topic, fixtures in [`common`]. Each test starts real processes on loopback: the
+//! `tollgate` binary, the mock upstream, and, where a topic needs them, Postgres
+//! (`TOLLGATE_TEST_PG`), Redis (`TOLLGATE_TEST_REDIS`) and anvil.
+//!
+//! | module | what it drives |
+//! | --- | --- |
+//! | [`proxy`] | the request path: routing, bodies, streaming, failover, timeouts, metrics |
+//! | [`billing`] | the Postgres ledger: reservations, settlement, crashes, shutdown |
+//! | [`money`] | on chain: top-ups, deposits, payouts, withdrawals |
+//! | [`keys`] | API keys over SIWE, revocation on every node |
+//! | [`rate_limits`] | per-wallet windows in process and on Redis; the in-flight cap |
+//! | [`tls`] | https upstreams |
+//! | [`layering`] | the gateway's module layers (a source check, no processes) |
+
+mod common;
+
+mod billing;
+mod keys;
+mod layering;
+mod money;
+mod proxy;
+mod rate_limits;
+mod tls;
