@@ -33,9 +33,6 @@ async fn gateway_with(url: &str, mock: &Mock, public_url: Option<&str>, extra: &
     Gateway::start(opts).await
 }
 
-fn wallet_of(s: &PrivateKeySigner) -> String {
-    format!("{:#x}", s.address())
-}
 
 /// A fresh SIWE pair for `gw`.
 fn siwe(gw: &Gateway, s: &PrivateKeySigner) -> (String, String) {
@@ -88,15 +85,6 @@ async fn call_status(gw: &Gateway, key: &str, bearer: bool) -> u16 {
     req.json(&body).send().await.unwrap().status().as_u16()
 }
 
-async fn error_of(r: reqwest::Response) -> (u16, String, String) {
-    let status = r.status().as_u16();
-    let v: Value = r.json().await.unwrap();
-    (
-        status,
-        v["error"].as_str().unwrap_or_default().to_string(),
-        v["message"].as_str().unwrap_or_default().to_string(),
-    )
-}
 
 #[tokio::test]
 async fn keys_are_created_listed_used_and_revoked_over_siwe() {

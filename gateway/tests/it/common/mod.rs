@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 pub use tollgate_benches::mock::{spawn_mock, MockDefaults, RecordedRequest, Recorder};
 
+pub mod chain;
 pub mod ledger;
 pub mod pg;
 pub mod redis;
@@ -384,4 +385,33 @@ pub fn sse_events(text: &str) -> Vec<(Option<String>, String)> {
         }
     }
     out
+}
+
+/// The `(status, error, message)` of a gateway error answer.
+pub async fn error_of(resp: reqwest::Response) -> (u16, String, String) {
+    let status = resp.status().as_u16();
+    let v: Value = resp.json().await.expect("JSON error body");
+    (
+        status,
+        v["error"].as_str().unwrap_or_default().to_string(),
+        v["message"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+/// Lower-case 0x address of a signer, as the ledger writes it.
+pub fn wallet_of(s: &alloy::signers::local::PrivateKeySigner) -> String {
+    format!("{:#x}", s.address())
+}
+
+/// Poll `f` until it is true, failing the test with `what` after `limit`.
+pub async fn wait_for<F: std::future::Future<Output = bool>>(
+    what: &str,
+    limit: Duration,
+    mut f: impl FnMut() -> F,
+) {
+    let deadline = Instant::now() + limit;
+    while !f().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -1,4 +1,8 @@
-//! Money on chain: x402 top-ups, deposits, payouts and withdrawals against a real anvil.
+//! Money on chain against a real anvil running the repo's contracts: x402 top-ups and
+//! deposits, provider payouts, buyer withdrawals. Needs anvil (`bash scripts/contracts.sh
+//! install`) and Postgres (`scripts/pg.sh`).
 
 mod payouts;
+mod stack;
 mod topup;
+mod withdrawals;

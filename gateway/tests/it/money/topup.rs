@@ -2,54 +2,15 @@
 //! 402 flow (v1 and v2 headers), every bad payment refused with nothing credited, and
 //! TreasuryVault deposits credited exactly once.
 
-
-use alloy::primitives::{Address, B256, U256};
-use alloy::signers::local::PrivateKeySigner;
+use crate::common::chain::{chain_client, Chain};
 use crate::common::ledger::*;
 use crate::common::*;
+use alloy::primitives::{Address, B256, U256};
+use alloy::signers::local::PrivateKeySigner;
 use serde_json::{json, Value};
 use std::str::FromStr;
-use tollgate_chain::anvil::{Anvil, DEV_KEYS};
-use tollgate_chain::deploy::Deployment;
+use tollgate_chain::anvil::DEV_KEYS;
 use tollgate_chain::x402::{self, ExactAuthorization, ExactEvmPayload, PaymentPayload};
-use tollgate_chain::{ChainClient, ChainConfig};
-
-struct Chain {
-    anvil: Anvil,
-    deployment: Deployment,
-    _file: tempfile_path::TempPath,
-    file: String,
-}
-
-/// anvil + `tollgate chain deploy-local` (the CLI the demo uses), minting to `mint`.
-fn chain_with(mint: &[(Address, u64)]) -> Chain {
-    let anvil = Anvil::spawn().expect("anvil");
-    let file = std::env::temp_dir().join(format!("tollgate-deploy-{}.json", free_port()));
-    let mut args = vec![
-        "chain".to_string(),
-        "deploy-local".into(),
-        "--rpc".into(),
-        anvil.url().to_string(),
-        "--out".into(),
-        file.display().to_string(),
-    ];
-    for (a, usd) in mint {
-        args.push("--mint".into());
-        args.push(format!("{a:#x}={usd}"));
-    }
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(&args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let deployment = Deployment::read(&file).unwrap();
-    Chain {
-        anvil,
-        deployment,
-        file: file.display().to_string(),
-        _file: tempfile_path::TempPath(file),
-    }
-}
 
 async fn gateway_on(url: &str, chain: &Chain, mock: &Mock) -> Gateway {
     gateway_with(url, chain, mock, "20s", "").await
@@ -70,12 +31,10 @@ async fn gateway_with(
     opts.billing = billing_yaml(url, "");
     opts.public_url = Some(String::new());
     // The operator key is anvil's public dev key 0 (the deployer holds every role).
-    opts.extra = format!(
-        "chain:\n  chain_id: 31337\n  rpc_url: \"{}\"\n  deployment: \"{}\"\n  operator_key: \"{}\"\n  confirmations: 1\n  receipt_timeout: {receipt_timeout}\n  reconcile_every: 300ms\n{chain_extra}",
-        chain.anvil.url(),
-        chain.file,
-        DEV_KEYS[0]
-    );
+    opts.extra = chain.yaml(&format!(
+        "  receipt_timeout: {receipt_timeout}\n  reconcile_every: 300ms\n{chain_extra}"
+    ));
+    opts.env = vec![chain.env()];
     Gateway::start(opts).await
 }
 
@@ -100,7 +59,7 @@ fn payment(
         nonce: random_nonce(),
     };
     tweak(&mut auth);
-    let signature = x402::sign_authorization(payer, &auth, &chain.deployment.token_domain()).unwrap();
+    let signature = x402::sign_authorization(payer, &auth, &chain.dep.token_domain()).unwrap();
     let network = x402::Network::new(accepts["network"].as_str().unwrap(), 31337);
     PaymentPayload::v1(&network, ExactEvmPayload { signature, authorization: auth }).to_header()
 }
@@ -140,16 +99,10 @@ async fn balance(gw: &Gateway, wallet: Address) -> i64 {
     v["available_usdc"].as_i64().unwrap()
 }
 
-async fn operator(chain: &Chain) -> ChainClient {
-    ChainClient::connect(ChainConfig::new(chain.anvil.url()), DEV_KEYS[0])
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_topup_goes_through_the_402_flow_and_is_credited_once() {
     let buyer = PrivateKeySigner::random();
-    let chain = chain_with(&[(buyer.address(), 100)]);
+    let chain = Chain::deployed_by_cli(&[(buyer.address(), 100)]).await;
     let url = migrated_db().await;
     let mock = Mock::start().await;
     let gw = gateway_on(&url, &chain, &mock).await;
@@ -167,11 +120,11 @@ async fn a_topup_goes_through_the_402_flow_and_is_credited_once() {
     assert_eq!(a["extra"], json!({"name": "USD Coin", "version": "2"}));
     assert_eq!(
         a["asset"].as_str().unwrap().to_lowercase(),
-        format!("{:#x}", chain.deployment.usdc)
+        format!("{:#x}", chain.dep.usdc)
     );
     assert_eq!(
         a["payTo"].as_str().unwrap().to_lowercase(),
-        format!("{:#x}", chain.deployment.treasury_vault)
+        format!("{:#x}", chain.dep.treasury_vault)
     );
     assert_eq!(a["resource"], format!("{}/v1/topup", gw.base));
     assert!(a["maxTimeoutSeconds"].as_u64().unwrap() > 0);
@@ -194,13 +147,13 @@ async fn a_topup_goes_through_the_402_flow_and_is_credited_once() {
     assert_eq!(balance(&gw, buyer.address()).await, 5_000_000);
 
     // On chain: the buyer paid, and the vault counted the top-up into its pool.
-    let op = operator(&chain).await;
+    let op = &chain.admin;
     assert_eq!(
-        op.token_balance(chain.deployment.usdc, buyer.address()).await.unwrap(),
+        op.token_balance(chain.dep.usdc, buyer.address()).await.unwrap(),
         U256::from(95_000_000u64)
     );
     assert_eq!(
-        op.pool_balance(chain.deployment.treasury_vault).await.unwrap(),
+        op.pool_balance(chain.dep.treasury_vault).await.unwrap(),
         U256::from(5_000_000u64)
     );
 
@@ -245,7 +198,7 @@ async fn a_topup_goes_through_the_402_flow_and_is_credited_once() {
 async fn bad_payments_are_refused_and_nothing_is_credited() {
     let buyer = PrivateKeySigner::random();
     let broke = PrivateKeySigner::random();
-    let chain = chain_with(&[(buyer.address(), 100)]);
+    let chain = Chain::deployed_by_cli(&[(buyer.address(), 100)]).await;
     let url = migrated_db().await;
     let mock = Mock::start().await;
     let gw = gateway_on(&url, &chain, &mock).await;
@@ -286,9 +239,9 @@ async fn bad_payments_are_refused_and_nothing_is_credited() {
         .unwrap()
         .get(0);
     assert_eq!(credited, 0);
-    let op = operator(&chain).await;
+    let op = &chain.admin;
     assert_eq!(
-        op.token_balance(chain.deployment.usdc, buyer.address()).await.unwrap(),
+        op.token_balance(chain.dep.usdc, buyer.address()).await.unwrap(),
         U256::from(100_000_000u64),
         "no USDC moved"
     );
@@ -299,20 +252,18 @@ async fn bad_payments_are_refused_and_nothing_is_credited() {
 async fn a_deposit_is_credited_once_even_when_submitted_twice() {
     // The depositor needs ETH for gas: anvil's dev account 1.
     let depositor = tollgate_chain::client::parse_private_key(DEV_KEYS[1]).unwrap();
-    let chain = chain_with(&[(depositor.address(), 50)]);
+    let chain = Chain::deployed_by_cli(&[(depositor.address(), 50)]).await;
     let url = migrated_db().await;
     let mock = Mock::start().await;
     let gw = gateway_on(&url, &chain, &mock).await;
     let wallet = format!("{:#x}", depositor.address());
     let key = create_key(&gw, &wallet);
 
-    let buyer_client = ChainClient::connect(ChainConfig::new(chain.anvil.url()), DEV_KEYS[1])
-        .await
-        .unwrap();
+    let buyer_client = chain_client(&chain.anvil, DEV_KEYS[1]).await;
     let tx = buyer_client
         .approve_and_deposit(
-            chain.deployment.usdc,
-            chain.deployment.treasury_vault,
+            chain.dep.usdc,
+            chain.dep.treasury_vault,
             U256::from(7_000_000u64),
         )
         .await
@@ -362,30 +313,17 @@ async fn a_deposit_is_credited_once_even_when_submitted_twice() {
     ledger_check(&gw);
 }
 
-/// JSON-RPC to anvil (its test-only methods).
-async fn anvil_rpc(chain: &Chain, method: &str, params: Value) -> Value {
-    reqwest::Client::new()
-        .post(chain.anvil.url())
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_topup_confirmed_after_the_gateway_gave_up_waiting_is_credited_by_the_reconciler() {
     let buyer = PrivateKeySigner::random();
-    let chain = chain_with(&[(buyer.address(), 100)]);
+    let chain = Chain::deployed_by_cli(&[(buyer.address(), 100)]).await;
     let url = migrated_db().await;
     let mock = Mock::start().await;
     let gw = gateway_with(&url, &chain, &mock, "2s", "").await;
     let a = accepts_for(&gw, 5).await;
 
     // Blocks stop: the transfer is sent but not mined before the gateway stops waiting.
-    anvil_rpc(&chain, "evm_setAutomine", json!([false])).await;
+    chain.rpc("evm_setAutomine", json!([false])).await;
     let r = post_topup(&gw, json!(5), Some(("x-payment", payment(&a, &buyer, &chain, |_| {})))).await;
     assert_eq!(r.status(), 504);
     let e: Value = r.json().await.unwrap();
@@ -403,17 +341,17 @@ async fn a_topup_confirmed_after_the_gateway_gave_up_waiting_is_credited_by_the_
     assert!(tx.is_some(), "the tx hash is stored before waiting");
 
     // Mined later: the reconciler credits it, once, and the vault counts it into its pool.
-    anvil_rpc(&chain, "evm_mine", json!([])).await;
-    anvil_rpc(&chain, "evm_setAutomine", json!([true])).await;
+    chain.rpc("evm_mine", json!([])).await;
+    chain.rpc("evm_setAutomine", json!([true])).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while balance(&gw, buyer.address()).await == 0 {
         assert!(std::time::Instant::now() < deadline, "never credited");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(balance(&gw, buyer.address()).await, 5_000_000);
-    let op = operator(&chain).await;
+    let op = &chain.admin;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while op.pool_balance(chain.deployment.treasury_vault).await.unwrap() != U256::from(5_000_000u64) {
+    while op.pool_balance(chain.dep.treasury_vault).await.unwrap() != U256::from(5_000_000u64) {
         assert!(std::time::Instant::now() < deadline, "recordTopUp never happened");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
@@ -425,17 +363,15 @@ async fn a_topup_confirmed_after_the_gateway_gave_up_waiting_is_credited_by_the_
 #[tokio::test]
 async fn the_deposit_watcher_credits_deposits_nobody_reported() {
     let depositor = tollgate_chain::client::parse_private_key(DEV_KEYS[2]).unwrap();
-    let chain = chain_with(&[(depositor.address(), 50)]);
+    let chain = Chain::deployed_by_cli(&[(depositor.address(), 50)]).await;
     let url = migrated_db().await;
     let mock = Mock::start().await;
     let gw = gateway_with(&url, &chain, &mock, "20s", "  deposits: { watch: 200ms }\n").await;
-    let client = ChainClient::connect(ChainConfig::new(chain.anvil.url()), DEV_KEYS[2])
-        .await
-        .unwrap();
+    let client = chain_client(&chain.anvil, DEV_KEYS[2]).await;
     let tx = client
         .approve_and_deposit(
-            chain.deployment.usdc,
-            chain.deployment.treasury_vault,
+            chain.dep.usdc,
+            chain.dep.treasury_vault,
             U256::from(3_000_000u64),
         )
         .await
