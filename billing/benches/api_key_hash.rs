@@ -3,8 +3,8 @@
 //! under its mutex), against the plain-key probe of a static key.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use std::hint::black_box;
 use std::collections::HashMap;
+use std::hint::black_box;
 use tollgate_billing::ledger::hash_api_key;
 
 fn auth_paths(c: &mut Criterion) {

@@ -14,7 +14,9 @@ use crate::config::Config;
 use crate::control::Accounts;
 use crate::identity::nonces::{MemoryNonces, NonceStore, RedisNonces};
 use crate::identity::revocation::KeyRevocationFeed;
-use crate::identity::{AnyOf, Authenticator, ContractSignatures, LedgerKeys, SiweVerifier, StaticKeys};
+use crate::identity::{
+    AnyOf, Authenticator, ContractSignatures, LedgerKeys, SiweVerifier, StaticKeys,
+};
 use crate::jobs::chain_jobs::ChainJobs;
 use crate::jobs::credit_reconciler::CreditReconciler;
 use crate::jobs::deposit_watcher::DepositWatcher;
@@ -78,7 +80,11 @@ pub fn run(config: Config) -> ExitCode {
             }
         },
     };
-    let limiter = Arc::new(RateLimiter::new(&config.limits, redis.clone(), metrics.clone()));
+    let limiter = Arc::new(RateLimiter::new(
+        &config.limits,
+        redis.clone(),
+        metrics.clone(),
+    ));
     let billing = match startup.block_on(billing(&config, &metrics)) {
         Ok(b) => b,
         Err(e) => {
@@ -203,7 +209,11 @@ fn siwe(
         Some(r) => Arc::new(RedisNonces::new(r.clone())),
         None => Arc::new(MemoryNonces::new(s.memory_nonces)),
     };
-    Some(Arc::new(SiweVerifier::new(s.policy.clone(), nonces, contracts)))
+    Some(Arc::new(SiweVerifier::new(
+        s.policy.clone(),
+        nonces,
+        contracts,
+    )))
 }
 
 /// The on-chain work beside the proxy (settlement configured): finishing top-ups and deposits,

@@ -62,9 +62,15 @@ pub enum KeyEvent {
 impl Ledger {
     /// Create an API key for a wallet: `sk-` + 64 hex (256 random bits). Only its SHA-256 is
     /// stored.
-    pub async fn create_api_key(&self, wallet: &str, label: &str) -> Result<NewApiKey, LedgerError> {
+    pub async fn create_api_key(
+        &self,
+        wallet: &str,
+        label: &str,
+    ) -> Result<NewApiKey, LedgerError> {
         if label.chars().count() > 100 {
-            return Err(LedgerError::Invalid("label is longer than 100 characters".into()));
+            return Err(LedgerError::Invalid(
+                "label is longer than 100 characters".into(),
+            ));
         }
         let wallet = normalise_wallet(wallet)?;
         self.ensure_wallet(&wallet).await?;

@@ -98,7 +98,10 @@ impl Ledger {
             return Ok(Begun::New);
         }
         let r = c
-            .query_one(&format!("SELECT {COLS} FROM chain_credits WHERE id = $1"), &[&id])
+            .query_one(
+                &format!("SELECT {COLS} FROM chain_credits WHERE id = $1"),
+                &[&id],
+            )
             .await?;
         Ok(Begun::Seen(row(&r)))
     }
@@ -183,7 +186,13 @@ impl Ledger {
             c.execute(
                 "INSERT INTO chain_credits (id, kind, wallet, amount, status, tx_hash)
                  VALUES ($1, $2, $3, $4, 'pending', $5) ON CONFLICT (id) DO NOTHING",
-                &[&id, &CreditKind::Deposit.as_str(), &wallet, &amount, &tx_hash],
+                &[
+                    &id,
+                    &CreditKind::Deposit.as_str(),
+                    &wallet,
+                    &amount,
+                    &tx_hash,
+                ],
             )
             .await?;
         }

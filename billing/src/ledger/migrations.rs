@@ -4,7 +4,11 @@ use super::{Ledger, LedgerError};
 
 /// (version, name, SQL). Append only: a released migration never changes.
 pub const MIGRATIONS: &[(i32, &str, &str)] = &[
-    (1, "ledger", include_str!("../../migrations/0001_ledger.sql")),
+    (
+        1,
+        "ledger",
+        include_str!("../../migrations/0001_ledger.sql"),
+    ),
     (2, "chain", include_str!("../../migrations/0002_chain.sql")),
 ];
 

@@ -158,7 +158,6 @@ impl ChainClient {
     {
         retry_rpc(&self.inner.config, op, f).await
     }
-
 }
 
 #[cfg(test)]

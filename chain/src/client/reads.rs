@@ -42,8 +42,6 @@ impl ChainClient {
         C::abi_decode_returns(&out).map_err(|e| ChainError::Abi(format!("{}: {e}", C::SIGNATURE)))
     }
 
-
-
     pub async fn block_number(&self) -> Result<u64, ChainError> {
         self.retry("eth_blockNumber", || {
             self.inner.provider.get_block_number().into_future()
@@ -118,7 +116,6 @@ impl ChainClient {
         })
         .await
     }
-
 
     /// Number of confirmations of a mined receipt (1 = in the head block).
     pub async fn confirmations_of(&self, receipt: &TransactionReceipt) -> Result<u64, ChainError> {

@@ -65,7 +65,11 @@ pub(super) fn is_already_known(e: &RpcError<TransportErrorKind>) -> bool {
 
 /// Maps a final RPC error: reverts (revert data, or a "revert" message) become
 /// [`ChainError::Reverted`], everything else [`ChainError::Rpc`].
-pub(super) fn classify(op: &'static str, attempts: u32, e: RpcError<TransportErrorKind>) -> ChainError {
+pub(super) fn classify(
+    op: &'static str,
+    attempts: u32,
+    e: RpcError<TransportErrorKind>,
+) -> ChainError {
     if let Some(payload) = e.as_error_resp() {
         let data = payload.as_revert_data();
         if data.is_some() || payload.message.to_ascii_lowercase().contains("revert") {

@@ -13,7 +13,6 @@ use std::future::IntoFuture;
 use std::time::Instant;
 
 impl ChainClient {
-
     /// Estimates, signs, submits and waits for `config.confirmations`. `from` is set to the
     /// client's address. See the module docs for nonce handling and retries.
     pub async fn send_and_confirm(

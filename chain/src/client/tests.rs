@@ -26,19 +26,18 @@ fn bad_keys_do_not_echo_input() {
     assert!(!err.to_string().contains("deadbeef"));
     assert!(parse_private_key("0x1234").is_err());
     // anvil's first dev key
-    let k =
-        parse_private_key("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
-            .unwrap();
+    let k = parse_private_key("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
+        .unwrap();
     assert_eq!(
         k.address(),
         "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
             .parse::<Address>()
             .unwrap()
     );
-    assert!(parse_private_key(
-        "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
-    )
-    .is_ok());
+    assert!(
+        parse_private_key("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
+            .is_ok()
+    );
 }
 
 #[test]

@@ -2,11 +2,11 @@
 //! (anvil) for the demo and the tests, written to a JSON file that `chain.deployment` reads.
 //! It needs no config file: the deployment is what the config will point at.
 
+use alloy::primitives::{Address, U256};
 use clap::Subcommand;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
-use alloy::primitives::{Address, U256};
 use tollgate_chain::deploy::{deploy_local, DeployOptions};
 
 #[derive(Subcommand)]
@@ -67,7 +67,9 @@ pub fn run(op: ChainOp) -> ExitCode {
     for m in &mints {
         let parsed = m.split_once('=').and_then(|(a, usd)| {
             let to = Address::from_str(a).ok()?;
-            let micro = tollgate_billing::Price::parse_usd(usd).ok()?.micros_per_million();
+            let micro = tollgate_billing::Price::parse_usd(usd)
+                .ok()?
+                .micros_per_million();
             Some((to, U256::from(micro)))
         });
         match parsed {

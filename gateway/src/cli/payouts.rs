@@ -68,4 +68,3 @@ pub async fn run(config: &Config, ledger: &Ledger, op: PayoutsOp) -> ExitCode {
         }
     }
 }
-

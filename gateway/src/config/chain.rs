@@ -52,7 +52,12 @@ struct DeploymentFile {
 
 impl Validator<'_> {
     /// A positive USD amount as micro-USDC (exact decimal parsing, never through a float).
-    pub(super) fn usd_amount(&mut self, path: &str, d: Option<Decimal>, default: MicroUsdc) -> MicroUsdc {
+    pub(super) fn usd_amount(
+        &mut self,
+        path: &str,
+        d: Option<Decimal>,
+        default: MicroUsdc,
+    ) -> MicroUsdc {
         let Some(d) = d else { return default };
         match Price::parse_usd(&d.0) {
             Ok(p) if p.micros_per_million() > 0 && p.micros_per_million() <= i64::MAX as u64 => {
@@ -85,7 +90,10 @@ impl Validator<'_> {
             .map(Secret);
         if let Some(u) = &rpc_url {
             if !(u.expose().starts_with("http://") || u.expose().starts_with("https://")) {
-                self.err("chain.rpc_url", "must be an http:// or https:// JSON-RPC URL");
+                self.err(
+                    "chain.rpc_url",
+                    "must be an http:// or https:// JSON-RPC URL",
+                );
             }
         }
         let network = c
@@ -97,7 +105,9 @@ impl Validator<'_> {
         if let Some(path) = &c.deployment {
             let file = std::fs::read_to_string(path)
                 .map_err(|e| e.to_string())
-                .and_then(|t| serde_json::from_str::<DeploymentFile>(&t).map_err(|e| e.to_string()));
+                .and_then(|t| {
+                    serde_json::from_str::<DeploymentFile>(&t).map_err(|e| e.to_string())
+                });
             match file {
                 Ok(d) => {
                     if d.chain_id != c.chain_id {
@@ -143,8 +153,11 @@ impl Validator<'_> {
         if max_timeout_seconds == 0 {
             self.err("chain.topup.max_timeout_seconds", "must be positive");
         }
-        let payout_threshold =
-            self.usd_amount("chain.payouts.threshold_usd", c.payouts.threshold_usd, 10_000_000);
+        let payout_threshold = self.usd_amount(
+            "chain.payouts.threshold_usd",
+            c.payouts.threshold_usd,
+            10_000_000,
+        );
         let payout_min_interval =
             self.duration("chain.payouts.min_interval", c.payouts.min_interval, "24h");
         let payout_schedule = c

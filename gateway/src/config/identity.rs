@@ -36,7 +36,10 @@ impl Validator<'_> {
             .map(|r| ("https", r))
             .or_else(|| url.strip_prefix("http://").map(|r| ("http", r)));
         let Some((scheme, rest)) = rest else {
-            self.err("server.public_url", format!("{url:?} must start with http:// or https://"));
+            self.err(
+                "server.public_url",
+                format!("{url:?} must start with http:// or https://"),
+            );
             return None;
         };
         let authority = rest.split('/').next().unwrap_or("");

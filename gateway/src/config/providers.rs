@@ -156,7 +156,10 @@ impl Validator<'_> {
             self.err(format!("{path}.models"), "must list at least one model");
         }
         let payout_address = p.payout_address.map(|a| a.to_ascii_lowercase());
-        if payout_address.as_deref().is_some_and(|a| !is_evm_address(a)) {
+        if payout_address
+            .as_deref()
+            .is_some_and(|a| !is_evm_address(a))
+        {
             self.err(
                 format!("{path}.payout_address"),
                 "must be a 0x-prefixed 20-byte hex address",

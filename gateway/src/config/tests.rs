@@ -180,7 +180,14 @@ fn good_with(server_lines: &str, extra: &str) -> String {
 
 #[test]
 fn siwe_is_on_with_a_public_url_and_a_chain() {
-    let c = Config::from_yaml(&good_with("  public_url: https://gw.example.com\n", "chain: { chain_id: 8453 }\n"), &env).unwrap();
+    let c = Config::from_yaml(
+        &good_with(
+            "  public_url: https://gw.example.com\n",
+            "chain: { chain_id: 8453 }\n",
+        ),
+        &env,
+    )
+    .unwrap();
     let s = c.siwe.expect("siwe on");
     assert_eq!(s.policy.domain, "gw.example.com");
     assert_eq!(s.policy.origin, "https://gw.example.com");
@@ -188,9 +195,24 @@ fn siwe_is_on_with_a_public_url_and_a_chain() {
     assert_eq!(s.policy.max_age, Duration::from_secs(300));
     assert_eq!(c.chain.unwrap().network, "base", "x402's name for 8453");
     // Either half alone: no SIWE (and no error).
-    assert!(Config::from_yaml(&good_with("", "chain: { chain_id: 8453 }\n"), &env).unwrap().siwe.is_none());
-    assert!(Config::from_yaml(&good_with("  public_url: https://gw.example.com\n", ""), &env).unwrap().siwe.is_none());
-    let errs = Config::from_yaml(&good_with("  public_url: https://gw.example.com/app\n", ""), &env).unwrap_err();
+    assert!(
+        Config::from_yaml(&good_with("", "chain: { chain_id: 8453 }\n"), &env)
+            .unwrap()
+            .siwe
+            .is_none()
+    );
+    assert!(Config::from_yaml(
+        &good_with("  public_url: https://gw.example.com\n", ""),
+        &env
+    )
+    .unwrap()
+    .siwe
+    .is_none());
+    let errs = Config::from_yaml(
+        &good_with("  public_url: https://gw.example.com/app\n", ""),
+        &env,
+    )
+    .unwrap_err();
     assert!(errs.to_string().contains("server.public_url: "), "{errs}");
 }
 
@@ -201,20 +223,41 @@ fn chain_settlement_needs_every_piece_and_never_prints_the_key() {
         "chain:\n  chain_id: 31337\n  rpc_url: http://127.0.0.1:8545\n  usdc: \"0x5FbDB2315678afecb367f032d93F642f64180aa3\"\n  treasury_vault: \"0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512\"\n  payout_vault: \"0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0\"\n  operator_key: \"{key}\"\n  topup: {{ min_usd: 2 }}\n  payouts: {{ threshold_usd: 10, schedule: 1h }}\n"
     );
     let c = Config::from_yaml(&good_with("", &full), &env).unwrap();
-    let s = c.chain.as_ref().unwrap().settlement.as_ref().expect("settlement on");
+    let s = c
+        .chain
+        .as_ref()
+        .unwrap()
+        .settlement
+        .as_ref()
+        .expect("settlement on");
     assert_eq!(s.topup_min, 2_000_000);
     assert_eq!(s.payout_threshold, 10_000_000);
     assert_eq!(s.payout_schedule, Some(Duration::from_secs(3600)));
     assert_eq!(s.usdc, "0x5fbdb2315678afecb367f032d93f642f64180aa3");
-    assert!(!format!("{c:?}").contains(&key[2..]), "the operator key leaks through Debug");
+    assert!(
+        !format!("{c:?}").contains(&key[2..]),
+        "the operator key leaks through Debug"
+    );
 
     let partial = "chain:\n  chain_id: 31337\n  rpc_url: http://127.0.0.1:8545\n  usdc: \"0x5FbDB2315678afecb367f032d93F642f64180aa3\"\n";
-    let errs = Config::from_yaml(&good_with("", partial), &env).unwrap_err().to_string();
-    assert!(errs.contains("missing: operator_key, treasury_vault, payout_vault"), "{errs}");
+    let errs = Config::from_yaml(&good_with("", partial), &env)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errs.contains("missing: operator_key, treasury_vault, payout_vault"),
+        "{errs}"
+    );
 
-    let bad = full.replace(key, "0xnot-a-key-but-a-secret").replace("min_usd: 2", "min_usd: 0");
-    let errs = Config::from_yaml(&good_with("", &bad), &env).unwrap_err().to_string();
-    assert!(errs.contains("chain.operator_key: must be a 32-byte hex private key"), "{errs}");
+    let bad = full
+        .replace(key, "0xnot-a-key-but-a-secret")
+        .replace("min_usd: 2", "min_usd: 0");
+    let errs = Config::from_yaml(&good_with("", &bad), &env)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errs.contains("chain.operator_key: must be a 32-byte hex private key"),
+        "{errs}"
+    );
     assert!(!errs.contains("not-a-key-but-a-secret"), "{errs}");
     assert!(errs.contains("chain.topup.min_usd"), "{errs}");
 }
@@ -222,7 +265,8 @@ fn chain_settlement_needs_every_piece_and_never_prints_the_key() {
 #[test]
 fn the_shipped_configs_are_valid() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let deployment = std::env::temp_dir().join(format!("tollgate-cfg-test-{}.json", std::process::id()));
+    let deployment =
+        std::env::temp_dir().join(format!("tollgate-cfg-test-{}.json", std::process::id()));
     std::fs::write(
         &deployment,
         r#"{"chain_id":31337,"usdc":"0x5fbdb2315678afecb367f032d93f642f64180aa3","treasury_vault":"0xe7f1725e7734ce288f8367e1bb143e90bb3f0512","payout_vault":"0x9fe46736679d2d9a65f0992f2272de9f3c7fa6e0"}"#,

@@ -26,7 +26,11 @@ pub async fn requests(session: &mut Session, a: &Accounts) -> pingora::Result<()
 
 async fn balance_of(a: &Accounts, wallet: &str) -> Result<serde_json::Value, ApiError> {
     let wallet = normalise_wallet(wallet).map_err(ledger_error)?;
-    let b = a.ledger.wallet_balance(&wallet).await.map_err(ledger_error)?;
+    let b = a
+        .ledger
+        .wallet_balance(&wallet)
+        .await
+        .map_err(ledger_error)?;
     Ok(json!({ "wallet": wallet, "available_usdc": b.available() }))
 }
 

@@ -47,7 +47,10 @@ impl Accounts {
         let q = Query::of(session);
         if q.message.is_some() || q.signature.is_some() {
             return self
-                .siwe_wallet(q.message.as_deref().unwrap_or(""), q.signature.as_deref().unwrap_or(""))
+                .siwe_wallet(
+                    q.message.as_deref().unwrap_or(""),
+                    q.signature.as_deref().unwrap_or(""),
+                )
                 .await;
         }
         let key = api_key(session.req_header()).ok_or_else(ApiError::unauthorized)?;

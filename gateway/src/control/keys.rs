@@ -40,7 +40,10 @@ fn fresh_nonce(accounts: &Accounts) -> Result<Value, ApiError> {
 }
 
 /// The SIWE pair in a JSON body.
-async fn siwe_body(session: &mut Session, accounts: &Accounts) -> Result<(String, Value), ApiError> {
+async fn siwe_body(
+    session: &mut Session,
+    accounts: &Accounts,
+) -> Result<(String, Value), ApiError> {
     accounts.siwe()?;
     let body = read_json(session).await?;
     let field = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or("");
@@ -81,7 +84,11 @@ async fn list_keys(session: &Session, accounts: &Accounts) -> Result<Value, ApiE
     Ok(json!({ "data": keys }))
 }
 
-async fn revoke_key(session: &mut Session, accounts: &Accounts, id: &str) -> Result<Value, ApiError> {
+async fn revoke_key(
+    session: &mut Session,
+    accounts: &Accounts,
+    id: &str,
+) -> Result<Value, ApiError> {
     let (wallet, _) = siwe_body(session, accounts).await?;
     if let Some(hash) = accounts
         .ledger

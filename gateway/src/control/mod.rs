@@ -87,14 +87,23 @@ impl ControlPlane {
     pub async fn serve(&self, session: &mut Session, route: Route) -> pingora::Result<()> {
         match route {
             Route::Health => {
-                respond_json(session, 200, Bytes::from_static(public::HEALTH_BODY), None, false)
-                    .await
+                respond_json(
+                    session,
+                    200,
+                    Bytes::from_static(public::HEALTH_BODY),
+                    None,
+                    false,
+                )
+                .await
             }
-            Route::Models => respond_json(session, 200, self.models_body.clone(), None, false).await,
+            Route::Models => {
+                respond_json(session, 200, self.models_body.clone(), None, false).await
+            }
             route => match &self.accounts {
                 Some(accounts) => serve_account(session, accounts, route).await,
                 None => {
-                    let e = ApiError::not_found("this gateway has no ledger (billing.sink: memory)");
+                    let e =
+                        ApiError::not_found("this gateway has no ledger (billing.sink: memory)");
                     respond_error(session, &e, None, false).await
                 }
             },

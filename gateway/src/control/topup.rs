@@ -97,12 +97,19 @@ async fn topup_answer(
     };
     let payload = x402::decode_payment_header(&payment)
         .map_err(|e| ApiError::new(400, "INVALID_PAYMENT", format!("{e}")))?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
     let verified = match x402::verify_exact_payment(&payload, &req, &chain.token, now) {
         Ok(v) => v,
         Err(e @ PaymentError::DomainMismatch(_)) => {
             log::error!("x402 configuration error: {e}");
-            return Err(ApiError::new(500, "INTERNAL_ERROR", "payment configuration error"));
+            return Err(ApiError::new(
+                500,
+                "INTERNAL_ERROR",
+                "payment configuration error",
+            ));
         }
         Err(e) => return Ok(payment_required(chain, &req, e.reason(), &e.to_string())),
     };
@@ -281,7 +288,11 @@ fn chain_error(e: ChainError) -> ApiError {
         }
         other => {
             log::warn!("chain: {other}");
-            ApiError::new(503, "CHAIN_UNAVAILABLE", "The chain could not be reached; retry shortly")
+            ApiError::new(
+                503,
+                "CHAIN_UNAVAILABLE",
+                "The chain could not be reached; retry shortly",
+            )
         }
     }
 }

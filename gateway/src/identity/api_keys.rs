@@ -109,7 +109,10 @@ const NEGATIVE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 const CACHE_MAX: usize = 100_000;
 
 impl LedgerKeys {
-    pub fn new(ledger: tollgate_billing::ledger::Ledger, metrics: &crate::metrics::Metrics) -> Self {
+    pub fn new(
+        ledger: tollgate_billing::ledger::Ledger,
+        metrics: &crate::metrics::Metrics,
+    ) -> Self {
         LedgerKeys {
             lookups: metrics.counter(
                 "tollgate_api_key_lookups_total",

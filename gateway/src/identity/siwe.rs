@@ -70,7 +70,10 @@ impl std::fmt::Display for SiweError {
                 write!(f, "SIWE uri {got:?} is not on this gateway ({want:?})")
             }
             SiweError::ChainId { got, want } => {
-                write!(f, "SIWE chain id {got} is not this gateway's chain ({want})")
+                write!(
+                    f,
+                    "SIWE chain id {got} is not this gateway's chain ({want})"
+                )
             }
             SiweError::IssuedTooLongAgo { max_age_secs } => write!(
                 f,
@@ -211,7 +214,10 @@ impl SiweVerifier {
                 want: p.chain_id,
             });
         }
-        let now_ms = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as i128;
+        let now_ms = now
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as i128;
         let ms = |t: &siwe::TimeStamp| t.as_ref().unix_timestamp_nanos() / 1_000_000;
         let skew = p.clock_skew.as_millis() as i128;
         let issued = ms(&msg.issued_at);

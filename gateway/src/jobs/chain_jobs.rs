@@ -36,15 +36,7 @@ impl BackgroundService for ChainJobs {
             } else {
                 Scope::Withdrawals
             };
-            match payouts::run(
-                &self.ledger,
-                chain,
-                &self.payees,
-                scope,
-                Duration::ZERO,
-            )
-            .await
-            {
+            match payouts::run(&self.ledger, chain, &self.payees, scope, Duration::ZERO).await {
                 Ok(r) => {
                     let text = r.render();
                     let quiet = r.paid.is_empty()

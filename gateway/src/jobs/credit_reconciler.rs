@@ -40,7 +40,10 @@ fn authorization_used_topic() -> B256 {
 
 pub async fn reconcile(ledger: &Ledger, chain: &OnChain) -> Result<Reconciled, String> {
     let mut done = Reconciled::default();
-    let rows = ledger.unfinished_credits().await.map_err(|e| e.to_string())?;
+    let rows = ledger
+        .unfinished_credits()
+        .await
+        .map_err(|e| e.to_string())?;
     for (row, vault_recorded, age_secs) in rows {
         let outcome = match (row.kind.as_str(), row.status.as_str()) {
             ("deposit", "pending") => ledger
@@ -48,9 +51,9 @@ pub async fn reconcile(ledger: &Ledger, chain: &OnChain) -> Result<Reconciled, S
                 .await
                 .map(|_| done.credited += 1)
                 .map_err(|e| e.to_string()),
-            ("x402", "credited") if !vault_recorded => {
-                record(ledger, chain, &row).await.map(|_| done.recorded += 1)
-            }
+            ("x402", "credited") if !vault_recorded => record(ledger, chain, &row)
+                .await
+                .map(|_| done.recorded += 1),
             ("x402", "pending") => pending_topup(ledger, chain, &row, age_secs, &mut done).await,
             _ => Ok(()),
         };
@@ -84,7 +87,11 @@ async fn pending_topup(
         ledger
             .set_credit_tx(&row.id, &tx)
             .await
-            .and(ledger.complete_credit(&row.id, &format!("x402 top-up {tx} (reconciled)")).await)
+            .and(
+                ledger
+                    .complete_credit(&row.id, &format!("x402 top-up {tx} (reconciled)"))
+                    .await,
+            )
             .map_err(|e| e.to_string())
     };
     if let Some(tx) = &row.tx_hash {
@@ -203,7 +210,9 @@ impl BackgroundService for CreditReconciler {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         loop {
             match reconcile(&self.ledger, &self.chain).await {
-                Ok(r) if r != Reconciled::default() => log::info!("chain credits reconciled: {r:?}"),
+                Ok(r) if r != Reconciled::default() => {
+                    log::info!("chain credits reconciled: {r:?}")
+                }
                 Ok(_) => {}
                 Err(e) => log::warn!("chain credit reconciliation: {e}"),
             }

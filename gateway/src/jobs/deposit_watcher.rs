@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tollgate_billing::ledger::Ledger;
 
@@ -78,7 +78,12 @@ impl DepositWatcher {
             let id = ids::deposit_id(&self.chain, d.tx_hash, d.log_index);
             let r = self
                 .ledger
-                .credit_deposit(&id, &format!("{:#x}", d.buyer), amount, &format!("{:#x}", d.tx_hash))
+                .credit_deposit(
+                    &id,
+                    &format!("{:#x}", d.buyer),
+                    amount,
+                    &format!("{:#x}", d.tx_hash),
+                )
                 .await
                 .map_err(|e| e.to_string())?;
             if r.applied {
@@ -99,7 +104,8 @@ struct FoundDeposit {
 }
 
 fn parse_deposit(log: &serde_json::Value) -> Option<FoundDeposit> {
-    let hex_u64 = |v: &serde_json::Value| u64::from_str_radix(v.as_str()?.trim_start_matches("0x"), 16).ok();
+    let hex_u64 =
+        |v: &serde_json::Value| u64::from_str_radix(v.as_str()?.trim_start_matches("0x"), 16).ok();
     let topics = log.get("topics")?.as_array()?;
     let buyer_word = B256::from_str(topics.get(1)?.as_str()?).ok()?;
     Some(FoundDeposit {

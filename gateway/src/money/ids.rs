@@ -8,7 +8,10 @@ use alloy_primitives::{keccak256, Address, TxHash, B256};
 /// An x402 top-up: the token's own identity of the authorization
 /// (`x402:<chain>:<token>:<payer>:<nonce>`); an EIP-3009 nonce moves money at most once.
 pub fn topup_id(chain: &OnChain, payer: Address, nonce: B256) -> String {
-    format!("x402:{}:{:#x}:{payer:#x}:{nonce:#x}", chain.chain_id, chain.usdc)
+    format!(
+        "x402:{}:{:#x}:{payer:#x}:{nonce:#x}",
+        chain.chain_id, chain.usdc
+    )
 }
 
 /// `(payer, nonce)` of a [`topup_id`].
@@ -56,7 +59,10 @@ mod tests {
     fn x402_ids_round_trip() {
         let payer = Address::repeat_byte(0xab);
         let nonce = B256::repeat_byte(0x01);
-        let id = format!("x402:31337:{:#x}:{payer:#x}:{nonce:#x}", Address::repeat_byte(9));
+        let id = format!(
+            "x402:31337:{:#x}:{payer:#x}:{nonce:#x}",
+            Address::repeat_byte(9)
+        );
         assert_eq!(parse_topup_id(&id), Some((payer, nonce)));
         assert_eq!(parse_topup_id("deposit:1:0xab:0"), None);
         assert_eq!(parse_topup_id(&format!("{id}:extra")), None);

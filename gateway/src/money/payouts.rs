@@ -147,7 +147,7 @@ pub async fn run(
     wait: Duration,
 ) -> Result<RunReport, String> {
     let mut report = RunReport::default();
-        if scope == Scope::Withdrawals
+    if scope == Scope::Withdrawals
         && ledger
             .stale_withdrawals(withdrawals::grace(chain))
             .await

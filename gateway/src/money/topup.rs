@@ -32,14 +32,21 @@ pub struct TopUpCredited {
 #[derive(Debug)]
 pub enum TopUpRefused {
     /// The payment itself is refused (x402 402): `code` is x402's `invalidReason`.
-    Payment { code: &'static str, message: String },
+    Payment {
+        code: &'static str,
+        message: String,
+    },
     /// The same payment is being settled right now.
     InProgress,
     /// The chain could not be reached. `maybe_sent`: the transfer may have reached the node
     /// (the reconciler decides from the chain); otherwise nothing was sent.
-    ChainUnavailable { maybe_sent: bool },
+    ChainUnavailable {
+        maybe_sent: bool,
+    },
     /// Sent, not confirmed in time; the reconciler credits it once it confirms.
-    NotConfirmed { tx_hash: TxHash },
+    NotConfirmed {
+        tx_hash: TxHash,
+    },
     Ledger(LedgerError),
 }
 
@@ -58,7 +65,10 @@ pub fn requirements(chain: &OnChain, amount: MicroUsdc) -> ExactRequirements {
         amount: U256::from(amount as u64),
         max_timeout_seconds: chain.settings.max_timeout_seconds,
         resource: chain.topup_resource.clone(),
-        description: format!("Tollgate prepaid balance top-up of {} USDC", usdc_text(amount)),
+        description: format!(
+            "Tollgate prepaid balance top-up of {} USDC",
+            usdc_text(amount)
+        ),
         mime_type: "application/json".into(),
     }
 }
@@ -98,7 +108,10 @@ pub async fn settle(
     };
     // Checks that need the chain, before anything is sent.
     let pre = async {
-        if client.authorization_state(chain.usdc, payer, auth.nonce).await? {
+        if client
+            .authorization_state(chain.usdc, payer, auth.nonce)
+            .await?
+        {
             return Ok(Some((
                 "invalid_exact_evm_payload_authorization_nonce",
                 "This payment authorization was already used or canceled".to_string(),
@@ -108,7 +121,10 @@ pub async fn settle(
         if balance < auth.value {
             return Ok(Some((
                 "insufficient_funds",
-                format!("The payer holds {balance} USDC units, the payment needs {}", auth.value),
+                format!(
+                    "The payer holds {balance} USDC units, the payment needs {}",
+                    auth.value
+                ),
             )));
         }
         Ok::<_, ChainError>(None)
@@ -162,7 +178,9 @@ pub async fn settle(
     {
         Ok(receipt) if receipt.status() => {}
         Ok(_) | Err(ChainError::TxReverted { .. }) => {
-            let _ = ledger.fail_credit(&id, "settlement transaction reverted").await;
+            let _ = ledger
+                .fail_credit(&id, "settlement transaction reverted")
+                .await;
             return Err(refuse(
                 "unexpected_settle_error",
                 format!("The settlement transaction {hash_text} reverted"),

@@ -24,7 +24,10 @@ pub enum Withdrawn {
     /// Executed on chain (`tx_hash` is `None` when an earlier attempt's outcome was lost).
     Paid { tx_hash: Option<String> },
     /// Sent, not confirmed yet: completed or credited back by the reconciler.
-    Pending { tx_hash: Option<String>, why: String },
+    Pending {
+        tx_hash: Option<String>,
+        why: String,
+    },
 }
 
 /// A withdrawal with its id and the balance after the debit.

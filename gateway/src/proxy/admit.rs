@@ -29,7 +29,11 @@ impl Gateway {
             .await
             .ok_or((ApiError::unauthorized(), false))?;
         // Rate limits before the body is read or anything reserved: a 429 costs nothing.
-        let admitted = self.limiter.admit(&principal).await.map_err(|e| (e, false))?;
+        let admitted = self
+            .limiter
+            .admit(&principal)
+            .await
+            .map_err(|e| (e, false))?;
         ctx.rate_slot = admitted.slot;
         let body = read_body(session, self.config.server.max_body_bytes)
             .await
@@ -104,5 +108,4 @@ impl Gateway {
         };
         Ok(SharedCall::new(call, ctx.started))
     }
-
 }

@@ -71,7 +71,11 @@ impl Gateway {
 
     /// Pipe a large-body call through subrequests, one per attempt, then answer the final
     /// error if no attempt produced a response.
-    pub(super) async fn serve_piped(&self, session: &mut Session, shared: &Arc<SharedCall>) -> Result<()> {
+    pub(super) async fn serve_piped(
+        &self,
+        session: &mut Session,
+        shared: &Arc<SharedCall>,
+    ) -> Result<()> {
         let wait_limit = self.config.server.first_byte_timeout + Duration::from_secs(5);
         loop {
             let chunks = {
@@ -102,4 +106,3 @@ impl Gateway {
         respond_error(session, &err, Some(&id), false).await
     }
 }
-

@@ -132,5 +132,4 @@ impl Gateway {
                 .as_str(),
         )
     }
-
 }

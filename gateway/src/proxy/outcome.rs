@@ -1,7 +1,7 @@
 //! Turn a finished call into the billing record.
 
-use crate::config::Config;
 use super::call::LlmCall;
+use crate::config::Config;
 use std::time::Instant;
 use tollgate_billing::{charging, Outcome, OutcomeStatus};
 use tollgate_filters::usage::{ApiFormat, MeterReport};

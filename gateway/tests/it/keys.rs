@@ -1,11 +1,10 @@
 //! API keys over Sign-In with Ethereum against the real gateway and Postgres: create, list,
 //! use, revoke (on every node within a second), and a clear 401 for every bad SIWE input.
 
-
-use alloy::signers::local::PrivateKeySigner;
 use crate::common::ledger::*;
 use crate::common::siwe::SiweMsg;
 use crate::common::*;
+use alloy::signers::local::PrivateKeySigner;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -32,7 +31,6 @@ async fn gateway_with(url: &str, mock: &Mock, public_url: Option<&str>, extra: &
     opts.extra = format!("chain: {{ chain_id: {CHAIN_ID} }}\n{extra}");
     Gateway::start(opts).await
 }
-
 
 /// A fresh SIWE pair for `gw`.
 fn siwe(gw: &Gateway, s: &PrivateKeySigner) -> (String, String) {
@@ -75,7 +73,8 @@ async fn revoke(gw: &Gateway, s: &PrivateKeySigner, id: &str) -> reqwest::Respon
 
 /// Status of one chat call with `key`, sent as a Bearer token or as `x-api-key`.
 async fn call_status(gw: &Gateway, key: &str, bearer: bool) -> u16 {
-    let body = json!({"model": "m", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]});
+    let body =
+        json!({"model": "m", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]});
     let req = reqwest::Client::new().post(gw.url("/v1/chat/completions"));
     let req = if bearer {
         req.bearer_auth(key)
@@ -84,7 +83,6 @@ async fn call_status(gw: &Gateway, key: &str, bearer: bool) -> u16 {
     };
     req.json(&body).send().await.unwrap().status().as_u16()
 }
-
 
 #[tokio::test]
 async fn keys_are_created_listed_used_and_revoked_over_siwe() {
@@ -122,7 +120,10 @@ async fn keys_are_created_listed_used_and_revoked_over_siwe() {
     assert_eq!(data.len(), 1);
     assert_eq!(data[0]["id"], id);
     assert_eq!(data[0]["revoked_at"], Value::Null);
-    assert!(data[0].get("key").is_none(), "the key itself is never listed");
+    assert!(
+        data[0].get("key").is_none(),
+        "the key itself is never listed"
+    );
 
     // Only the SHA-256 is stored.
     let c = pg::client(&url).await;
@@ -132,7 +133,11 @@ async fn keys_are_created_listed_used_and_revoked_over_siwe() {
         .unwrap()
         .get(0);
     assert_eq!(stored.len(), 32);
-    assert!(!format!("{:?}", c.query("SELECT * FROM api_keys", &[]).await.unwrap()).contains(&key[3..]));
+    assert!(!format!(
+        "{:?}",
+        c.query("SELECT * FROM api_keys", &[]).await.unwrap()
+    )
+    .contains(&key[3..]));
 
     let r = revoke(&gw, &signer, id).await;
     assert_eq!(r.status(), 200);
@@ -171,7 +176,10 @@ async fn keys_are_created_listed_used_and_revoked_over_siwe() {
     let other = PrivateKeySigner::random();
     let (status, code, _) = error_of(revoke(&gw, &other, k2["id"].as_str().unwrap()).await).await;
     assert_eq!((status, code.as_str()), (404, "NOT_FOUND"));
-    assert_eq!(call_status(&gw, k2["key"].as_str().unwrap(), true).await, 200);
+    assert_eq!(
+        call_status(&gw, k2["key"].as_str().unwrap(), true).await,
+        200
+    );
     ledger_check(&gw);
 }
 
@@ -233,7 +241,10 @@ async fn with_redis_a_siwe_message_is_accepted_once_across_the_fleet() {
     let mock = Mock::start().await;
     // Two nodes behind one public name share Redis for spent nonces.
     let public = format!("http://127.0.0.1:{}", free_port());
-    let redis = crate::common::redis::redis_yaml(&crate::common::redis::shared_redis(), &crate::common::redis::unique_prefix());
+    let redis = crate::common::redis::redis_yaml(
+        &crate::common::redis::shared_redis(),
+        &crate::common::redis::unique_prefix(),
+    );
     let a = gateway_with(&url, &mock, Some(&public), &redis).await;
     let b = gateway_with(&url, &mock, Some(&public), &redis).await;
     let s = PrivateKeySigner::random();
@@ -270,7 +281,10 @@ async fn every_bad_siwe_input_gets_a_401_that_names_the_check() {
         let (message, signature) = m.signed(&s);
         json!({"message": message, "signature": signature})
     };
-    cases.push(("more than 300 s old", with(good.clone().aged(Duration::from_secs(360)))));
+    cases.push((
+        "more than 300 s old",
+        with(good.clone().aged(Duration::from_secs(360))),
+    ));
     let mut future = good.clone();
     future.issued_at += Duration::from_secs(600);
     cases.push(("in the future", with(future)));
@@ -299,14 +313,27 @@ async fn every_bad_siwe_input_gets_a_401_that_names_the_check() {
         let sig = other.sign_message_sync(message.as_bytes()).unwrap();
         format!("0x{}", hex_of(&sig.as_bytes()))
     };
-    cases.push(("not made by", json!({"message": message, "signature": forged})));
-    cases.push(("hex", json!({"message": good.text(), "signature": "0xnothex"})));
-    cases.push(("malformed", json!({"message": "hello", "signature": "0x00"})));
+    cases.push((
+        "not made by",
+        json!({"message": message, "signature": forged}),
+    ));
+    cases.push((
+        "hex",
+        json!({"message": good.text(), "signature": "0xnothex"}),
+    ));
+    cases.push((
+        "malformed",
+        json!({"message": "hello", "signature": "0x00"}),
+    ));
     cases.push(("required", json!({"label": "x"})));
 
     for (want, body) in cases {
         let (status, code, message) = error_of(post(body).await.unwrap()).await;
-        assert_eq!((status, code.as_str()), (401, "UNAUTHORIZED"), "{want}: {message}");
+        assert_eq!(
+            (status, code.as_str()),
+            (401, "UNAUTHORIZED"),
+            "{want}: {message}"
+        );
         assert!(message.contains(want), "expected {want:?} in {message:?}");
     }
 

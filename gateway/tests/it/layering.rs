@@ -16,21 +16,64 @@ const MAY_USE: &[(&str, &[&str])] = &[
     ("metrics", &["config"]),
     ("redis", &["config", "metrics"]),
     ("identity", &["config", "wire", "metrics", "redis"]),
-    ("rate_limit", &["config", "wire", "metrics", "redis", "identity"]),
+    (
+        "rate_limit",
+        &["config", "wire", "metrics", "redis", "identity"],
+    ),
     ("money", &["config", "metrics", "redis", "identity"]),
-    ("control", &["config", "wire", "metrics", "redis", "identity", "rate_limit", "money"]),
+    (
+        "control",
+        &[
+            "config",
+            "wire",
+            "metrics",
+            "redis",
+            "identity",
+            "rate_limit",
+            "money",
+        ],
+    ),
     (
         "proxy",
-        &["config", "wire", "metrics", "redis", "identity", "rate_limit", "money", "control"],
+        &[
+            "config",
+            "wire",
+            "metrics",
+            "redis",
+            "identity",
+            "rate_limit",
+            "money",
+            "control",
+        ],
     ),
-    ("jobs", &["config", "metrics", "redis", "identity", "rate_limit", "money"]),
+    (
+        "jobs",
+        &[
+            "config",
+            "metrics",
+            "redis",
+            "identity",
+            "rate_limit",
+            "money",
+        ],
+    ),
     ("cli", &["config", "money"]),
     ("admin", &["config", "metrics"]),
     (
         "app",
         &[
-            "config", "wire", "metrics", "redis", "identity", "rate_limit", "money", "control",
-            "proxy", "jobs", "cli", "admin",
+            "config",
+            "wire",
+            "metrics",
+            "redis",
+            "identity",
+            "rate_limit",
+            "money",
+            "control",
+            "proxy",
+            "jobs",
+            "cli",
+            "admin",
         ],
     ),
     ("lib", &[]),
@@ -53,7 +96,12 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 /// The top-level module a file belongs to (`src/proxy/phases.rs` → `proxy`).
 fn top_module(src: &Path, file: &Path) -> String {
     let rel = file.strip_prefix(src).unwrap();
-    let first = rel.components().next().unwrap().as_os_str().to_string_lossy();
+    let first = rel
+        .components()
+        .next()
+        .unwrap()
+        .as_os_str()
+        .to_string_lossy();
     first.trim_end_matches(".rs").to_string()
 }
 
@@ -117,7 +165,11 @@ fn every_module_imports_only_the_layers_below_it() {
             }
         }
     }
-    assert!(problems.is_empty(), "layering violations:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "layering violations:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]

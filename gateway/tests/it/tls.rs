@@ -3,7 +3,6 @@
 //! A self-signed certificate (made with the `openssl` CLI) fronts the mock upstream through a
 //! small TLS terminator; the gateway trusts it only through `server.upstream.ca_file`.
 
-
 use crate::common::*;
 use serde_json::json;
 use std::net::SocketAddr;

@@ -2,8 +2,8 @@
 
 use super::*;
 use alloy::primitives::{Address, Signature, B256, U256};
-use base64::Engine as _;
 use alloy::signers::local::PrivateKeySigner;
+use base64::Engine as _;
 
 const NOW: u64 = 1_790_000_000;
 
@@ -134,8 +134,7 @@ fn hex_numbers_are_accepted() {
 #[test]
 fn payment_required_v1_body_shape() {
     let f = fixture();
-    let body =
-        payment_required_v1("X-PAYMENT header is required", vec![f.req.to_v1(&f.domain)]);
+    let body = payment_required_v1("X-PAYMENT header is required", vec![f.req.to_v1(&f.domain)]);
     let v = serde_json::to_value(&body).unwrap();
     assert_eq!(v["x402Version"], 1);
     assert_eq!(v["error"], "X-PAYMENT header is required");
@@ -207,9 +206,7 @@ fn networks() {
     let anvil = Network::new("anvil", 31337);
     assert_eq!(anvil.caip2().to_string(), "eip155:31337");
     assert!(
-        anvil.matches_v1("ANVIL")
-            && anvil.matches_v1("eip155:31337")
-            && !anvil.matches_v1("base")
+        anvil.matches_v1("ANVIL") && anvil.matches_v1("eip155:31337") && !anvil.matches_v1("base")
     );
     assert_eq!(Network::for_chain_id(31337).name, "eip155-31337");
 }

@@ -107,7 +107,7 @@ fn wrong_domain_signatures_are_rejected() {
         ), // name
         TokenDomain::new("USDC", "1", f.domain.chain_id, f.domain.verifying_contract), // version
         TokenDomain::new("USDC", "2", 8453, f.domain.verifying_contract),              // chain
-        TokenDomain::new("USDC", "2", f.domain.chain_id, Address::repeat_byte(5)), // contract
+        TokenDomain::new("USDC", "2", f.domain.chain_id, Address::repeat_byte(5)),     // contract
     ] {
         let signature = sign_authorization(&f.payer, &f.auth, &other).unwrap();
         let p = PaymentPayload::v1(

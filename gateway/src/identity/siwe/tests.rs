@@ -80,7 +80,9 @@ fn sign(signer: &PrivateKeySigner, text: &str) -> String {
 
 async fn check(m: &Msg, signer: &PrivateKeySigner) -> Result<SiweIdentity, SiweError> {
     let text = m.text();
-    verifier().verify(&text, &sign(signer, &text), at(NOW)).await
+    verifier()
+        .verify(&text, &sign(signer, &text), at(NOW))
+        .await
 }
 
 #[tokio::test]
@@ -200,7 +202,9 @@ async fn malformed_input_gets_a_reason() {
         Err(SiweError::WrongSigner)
     );
     assert!(matches!(
-        verifier().verify("hello", &sign(&s, "hello"), at(NOW)).await,
+        verifier()
+            .verify("hello", &sign(&s, "hello"), at(NOW))
+            .await,
         Err(SiweError::Malformed(_))
     ));
     assert_eq!(
@@ -211,7 +215,10 @@ async fn malformed_input_gets_a_reason() {
     let mut m = Msg::new(&s);
     m.address = m.address.to_lowercase();
     let err = check(&m, &s).await.unwrap_err();
-    assert!(matches!(err, SiweError::Malformed(ref e) if e.contains("EIP-55")), "{err}");
+    assert!(
+        matches!(err, SiweError::Malformed(ref e) if e.contains("EIP-55")),
+        "{err}"
+    );
 }
 
 /// A stand-in for a contract wallet: accepts exactly one signature.
@@ -234,7 +241,11 @@ async fn contract_wallets_are_asked_through_eip1271() {
     let sig = sign(&owner, &text);
     let raw = hex::decode(&sig[2..]).unwrap();
     let v = |c: Option<Arc<dyn ContractSignatures>>| {
-        SiweVerifier::new(verifier().policy.clone(), Arc::new(MemoryNonces::new(10)), c)
+        SiweVerifier::new(
+            verifier().policy.clone(),
+            Arc::new(MemoryNonces::new(10)),
+            c,
+        )
     };
     assert_eq!(
         v(None).verify(&text, &sig, at(NOW)).await,

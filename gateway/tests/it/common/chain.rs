@@ -65,7 +65,11 @@ impl Chain {
             .args(&args)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let dep = Deployment::read(&file).unwrap();
         let admin = chain_client(&anvil, DEV_KEYS[0]).await;
         Chain {

@@ -167,7 +167,9 @@ impl Stack {
     }
 
     /// (batch_id, seq, amount, status, tx_hash, error) of every payout, by seq.
-    pub(super) async fn payouts(&self) -> Vec<(String, i64, i64, String, Option<String>, Option<String>)> {
+    pub(super) async fn payouts(
+        &self,
+    ) -> Vec<(String, i64, i64, String, Option<String>, Option<String>)> {
         pg::client(&self.url)
             .await
             .query(

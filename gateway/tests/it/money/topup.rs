@@ -61,7 +61,14 @@ fn payment(
     tweak(&mut auth);
     let signature = x402::sign_authorization(payer, &auth, &chain.dep.token_domain()).unwrap();
     let network = x402::Network::new(accepts["network"].as_str().unwrap(), 31337);
-    PaymentPayload::v1(&network, ExactEvmPayload { signature, authorization: auth }).to_header()
+    PaymentPayload::v1(
+        &network,
+        ExactEvmPayload {
+            signature,
+            authorization: auth,
+        },
+    )
+    .to_header()
 }
 
 fn random_nonce() -> B256 {
@@ -72,7 +79,11 @@ fn random_nonce() -> B256 {
     B256::from(b)
 }
 
-async fn post_topup(gw: &Gateway, amount: Value, header: Option<(&str, String)>) -> reqwest::Response {
+async fn post_topup(
+    gw: &Gateway,
+    amount: Value,
+    header: Option<(&str, String)>,
+) -> reqwest::Response {
     let mut req = reqwest::Client::new()
         .post(gw.url("/v1/topup"))
         .json(&json!({ "amount": amount }));
@@ -110,7 +121,10 @@ async fn a_topup_goes_through_the_402_flow_and_is_credited_once() {
     // No payment: 402 with the x402 v1 body and the v2 header.
     let r = post_topup(&gw, json!(5), None).await;
     assert_eq!(r.status(), 402);
-    let v2 = r.headers()["payment-required"].to_str().unwrap().to_string();
+    let v2 = r.headers()["payment-required"]
+        .to_str()
+        .unwrap()
+        .to_string();
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["x402Version"], 1);
     let a = &body["accepts"][0];
@@ -149,7 +163,9 @@ async fn a_topup_goes_through_the_402_flow_and_is_credited_once() {
     // On chain: the buyer paid, and the vault counted the top-up into its pool.
     let op = &chain.admin;
     assert_eq!(
-        op.token_balance(chain.dep.usdc, buyer.address()).await.unwrap(),
+        op.token_balance(chain.dep.usdc, buyer.address())
+            .await
+            .unwrap(),
         U256::from(95_000_000u64)
     );
     assert_eq!(
@@ -161,7 +177,10 @@ async fn a_topup_goes_through_the_402_flow_and_is_credited_once() {
     let r = post_topup(&gw, json!(5), Some(("x-payment", header))).await;
     assert_eq!(r.status(), 402);
     let e: Value = r.json().await.unwrap();
-    assert!(e["message"].as_str().unwrap().contains("already used"), "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("already used"),
+        "{e}"
+    );
     assert_eq!(balance(&gw, buyer.address()).await, 5_000_000);
 
     // v2 client: PAYMENT-SIGNATURE in, PAYMENT-RESPONSE out.
@@ -190,7 +209,9 @@ async fn a_topup_goes_through_the_402_flow_and_is_credited_once() {
         .unwrap();
     let rows = h["data"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
-    assert!(rows.iter().all(|r| r["status"] == "credited" && r["tx_hash"].as_str().unwrap().starts_with("0x")));
+    assert!(rows
+        .iter()
+        .all(|r| r["status"] == "credited" && r["tx_hash"].as_str().unwrap().starts_with("0x")));
     ledger_check(&gw);
 }
 
@@ -208,18 +229,35 @@ async fn bad_payments_are_refused_and_nothing_is_credited() {
     for bad in [json!(0.5), json!(0), json!(-5), json!("lots"), Value::Null] {
         let r = post_topup(&gw, bad.clone(), None).await;
         assert_eq!(r.status(), 400, "{bad}");
-        assert_eq!(r.json::<Value>().await.unwrap()["error"], "VALIDATION_ERROR");
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["error"],
+            "VALIDATION_ERROR"
+        );
     }
     let r = post_topup(&gw, json!(5), Some(("x-payment", "%%%not base64".into()))).await;
     assert_eq!(r.status(), 400);
 
     let other = PrivateKeySigner::random();
     let cases: Vec<(&str, String)> = vec![
-        ("valid_before", payment(&a, &buyer, &chain, |au| au.valid_before = au.valid_after + 5)),
-        ("recipient", payment(&a, &buyer, &chain, |au| au.to = other.address())),
-        ("value", payment(&a, &buyer, &chain, |au| au.value = U256::from(4_000_000u64))),
+        (
+            "valid_before",
+            payment(&a, &buyer, &chain, |au| {
+                au.valid_before = au.valid_after + 5
+            }),
+        ),
+        (
+            "recipient",
+            payment(&a, &buyer, &chain, |au| au.to = other.address()),
+        ),
+        (
+            "value",
+            payment(&a, &buyer, &chain, |au| au.value = U256::from(4_000_000u64)),
+        ),
         // Signed by another key while claiming to be the buyer.
-        ("signature", payment(&a, &other, &chain, |au| au.from = buyer.address())),
+        (
+            "signature",
+            payment(&a, &other, &chain, |au| au.from = buyer.address()),
+        ),
         ("insufficient_funds", payment(&a, &broke, &chain, |_| {})),
     ];
     for (want, header) in cases {
@@ -234,14 +272,19 @@ async fn bad_payments_are_refused_and_nothing_is_credited() {
     assert_eq!(balance(&gw, broke.address()).await, 0);
     let c = pg::client(&url).await;
     let credited: i64 = c
-        .query_one("SELECT COUNT(*) FROM chain_credits WHERE status = 'credited'", &[])
+        .query_one(
+            "SELECT COUNT(*) FROM chain_credits WHERE status = 'credited'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
     assert_eq!(credited, 0);
     let op = &chain.admin;
     assert_eq!(
-        op.token_balance(chain.dep.usdc, buyer.address()).await.unwrap(),
+        op.token_balance(chain.dep.usdc, buyer.address())
+            .await
+            .unwrap(),
         U256::from(100_000_000u64),
         "no USDC moved"
     );
@@ -324,11 +367,20 @@ async fn a_topup_confirmed_after_the_gateway_gave_up_waiting_is_credited_by_the_
 
     // Blocks stop: the transfer is sent but not mined before the gateway stops waiting.
     chain.rpc("evm_setAutomine", json!([false])).await;
-    let r = post_topup(&gw, json!(5), Some(("x-payment", payment(&a, &buyer, &chain, |_| {})))).await;
+    let r = post_topup(
+        &gw,
+        json!(5),
+        Some(("x-payment", payment(&a, &buyer, &chain, |_| {}))),
+    )
+    .await;
     assert_eq!(r.status(), 504);
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["error"], "CHAIN_TIMEOUT");
-    assert_eq!(balance(&gw, buyer.address()).await, 0, "nothing credited before it is mined");
+    assert_eq!(
+        balance(&gw, buyer.address()).await,
+        0,
+        "nothing credited before it is mined"
+    );
     let c = pg::client(&url).await;
     let (status, tx): (String, Option<String>) = {
         let r = c
@@ -352,11 +404,18 @@ async fn a_topup_confirmed_after_the_gateway_gave_up_waiting_is_credited_by_the_
     let op = &chain.admin;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while op.pool_balance(chain.dep.treasury_vault).await.unwrap() != U256::from(5_000_000u64) {
-        assert!(std::time::Instant::now() < deadline, "recordTopUp never happened");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "recordTopUp never happened"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;
-    assert_eq!(balance(&gw, buyer.address()).await, 5_000_000, "credited exactly once");
+    assert_eq!(
+        balance(&gw, buyer.address()).await,
+        5_000_000,
+        "credited exactly once"
+    );
     ledger_check(&gw);
 }
 
@@ -378,7 +437,10 @@ async fn the_deposit_watcher_credits_deposits_nobody_reported() {
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while balance(&gw, depositor.address()).await == 0 {
-        assert!(std::time::Instant::now() < deadline, "the watcher never credited the deposit");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the watcher never credited the deposit"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     // Reported afterwards as well: still credited once.

@@ -15,9 +15,9 @@ use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use tollgate_gateway::config::WalletLimits;
 use tollgate_gateway::rate_limit::redis::{admit_args, charge_args, parse_reply, SCRIPT};
 use tollgate_gateway::rate_limit::window::WalletWindows;
-use tollgate_gateway::config::WalletLimits;
 use tollgate_gateway::rate_limit::Reason;
 
 const PATH: &str = "/v1/chat/completions";
