@@ -58,6 +58,30 @@ sol! {
     }
 }
 
+/// The `transferWithAuthorization(from, to, value, validAfter, validBefore, nonce, v, r, s)`
+/// transaction on `token` that executes a signed EIP-3009 authorization (the `(v, r, s)` form
+/// every FiatToken version has).
+pub fn transfer_with_authorization_tx(
+    token: Address,
+    auth: &ExactAuthorization,
+    (v, r, s): (u8, B256, B256),
+) -> TransactionRequest {
+    let call = IEIP3009::transferWithAuthorizationCall {
+        from: auth.from,
+        to: auth.to,
+        value: auth.value,
+        validAfter: U256::from(auth.valid_after),
+        validBefore: U256::from(auth.valid_before),
+        nonce: auth.nonce,
+        v,
+        r,
+        s,
+    };
+    TransactionRequest::default()
+        .with_to(token)
+        .with_input(call.abi_encode())
+}
+
 /// One `Deposited` event of a TreasuryVault: credit `amount` to `buyer`. `(tx_hash, log_index)`
 /// identifies it uniquely (use it as the ledger idempotency key).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,36 +140,35 @@ impl ChainClient {
                 required: auth.value,
             });
         }
-        let call = IEIP3009::transferWithAuthorizationCall {
-            from: auth.from,
-            to: auth.to,
-            value: auth.value,
-            validAfter: U256::from(auth.valid_after),
-            validBefore: U256::from(auth.valid_before),
-            nonce: auth.nonce,
-            v: 27 + signature.v() as u8,
-            r: B256::from(signature.r()),
-            s: B256::from(signature.s()),
-        };
-        let receipt = self.transact(token, call).await.map_err(|e| match e {
-            ChainError::Reverted { ref reason, .. } if is_used_authorization(reason) => {
-                ChainError::AuthorizationAlreadyUsed {
-                    authorizer: auth.from,
-                    nonce: auth.nonce,
+        let vrs = (
+            27 + signature.v() as u8,
+            B256::from(signature.r()),
+            B256::from(signature.s()),
+        );
+        let tx = transfer_with_authorization_tx(token, auth, vrs);
+        let receipt = self
+            .send_and_confirm(tx)
+            .await
+            .map_err(map_revert)
+            .map_err(|e| match e {
+                ChainError::Reverted { ref reason, .. } if is_used_authorization(reason) => {
+                    ChainError::AuthorizationAlreadyUsed {
+                        authorizer: auth.from,
+                        nonce: auth.nonce,
+                    }
                 }
-            }
-            ChainError::Reverted { ref reason, .. }
-                if reason.contains("ERC20InsufficientBalance")
-                    || reason.contains("exceeds balance") =>
-            {
-                ChainError::InsufficientBalance {
-                    payer: auth.from,
-                    balance,
-                    required: auth.value,
+                ChainError::Reverted { ref reason, .. }
+                    if reason.contains("ERC20InsufficientBalance")
+                        || reason.contains("exceeds balance") =>
+                {
+                    ChainError::InsufficientBalance {
+                        payer: auth.from,
+                        balance,
+                        required: auth.value,
+                    }
                 }
-            }
-            other => other,
-        })?;
+                other => other,
+            })?;
         Ok(receipt.transaction_hash)
     }
 
@@ -331,7 +354,8 @@ impl ChainClient {
     }
 }
 
-fn is_used_authorization(reason: &str) -> bool {
+/// A revert reason that says an EIP-3009 authorization was already used.
+pub fn is_used_authorization(reason: &str) -> bool {
     // MockUSDC (OpenZeppelin) custom error, or Circle USDC's revert string.
     reason.contains("ERC3009UsedAuthorization") || reason.contains("authorization is used")
 }

@@ -6,6 +6,7 @@
 //! | [`x402`] | x402 v1/v2 wire types (envelopes from the `x402-types` crate), header codecs, and the **pure** [`x402::verify_exact_payment`] |
 //! | [`client`] | [`ChainClient`]: HTTP provider + local key, chain-id check, nonces, `send_and_confirm`, retries, generic reads |
 //! | [`contracts`] | `sol!` bindings from `chain/abi/*.json` and typed vault/token operations (methods on [`ChainClient`]) |
+//! | [`transfers`] | what moved on chain: the transfer an EIP-3009 authorization made (from its receipt), the transaction that used one |
 //! | [`deploy`] | deploy MockUSDC + vaults from artifact bytecode, mint demo USDC, [`deploy::Deployment`] JSON |
 //! | [`anvil`] | spawn a throw-away anvil for tests and demos |
 //! | [`error`] | [`ChainError`] for everything that talks to a node |
@@ -35,6 +36,7 @@ pub mod client;
 pub mod contracts;
 pub mod deploy;
 pub mod error;
+pub mod transfers;
 pub mod x402;
 
 pub use client::{ChainClient, ChainConfig};

@@ -22,6 +22,7 @@ use crate::jobs::credit_reconciler::CreditReconciler;
 use crate::jobs::deposit_watcher::DepositWatcher;
 use crate::jobs::settlement::{self, BillingRunner};
 use crate::jobs::shutdown::Shutdown;
+use crate::jobs::solvency_watch::SolvencyWatch;
 use crate::metrics::Metrics;
 use crate::money::{payouts, ChainReader, OnChain};
 use crate::proxy::upstream_addrs::{AddrRefresher, UpstreamAddrs};
@@ -123,7 +124,7 @@ pub fn run(config: Config) -> ExitCode {
 
     if let Some(addr) = config.metrics_listen {
         let app = AdminApp {
-            metrics,
+            metrics: metrics.clone(),
             sink: billing.sink.clone(),
             expose_outcomes: config.billing.expose_outcomes,
         };
@@ -140,7 +141,7 @@ pub fn run(config: Config) -> ExitCode {
         server.add_service(background_service("api key revocations", feed));
     }
     if let Some(a) = &settled_accounts {
-        add_chain_services(&mut server, a);
+        add_chain_services(&mut server, a, &metrics);
     }
     server.add_service(background_service(
         "billing",
@@ -218,7 +219,7 @@ fn siwe(
 
 /// The on-chain work beside the proxy (settlement configured): finishing top-ups and deposits,
 /// the optional deposit watcher, payouts on their schedule and withdrawal reconciliation.
-fn add_chain_services(server: &mut Server, accounts: &Arc<Accounts>) {
+fn add_chain_services(server: &mut Server, accounts: &Arc<Accounts>, metrics: &Metrics) {
     let chain = accounts.chain.clone().expect("settlement configured");
     server.add_service(background_service(
         "chain credit reconciler",
@@ -234,6 +235,10 @@ fn add_chain_services(server: &mut Server, accounts: &Arc<Accounts>) {
             DepositWatcher::new(accounts.ledger.clone(), chain.clone(), every),
         ));
     }
+    server.add_service(background_service(
+        "solvency watch",
+        SolvencyWatch::new(accounts.ledger.clone(), chain.clone(), metrics),
+    ));
     server.add_service(background_service(
         "chain jobs",
         ChainJobs {

@@ -259,6 +259,15 @@ impl Metrics {
         c
     }
 
+    /// A gauge owned by another module (registered here so it is scraped with the rest).
+    pub fn gauge(&self, name: &str, help: &str) -> IntGauge {
+        let g = IntGauge::new(name, help).expect("metric");
+        self.registry
+            .register(Box::new(g.clone()))
+            .expect("metric names are unique");
+        g
+    }
+
     /// The text exposition format.
     pub fn render(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(8 * 1024);

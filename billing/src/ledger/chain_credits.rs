@@ -56,10 +56,10 @@ pub struct Credited {
     pub balance: MicroUsdc,
 }
 
-const COLS: &str = "id, kind, wallet, amount, status, tx_hash, error, \
+pub(super) const COLS: &str = "id, kind, wallet, amount, status, tx_hash, error, \
     to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')";
 
-fn row(r: &tokio_postgres::Row) -> ChainCredit {
+pub(super) fn row(r: &tokio_postgres::Row) -> ChainCredit {
     ChainCredit {
         id: r.get(0),
         kind: r.get(1),
@@ -74,7 +74,11 @@ fn row(r: &tokio_postgres::Row) -> ChainCredit {
 
 impl Ledger {
     /// Record an x402 payment about to be settled. Returns [`Begun::Seen`] for a payment that
-    /// already has a row (a replayed payment header).
+    /// already has a row (a replayed payment header). A row that failed before (nothing moved:
+    /// e.g. the payer's USDC was short, or the chain was unreachable) is opened again with the
+    /// new attempt's amount and no transaction: what an earlier attempt asked for is never
+    /// what this one is credited — and a credit is always what moved on chain anyway
+    /// ([`Self::credit_moved`]).
     pub async fn begin_topup(
         &self,
         id: &str,
@@ -86,11 +90,10 @@ impl Ledger {
         let c = self.conn().await?;
         let inserted = c
             .execute(
-                // A payment that failed before (e.g. the chain was unreachable and the
-                // authorization is still valid) may be tried again: back to pending.
                 "INSERT INTO chain_credits (id, kind, wallet, amount, status) VALUES ($1, 'x402', $2, $3, 'pending')
-                 ON CONFLICT (id) DO UPDATE SET status = 'pending', error = NULL, updated_at = now()
-                 WHERE chain_credits.status = 'failed'",
+                 ON CONFLICT (id) DO UPDATE SET status = 'pending', amount = EXCLUDED.amount,
+                     tx_hash = NULL, error = NULL, updated_at = now()
+                 WHERE chain_credits.status = 'failed' AND chain_credits.wallet = EXCLUDED.wallet",
                 &[&id, &wallet, &amount],
             )
             .await?;
@@ -117,46 +120,70 @@ impl Ledger {
         Ok(())
     }
 
-    /// The chain confirmed a pending row: credit the wallet (once) and mark it credited, in
-    /// one transaction.
-    pub async fn complete_credit(&self, id: &str, memo: &str) -> Result<Credited, LedgerError> {
+    /// `moved` micro-USDC reached the vault on chain for this row (read from the settling
+    /// transaction `tx_hash`, never from the request): credit exactly that to the row's wallet,
+    /// once, and mark the row credited with that amount — in one transaction. The transfer's
+    /// idempotency key is the row id, which names the on-chain payment (an EIP-3009 nonce or a
+    /// deposit log): the chain moves it at most once, so one key can only ever mean one amount.
+    pub async fn credit_moved(
+        &self,
+        id: &str,
+        moved: MicroUsdc,
+        tx_hash: &str,
+        memo: &str,
+    ) -> Result<Credited, LedgerError> {
+        if moved <= 0 {
+            return Err(LedgerError::Invalid(format!(
+                "{id}: nothing moved on chain ({moved})"
+            )));
+        }
         let mut c = self.conn().await?;
         let tx = c.transaction().await?;
         let r = tx
             .query_one(
-                "SELECT c.wallet, c.amount, c.kind, w.account_id FROM chain_credits c
+                "SELECT c.status, c.kind, w.account_id FROM chain_credits c
                  JOIN wallets w ON w.address = c.wallet WHERE c.id = $1 FOR UPDATE OF c",
                 &[&id],
             )
             .await?;
-        let (amount, kind, account): (i64, String, i64) = (r.get(1), r.get(2), r.get(3));
-        let moved = transfer_in(
-            &tx,
-            Move {
-                from: AccountRef::External,
-                to: AccountRef::Id(account),
-                amount,
-                kind: if kind == "x402" { "topup" } else { "deposit" },
-                idempotency_key: id,
-                memo,
-            },
-        )
-        .await?;
-        tx.execute(
-            "UPDATE chain_credits SET status = 'credited', transfer_id = $2, error = NULL, updated_at = now()
-             WHERE id = $1",
-            &[&id, &moved.transfer_id],
-        )
-        .await?;
+        let (status, kind, account): (String, String, i64) = (r.get(0), r.get(1), r.get(2));
+        let applied = if status == "credited" {
+            false
+        } else {
+            let moved_tx = transfer_in(
+                &tx,
+                Move {
+                    from: AccountRef::External,
+                    to: AccountRef::Id(account),
+                    amount: moved,
+                    kind: if kind == "x402" { "topup" } else { "deposit" },
+                    idempotency_key: id,
+                    memo,
+                },
+            )
+            .await?;
+            if !moved_tx.applied {
+                // The key names one on-chain payment: already used means a row and its
+                // transfer disagree, which `ledger check` reports; never credit twice.
+                return Err(LedgerError::Invalid(format!(
+                    "{id}: transfer already applied but the row is {status}"
+                )));
+            }
+            tx.execute(
+                "UPDATE chain_credits SET status = 'credited', amount = $2, tx_hash = $3,
+                     transfer_id = $4, error = NULL, updated_at = now()
+                 WHERE id = $1",
+                &[&id, &moved, &tx_hash, &moved_tx.transfer_id],
+            )
+            .await?;
+            true
+        };
         let balance: i64 = tx
             .query_one("SELECT balance FROM accounts WHERE id = $1", &[&account])
             .await?
             .get(0);
         tx.commit().await?;
-        Ok(Credited {
-            applied: moved.applied,
-            balance,
-        })
+        Ok(Credited { applied, balance })
     }
 
     /// The chain refused a pending row: nothing moved.
@@ -171,7 +198,8 @@ impl Ledger {
         Ok(())
     }
 
-    /// Insert and credit a deposit found on chain, once per `id` (tx hash + log index).
+    /// Insert and credit a deposit found on chain (`amount` is its `Deposited` log's), once per
+    /// `id` (the log's identity).
     pub async fn credit_deposit(
         &self,
         id: &str,
@@ -196,8 +224,13 @@ impl Ledger {
             )
             .await?;
         }
-        self.complete_credit(id, &format!("TreasuryVault deposit {tx_hash}"))
-            .await
+        self.credit_moved(
+            id,
+            amount,
+            tx_hash,
+            &format!("TreasuryVault deposit {tx_hash}"),
+        )
+        .await
     }
 
     /// Rows a reconciler must finish: pending ones, and x402 top-ups the vault has not counted.

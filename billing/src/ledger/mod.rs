@@ -7,11 +7,13 @@ mod chain_credits;
 mod migrations;
 mod payouts;
 pub mod queries;
+mod solvency;
 mod withdrawals;
 
 pub use api_keys::{watch_key_revocations, ApiKeyInfo, ApiKeyRecord, KeyEvent, NewApiKey};
 pub use chain_credits::{Begun, ChainCredit, CreditKind, Credited};
 pub use payouts::{JobLock, NoPayout, Payout, ProviderEarnings};
+pub use solvency::Liabilities;
 pub use withdrawals::{Insufficient, Opened, Withdrawal};
 
 pub use migrations::latest as latest_schema;
@@ -365,6 +367,8 @@ impl Ledger {
         }
         // Payouts and withdrawals: each row has its transfer, a failed one its reversal.
         report.problems.extend(self.check_chain_rows(&c).await?);
+        // Top-ups and deposits: each credited row has its transfer, of the same amount.
+        report.problems.extend(self.check_chain_credits(&c).await?);
         Ok(report)
     }
 }

@@ -11,6 +11,7 @@ pub mod chain;
 pub mod payouts;
 
 use crate::config::Config;
+use crate::money::{solvency, OnChain};
 use clap::Subcommand;
 use std::process::ExitCode;
 use tollgate_billing::ledger::{random_hex, Ledger};
@@ -65,7 +66,13 @@ pub enum KeysOp {
 #[derive(Subcommand)]
 pub enum LedgerOp {
     /// Verify that the journal balances; exits 1 when it does not.
-    Check,
+    Check {
+        /// Also check the books against the chain: the vaults' USDC covers every balance,
+        /// unpaid earning, fee and pending withdrawal or payout, and every credited top-up and
+        /// deposit matches an on-chain transfer of exactly its value (needs chain settlement).
+        #[arg(long)]
+        chain: bool,
+    },
 }
 
 pub fn run(config: &Config, op: Op) -> ExitCode {
@@ -132,20 +139,24 @@ pub fn run(config: &Config, op: Op) -> ExitCode {
                 Err(e) => fail(e),
             },
             Op::Payouts { command } => payouts::run(config, &ledger, command).await,
-            Op::Ledger { command: LedgerOp::Check } => match ledger.check().await {
-                Ok(r) if r.problems.is_empty() => {
-                    println!("ledger OK: {} transfers, {} accounts, every transfer sums to 0, every balance matches its entries", r.transfers, r.accounts);
-                    ExitCode::SUCCESS
-                }
-                Ok(r) => {
-                    for p in &r.problems {
-                        println!("PROBLEM: {p}");
+            Op::Ledger { command: LedgerOp::Check { chain } } => {
+                let books = match ledger.check().await {
+                    Ok(r) if r.problems.is_empty() => {
+                        println!("ledger OK: {} transfers, {} accounts, every transfer sums to 0, every balance matches its entries", r.transfers, r.accounts);
+                        true
                     }
-                    println!("ledger check FAILED: {} problems", r.problems.len());
-                    ExitCode::FAILURE
-                }
-                Err(e) => fail(e),
-            },
+                    Ok(r) => {
+                        for p in &r.problems {
+                            println!("PROBLEM: {p}");
+                        }
+                        println!("ledger check FAILED: {} problems", r.problems.len());
+                        false
+                    }
+                    Err(e) => return fail(e),
+                };
+                let solvent = !chain || check_chain(config, &ledger).await;
+                if books && solvent { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+            }
         }
     })
 }
@@ -153,4 +164,52 @@ pub fn run(config: &Config, op: Op) -> ExitCode {
 fn fail(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("tollgate: {e}");
     ExitCode::FAILURE
+}
+
+/// `ledger check --chain`: prints the reserves, the obligations and every credit that does not
+/// match the chain; true when solvent and every credit matches.
+async fn check_chain(config: &Config, ledger: &Ledger) -> bool {
+    let Some(chain) = OnChain::from_config(config) else {
+        eprintln!("--chain needs on-chain settlement (chain: rpc_url, operator_key, contracts)");
+        return false;
+    };
+    let r = match solvency::check(ledger, &chain).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tollgate: chain check failed to run: {e}");
+            return false;
+        }
+    };
+    let (res, l) = (&r.reserves, &r.liabilities);
+    println!(
+        "reserves: {} micro-USDC (TreasuryVault {} − owed on contract {} + PayoutVault {})",
+        res.available(),
+        res.treasury,
+        res.owed_on_contract,
+        res.payout_vault
+    );
+    println!(
+        "owed: {} micro-USDC (buyers {}, providers {}, fees {}, pending withdrawals {}, pending payouts {})",
+        l.total(),
+        l.buyers,
+        l.providers,
+        l.platform_fees,
+        l.pending_withdrawals,
+        l.pending_payouts
+    );
+    println!(
+        "surplus: {} micro-USDC; {} credits checked against the chain",
+        r.surplus(),
+        r.credits_checked
+    );
+    for p in &r.problems {
+        println!("PROBLEM: {p}");
+    }
+    if r.problems.is_empty() {
+        println!("chain check OK: the vaults cover the ledger and every credit matches what moved");
+        true
+    } else {
+        println!("chain check FAILED: {} problems", r.problems.len());
+        false
+    }
 }

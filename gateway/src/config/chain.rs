@@ -37,6 +37,9 @@ pub struct Settlement {
     pub payout_min_interval: Duration,
     pub payout_schedule: Option<Duration>,
     pub deposit_watch: Option<Duration>,
+    /// How often the gateway compares the vaults' USDC with what the ledger owes (the
+    /// `tollgate_reserve_surplus_microusdc` gauge).
+    pub solvency_every: Duration,
 }
 
 /// The addresses `tollgate chain deploy-local` writes (the fields this section reads).
@@ -164,6 +167,7 @@ impl Validator<'_> {
             .payouts
             .schedule
             .map(|s| self.duration("chain.payouts.schedule", Some(s), "1h"));
+        let solvency_every = self.duration("chain.solvency_every", c.solvency_every, "60s");
         let deposit_watch = c
             .deposits
             .watch
@@ -189,6 +193,7 @@ impl Validator<'_> {
                 payout_min_interval,
                 payout_schedule,
                 deposit_watch,
+                solvency_every,
             }),
             (None, None, None, None, None) => None,
             (rpc, key, usdc, treasury, payout) => {

@@ -103,6 +103,8 @@ pub struct RawChain {
     pub receipt_timeout: Option<String>,
     /// How often unfinished top-ups and deposits are finished from the chain (default 10s).
     pub reconcile_every: Option<String>,
+    /// How often the vaults' USDC is compared with what the ledger owes (default 60s).
+    pub solvency_every: Option<String>,
     #[serde(default)]
     pub topup: RawTopup,
     #[serde(default)]

@@ -41,17 +41,22 @@ impl Accounts {
             .map_err(siwe_error)
     }
 
+    /// The wallet the SIWE pair in the query (`?message=…&signature=…`) proves.
+    pub async fn siwe_query_wallet(&self, session: &Session) -> Result<String, ApiError> {
+        let q = Query::of(session);
+        self.siwe_wallet(
+            q.message.as_deref().unwrap_or(""),
+            q.signature.as_deref().unwrap_or(""),
+        )
+        .await
+    }
+
     /// The caller's wallet: SIWE when the query carries `message` and `signature`, else the
     /// API key (401 without either).
     pub async fn caller_wallet(&self, session: &Session) -> Result<String, ApiError> {
         let q = Query::of(session);
         if q.message.is_some() || q.signature.is_some() {
-            return self
-                .siwe_wallet(
-                    q.message.as_deref().unwrap_or(""),
-                    q.signature.as_deref().unwrap_or(""),
-                )
-                .await;
+            return self.siwe_query_wallet(session).await;
         }
         let key = api_key(session.req_header()).ok_or_else(ApiError::unauthorized)?;
         let p = self

@@ -3,7 +3,7 @@
 //! "in_flight_usdc","paid_usdc","last_payout_at","payouts":[{"batch_id","seq","amount_usdc",
 //! "status","tx_hash","created_at"}]}]}` (the latest 50 payouts).
 
-use super::caller::{ledger_error, Query};
+use super::caller::ledger_error;
 use super::withdraw::settlement;
 use super::Accounts;
 use crate::wire::{reply, ApiError};
@@ -17,13 +17,7 @@ pub async fn earnings(session: &mut Session, accounts: &Accounts) -> pingora::Re
 
 async fn earnings_of(session: &Session, accounts: &Accounts) -> Result<Value, ApiError> {
     settlement(accounts)?;
-    let q = Query::of(session);
-    let wallet = accounts
-        .siwe_wallet(
-            q.message.as_deref().unwrap_or(""),
-            q.signature.as_deref().unwrap_or(""),
-        )
-        .await?;
+    let wallet = accounts.siwe_query_wallet(session).await?;
     let mine: Vec<_> = accounts
         .payees
         .iter()

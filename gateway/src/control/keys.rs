@@ -7,7 +7,7 @@
 //! - `DELETE /v1/auth/keys/:id` with `{"message","signature"}` → `{"revoked":true}`; every node
 //!   stops accepting the key within a second (see [`crate::identity::LedgerKeys`]).
 
-use super::caller::{ledger_error, Query};
+use super::caller::ledger_error;
 use super::Accounts;
 use crate::identity::siwe;
 use crate::wire::{read_json, reply, ApiError};
@@ -69,13 +69,7 @@ async fn create_key(session: &mut Session, accounts: &Accounts) -> Result<Value,
 }
 
 async fn list_keys(session: &Session, accounts: &Accounts) -> Result<Value, ApiError> {
-    let q = Query::of(session);
-    let wallet = accounts
-        .siwe_wallet(
-            q.message.as_deref().unwrap_or(""),
-            q.signature.as_deref().unwrap_or(""),
-        )
-        .await?;
+    let wallet = accounts.siwe_query_wallet(session).await?;
     let keys = accounts
         .ledger
         .list_api_keys(&wallet)

@@ -1,21 +1,24 @@
-//! Finishes money-in rows a crash or an outage left unfinished, from what the chain says:
+//! Finishes money-in rows a crash or an outage left unfinished, from what the chain says —
+//! and credits only what moved on chain, read from the transaction that moved it:
 //!
-//! - an x402 top-up `pending` with a tx hash: its receipt decides (success → credit, revert →
-//!   failed); without a usable receipt, the token's `authorizationState` does: used → find the
-//!   `AuthorizationUsed` log (the transfer happened, whoever sent it) and credit, used without
-//!   that log for longer than a receipt could take → it was canceled, failed; a transaction of
-//!   ours still in the mempool → wait (a node may report pending state); unused and older than the authorization could live →
-//!   failed (nothing moved); unused and young → wait;
+//! - an x402 top-up `pending` with a tx hash: once its receipt is `confirmations` deep, the
+//!   transfer the authorization made in it is credited ([`credit_transfer`]: its value, if it
+//!   paid the vault); a receipt without it (reverted, or it lost the race) falls through to:
+//! - `authorizationState` used → the transaction whose `AuthorizationUsed` log names the payer
+//!   and nonce (whoever sent it) is read the same way; used without such a log for longer than
+//!   a receipt could take → canceled by the payer, failed; a transaction of ours still in the
+//!   mempool → wait (a node may report pending state); unused and older than the authorization
+//!   could live → failed (nothing moved); unused and young → wait;
 //! - an x402 top-up credited but not yet counted by the vault → `recordTopUp`;
-//! - a deposit `pending` (crash between insert and credit) → credit (it was verified before
-//!   its row was written).
+//! - a deposit `pending` (crash between insert and credit) → its `Deposited` log is read again
+//!   and credited.
 //!
 //! Runs at start-up and then periodically ([`CreditReconciler`]); every action is idempotent.
 
-use crate::money::ids::parse_topup_id;
-use crate::money::topup::record_top_up;
+use crate::money::ids::{parse_deposit_id, parse_topup_id};
+use crate::money::topup::{credit_transfer, record_top_up, TopUpRefused, LOOKBACK_BLOCKS};
 use crate::money::OnChain;
-use alloy::primitives::{Address, B256};
+use alloy::primitives::B256;
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
@@ -23,6 +26,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use tollgate_billing::ledger::{ChainCredit, Ledger};
+use tollgate_chain::transfers::authorized_transfer;
+use tollgate_chain::ChainError;
 
 /// What one pass did (for logs and tests).
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -33,11 +38,6 @@ pub struct Reconciled {
     pub waiting: usize,
 }
 
-/// `keccak256("AuthorizationUsed(address,bytes32)")`.
-fn authorization_used_topic() -> B256 {
-    alloy::primitives::keccak256(b"AuthorizationUsed(address,bytes32)")
-}
-
 pub async fn reconcile(ledger: &Ledger, chain: &OnChain) -> Result<Reconciled, String> {
     let mut done = Reconciled::default();
     let rows = ledger
@@ -46,11 +46,7 @@ pub async fn reconcile(ledger: &Ledger, chain: &OnChain) -> Result<Reconciled, S
         .map_err(|e| e.to_string())?;
     for (row, vault_recorded, age_secs) in rows {
         let outcome = match (row.kind.as_str(), row.status.as_str()) {
-            ("deposit", "pending") => ledger
-                .complete_credit(&row.id, "TreasuryVault deposit (reconciled)")
-                .await
-                .map(|_| done.credited += 1)
-                .map_err(|e| e.to_string()),
+            ("deposit", "pending") => pending_deposit(ledger, chain, &row, &mut done).await,
             ("x402", "credited") if !vault_recorded => record(ledger, chain, &row)
                 .await
                 .map(|_| done.recorded += 1),
@@ -75,6 +71,68 @@ async fn record(ledger: &Ledger, chain: &OnChain, row: &ChainCredit) -> Result<(
         .map_err(|e| e.to_string())
 }
 
+/// A deposit row written but not credited: read its log again and credit it.
+async fn pending_deposit(
+    ledger: &Ledger,
+    chain: &OnChain,
+    row: &ChainCredit,
+    done: &mut Reconciled,
+) -> Result<(), String> {
+    let (tx, index) = parse_deposit_id(&row.id).ok_or("unparsable id")?;
+    let client = chain.client().await.map_err(|e| e.to_string())?;
+    let found = client
+        .find_deposit(chain.treasury_vault, tx, chain.settings.confirmations)
+        .await
+        .map_err(|e| e.to_string())?;
+    let d = found
+        .iter()
+        .find(|d| d.log_index == index)
+        .ok_or("the deposit's log is not in its transaction")?;
+    let amount = i64::try_from(d.amount).map_err(|e| e.to_string())?;
+    ledger
+        .credit_moved(
+            &row.id,
+            amount,
+            &format!("{tx:#x}"),
+            "TreasuryVault deposit (reconciled)",
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    done.credited += 1;
+    Ok(())
+}
+
+/// Credit the transfer `(payer, nonce)`'s authorization made in `tx`, if it is deep enough.
+/// `Ok(false)`: `tx` did not use it (look elsewhere).
+async fn credit_from(
+    ledger: &Ledger,
+    chain: &OnChain,
+    row: &ChainCredit,
+    tx: B256,
+    done: &mut Reconciled,
+) -> Result<bool, String> {
+    let (payer, nonce) = parse_topup_id(&row.id).ok_or("unparsable id")?;
+    let client = chain.client().await.map_err(|e| e.to_string())?;
+    let moved = match client
+        .authorized_transfer_in(tx, chain.usdc, payer, nonce, chain.settings.confirmations)
+        .await
+    {
+        Ok(m) => m,
+        Err(ChainError::NotEnoughConfirmations { .. }) => {
+            done.waiting += 1;
+            return Ok(true);
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let Some(t) = moved else { return Ok(false) };
+    match credit_transfer(ledger, chain, &row.id, payer, t).await {
+        Ok(_) => done.credited += 1,
+        Err(TopUpRefused::Payment { .. }) => done.failed += 1,
+        Err(e) => return Err(format!("{e:?}")),
+    }
+    Ok(true)
+}
+
 async fn pending_topup(
     ledger: &Ledger,
     chain: &OnChain,
@@ -83,51 +141,26 @@ async fn pending_topup(
     done: &mut Reconciled,
 ) -> Result<(), String> {
     let client = chain.client().await.map_err(|e| e.to_string())?;
-    let credit = |tx: String| async move {
-        ledger
-            .set_credit_tx(&row.id, &tx)
-            .await
-            .and(
-                ledger
-                    .complete_credit(&row.id, &format!("x402 top-up {tx} (reconciled)"))
-                    .await,
-            )
-            .map_err(|e| e.to_string())
-    };
     if let Some(tx) = &row.tx_hash {
         let hash = B256::from_str(tx).map_err(|e| e.to_string())?;
         if let Some(receipt) = client.receipt(hash).await.map_err(|e| e.to_string())? {
-            let deep = client
-                .confirmations_of(&receipt)
+            let (payer, nonce) = parse_topup_id(&row.id).ok_or("unparsable id")?;
+            let ours = authorized_transfer(&receipt, chain.usdc, payer, nonce).is_some();
+            if ours && credit_from(ledger, chain, row, hash, done).await? {
+                return Ok(());
+            }
+            // Mined without using the authorization: whoever used it is found below.
+        } else {
+            // Sent, not mined yet: the node may even report the authorization as used already
+            // (pending state), so nothing below may be concluded until it is mined or dropped.
+            let known: Option<serde_json::Value> = client
+                .raw_request("eth_getTransactionByHash", serde_json::json!([tx]))
                 .await
-                .map_err(|e| e.to_string())?
-                >= chain.settings.confirmations;
-            if !deep {
+                .map_err(|e| e.to_string())?;
+            if known.is_some() {
                 done.waiting += 1;
                 return Ok(());
             }
-            if receipt.status() {
-                credit(tx.clone()).await?;
-                done.credited += 1;
-                let _ = record(ledger, chain, row).await.map(|_| done.recorded += 1);
-            } else {
-                ledger
-                    .fail_credit(&row.id, "settlement transaction reverted")
-                    .await
-                    .map_err(|e| e.to_string())?;
-                done.failed += 1;
-            }
-            return Ok(());
-        }
-        // Sent, not mined yet: the node may even report the authorization as used already
-        // (pending state), so nothing below may be concluded until it is mined or dropped.
-        let known: Option<serde_json::Value> = client
-            .raw_request("eth_getTransactionByHash", serde_json::json!([tx]))
-            .await
-            .map_err(|e| e.to_string())?;
-        if known.is_some() {
-            done.waiting += 1;
-            return Ok(());
         }
     }
     let (payer, nonce) = parse_topup_id(&row.id).ok_or("unparsable id")?;
@@ -136,23 +169,24 @@ async fn pending_topup(
         .await
         .map_err(|e| e.to_string())?;
     if used {
-        match authorization_used_tx(chain, payer, nonce).await? {
-            Some(tx) => {
-                credit(tx).await?;
-                done.credited += 1;
-                let _ = record(ledger, chain, row).await.map(|_| done.recorded += 1);
+        let by = client
+            .authorization_used_by(chain.usdc, payer, nonce, LOOKBACK_BLOCKS)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(tx) = by {
+            if credit_from(ledger, chain, row, tx, done).await? {
+                return Ok(());
             }
+        }
+        if (age_secs as u64) < chain.settings.receipt_timeout.as_secs() + 60 {
             // A transfer sent by someone else may still be pending: give it time.
-            None if (age_secs as u64) < chain.settings.receipt_timeout.as_secs() + 60 => {
-                done.waiting += 1;
-            }
-            None => {
-                ledger
-                    .fail_credit(&row.id, "authorization was canceled by the payer")
-                    .await
-                    .map_err(|e| e.to_string())?;
-                done.failed += 1;
-            }
+            done.waiting += 1;
+        } else {
+            ledger
+                .fail_credit(&row.id, "authorization was canceled by the payer")
+                .await
+                .map_err(|e| e.to_string())?;
+            done.failed += 1;
         }
     } else if age_secs as u64 > chain.settings.max_timeout_seconds + 120 {
         // Past any validBefore the gateway accepts: it can no longer move money.
@@ -165,37 +199,6 @@ async fn pending_topup(
         done.waiting += 1;
     }
     Ok(())
-}
-
-/// The transaction that used `(payer, nonce)` on the token, from its `AuthorizationUsed` log.
-async fn authorization_used_tx(
-    chain: &OnChain,
-    payer: Address,
-    nonce: B256,
-) -> Result<Option<String>, String> {
-    let client = chain.client().await.map_err(|e| e.to_string())?;
-    let latest = client.block_number().await.map_err(|e| e.to_string())?;
-    // Providers cap log ranges; an authorization lives minutes, so recent blocks suffice.
-    let from = latest.saturating_sub(50_000);
-    let params = serde_json::json!([{
-        "address": format!("{:#x}", chain.usdc),
-        "fromBlock": format!("{from:#x}"),
-        "toBlock": "latest",
-        "topics": [
-            format!("{:#x}", authorization_used_topic()),
-            format!("{:#x}", B256::left_padding_from(payer.as_slice())),
-            format!("{nonce:#x}"),
-        ],
-    }]);
-    let logs: Vec<serde_json::Value> = client
-        .raw_request("eth_getLogs", params)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(logs
-        .first()
-        .and_then(|l| l.get("transactionHash"))
-        .and_then(|h| h.as_str())
-        .map(str::to_string))
 }
 
 /// Runs [`reconcile`] at start-up and every `every`.

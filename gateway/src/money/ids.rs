@@ -28,6 +28,15 @@ pub fn deposit_id(chain: &OnChain, tx_hash: TxHash, log_index: u64) -> String {
     format!("deposit:{}:{tx_hash:#x}:{log_index}", chain.chain_id)
 }
 
+/// `(tx hash, log index)` of a [`deposit_id`].
+pub fn parse_deposit_id(id: &str) -> Option<(TxHash, u64)> {
+    let mut parts = id.strip_prefix("deposit:")?.split(':');
+    let _chain = parts.next()?;
+    let tx = parts.next()?.parse().ok()?;
+    let index = parts.next()?.parse().ok()?;
+    parts.next().is_none().then_some((tx, index))
+}
+
 /// The PayoutVault `batchId` of `provider`'s payout number `seq`:
 /// keccak256("tollgate-payout" ‖ chain id (8 bytes BE) ‖ payout vault ‖ seq (8 bytes BE) ‖
 /// provider id). Deterministic, so a re-run recomputes it; scoped to the vault.
@@ -66,5 +75,11 @@ mod tests {
         assert_eq!(parse_topup_id(&id), Some((payer, nonce)));
         assert_eq!(parse_topup_id("deposit:1:0xab:0"), None);
         assert_eq!(parse_topup_id(&format!("{id}:extra")), None);
+        let tx = TxHash::repeat_byte(0x22);
+        assert_eq!(
+            parse_deposit_id(&format!("deposit:1:{tx:#x}:3")),
+            Some((tx, 3))
+        );
+        assert_eq!(parse_deposit_id(&id), None);
     }
 }

@@ -10,11 +10,13 @@
 //! | [`deposits`] | TreasuryVault deposits: verify from the receipt, credit each log once |
 //! | [`withdrawals`] | buyer withdrawals and their reconciliation |
 //! | [`payouts`] | the provider payout engine (one run, cancel) |
+//! | [`solvency`] | reserves on chain against what the ledger owes; every credit against its transaction |
 
 pub mod deposits;
 pub mod ids;
 pub mod onchain;
 pub mod payouts;
+pub mod solvency;
 pub mod topup;
 pub mod withdrawals;
 

@@ -90,10 +90,7 @@ impl ContractSignatures for OnChain {
         signature: &[u8],
     ) -> Result<bool, String> {
         let client = self.client().await.map_err(|e| e.to_string())?;
-        client
-            .is_valid_signature_1271(account, hash, signature)
-            .await
-            .map_err(|e| e.to_string())
+        eip1271(client, account, hash, signature).await
     }
 }
 
@@ -133,9 +130,19 @@ impl ContractSignatures for ChainReader {
             })
             .await
             .map_err(|e| e.to_string())?;
-        client
-            .is_valid_signature_1271(account, hash, signature)
-            .await
-            .map_err(|e| e.to_string())
+        eip1271(client, account, hash, signature).await
     }
+}
+
+/// `isValidSignature` of a contract wallet, read through `client`.
+async fn eip1271(
+    client: &ChainClient,
+    account: Address,
+    hash: B256,
+    signature: &[u8],
+) -> Result<bool, String> {
+    client
+        .is_valid_signature_1271(account, hash, signature)
+        .await
+        .map_err(|e| e.to_string())
 }

@@ -6,6 +6,12 @@
 //! ledger row `pending` **before** anything is sent, checks the chain, sends the transfer from
 //! the operator key, waits for confirmations and credits the wallet — every step after the row
 //! is recoverable by the credit reconciler (`jobs::credit_reconciler`).
+//!
+//! The amount credited is always the value of the USDC transfer the authorization executed,
+//! read from the settling transaction's receipt ([`authorized_transfer`]) — never the amount
+//! of the request, nor of an earlier attempt with the same nonce. When another transaction
+//! used the authorization first (front-run, or an earlier send of ours), that transaction's
+//! transfer is what is credited, if it paid the vault.
 
 use super::ids;
 use super::onchain::OnChain;
@@ -15,14 +21,18 @@ use alloy::rpc::types::TransactionRequest;
 use alloy::sol_types::SolCall;
 use tollgate_billing::ledger::{Begun, Ledger, LedgerError};
 use tollgate_billing::MicroUsdc;
-use tollgate_chain::contracts::{TreasuryVault, IEIP3009};
+use tollgate_chain::contracts::{
+    is_used_authorization, transfer_with_authorization_tx, TreasuryVault,
+};
+use tollgate_chain::transfers::{authorized_transfer, AuthorizedTransfer};
 use tollgate_chain::x402::{ExactRequirements, VerifiedAuthorization};
-use tollgate_chain::ChainError;
+use tollgate_chain::{ChainClient, ChainError};
 
 /// A settled and credited top-up.
 #[derive(Debug)]
 pub struct TopUpCredited {
     pub wallet: String,
+    /// What reached the vault on chain (the settling transaction's transfer), micro-USDC.
     pub credited: MicroUsdc,
     pub balance: MicroUsdc,
     pub tx_hash: TxHash,
@@ -36,7 +46,8 @@ pub enum TopUpRefused {
         code: &'static str,
         message: String,
     },
-    /// The same payment is being settled right now.
+    /// The same payment is being settled right now, or another transaction that used the
+    /// authorization is not final yet: the reconciler credits it if it paid the vault.
     InProgress,
     /// The chain could not be reached. `maybe_sent`: the transfer may have reached the node
     /// (the reconciler decides from the chain); otherwise nothing was sent.
@@ -56,6 +67,12 @@ impl From<LedgerError> for TopUpRefused {
     }
 }
 
+/// How far back a used authorization's transaction is looked for (an authorization lives at
+/// most `max_timeout_seconds`; providers cap `eth_getLogs` ranges).
+pub const LOOKBACK_BLOCKS: u64 = 50_000;
+
+const USED: &str = "invalid_exact_evm_payload_authorization_nonce";
+
 /// The x402 `exact` offer for a top-up of `amount`.
 pub fn requirements(chain: &OnChain, amount: MicroUsdc) -> ExactRequirements {
     ExactRequirements {
@@ -73,7 +90,7 @@ pub fn requirements(chain: &OnChain, amount: MicroUsdc) -> ExactRequirements {
     }
 }
 
-/// Settle a verified payment of `amount` and credit it.
+/// Settle a verified payment of `amount` and credit what it moved.
 pub async fn settle(
     ledger: &Ledger,
     chain: &OnChain,
@@ -90,7 +107,7 @@ pub async fn settle(
         Begun::Seen(row) if row.status == "pending" => return Err(TopUpRefused::InProgress),
         Begun::Seen(_) => {
             return Err(refuse(
-                "invalid_exact_evm_payload_authorization_nonce",
+                USED,
                 "This payment authorization was already used".into(),
             ))
         }
@@ -107,60 +124,56 @@ pub async fn settle(
         }
     };
     // Checks that need the chain, before anything is sent.
-    let pre = async {
+    enum Before {
+        Send,
+        Used,
+        Short(U256),
+    }
+    let before = async {
         if client
             .authorization_state(chain.usdc, payer, auth.nonce)
             .await?
         {
-            return Ok(Some((
-                "invalid_exact_evm_payload_authorization_nonce",
-                "This payment authorization was already used or canceled".to_string(),
-            )));
+            return Ok(Before::Used);
         }
         let balance = client.token_balance(chain.usdc, payer).await?;
-        if balance < auth.value {
-            return Ok(Some((
-                "insufficient_funds",
-                format!(
-                    "The payer holds {balance} USDC units, the payment needs {}",
-                    auth.value
-                ),
-            )));
-        }
-        Ok::<_, ChainError>(None)
+        Ok::<_, ChainError>(if balance < auth.value {
+            Before::Short(balance)
+        } else {
+            Before::Send
+        })
     };
-    match pre.await {
-        Ok(None) => {}
-        Ok(Some((code, message))) => {
+    match before.await {
+        Ok(Before::Send) => {}
+        // Already used on chain (front-run, or an earlier attempt of ours): what it moved to
+        // the vault is this top-up.
+        Ok(Before::Used) => {
+            return used_elsewhere(ledger, chain, client, &id, payer, auth.nonce).await
+        }
+        Ok(Before::Short(balance)) => {
+            let message = format!(
+                "The payer holds {balance} USDC units, the payment needs {}",
+                auth.value
+            );
             let _ = ledger.fail_credit(&id, &message).await;
-            return Err(refuse(code, message));
+            return Err(refuse("insufficient_funds", message));
         }
         Err(e) => {
             let _ = ledger.fail_credit(&id, &e.to_string()).await;
             return Err(unavailable(e));
         }
     }
-    let (v_byte, r, s) = v.vrs();
-    let call = IEIP3009::transferWithAuthorizationCall {
-        from: auth.from,
-        to: auth.to,
-        value: auth.value,
-        validAfter: U256::from(auth.valid_after),
-        validBefore: U256::from(auth.valid_before),
-        nonce: auth.nonce,
-        v: v_byte,
-        r,
-        s,
-    };
-    let tx = TransactionRequest::default()
-        .with_to(chain.usdc)
-        .with_input(call.abi_encode());
+    let tx = transfer_with_authorization_tx(chain.usdc, auth, v.vrs());
     let tx_hash = match client.send(tx).await {
         Ok(h) => h,
         Err(e @ ChainError::Rpc { .. }) => {
             // May or may not have reached the node: the reconciler decides from the chain.
             log::warn!("x402 settlement of {id}: {e}");
             return Err(TopUpRefused::ChainUnavailable { maybe_sent: true });
+        }
+        // The estimate found it used: someone sent it between our check and our send.
+        Err(ChainError::Reverted { ref reason, .. }) if is_used_authorization(reason) => {
+            return used_elsewhere(ledger, chain, client, &id, payer, auth.nonce).await
         }
         Err(e) => {
             let _ = ledger.fail_credit(&id, &e.to_string()).await;
@@ -176,35 +189,91 @@ pub async fn settle(
         .wait_for_confirmations(tx_hash, chain.settings.confirmations)
         .await
     {
-        Ok(receipt) if receipt.status() => {}
-        Ok(_) | Err(ChainError::TxReverted { .. }) => {
-            let _ = ledger
-                .fail_credit(&id, "settlement transaction reverted")
-                .await;
-            return Err(refuse(
-                "unexpected_settle_error",
-                format!("The settlement transaction {hash_text} reverted"),
-            ));
+        Ok(receipt) => match authorized_transfer(&receipt, chain.usdc, payer, auth.nonce) {
+            Some(t) => credit_transfer(ledger, chain, &id, payer, t).await,
+            // Reverted (or did not use it): another transaction used it first, or nothing moved.
+            None => used_elsewhere(ledger, chain, client, &id, payer, auth.nonce).await,
+        },
+        Err(ChainError::TxReverted { .. }) => {
+            used_elsewhere(ledger, chain, client, &id, payer, auth.nonce).await
         }
         Err(e) => {
             log::warn!("x402 settlement of {id}: {e}");
-            return Err(TopUpRefused::NotConfirmed { tx_hash });
+            Err(TopUpRefused::NotConfirmed { tx_hash })
         }
     }
+}
+
+/// The authorization of row `id` is used on chain, by a transaction other than a confirmed
+/// one of ours: find it and credit what it moved to the vault. Nothing found yet (canceled, or
+/// a transaction not mined yet): the row stays pending for the reconciler, which concludes.
+async fn used_elsewhere(
+    ledger: &Ledger,
+    chain: &OnChain,
+    client: &ChainClient,
+    id: &str,
+    payer: Address,
+    nonce: alloy::primitives::B256,
+) -> Result<TopUpCredited, TopUpRefused> {
+    let unavailable = |e: ChainError| {
+        log::warn!("x402 settlement of {id}: {e}");
+        TopUpRefused::ChainUnavailable { maybe_sent: true }
+    };
+    let Some(tx) = client
+        .authorization_used_by(chain.usdc, payer, nonce, LOOKBACK_BLOCKS)
+        .await
+        .map_err(unavailable)?
+    else {
+        return Err(TopUpRefused::InProgress);
+    };
+    match client
+        .authorized_transfer_in(tx, chain.usdc, payer, nonce, chain.settings.confirmations)
+        .await
+    {
+        Ok(Some(t)) => credit_transfer(ledger, chain, id, payer, t).await,
+        Ok(None) => Err(TopUpRefused::InProgress),
+        Err(ChainError::NotEnoughConfirmations { .. }) => Err(TopUpRefused::InProgress),
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
+/// Credit what an authorization moved: its transfer's value when it went to the vault
+/// (once, by the row id), nothing when it went anywhere else (the row fails).
+pub async fn credit_transfer(
+    ledger: &Ledger,
+    chain: &OnChain,
+    id: &str,
+    payer: Address,
+    t: AuthorizedTransfer,
+) -> Result<TopUpCredited, TopUpRefused> {
+    let hash_text = format!("{:#x}", t.tx_hash);
+    let moved = MicroUsdc::try_from(t.value).unwrap_or(0);
+    if t.to != chain.treasury_vault || moved <= 0 {
+        let why = format!(
+            "the authorization was used in {hash_text} for {} units to {:#x}, not this gateway's vault",
+            t.value, t.to
+        );
+        let _ = ledger.fail_credit(id, &why).await;
+        return Err(TopUpRefused::Payment {
+            code: USED,
+            message: format!("This payment authorization was already used: {why}"),
+        });
+    }
     let credited = ledger
-        .complete_credit(&id, &format!("x402 top-up {hash_text}"))
+        .credit_moved(id, moved, &hash_text, &format!("x402 top-up {hash_text}"))
         .await?;
     // Count the payment into the vault's pool; if this fails the reconciler retries it.
-    if let Err(e) = record_top_up(chain, &id, payer, amount).await {
-        log::warn!("recordTopUp for {id} deferred: {e}");
-    } else {
-        let _ = ledger.mark_vault_recorded(&id).await;
+    match record_top_up(chain, id, payer, moved).await {
+        Ok(()) => {
+            let _ = ledger.mark_vault_recorded(id).await;
+        }
+        Err(e) => log::warn!("recordTopUp for {id} deferred: {e}"),
     }
     Ok(TopUpCredited {
-        wallet,
-        credited: amount,
+        wallet: format!("{payer:#x}"),
+        credited: moved,
         balance: credited.balance,
-        tx_hash,
+        tx_hash: t.tx_hash,
     })
 }
 

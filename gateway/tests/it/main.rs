@@ -5,6 +5,7 @@
 //!
 //! | module | what it drives |
 //! | --- | --- |
+//! | [`adversarial`] | the money paths tried as an attacker would (one test per finding) |
 //! | [`proxy`] | the request path: routing, bodies, streaming, failover, timeouts, metrics |
 //! | [`billing`] | the Postgres ledger: reservations, settlement, crashes, shutdown |
 //! | [`money`] | on chain: top-ups, deposits, payouts, withdrawals |
@@ -15,6 +16,7 @@
 
 mod common;
 
+mod adversarial;
 mod billing;
 mod keys;
 mod layering;

@@ -8,7 +8,7 @@ async fn refuses_to_start_on_an_unmigrated_database() {
     let url = pg::fresh_database().await;
     let config = ledger_config(&url);
     let path = &config.0;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+    let out = std::process::Command::new(crate::common::tollgate_bin())
         .arg("-c")
         .arg(path)
         .output()

@@ -7,16 +7,20 @@
 //! 500 USDC deposited into the TreasuryVault pool by dev key 1 (payouts and withdrawals draw on
 //! it). Either way the gateway reads the operator key from [`OPERATOR_ENV`].
 
-use super::{free_port, tempfile_path::TempPath};
+use super::ledger::billing_yaml;
+use super::{free_port, tempfile_path::TempPath, Gateway, GatewayOpts, Mock};
 use alloy::network::TransactionBuilder;
-use alloy::primitives::{Address, U256};
+use alloy::primitives::{Address, B256, U256};
 use alloy::rpc::types::TransactionRequest;
+use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 use serde_json::{json, Value};
+use std::str::FromStr;
 use std::time::Duration;
 use tollgate_chain::anvil::{Anvil, ANVIL_CHAIN_ID, DEV_KEYS};
 use tollgate_chain::contracts::TreasuryVault;
 use tollgate_chain::deploy::{deploy, DeployOptions, Deployment};
+use tollgate_chain::x402::{self, ExactAuthorization, ExactEvmPayload, PaymentPayload};
 use tollgate_chain::{ChainClient, ChainConfig};
 
 /// The gateway reads its operator key from this variable (`operator_key: ${…}`).
@@ -61,7 +65,7 @@ impl Chain {
             args.push("--mint".into());
             args.push(format!("{a:#x}={usd}"));
         }
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        let out = std::process::Command::new(crate::common::tollgate_bin())
             .args(&args)
             .output()
             .unwrap();
@@ -156,4 +160,115 @@ impl Chain {
             .with_input(input);
         self.admin.send_and_confirm(tx).await.unwrap();
     }
+}
+
+// === x402 from the client side: what a buyer's client sends ===
+
+pub async fn gateway_on(url: &str, chain: &Chain, mock: &Mock) -> Gateway {
+    gateway_with(url, chain, mock, "20s", "").await
+}
+
+/// `chain_extra`: more lines of the `chain:` section (indented by two spaces).
+pub async fn gateway_with(
+    url: &str,
+    chain: &Chain,
+    mock: &Mock,
+    receipt_timeout: &str,
+    chain_extra: &str,
+) -> Gateway {
+    let mut opts = GatewayOpts::new(format!(
+        "\n  - {{ id: pa, kind: openai, base_url: \"http://{}/v1\", models: [{{ id: m, pricing: {{ prompt: 1, completion: 2 }} }}] }}\n",
+        mock.addr
+    ));
+    opts.billing = billing_yaml(url, "");
+    opts.public_url = Some(String::new());
+    // The operator key is anvil's public dev key 0 (the deployer holds every role).
+    opts.extra = chain.yaml(&format!(
+        "  receipt_timeout: {receipt_timeout}\n  reconcile_every: 300ms\n{chain_extra}"
+    ));
+    opts.env = vec![chain.env()];
+    Gateway::start(opts).await
+}
+
+/// An EIP-3009 authorization signed by `payer` for the 402's `accepts[0]`, as an x402 client
+/// signs it; `tweak` changes the authorization before it is signed.
+pub fn signed_authorization(
+    accepts: &Value,
+    payer: &PrivateKeySigner,
+    chain: &Chain,
+    tweak: impl FnOnce(&mut ExactAuthorization),
+) -> ExactEvmPayload {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut auth = ExactAuthorization {
+        from: payer.address(),
+        to: Address::from_str(accepts["payTo"].as_str().unwrap()).unwrap(),
+        value: U256::from_str(accepts["maxAmountRequired"].as_str().unwrap()).unwrap(),
+        valid_after: now - 10,
+        valid_before: now + 120,
+        nonce: random_nonce(),
+    };
+    tweak(&mut auth);
+    let signature = x402::sign_authorization(payer, &auth, &chain.dep.token_domain()).unwrap();
+    ExactEvmPayload {
+        signature,
+        authorization: auth,
+    }
+}
+
+/// The v1 `X-PAYMENT` header carrying `payload`.
+pub fn payment_header(accepts: &Value, payload: ExactEvmPayload) -> String {
+    let network = x402::Network::new(accepts["network"].as_str().unwrap(), 31337);
+    PaymentPayload::v1(&network, payload).to_header()
+}
+
+/// A payment header for the 402's `accepts[0]` from `payer` (see [`signed_authorization`]).
+pub fn payment(
+    accepts: &Value,
+    payer: &PrivateKeySigner,
+    chain: &Chain,
+    tweak: impl FnOnce(&mut ExactAuthorization),
+) -> String {
+    payment_header(accepts, signed_authorization(accepts, payer, chain, tweak))
+}
+
+pub fn random_nonce() -> B256 {
+    // A fresh key's address bytes are as random as anything else at hand.
+    let mut b = [0u8; 32];
+    b[..20].copy_from_slice(PrivateKeySigner::random().address().as_slice());
+    b[20..].copy_from_slice(&PrivateKeySigner::random().address().as_slice()[..12]);
+    B256::from(b)
+}
+
+pub async fn post_topup(
+    gw: &Gateway,
+    amount: Value,
+    header: Option<(&str, String)>,
+) -> reqwest::Response {
+    let mut req = reqwest::Client::new()
+        .post(gw.url("/v1/topup"))
+        .json(&json!({ "amount": amount }));
+    if let Some((name, value)) = header {
+        req = req.header(name, value);
+    }
+    req.send().await.unwrap()
+}
+
+pub async fn accepts_for(gw: &Gateway, usd: u64) -> Value {
+    let r = post_topup(gw, json!(usd), None).await;
+    assert_eq!(r.status(), 402);
+    let v: Value = r.json().await.unwrap();
+    v["accepts"][0].clone()
+}
+
+pub async fn balance(gw: &Gateway, wallet: Address) -> i64 {
+    let v: Value = reqwest::get(gw.url(&format!("/v1/balance/{wallet:#x}")))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["available_usdc"].as_i64().unwrap()
 }

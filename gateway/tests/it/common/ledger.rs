@@ -77,3 +77,16 @@ pub fn ledger_check(gw: &Gateway) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `tollgate ledger check --chain`: (passed, its output).
+pub fn ledger_check_chain(gw: &Gateway) -> (bool, String) {
+    let out = gw.cli(&["ledger", "check", "--chain"]);
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}

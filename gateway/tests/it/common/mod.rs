@@ -20,6 +20,14 @@ pub mod siwe;
 pub const KEY: &str = "sk-test-key-a";
 pub const WALLET: &str = "0x00000000000000000000000000000000000000aa";
 
+/// The `tollgate` binary under test: this build's, or `TOLLGATE_BIN` — to run a test against
+/// an older build once and see it fail (the adversarial suite's "fails on the old code").
+pub fn tollgate_bin() -> std::path::PathBuf {
+    std::env::var_os("TOLLGATE_BIN")
+        .map(Into::into)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_tollgate").into())
+}
+
 /// A port that was free a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -187,7 +195,7 @@ route_aliases: {aliases}
             .unwrap()
             .write_all(yaml.as_bytes())
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        let child = Command::new(crate::common::tollgate_bin())
             .arg("-c")
             .arg(&path)
             .env("RUST_LOG", "warn")
@@ -252,7 +260,7 @@ route_aliases: {aliases}
 
     /// Run a `tollgate` subcommand against this gateway's config file.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
-        Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        Command::new(crate::common::tollgate_bin())
             .arg("-c")
             .arg(&self.config.0)
             .args(args)
@@ -323,7 +331,7 @@ impl Drop for Gateway {
 
 /// Run `tollgate -c CONFIG ARGS…`.
 pub fn tollgate_cli(config: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_tollgate"))
+    Command::new(crate::common::tollgate_bin())
         .arg("-c")
         .arg(config)
         .args(args)

@@ -154,7 +154,7 @@ impl Stack {
 
     /// `tollgate payouts run` as a child process (to kill it mid-way).
     pub(super) fn spawn_payouts_run(&self) -> std::process::Child {
-        Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        Command::new(crate::common::tollgate_bin())
             .arg("-c")
             .arg(&self.gw.config.0)
             .args(["payouts", "run"])

@@ -2,113 +2,16 @@
 //! 402 flow (v1 and v2 headers), every bad payment refused with nothing credited, and
 //! TreasuryVault deposits credited exactly once.
 
-use crate::common::chain::{chain_client, Chain};
+use crate::common::chain::{
+    accepts_for, balance, chain_client, gateway_on, gateway_with, payment, post_topup, Chain,
+};
 use crate::common::ledger::*;
 use crate::common::*;
-use alloy::primitives::{Address, B256, U256};
+use alloy::primitives::{B256, U256};
 use alloy::signers::local::PrivateKeySigner;
 use serde_json::{json, Value};
-use std::str::FromStr;
 use tollgate_chain::anvil::DEV_KEYS;
-use tollgate_chain::x402::{self, ExactAuthorization, ExactEvmPayload, PaymentPayload};
-
-async fn gateway_on(url: &str, chain: &Chain, mock: &Mock) -> Gateway {
-    gateway_with(url, chain, mock, "20s", "").await
-}
-
-/// `chain_extra`: more lines of the `chain:` section (indented by two spaces).
-async fn gateway_with(
-    url: &str,
-    chain: &Chain,
-    mock: &Mock,
-    receipt_timeout: &str,
-    chain_extra: &str,
-) -> Gateway {
-    let mut opts = GatewayOpts::new(format!(
-        "\n  - {{ id: pa, kind: openai, base_url: \"http://{}/v1\", models: [{{ id: m, pricing: {{ prompt: 1, completion: 2 }} }}] }}\n",
-        mock.addr
-    ));
-    opts.billing = billing_yaml(url, "");
-    opts.public_url = Some(String::new());
-    // The operator key is anvil's public dev key 0 (the deployer holds every role).
-    opts.extra = chain.yaml(&format!(
-        "  receipt_timeout: {receipt_timeout}\n  reconcile_every: 300ms\n{chain_extra}"
-    ));
-    opts.env = vec![chain.env()];
-    Gateway::start(opts).await
-}
-
-/// A payment header for `amount` micro-USDC from `payer`, as an x402 client builds it from the
-/// 402's `accepts[0]`; `tweak` changes the authorization before it is signed.
-fn payment(
-    accepts: &Value,
-    payer: &PrivateKeySigner,
-    chain: &Chain,
-    tweak: impl FnOnce(&mut ExactAuthorization),
-) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let mut auth = ExactAuthorization {
-        from: payer.address(),
-        to: Address::from_str(accepts["payTo"].as_str().unwrap()).unwrap(),
-        value: U256::from_str(accepts["maxAmountRequired"].as_str().unwrap()).unwrap(),
-        valid_after: now - 10,
-        valid_before: now + 120,
-        nonce: random_nonce(),
-    };
-    tweak(&mut auth);
-    let signature = x402::sign_authorization(payer, &auth, &chain.dep.token_domain()).unwrap();
-    let network = x402::Network::new(accepts["network"].as_str().unwrap(), 31337);
-    PaymentPayload::v1(
-        &network,
-        ExactEvmPayload {
-            signature,
-            authorization: auth,
-        },
-    )
-    .to_header()
-}
-
-fn random_nonce() -> B256 {
-    // A fresh key's address bytes are as random as anything else at hand.
-    let mut b = [0u8; 32];
-    b[..20].copy_from_slice(PrivateKeySigner::random().address().as_slice());
-    b[20..].copy_from_slice(&PrivateKeySigner::random().address().as_slice()[..12]);
-    B256::from(b)
-}
-
-async fn post_topup(
-    gw: &Gateway,
-    amount: Value,
-    header: Option<(&str, String)>,
-) -> reqwest::Response {
-    let mut req = reqwest::Client::new()
-        .post(gw.url("/v1/topup"))
-        .json(&json!({ "amount": amount }));
-    if let Some((name, value)) = header {
-        req = req.header(name, value);
-    }
-    req.send().await.unwrap()
-}
-
-async fn accepts_for(gw: &Gateway, usd: u64) -> Value {
-    let r = post_topup(gw, json!(usd), None).await;
-    assert_eq!(r.status(), 402);
-    let v: Value = r.json().await.unwrap();
-    v["accepts"][0].clone()
-}
-
-async fn balance(gw: &Gateway, wallet: Address) -> i64 {
-    let v: Value = reqwest::get(gw.url(&format!("/v1/balance/{wallet:#x}")))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["available_usdc"].as_i64().unwrap()
-}
+use tollgate_chain::x402::{self, PaymentPayload};
 
 #[tokio::test]
 async fn a_topup_goes_through_the_402_flow_and_is_credited_once() {

@@ -1,0 +1,124 @@
+//! What the ledger owes, for the solvency check against the chain (`tollgate ledger check
+//! --chain`, the `tollgate_reserve_surplus_microusdc` gauge): every buyer balance, every
+//! provider's unpaid earnings, the platform's fees, and the withdrawals and payouts debited
+//! here but not yet executed on chain (their USDC is still in the vaults).
+//!
+//! Also the credits to verify: each `chain_credits` row the ledger credited, which the
+//! caller checks against the transaction it names, and the consistency of those rows with
+//! their ledger transfers (part of every `ledger check`).
+
+use super::{ChainCredit, Ledger, LedgerError};
+use crate::MicroUsdc;
+
+/// What the ledger owes, by kind (micro-USDC).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Liabilities {
+    /// Σ buyer wallet balances (locked included: leased money is still the buyer's).
+    pub buyers: MicroUsdc,
+    /// Σ provider earnings not yet written to a payout row.
+    pub providers: MicroUsdc,
+    pub platform_fees: MicroUsdc,
+    /// Withdrawals debited here, not yet executed on chain.
+    pub pending_withdrawals: MicroUsdc,
+    /// Payouts debited here, not yet executed on chain.
+    pub pending_payouts: MicroUsdc,
+}
+
+impl Liabilities {
+    pub fn total(&self) -> MicroUsdc {
+        self.buyers
+            + self.providers
+            + self.platform_fees
+            + self.pending_withdrawals
+            + self.pending_payouts
+    }
+}
+
+impl Ledger {
+    /// The ledger's obligations now, in one snapshot.
+    pub async fn liabilities(&self) -> Result<Liabilities, LedgerError> {
+        let c = self.conn().await?;
+        let r = c
+            .query_one(
+                "SELECT
+                   COALESCE((SELECT SUM(balance) FROM accounts WHERE kind = 'wallet'), 0)::BIGINT,
+                   COALESCE((SELECT SUM(balance) FROM accounts WHERE kind = 'provider'), 0)::BIGINT,
+                   COALESCE((SELECT SUM(balance) FROM accounts WHERE kind = 'platform'), 0)::BIGINT,
+                   COALESCE((SELECT SUM(amount) FROM withdrawals WHERE status = 'pending'), 0)::BIGINT,
+                   COALESCE((SELECT SUM(amount) FROM payouts WHERE status = 'pending'), 0)::BIGINT",
+                &[],
+            )
+            .await?;
+        Ok(Liabilities {
+            buyers: r.get(0),
+            providers: r.get(1),
+            platform_fees: r.get(2),
+            pending_withdrawals: r.get(3),
+            pending_payouts: r.get(4),
+        })
+    }
+
+    /// Credited top-ups and deposits, oldest first, `limit` at a time after `after_id`
+    /// (keyset paging: a large ledger is verified in pages).
+    pub async fn credited_chain_credits(
+        &self,
+        after_id: &str,
+        limit: i64,
+    ) -> Result<Vec<ChainCredit>, LedgerError> {
+        let c = self.conn().await?;
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT {} FROM chain_credits WHERE status = 'credited' AND id > $1
+                     ORDER BY id LIMIT $2",
+                    super::chain_credits::COLS
+                ),
+                &[&after_id, &limit.clamp(1, 10_000)],
+            )
+            .await?;
+        Ok(rows.iter().map(super::chain_credits::row).collect())
+    }
+
+    /// Credited rows that disagree with their ledger transfer, and top-up or deposit
+    /// transfers without a credited row: a credit must be a row the chain can be asked about.
+    pub(super) async fn check_chain_credits(
+        &self,
+        c: &tokio_postgres::Client,
+    ) -> Result<Vec<String>, LedgerError> {
+        let mut problems = Vec::new();
+        let rows = c
+            .query(
+                "WITH ext AS (SELECT id FROM accounts WHERE kind = 'external' AND ref = 'usdc'),
+                 t AS (SELECT t.idempotency_key AS key, -e.amount AS amount
+                       FROM transfers t JOIN entries e ON e.transfer_id = t.id AND e.account_id = (SELECT id FROM ext)
+                       WHERE t.kind IN ('topup', 'deposit'))
+                 SELECT COALESCE(r.id, t.key), r.status, r.amount, t.amount
+                 FROM chain_credits r FULL JOIN t ON t.key = r.id
+                 WHERE (r.status = 'credited') IS DISTINCT FROM (t.amount IS NOT NULL)
+                    OR r.amount IS DISTINCT FROM t.amount AND r.status = 'credited'
+                    OR r.id IS NULL
+                 LIMIT 100",
+                &[],
+            )
+            .await?;
+        for r in rows {
+            let (id, status, amount, moved): (String, Option<String>, Option<i64>, Option<i64>) =
+                (r.get(0), r.get(1), r.get(2), r.get(3));
+            problems.push(match (status, amount, moved) {
+                (None, _, Some(m)) => {
+                    format!("credit transfer {id} ({m}) has no chain_credits row")
+                }
+                (Some(s), Some(a), None) => {
+                    format!("chain credit {id} is {s} ({a}) without a transfer")
+                }
+                (Some(s), a, m) => format!(
+                    "chain credit {id} ({s}) records {} but its transfer moved {}",
+                    a.map_or("nothing".into(), |a| a.to_string()),
+                    m.map_or("nothing".into(), |m| m.to_string())
+                ),
+                (None, _, None) => format!("chain credit {id}: inconsistent"),
+            });
+        }
+        Ok(problems)
+    }
+}

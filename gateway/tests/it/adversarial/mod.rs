@@ -1,0 +1,13 @@
+//! The money paths tried as an attacker would: raw HTTP, hand-signed EIP-3009 authorizations
+//! and SIWE messages, against the real gateway, Postgres and anvil. Each test names the
+//! finding it proves fixed (issue "Money paths under attack"); `docs/design.md` ("Threat
+//! model") lists every money path, what an attacker controls there and the test that proves
+//! the defence.
+//!
+//! To see a test fail on an older build, point `TOLLGATE_BIN` at that build's binary.
+//!
+//! | module | findings |
+//! | --- | --- |
+//! | [`topup`] | 1: a top-up credits what moved on chain (a reused nonce, a front-run authorization) |
+
+mod topup;
