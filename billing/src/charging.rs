@@ -9,6 +9,7 @@
 //!   capped at the request's reservation, so it can never exceed the worst case the buyer
 //!   agreed to.
 
+use crate::{MicroUsdc, Outcome};
 use tollgate_filters::usage::{MeterReport, Usage};
 
 pub const BYTES_PER_TOKEN_ESTIMATE: u64 = 4;
@@ -35,6 +36,24 @@ pub fn billable_usage(
         estimated = true;
     }
     (u, estimated)
+}
+
+/// Hold a charge to its reservation; returns what was above it (0 normally).
+///
+/// A reservation is a provable upper bound (the proxy's prompt and output bounds), so this
+/// should never bite. If it does, the buyer is charged the reservation — the money their lease
+/// holds — with the platform fee absorbing the difference first, then the provider's share;
+/// the overrun is returned so that it is counted, logged and kept in the request log, where
+/// `ledger check` reports it.
+pub fn cap_to_reservation(o: &mut Outcome, reserved: MicroUsdc) -> MicroUsdc {
+    if o.buyer_cost_usdc <= reserved {
+        return 0;
+    }
+    let over = o.buyer_cost_usdc - reserved;
+    o.buyer_cost_usdc = reserved;
+    o.provider_cost_usdc = o.provider_cost_usdc.min(reserved);
+    o.platform_fee_usdc = reserved - o.provider_cost_usdc;
+    over
 }
 
 #[cfg(test)]

@@ -61,6 +61,8 @@ pub struct Outcome {
     pub platform_fee_usdc: i64,
     /// Worst-case cost reserved before the upstream call (0 when nothing was reserved).
     pub reserved_usdc: i64,
+    /// What the metered cost was above the reservation, unbilled (0: the bound held).
+    pub overrun_usdc: i64,
     /// Upstream attempts made (1 = no failover).
     pub attempts: u32,
     pub latency_ms: u64,

@@ -8,6 +8,7 @@
 
 use crate::lease::{LeaseBook, ReserveError};
 use crate::ledger::{Ledger, LedgerError};
+use crate::charging::cap_to_reservation;
 use crate::sink::{AdmitError, BillingSink, Reservation};
 use crate::{MicroUsdc, Outcome};
 use async_trait::async_trait;
@@ -105,7 +106,16 @@ impl BillingSink for LedgerSink {
     }
 
     fn record(&self, mut outcome: Outcome, reservation: Reservation) {
-        cap_to_reservation(&mut outcome, reservation.amount);
+        // The proxy caps (and counts) before recording; capping here keeps the lease book
+        // right even for a caller that did not.
+        let late = cap_to_reservation(&mut outcome, reservation.amount);
+        if late > 0 {
+            log::error!(
+                "request {} recorded {late} micro-USDC above its reservation",
+                outcome.request_id
+            );
+            outcome.overrun_usdc += late;
+        }
         self.leases.settle(
             &reservation.wallet,
             reservation.amount,
@@ -132,23 +142,6 @@ impl BillingSink for LedgerSink {
             }
         }
     }
-}
-
-/// The charge never exceeds the reservation (it cannot, with the bounds the gateway uses; if
-/// it ever did, the platform fee absorbs the difference first, then the provider's share).
-pub fn cap_to_reservation(o: &mut Outcome, reserved: MicroUsdc) {
-    if o.buyer_cost_usdc <= reserved {
-        return;
-    }
-    log::warn!(
-        "request {} cost {} above its reservation {}; capped",
-        o.request_id,
-        o.buyer_cost_usdc,
-        reserved
-    );
-    o.buyer_cost_usdc = reserved;
-    o.provider_cost_usdc = o.provider_cost_usdc.min(reserved);
-    o.platform_fee_usdc = reserved - o.provider_cost_usdc;
 }
 
 impl SettlementWriter {
@@ -439,6 +432,7 @@ async fn insert_request_log(
     let latency = col!(|o| o.latency_ms.min(i32::MAX as u64) as i32);
     let ttfb = col!(|o| o.ttfb_ms.map(|t| t.min(i32::MAX as u64) as i32));
     let error_code = col!(|o| o.error_code);
+    let overrun = col!(|o| o.overrun_usdc);
     let transfer = col!(|o| if o.buyer_cost_usdc > 0 {
         transfer_id
     } else {
@@ -448,16 +442,16 @@ async fn insert_request_log(
         "INSERT INTO request_log (request_id, created_at, wallet, key_id, provider, model, upstream_model, api, stream,
              status, http_status, input_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens,
              output_tokens, usage_missing, stream_cut, provider_cost, buyer_cost, platform_fee, reserved, attempts,
-             latency_ms, ttfb_ms, error_code, transfer_id)
+             latency_ms, ttfb_ms, error_code, transfer_id, overrun_usdc)
          SELECT * FROM UNNEST($1::TEXT[], $2::TIMESTAMPTZ[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[],
              $8::TEXT[], $9::BOOL[], $10::TEXT[], $11::INT2[], $12::INT8[], $13::INT8[], $14::INT8[], $15::INT8[],
              $16::INT8[], $17::BOOL[], $18::BOOL[], $19::INT8[], $20::INT8[], $21::INT8[], $22::INT8[], $23::INT2[],
-             $24::INT4[], $25::INT4[], $26::TEXT[], $27::INT8[])
+             $24::INT4[], $25::INT4[], $26::TEXT[], $27::INT8[], $28::INT8[])
          ON CONFLICT (request_id) DO NOTHING",
         &[
             &request_id, &created_at, &wallet, &key_id, &provider, &model, &upstream_model, &api, &stream, &status,
             &http_status, &input, &w5, &w1, &cr, &out, &usage_missing, &stream_cut, &provider_cost, &buyer_cost, &fee,
-            &reserved, &attempts, &latency, &ttfb, &error_code, &transfer,
+            &reserved, &attempts, &latency, &ttfb, &error_code, &transfer, &overrun,
         ],
     )
     .await?;

@@ -2,7 +2,7 @@
 //! listener.
 
 use prometheus::{
-    exponential_buckets, Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge,
+    exponential_buckets, Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use tollgate_billing::Outcome;
@@ -21,6 +21,8 @@ pub struct Metrics {
     redis_errors: IntCounterVec,
     redis_unavailable: IntCounterVec,
     redis_up: IntGauge,
+    overruns: IntCounter,
+    overrun_micro: IntCounter,
 }
 
 /// Why an attempt at a provider was abandoned for the next one.
@@ -160,7 +162,24 @@ impl Metrics {
         registry
             .register(Box::new(provider_health.clone()))
             .expect("unique metric");
+        let overruns = IntCounter::new(
+            "tollgate_reservation_overruns_total",
+            "Requests whose metered cost was above their reservation (the bound failed; the excess is unbilled).",
+        )
+        .expect("metric");
+        let overrun_micro = IntCounter::new(
+            "tollgate_reservation_overrun_microusdc_total",
+            "Micro-USDC metered above reservations and left unbilled.",
+        )
+        .expect("metric");
+        for m in [&overruns, &overrun_micro] {
+            registry
+                .register(Box::new(m.clone()))
+                .expect("unique metric");
+        }
         Metrics {
+            overruns,
+            overrun_micro,
             registry,
             requests,
             duration,
@@ -215,6 +234,10 @@ impl Metrics {
             self.charged
                 .with_label_values(&[o.model.as_str(), provider])
                 .inc_by(o.buyer_cost_usdc as u64);
+        }
+        if o.overrun_usdc > 0 {
+            self.overruns.inc();
+            self.overrun_micro.inc_by(o.overrun_usdc as u64);
         }
     }
 

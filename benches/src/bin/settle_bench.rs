@@ -46,6 +46,7 @@ fn outcome(i: usize, wallets: usize, run: u128) -> Outcome {
         buyer_cost_usdc: 63,
         platform_fee_usdc: 19,
         reserved_usdc: 180,
+        overrun_usdc: 0,
         attempts: 1,
         latency_ms: 2,
         ttfb_ms: Some(1),

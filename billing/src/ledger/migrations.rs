@@ -10,6 +10,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../migrations/0001_ledger.sql"),
     ),
     (2, "chain", include_str!("../../migrations/0002_chain.sql")),
+    (
+        3,
+        "money_paths",
+        include_str!("../../migrations/0003_money_paths.sql"),
+    ),
 ];
 
 pub fn latest() -> i32 {

@@ -119,6 +119,20 @@ impl Ledger {
                 (None, _, None) => format!("chain credit {id}: inconsistent"),
             });
         }
+        // A charge the reservation did not bound (capped when it was recorded).
+        for r in c
+            .query(
+                "SELECT request_id, reserved, overrun_usdc FROM request_log WHERE overrun_usdc > 0
+                 ORDER BY request_id LIMIT 100",
+                &[],
+            )
+            .await?
+        {
+            let (id, reserved, over): (String, i64, i64) = (r.get(0), r.get(1), r.get(2));
+            problems.push(format!(
+                "request {id} cost {over} micro-USDC above its reservation of {reserved} (unbilled)"
+            ));
+        }
         Ok(problems)
     }
 }

@@ -9,7 +9,7 @@ use crate::wire::{read_body, ApiError};
 use pingora::proxy::Session;
 use std::sync::Arc;
 use tollgate_billing::AdmitError;
-use tollgate_filters::chat_request::ChatRequest;
+use tollgate_filters::chat_request::{ChatRequest, PromptBound};
 use tollgate_filters::usage::ApiFormat;
 
 impl Gateway {
@@ -47,9 +47,24 @@ impl Gateway {
             .map_err(|e| (ApiError::validation(e.to_string()), false))?;
         req.sanitize(&self.rules)
             .map_err(|e| (ApiError::validation(e.to_string()), false))?;
-        let candidates = self.pool.order(resolved.entry);
-        // Worst case over every provider the call may fail over to: the body's byte length
-        // bounds its prompt tokens, `max_tokens × n` its output (docs/design.md).
+        let prompt = req.prompt_bound();
+        let mut candidates = self.pool.order(resolved.entry);
+        // Content the provider expands is bounded by the context length: a candidate without
+        // one cannot be bounded, so it is not tried.
+        if let PromptBound::ContextLength { because } = prompt {
+            candidates.retain(|r| self.model_of(*r).context_length > 0);
+            if candidates.is_empty() {
+                return Err((
+                    ApiError::validation(format!(
+                        "this request has content the provider expands ({because}); its cost can only be bounded by the model's context_length, which is not configured for {:?}",
+                        req.model()
+                    )),
+                    false,
+                ));
+            }
+        }
+        // The worst case over every provider the call may fail over to (docs/design.md,
+        // "Reservations"): the prompt bound, and `output limit × n` for the output.
         let output_bound = req
             .max_output_tokens()
             .unwrap_or(self.config.server.default_max_tokens)
@@ -57,13 +72,14 @@ impl Gateway {
         let max_cost = candidates
             .iter()
             .map(|r| {
-                self.config.providers[r.provider].models[r.model]
+                let model = self.model_of(*r);
+                let prompt_tokens = match prompt {
+                    PromptBound::BodyBytes { hidden } => (body.len() as u64).saturating_add(hidden),
+                    PromptBound::ContextLength { .. } => model.context_length,
+                };
+                model
                     .prices
-                    .worst_case(
-                        body.len() as u64,
-                        output_bound,
-                        self.config.server.provider_share,
-                    )
+                    .worst_case(prompt_tokens, output_bound, self.config.server.provider_share)
                     .buyer_cost
             })
             .max()

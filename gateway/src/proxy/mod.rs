@@ -122,6 +122,11 @@ impl Gateway {
         }
     }
 
+    /// The configured model of a route.
+    fn model_of(&self, r: catalog::Route) -> &crate::config::ProviderModel {
+        &self.config.providers[r.provider].models[r.model]
+    }
+
     fn upstream_model(&self, call: &LlmCall) -> Option<&str> {
         let r = call
             .current

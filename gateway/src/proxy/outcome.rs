@@ -57,6 +57,7 @@ pub fn build(config: &Config, call: &LlmCall, started: Instant, started_unix_ms:
         buyer_cost_usdc: 0,
         platform_fee_usdc: 0,
         reserved_usdc: call.reservation.as_ref().map_or(0, |r| r.amount),
+        overrun_usdc: 0,
         attempts: call.attempts,
         latency_ms: started.elapsed().as_millis() as u64,
         ttfb_ms: call.ttfb.map(|d| d.as_millis() as u64),
@@ -70,6 +71,8 @@ pub fn build(config: &Config, call: &LlmCall, started: Instant, started_unix_ms:
         o.tokens = usage.into();
         o.usage_estimated = estimated;
         o.set_charge(prices.charge(&usage, config.server.provider_share));
+        let reserved = o.reserved_usdc;
+        o.overrun_usdc = charging::cap_to_reservation(&mut o, reserved);
     }
     o
 }

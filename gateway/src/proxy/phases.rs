@@ -388,6 +388,16 @@ impl ProxyHttp for Gateway {
                 .then(|| call.principal.wallet.clone());
             (o, call.reservation.take(), wallet)
         };
+        if o.overrun_usdc > 0 {
+            log::error!(
+                "request {}: metered cost above its reservation {} by {} micro-USDC (unbilled); provider {}, model {}",
+                o.request_id,
+                o.reserved_usdc,
+                o.overrun_usdc,
+                o.provider,
+                o.model
+            );
+        }
         self.metrics.observe(&o);
         if let Some(wallet) = wallet {
             self.limiter.charge_tokens(&wallet, o.tokens.total());

@@ -9,5 +9,7 @@
 //! | module | findings |
 //! | --- | --- |
 //! | [`topup`] | 1: a top-up credits what moved on chain (a reused nonce, a front-run authorization) |
+//! | [`reservations`] | 3, 4: the reservation bounds the charge (content by reference, overruns, output limits) |
 
+mod reservations;
 mod topup;

@@ -229,6 +229,7 @@ async fn the_same_record_twice_is_billed_once() {
         buyer_cost_usdc: 63,
         platform_fee_usdc: 19,
         reserved_usdc: 100,
+        overrun_usdc: 0,
         attempts: 1,
         latency_ms: 1,
         ttfb_ms: Some(1),

@@ -1,0 +1,197 @@
+//! What the upstream receives: [`ChatRequest::sanitize`] (forbidden fields, the thinking
+//! policy, usage in OpenAI streams, a default output limit) and [`ChatRequest::render`].
+
+use super::{BodyError, BodyRules, ChatRequest, ThinkingPolicy, FORBIDDEN_FIELDS};
+use crate::usage::ApiFormat;
+use bytes::Bytes;
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::fmt;
+
+/// The output limit fields a null value may stand in for.
+const LIMIT_FIELDS: [&str; 2] = ["max_tokens", "max_completion_tokens"];
+
+/// The upstream body for one provider: `{"model":"<upstream model>"` + `tail`.
+///
+/// `tail` is shared between failover attempts; only the tiny head is rebuilt per provider.
+#[derive(Debug, Clone)]
+pub struct UpstreamBody {
+    tail: Bytes,
+}
+
+impl UpstreamBody {
+    /// The two chunks to send for `upstream_model`, in order.
+    pub fn chunks_for(&self, upstream_model: &str) -> [Bytes; 2] {
+        let mut head = Vec::with_capacity(upstream_model.len() + 16);
+        head.extend_from_slice(b"{\"model\":");
+        write_json_string(&mut head, upstream_model);
+        [Bytes::from(head), self.tail.clone()]
+    }
+
+    /// Content-Length of the body for `upstream_model`.
+    pub fn len_for(&self, upstream_model: &str) -> usize {
+        let mut quoted = Vec::with_capacity(upstream_model.len() + 2);
+        write_json_string(&mut quoted, upstream_model);
+        b"{\"model\":".len() + quoted.len() + self.tail.len()
+    }
+
+    /// The whole body as one buffer (a copy; used for small bodies only).
+    pub fn to_bytes_for(&self, upstream_model: &str) -> Bytes {
+        let [head, tail] = self.chunks_for(upstream_model);
+        let mut out = Vec::with_capacity(head.len() + tail.len());
+        out.extend_from_slice(&head);
+        out.extend_from_slice(&tail);
+        Bytes::from(out)
+    }
+}
+
+impl ChatRequest<'_> {
+    /// Remove forbidden fields, apply the thinking policy, make streamed OpenAI usage
+    /// arrive (`stream_options.include_usage`), and insert the default output limit.
+    pub fn sanitize(&mut self, rules: &BodyRules) -> Result<(), BodyError> {
+        self.fields
+            .retain(|(k, _)| !FORBIDDEN_FIELDS.contains(&k.as_ref()));
+
+        for field in ["thinking", "reasoning_effort"] {
+            let Some(idx) = self.fields.iter().position(|(k, _)| k == field) else {
+                continue;
+            };
+            let asks_for_thinking = thinking_requested(field, self.fields[idx].1);
+            match rules.thinking {
+                ThinkingPolicy::Allow => {}
+                ThinkingPolicy::Strip => {
+                    self.fields.remove(idx);
+                }
+                ThinkingPolicy::Reject if asks_for_thinking => {
+                    return Err(BodyError::ThinkingNotAllowed(if field == "thinking" {
+                        "thinking"
+                    } else {
+                        "reasoning_effort"
+                    }));
+                }
+                // `thinking: {"type":"disabled"}` or `reasoning_effort: null` asks for
+                // nothing; drop it so the upstream sees no thinking field at all.
+                ThinkingPolicy::Reject => {
+                    self.fields.remove(idx);
+                }
+            }
+        }
+
+        if self.format == ApiFormat::OpenAi && self.stream {
+            // Always rendered again: the upstream then sees exactly one `include_usage`, true,
+            // whatever the client wrote (duplicate keys inside would let a parser that keeps
+            // the first one turn usage off).
+            let opts = match self.fields.iter().find(|(k, _)| k == "stream_options") {
+                None => serde_json::Map::new(),
+                Some((_, v)) => stream_options(v)?,
+            };
+            let mut opts = opts;
+            opts.insert("include_usage".into(), serde_json::Value::Bool(true));
+            self.fields.retain(|(k, _)| k != "stream_options");
+            self.stream_options = Some(serde_json::Value::Object(opts).to_string());
+        }
+
+        if self.max_output_tokens.is_none() {
+            // A `"max_tokens": null` (or `max_completion_tokens: null`) would sit beside the
+            // inserted limit as a duplicate key.
+            self.fields
+                .retain(|(k, v)| !(LIMIT_FIELDS.contains(&k.as_ref()) && v.get() == "null"));
+            self.max_output_tokens = Some(rules.default_max_tokens);
+            self.inserted_max_tokens = Some(rules.default_max_tokens);
+        }
+        Ok(())
+    }
+
+    /// Render everything but the model: `,"k":v,...}`. The model always goes first (see
+    /// [`UpstreamBody`]); other fields keep the client's order.
+    pub fn render(&self) -> UpstreamBody {
+        let size: usize = self
+            .fields
+            .iter()
+            .map(|(k, v)| k.len() + v.get().len() + 4)
+            .sum();
+        let mut out = Vec::with_capacity(size + 64);
+        for (k, v) in &self.fields {
+            if k == "model" {
+                continue;
+            }
+            out.push(b',');
+            write_json_string(&mut out, k);
+            out.push(b':');
+            out.extend_from_slice(v.get().as_bytes());
+        }
+        if let Some(opts) = &self.stream_options {
+            out.extend_from_slice(b",\"stream_options\":");
+            out.extend_from_slice(opts.as_bytes());
+        }
+        if let Some(n) = self.inserted_max_tokens {
+            out.extend_from_slice(b",\"max_tokens\":");
+            out.extend_from_slice(n.to_string().as_bytes());
+        }
+        out.push(b'}');
+        UpstreamBody {
+            tail: Bytes::from(out),
+        }
+    }
+}
+
+/// `stream_options` as an object, refusing duplicate keys inside it.
+fn stream_options(v: &RawValue) -> Result<serde_json::Map<String, serde_json::Value>, BodyError> {
+    struct Unique;
+    impl<'de> Visitor<'de> for Unique {
+        /// The map, or the first key that appears twice.
+        type Value = Result<serde_json::Map<String, serde_json::Value>, String>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(Ok(serde_json::Map::new()))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = serde_json::Map::new();
+            while let Some(k) = map.next_key::<Cow<'de, str>>()? {
+                let v: serde_json::Value = map.next_value()?;
+                if out.contains_key(k.as_ref()) {
+                    return Ok(Err(k.into_owned()));
+                }
+                out.insert(k.into_owned(), v);
+            }
+            Ok(Ok(out))
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(v.get());
+    match de.deserialize_any(Unique) {
+        Ok(Ok(m)) => Ok(m),
+        Ok(Err(key)) => Err(BodyError::DuplicateField(format!("stream_options.{key}"))),
+        Err(_) => Err(BodyError::BadField {
+            field: "stream_options",
+            expected: "an object",
+        }),
+    }
+}
+
+/// `thinking: {"type":"disabled"}` and `reasoning_effort: null` ask for no thinking.
+fn thinking_requested(field: &str, v: &RawValue) -> bool {
+    if v.get() == "null" {
+        return false;
+    }
+    if field == "thinking" {
+        #[derive(serde::Deserialize)]
+        struct Kind<'a> {
+            #[serde(borrow, rename = "type")]
+            kind: Option<Cow<'a, str>>,
+        }
+        if let Ok(Kind { kind: Some(k) }) = serde_json::from_str::<Kind>(v.get()) {
+            return k != "disabled";
+        }
+    }
+    true
+}
+
+/// Write `s` as a JSON string literal.
+fn write_json_string(out: &mut Vec<u8>, s: &str) {
+    // serde_json's escaping into a Vec cannot fail.
+    serde_json::to_writer(&mut *out, s).expect("writing to a Vec");
+}
+

@@ -1,0 +1,354 @@
+use super::*;
+
+const RULES: BodyRules = BodyRules {
+    thinking: ThinkingPolicy::Reject,
+    default_max_tokens: 1024,
+};
+
+fn upstream_json(
+    body: &str,
+    format: ApiFormat,
+    rules: BodyRules,
+    model: &str,
+) -> serde_json::Value {
+    let mut req = ChatRequest::parse(body.as_bytes(), format).unwrap();
+    req.sanitize(&rules).unwrap();
+    let up = req.render();
+    let bytes = up.to_bytes_for(model);
+    assert_eq!(bytes.len(), up.len_for(model));
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[test]
+fn rewrites_model_and_strips_forbidden_fields() {
+    let v = upstream_json(
+        r#"{"messages":[{"role":"user","content":"hi"}],"model":"pub","api_key":"x","api_base":"http://evil","base_url":"y","custom_llm_provider":"z","temperature":0.2,"tools":[{"type":"function"}]}"#,
+        ApiFormat::OpenAi,
+        RULES,
+        "gpt-up",
+    );
+    assert_eq!(v["model"], "gpt-up");
+    for f in FORBIDDEN_FIELDS {
+        assert!(v.get(f).is_none(), "{f} survived");
+    }
+    assert_eq!(v["temperature"], 0.2);
+    assert_eq!(v["tools"][0]["type"], "function");
+    assert_eq!(v["max_tokens"], 1024);
+}
+
+#[test]
+fn openai_stream_gets_include_usage_and_keeps_other_options() {
+    let v = upstream_json(
+        r#"{"model":"m","messages":[],"stream":true,"stream_options":{"foo":1}}"#,
+        ApiFormat::OpenAi,
+        RULES,
+        "m",
+    );
+    assert_eq!(v["stream_options"]["include_usage"], true);
+    assert_eq!(v["stream_options"]["foo"], 1);
+    let v = upstream_json(
+        r#"{"model":"m","messages":[],"stream":true}"#,
+        ApiFormat::OpenAi,
+        RULES,
+        "m",
+    );
+    assert_eq!(v["stream_options"]["include_usage"], true);
+    // Anthropic streams carry usage anyway; nothing is added.
+    let v = upstream_json(
+        r#"{"model":"m","messages":[],"stream":true,"max_tokens":5}"#,
+        ApiFormat::Anthropic,
+        RULES,
+        "m",
+    );
+    assert!(v.get("stream_options").is_none());
+    assert_eq!(v["max_tokens"], 5);
+}
+
+#[test]
+fn output_limits_and_choices() {
+    let r = ChatRequest::parse(
+        br#"{"model":"m","messages":[],"max_tokens":7,"max_completion_tokens":9,"n":3}"#,
+        ApiFormat::OpenAi,
+    )
+    .unwrap();
+    assert_eq!(r.max_output_tokens(), Some(9));
+    assert_eq!(r.choices(), 3);
+    let e = ChatRequest::parse(
+        br#"{"model":"m","messages":[],"max_tokens":-1}"#,
+        ApiFormat::OpenAi,
+    )
+    .err()
+    .unwrap();
+    assert!(matches!(
+        e,
+        BodyError::BadField {
+            field: "max_tokens",
+            ..
+        }
+    ));
+    let e = ChatRequest::parse(
+        br#"{"model":"m","messages":[],"max_tokens":"5"}"#,
+        ApiFormat::Anthropic,
+    )
+    .err()
+    .unwrap();
+    assert!(matches!(
+        e,
+        BodyError::BadField {
+            field: "max_tokens",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn thinking_policy() {
+    let body =
+        r#"{"model":"m","messages":[],"thinking":{"type":"enabled","budget_tokens":2000}}"#;
+    let mut r = ChatRequest::parse(body.as_bytes(), ApiFormat::Anthropic).unwrap();
+    assert_eq!(
+        r.sanitize(&RULES),
+        Err(BodyError::ThinkingNotAllowed("thinking"))
+    );
+
+    let strip = BodyRules {
+        thinking: ThinkingPolicy::Strip,
+        ..RULES
+    };
+    let v = upstream_json(body, ApiFormat::Anthropic, strip, "m");
+    assert!(v.get("thinking").is_none());
+
+    let allow = BodyRules {
+        thinking: ThinkingPolicy::Allow,
+        ..RULES
+    };
+    let v = upstream_json(body, ApiFormat::Anthropic, allow, "m");
+    assert_eq!(v["thinking"]["budget_tokens"], 2000);
+
+    let mut r = ChatRequest::parse(
+        br#"{"model":"m","messages":[],"reasoning_effort":"high"}"#,
+        ApiFormat::OpenAi,
+    )
+    .unwrap();
+    assert_eq!(
+        r.sanitize(&RULES),
+        Err(BodyError::ThinkingNotAllowed("reasoning_effort"))
+    );
+
+    // Explicitly disabled thinking is not a request for thinking.
+    let v = upstream_json(
+        r#"{"model":"m","messages":[],"thinking":{"type":"disabled"}}"#,
+        ApiFormat::Anthropic,
+        RULES,
+        "m",
+    );
+    assert!(v.get("thinking").is_none());
+}
+
+#[test]
+fn refuses_malformed_bodies() {
+    type Check = fn(&BodyError) -> bool;
+    let cases: [(&str, Check); 9] = [
+        ("", |e| matches!(e, BodyError::InvalidJson(_))),
+        ("{", |e| matches!(e, BodyError::InvalidJson(_))),
+        ("[1,2]", |e| matches!(e, BodyError::NotAnObject)),
+        (r#"{"messages":[]}"#, |e| {
+            matches!(e, BodyError::MissingModel)
+        }),
+        (r#"{"model":42,"messages":[]}"#, |e| {
+            matches!(e, BodyError::BadModel)
+        }),
+        (r#"{"model":"m"}"#, |e| {
+            matches!(e, BodyError::MissingMessages)
+        }),
+        (r#"{"model":"m","messages":"hi"}"#, |e| {
+            matches!(e, BodyError::BadMessages)
+        }),
+        (r#"{"model":"a","model":"b","messages":[]}"#, |e| {
+            matches!(e, BodyError::DuplicateField(_))
+        }),
+        (r#"{"model":"m","messages":[]} trailing"#, |e| {
+            matches!(e, BodyError::InvalidJson(_))
+        }),
+    ];
+    for (body, check) in cases {
+        let e = ChatRequest::parse(body.as_bytes(), ApiFormat::OpenAi)
+            .err()
+            .unwrap_or_else(|| panic!("{body} accepted"));
+        assert!(check(&e), "{body}: {e:?}");
+    }
+}
+
+#[test]
+fn escapes_upstream_model_and_keeps_unicode_intact() {
+    let body = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"h\u{e9}llo \u{1F600} \\\"q\\\"\"}]}";
+    let v = upstream_json(body, ApiFormat::OpenAi, RULES, "we\"ird");
+    assert_eq!(v["model"], "we\"ird");
+    assert_eq!(v["messages"][0]["content"], "h\u{e9}llo \u{1F600} \"q\"");
+}
+
+fn refused(body: &str, format: ApiFormat) -> BodyError {
+    ChatRequest::parse(body.as_bytes(), format)
+        .err()
+        .unwrap_or_else(|| panic!("{body} accepted"))
+}
+
+#[test]
+fn zero_limits_are_refused_and_the_larger_limit_is_reserved() {
+    for body in [
+        r#"{"model":"m","messages":[],"max_tokens":0}"#,
+        r#"{"model":"m","messages":[],"max_completion_tokens":0}"#,
+        r#"{"model":"m","messages":[],"n":0}"#,
+    ] {
+        assert!(
+            matches!(refused(body, ApiFormat::OpenAi), BodyError::BadField { expected: "a positive integer", .. }),
+            "{body}"
+        );
+    }
+    assert!(matches!(
+        refused(r#"{"model":"m","messages":[],"max_tokens":0}"#, ApiFormat::Anthropic),
+        BodyError::BadField { field: "max_tokens", .. }
+    ));
+    for (body, want) in [
+        (r#"{"model":"m","messages":[],"max_tokens":900,"max_completion_tokens":9}"#, 900),
+        (r#"{"model":"m","messages":[],"max_tokens":9,"max_completion_tokens":900}"#, 900),
+        (r#"{"model":"m","messages":[],"max_tokens":null,"max_completion_tokens":5}"#, 5),
+    ] {
+        let r = ChatRequest::parse(body.as_bytes(), ApiFormat::OpenAi).unwrap();
+        assert_eq!(r.max_output_tokens(), Some(want), "{body}");
+    }
+}
+
+#[test]
+fn case_variants_and_engine_limits_are_refused_by_name() {
+    for (field, format) in [
+        ("MAX_TOKENS", ApiFormat::OpenAi),
+        ("Max_Tokens", ApiFormat::Anthropic),
+        ("N", ApiFormat::OpenAi),
+        ("n", ApiFormat::Anthropic),
+        ("MAX_COMPLETION_TOKENS", ApiFormat::OpenAi),
+        ("max_completion_tokens", ApiFormat::Anthropic),
+        ("n_predict", ApiFormat::OpenAi),
+        ("best_of", ApiFormat::OpenAi),
+        ("max_output_tokens", ApiFormat::Anthropic),
+        ("maxOutputTokens", ApiFormat::OpenAi),
+        ("max_new_tokens", ApiFormat::OpenAi),
+        ("num_predict", ApiFormat::OpenAi),
+        ("use_beam_search", ApiFormat::OpenAi),
+    ] {
+        let body = format!(r#"{{"model":"m","messages":[],"max_tokens":10,"{field}":100000}}"#);
+        let body = body.replace(r#","max_tokens":10,"max_tokens""#, r#","max_tokens""#);
+        match refused(&body, format) {
+            BodyError::UnpricedField { field: f, .. } => assert_eq!(f, field),
+            other => panic!("{field}: {other:?}"),
+        }
+        assert!(refused(&body, format).to_string().contains(field));
+    }
+}
+
+#[test]
+fn premium_switches_and_server_tools_are_refused() {
+    let cases: [(&str, ApiFormat, &str); 11] = [
+        (r#""service_tier":"priority""#, ApiFormat::OpenAi, "service_tier"),
+        (r#""service_tier":"flex""#, ApiFormat::OpenAi, "service_tier"),
+        (r#""service_tier":"priority""#, ApiFormat::Anthropic, "service_tier"),
+        (r#""modalities":["text","audio"]"#, ApiFormat::OpenAi, "modalities"),
+        (r#""audio":{"voice":"alloy","format":"wav"}"#, ApiFormat::OpenAi, "audio"),
+        (r#""prediction":{"type":"content","content":"x"}"#, ApiFormat::OpenAi, "prediction"),
+        (r#""web_search_options":{}"#, ApiFormat::OpenAi, "web_search_options"),
+        (r#""mcp_servers":[]"#, ApiFormat::Anthropic, "mcp_servers"),
+        (r#""tools":[{"type":"web_search_20250305","name":"web_search"}]"#, ApiFormat::Anthropic, "tools[type=web_search_20250305]"),
+        (r#""tools":[{"type":"code_execution_20250522","name":"c"}]"#, ApiFormat::Anthropic, "tools[type=code_execution_20250522]"),
+        (r#""tools":[{"type":"web_search_preview"}]"#, ApiFormat::OpenAi, "tools[type=web_search_preview]"),
+    ];
+    for (extra, format, field) in cases {
+        let body = format!(r#"{{"model":"m","messages":[],{extra}}}"#);
+        match refused(&body, format) {
+            BodyError::UnpricedField { field: f, .. } => assert_eq!(f, field, "{body}"),
+            other => panic!("{body}: {other:?}"),
+        }
+    }
+    for ok in [
+        r#"{"model":"m","messages":[],"service_tier":"auto"}"#,
+        r#"{"model":"m","messages":[],"service_tier":"default","modalities":["text"],"audio":null}"#,
+        r#"{"model":"m","messages":[],"tools":[{"type":"function","function":{"name":"f"}}]}"#,
+    ] {
+        assert!(ChatRequest::parse(ok.as_bytes(), ApiFormat::OpenAi).is_ok(), "{ok}");
+    }
+    let client_tools = r#"{"model":"m","messages":[],"service_tier":"standard_only","tools":[{"name":"f","input_schema":{"type":"object"}},{"type":"custom","name":"g","input_schema":{}},{"type":"bash_20250124","name":"bash"}]}"#;
+    assert!(ChatRequest::parse(client_tools.as_bytes(), ApiFormat::Anthropic).is_ok());
+}
+
+#[test]
+fn a_null_limit_does_not_become_a_duplicate_key_upstream() {
+    for body in [
+        r#"{"model":"m","messages":[],"max_tokens":null}"#,
+        r#"{"model":"m","messages":[],"max_completion_tokens":null,"max_tokens":null}"#,
+    ] {
+        let mut req = ChatRequest::parse(body.as_bytes(), ApiFormat::OpenAi).unwrap();
+        req.sanitize(&RULES).unwrap();
+        let text = String::from_utf8(req.render().to_bytes_for("m").to_vec()).unwrap();
+        assert_eq!(text.matches("max_tokens").count(), 1, "{text}");
+        assert!(!text.contains("null"), "{text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["max_tokens"], 1024);
+    }
+}
+
+#[test]
+fn stream_options_reach_the_upstream_once_with_usage_on() {
+    // A parser that keeps the first key would have read include_usage: false.
+    let dup = r#"{"model":"m","messages":[],"stream":true,"stream_options":{"include_usage":false,"include_usage":true}}"#;
+    let mut req = ChatRequest::parse(dup.as_bytes(), ApiFormat::OpenAi).unwrap();
+    assert_eq!(
+        req.sanitize(&RULES),
+        Err(BodyError::DuplicateField("stream_options.include_usage".into()))
+    );
+    let already = r#"{"model":"m","messages":[],"stream":true,"stream_options":{"include_usage":true}}"#;
+    let mut req = ChatRequest::parse(already.as_bytes(), ApiFormat::OpenAi).unwrap();
+    req.sanitize(&RULES).unwrap();
+    let text = String::from_utf8(req.render().to_bytes_for("m").to_vec()).unwrap();
+    assert_eq!(text.matches("include_usage").count(), 1, "{text}");
+}
+
+#[test]
+fn prompt_bounds_follow_what_the_provider_must_expand() {
+    let bound = |body: &str, format| {
+        ChatRequest::parse(body.as_bytes(), format)
+            .unwrap()
+            .prompt_bound()
+    };
+    let text = PromptBound::BodyBytes { hidden: 0 };
+    assert_eq!(bound(r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#, ApiFormat::OpenAi), text);
+    // Non-ASCII escaped as \u is still text (walked, not scanned).
+    assert_eq!(
+        bound(r#"{"model":"m","messages":[{"role":"user","content":"\u4f60\u597d"}]}"#, ApiFormat::OpenAi),
+        text
+    );
+    for (body, format) in [
+        (r#"{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"https://x/y.png"}}]}]}"#, ApiFormat::OpenAi),
+        (r#"{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBOR"}}]}]}"#, ApiFormat::OpenAi),
+        (r#"{"model":"m","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"x","format":"wav"}}]}]}"#, ApiFormat::OpenAi),
+        (r#"{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"file_id":"f"}}]}]}"#, ApiFormat::OpenAi),
+        (r#"{"model":"m","messages":[{"role":"user","content":[{"type":"image","source":{"type":"url","url":"https://x"}}]}]}"#, ApiFormat::Anthropic),
+        (r#"{"model":"m","messages":[{"role":"user","content":[{"type":"document","source":{"type":"base64","data":"JVBER"}}]}]}"#, ApiFormat::Anthropic),
+        // A marker spelled with escapes is found by the walk.
+        (r#"{"model":"m","messages":[{"role":"user","content":[{"type":"\u0069mage","source":{}}]}]}"#, ApiFormat::Anthropic),
+        (r#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"a"},{"\u0069mage_url":{"url":"u"},"type":"x"}]}]}"#, ApiFormat::OpenAi),
+        (r#"{"model":"m","messages":[],"tools":[{"type":"computer_20250124","name":"computer","display_width_px":1}]}"#, ApiFormat::Anthropic),
+    ] {
+        assert!(
+            matches!(bound(body, format), PromptBound::ContextLength { .. }),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        bound(r#"{"model":"m","max_tokens":5,"messages":[],"tools":[{"name":"f","input_schema":{}}]}"#, ApiFormat::Anthropic),
+        PromptBound::BodyBytes { hidden: content::ANTHROPIC_TOOL_PROMPT_TOKENS }
+    );
+    // OpenAI function definitions render to fewer tokens than their JSON bytes.
+    assert_eq!(
+        bound(r#"{"model":"m","messages":[],"tools":[{"type":"function","function":{"name":"f"}}]}"#, ApiFormat::OpenAi),
+        text
+    );
+}
