@@ -1,41 +1,66 @@
-//! What a request is billed on when the upstream's usage is incomplete.
+//! What a request is billed on when the upstream's usage is missing or incomplete.
 //!
 //! - Usage arrived and the response completed: exactly the metered usage.
-//! - The response was cut (client disconnect, upstream closed) or the upstream sent no usage:
-//!   the metered counts, raised to an estimate where they are missing or short:
-//!   input = ⌈request body bytes / 4⌉ when no input count arrived; output = the larger of the
-//!   metered output and ⌈generated text bytes / 4⌉ (text and tool-argument deltas actually
-//!   delivered). Four bytes per token is the usual English average; the estimate is then
-//!   capped at the request's reservation, so it can never exceed the worst case the buyer
-//!   agreed to.
+//! - A JSON (non-stream) response without readable usage, or a stream that ended without any:
+//!   the request's bounds at the serving provider (`Bounds`: the prompt bound and
+//!   `max_tokens × n`) — the provider bills what it generated and did not say how much, so
+//!   only the bound is provable; it is what the reservation holds.
+//! - A stream cut before its usage was complete (the client left, the upstream closed):
+//!   input as metered when any input count arrived (Anthropic sends it first), else a real
+//!   count of the prompt (`counted_prompt`: the model family's tokenizer, when the prompt is all
+//!   text), else the prompt bound — never a bytes-per-token guess; output the larger of the
+//!   metered output and the generated text's bytes (at least one byte per token), within the
+//!   output bound.
 
 use crate::{MicroUsdc, Outcome};
 use tollgate_filters::usage::{MeterReport, Usage};
 
-pub const BYTES_PER_TOKEN_ESTIMATE: u64 = 4;
+/// The token bounds a request was reserved on, at the provider that served it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Bounds {
+    pub prompt: u64,
+    pub output: u64,
+}
 
-/// The usage to bill, and whether any of it is an estimate.
+/// How the billed usage was arrived at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Basis {
+    /// The upstream's own usage.
+    Metered,
+    /// Partly estimated (a cut stream).
+    Estimated,
+    /// No usage to go on: the bounds.
+    Bound,
+}
+
+/// The usage to bill and how it was arrived at. `stream`: the response is an event stream;
+/// `content_bytes`: generated text delivered so far; `counted_prompt`: the prompt's token
+/// count, when one could be made (only needed for a cut stream).
 pub fn billable_usage(
     report: &MeterReport,
-    request_bytes: u64,
+    stream: bool,
+    bounds: Bounds,
+    counted_prompt: Option<u64>,
     content_bytes: u64,
-) -> (Usage, bool) {
-    if report.usage_seen && report.complete {
-        return (report.usage, false);
+) -> (Usage, Basis) {
+    if report.usage_seen && (report.complete || !stream) {
+        return (report.usage, Basis::Metered);
+    }
+    if !stream || report.complete {
+        let worst = Usage {
+            input: bounds.prompt,
+            output: bounds.output,
+            ..Usage::default()
+        };
+        return (worst, Basis::Bound);
     }
     let mut u = report.usage;
-    let mut estimated = false;
     let input_seen = u.input + u.cache_read + u.cache_write_5m + u.cache_write_1h > 0;
     if !input_seen {
-        u.input = request_bytes.div_ceil(BYTES_PER_TOKEN_ESTIMATE);
-        estimated = true;
+        u.input = counted_prompt.unwrap_or(bounds.prompt);
     }
-    let output_estimate = content_bytes.div_ceil(BYTES_PER_TOKEN_ESTIMATE);
-    if output_estimate > u.output {
-        u.output = output_estimate;
-        estimated = true;
-    }
-    (u, estimated)
+    u.output = u.output.max(content_bytes.min(bounds.output));
+    (u, Basis::Estimated)
 }
 
 /// Hold a charge to its reservation; returns what was above it (0 normally).
@@ -69,6 +94,11 @@ mod tests {
         }
     }
 
+    const BOUNDS: Bounds = Bounds {
+        prompt: 5000,
+        output: 100,
+    };
+
     #[test]
     fn complete_usage_is_billed_exactly() {
         let u = Usage {
@@ -76,29 +106,76 @@ mod tests {
             output: 3,
             ..Usage::default()
         };
+        for stream in [true, false] {
+            assert_eq!(
+                billable_usage(&report(u, true, true), stream, BOUNDS, None, 9999),
+                (u, Basis::Metered)
+            );
+        }
+        // A JSON body's usage member is whole even if the body was cut after it.
         assert_eq!(
-            billable_usage(&report(u, true, true), 9999, 9999),
-            (u, false)
+            billable_usage(&report(u, true, false), false, BOUNDS, None, 0),
+            (u, Basis::Metered)
         );
     }
 
     #[test]
-    fn missing_usage_is_estimated_from_bytes() {
-        let (u, est) = billable_usage(&report(Usage::default(), false, true), 401, 40);
-        assert!(est);
-        assert_eq!((u.input, u.output), (101, 10));
+    fn no_usage_to_go_on_is_billed_at_the_bounds() {
+        let worst = Usage {
+            input: 5000,
+            output: 100,
+            ..Usage::default()
+        };
+        for (stream, complete) in [(false, true), (false, false), (true, true)] {
+            assert_eq!(
+                billable_usage(
+                    &report(Usage::default(), false, complete),
+                    stream,
+                    BOUNDS,
+                    Some(7),
+                    40
+                ),
+                (worst, Basis::Bound),
+                "stream {stream}, complete {complete}"
+            );
+        }
     }
 
     #[test]
-    fn cut_stream_keeps_known_input_and_raises_output() {
+    fn a_cut_stream_counts_its_prompt_and_at_least_its_delivered_text() {
+        let (u, basis) = billable_usage(
+            &report(Usage::default(), false, false),
+            true,
+            BOUNDS,
+            Some(1234),
+            40,
+        );
+        assert_eq!(basis, Basis::Estimated);
+        assert_eq!((u.input, u.output), (1234, 40));
+        // Without a count, the prompt bound; delivered text beyond the output bound is cut.
+        let (u, _) = billable_usage(
+            &report(Usage::default(), false, false),
+            true,
+            BOUNDS,
+            None,
+            999,
+        );
+        assert_eq!((u.input, u.output), (5000, 100));
+    }
+
+    #[test]
+    fn a_cut_stream_keeps_input_it_was_told_and_raises_output() {
         let seen = Usage {
             input: 7,
             cache_read: 100,
             output: 1,
             ..Usage::default()
         };
-        let (u, est) = billable_usage(&report(seen, true, false), 5000, 20);
-        assert!(est);
-        assert_eq!((u.input, u.cache_read, u.output), (7, 100, 5));
+        let (u, basis) = billable_usage(&report(seen, true, false), true, BOUNDS, Some(1), 20);
+        assert_eq!(basis, Basis::Estimated);
+        assert_eq!((u.input, u.cache_read, u.output), (7, 100, 20));
+        let metered_more = Usage { output: 60, ..seen };
+        let (u, _) = billable_usage(&report(metered_more, true, false), true, BOUNDS, None, 20);
+        assert_eq!(u.output, 60);
     }
 }

@@ -6,9 +6,9 @@
 //! `BILLING_UNAVAILABLE`; records of requests already served are never dropped. When
 //! Postgres comes back the same batch commits and slots free up, without a restart.
 
+use crate::charging::cap_to_reservation;
 use crate::lease::{LeaseBook, ReserveError};
 use crate::ledger::{Ledger, LedgerError};
-use crate::charging::cap_to_reservation;
 use crate::sink::{AdmitError, BillingSink, Reservation};
 use crate::{MicroUsdc, Outcome};
 use async_trait::async_trait;

@@ -3,4 +3,5 @@
 //! and property-tested in isolation and benchmarked in bytes/s.
 
 pub mod chat_request;
+pub mod prompt_tokens;
 pub mod usage;

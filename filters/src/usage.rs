@@ -7,15 +7,17 @@
 //! [`UsageMeter::content_bytes`] to estimate from instead.
 //!
 //! Event streams are processed in place: complete lines are read straight from the chunk and
-//! only the unfinished tail of a chunk is copied (see the `event_stream` module). JSON bodies are
-//! buffered up to a limit and parsed once, when [`UsageMeter::report`] is asked.
+//! only the unfinished tail of a chunk is copied (see the `event_stream` module). JSON bodies
+//! are scanned as they pass, keeping only their top-level `usage` and error members (see the
+//! `json_body` module), so memory stays bounded whatever the body's size.
 
 mod event_stream;
+mod json_body;
 mod payload;
 
 use event_stream::{EventName, EventStream, PayloadSink};
+use json_body::JsonBody;
 use payload::{PayloadEffect, UsageUpdate};
-use std::sync::OnceLock;
 
 /// Tokens of one request in the five buckets that are priced separately.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -75,9 +77,6 @@ pub struct MeterReport {
     pub malformed_events: u32,
 }
 
-/// Default for [`UsageMeter::with_json_limit`].
-pub const DEFAULT_JSON_LIMIT: usize = 8 << 20;
-
 /// Meters one response body. Feed it every chunk in order, then ask for the report.
 pub struct UsageMeter {
     body: Body,
@@ -102,27 +101,12 @@ impl UsageMeter {
                     tally: Tally::default(),
                 },
             },
-            BodyKind::Json => Body::Json(JsonBody {
-                format,
-                buffer: Vec::new(),
-                limit: DEFAULT_JSON_LIMIT,
-                over_limit: false,
-                parsed: OnceLock::new(),
-            }),
+            BodyKind::Json => Body::Json(JsonBody::new(format)),
         };
         UsageMeter {
             body,
             bytes_seen: 0,
         }
-    }
-
-    /// Non-stream JSON bodies are buffered up to this many bytes (default 8 MiB) to parse
-    /// usage at the end; beyond it usage is reported missing. No effect on event streams.
-    pub fn with_json_limit(mut self, bytes: usize) -> Self {
-        if let Body::Json(json) = &mut self.body {
-            json.limit = bytes;
-        }
-        self
     }
 
     pub fn feed(&mut self, chunk: &[u8]) {
@@ -139,12 +123,18 @@ impl UsageMeter {
         self.tally().report()
     }
 
+    /// The body is an event stream (as opposed to one JSON document).
+    pub fn is_event_stream(&self) -> bool {
+        matches!(self.body, Body::EventStream { .. })
+    }
+
     pub fn bytes_seen(&self) -> u64 {
         self.bytes_seen
     }
 
-    /// Bytes of generated text and tool-call arguments seen so far (raw JSON string length),
-    /// for estimating a charge when no usage arrived. For a JSON body, 0 until it parses.
+    /// Bytes of generated text and tool-call arguments seen so far in an event stream (raw
+    /// JSON string length, so never fewer than their tokens), for charging a stream cut before
+    /// its usage arrived. Always 0 for a JSON body (one without usage is charged its bound).
     pub fn content_bytes(&self) -> u64 {
         self.tally().content_bytes
     }
@@ -160,7 +150,20 @@ impl UsageMeter {
                 }
                 tally
             }
-            Body::Json(json) => json.tally(),
+            Body::Json(json) => {
+                let v = json.verdict();
+                let mut tally = Tally {
+                    complete: v.complete,
+                    upstream_error: v.is_error,
+                    malformed_events: u32::from(v.malformed),
+                    ..Tally::default()
+                };
+                if let Some(update) = v.usage.filter(UsageUpdate::has_counts) {
+                    tally.usage_seen = true;
+                    tally.apply_usage(&update);
+                }
+                tally
+            }
         }
     }
 }
@@ -259,60 +262,5 @@ impl PayloadSink for StreamMetering {
 
     fn dispatch(&mut self, name: EventName, effect: Option<PayloadEffect>) {
         self.tally.on_event(name, effect);
-    }
-}
-
-/// A non-stream body, kept until the end because usage comes last in it.
-struct JsonBody {
-    format: ApiFormat,
-    buffer: Vec<u8>,
-    limit: usize,
-    over_limit: bool,
-    /// The parse of `buffer`, made on the first report after the last chunk, so that
-    /// `report` and `content_bytes` at the end cost one parse between them.
-    parsed: OnceLock<Tally>,
-}
-
-impl JsonBody {
-    fn feed(&mut self, chunk: &[u8]) {
-        if chunk.is_empty() {
-            return;
-        }
-        self.parsed.take();
-        if self.over_limit {
-            return;
-        }
-        if self.buffer.len().saturating_add(chunk.len()) > self.limit {
-            self.over_limit = true;
-            self.buffer = Vec::new();
-            return;
-        }
-        self.buffer.extend_from_slice(chunk);
-    }
-
-    fn tally(&self) -> Tally {
-        *self.parsed.get_or_init(|| self.parse())
-    }
-
-    fn parse(&self) -> Tally {
-        let mut tally = Tally::default();
-        if self.over_limit {
-            return tally;
-        }
-        let parsed = match self.format {
-            ApiFormat::OpenAi => payload::parse_openai_body(&self.buffer),
-            ApiFormat::Anthropic => payload::parse_anthropic_body(&self.buffer),
-        };
-        match parsed {
-            Ok(effect) => {
-                tally.apply(&effect);
-                tally.complete = true;
-            }
-            // A body that ends early may still be arriving, or was cut: not complete, but
-            // not malformed either.
-            Err(e) if e.is_eof() => {}
-            Err(_) => tally.malformed_events = 1,
-        }
-        tally
     }
 }

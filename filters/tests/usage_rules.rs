@@ -463,7 +463,11 @@ fn openai_json_body_usage_and_content() {
         }
     );
     assert!(report.complete && report.usage_seen && !report.upstream_error);
-    assert_eq!(meter.content_bytes(), 6 + 2);
+    assert_eq!(
+        meter.content_bytes(),
+        0,
+        "text in a JSON body is not measured"
+    );
 }
 
 #[test]
@@ -526,30 +530,56 @@ fn json_body_that_is_not_json_is_malformed() {
     assert!(!report.complete && !report.usage_seen);
 }
 
+/// A 9 MB completion: its usage is read, wherever it sits, and the meter holds no copy of
+/// the body (the old meter dropped bodies over 8 MiB and billed them as 0 output tokens).
 #[test]
-fn json_body_over_the_limit_reports_usage_missing() {
-    let body = br#"{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2}}"#;
-    let at_limit = {
-        let mut meter =
-            UsageMeter::new(ApiFormat::OpenAi, BodyKind::Json).with_json_limit(body.len());
-        meter.feed(body);
-        meter.report()
-    };
-    assert!(at_limit.usage_seen && at_limit.complete);
-    let mut over =
-        UsageMeter::new(ApiFormat::OpenAi, BodyKind::Json).with_json_limit(body.len() - 1);
-    over.feed(&body[..10]);
-    over.feed(&body[10..]);
-    let report = over.report();
-    assert!(!report.usage_seen && !report.complete);
-    assert_eq!(over.bytes_seen(), body.len() as u64);
+fn json_body_of_any_size_is_metered_with_bounded_memory() {
+    let text = "x".repeat(9_200_000);
+    for usage_first in [false, true] {
+        let usage = r#""usage":{"prompt_tokens":7,"completion_tokens":2300000}"#;
+        let body = if usage_first {
+            format!(r#"{{{usage},"choices":[{{"message":{{"content":"{text}"}}}}]}}"#)
+        } else {
+            format!(r#"{{"choices":[{{"message":{{"content":"{text}"}}}}],{usage}}}"#)
+        };
+        let mut meter = UsageMeter::new(ApiFormat::OpenAi, BodyKind::Json);
+        for chunk in body.as_bytes().chunks(16 * 1024) {
+            meter.feed(chunk);
+        }
+        let report = meter.report();
+        assert!(
+            report.usage_seen && report.complete,
+            "usage first: {usage_first}"
+        );
+        assert_eq!((report.usage.input, report.usage.output), (7, 2_300_000));
+        assert_eq!(meter.bytes_seen(), body.len() as u64);
+        assert!(
+            std::mem::size_of_val(&meter) < 1024,
+            "the meter keeps no buffer of the body"
+        );
+    }
 }
 
 #[test]
-fn json_limit_does_not_apply_to_event_streams() {
-    let mut meter = UsageMeter::new(ApiFormat::OpenAi, BodyKind::EventStream).with_json_limit(4);
-    meter.feed(format!("{OPENAI_USAGE_CHUNK}\n\n").as_bytes());
-    assert!(meter.report().usage_seen);
+fn json_body_members_that_look_like_usage_do_not_count() {
+    // A nested `usage`, and `usage` inside a string, are not the top-level member.
+    let body = r#"{"choices":[{"message":{"content":"\"usage\":{\"prompt_tokens\":999}","usage":{"prompt_tokens":998}}}],"x":{"usage":{"prompt_tokens":997}},"usage":{"prompt_tokens":3,"completion_tokens":4}}"#;
+    let report = json_body(ApiFormat::OpenAi, body);
+    assert_eq!((report.usage.input, report.usage.output), (3, 4));
+    // No top-level usage at all: usage missing, not zero.
+    let report = json_body(ApiFormat::OpenAi, r#"{"x":{"usage":{"prompt_tokens":5}}}"#);
+    assert!(!report.usage_seen && report.complete);
+    // Trailing text after the object makes it malformed.
+    let report = json_body(ApiFormat::OpenAi, r#"{"usage":{"prompt_tokens":1}} junk"#);
+    assert!(!report.complete && report.malformed_events == 1);
+}
+
+#[test]
+fn json_body_usage_over_the_member_limit_is_not_read() {
+    let padding = " ".repeat(70 * 1024);
+    let body = format!(r#"{{"usage":{{"prompt_tokens":1,{padding}"completion_tokens":2}}}}"#);
+    let report = json_body(ApiFormat::OpenAi, &body);
+    assert!(!report.usage_seen, "a 70 KiB usage object is not buffered");
 }
 
 #[test]

@@ -13,6 +13,10 @@
 //! | 6 | [`jobs`], [`cli`], [`admin`] | background services, ops subcommands, the metrics listener |
 //! | 7 | [`app`] | `Config` → Pingora `Server`: every service, wired in order |
 
+// `impl ProxyHttp` futures (async_trait inside Pingora inside tokio) nest deeper than the
+// default layout query depth allows once the request filter holds a parsed body.
+#![recursion_limit = "256"]
+
 pub mod config;
 
 pub mod metrics;

@@ -50,6 +50,8 @@ pub(crate) struct Controls {
     pub hang: bool,
     pub close_after: Option<usize>,
     pub malformed_sse: bool,
+    /// Report the prompt tokens as OpenAI counts them (o200k_base, the chat rule).
+    pub count_prompt: bool,
 }
 
 const HEADER_PREFIX: &str = "x-mock-";
@@ -71,6 +73,7 @@ impl Controls {
             hang: false,
             close_after: None,
             malformed_sse: false,
+            count_prompt: false,
         }
     }
 
@@ -127,6 +130,7 @@ impl Controls {
             Control::OmitUsage => self.omit_usage = flag()?,
             Control::Hang => self.hang = flag()?,
             Control::MalformedSse => self.malformed_sse = flag()?,
+            Control::CountPrompt => self.count_prompt = flag()?,
             Control::CloseAfter => self.close_after = Some(number()? as usize),
             Control::Status => {
                 let code = number()?;
@@ -154,10 +158,11 @@ enum Control {
     Hang,
     CloseAfter,
     MalformedSse,
+    CountPrompt,
 }
 
 /// Canonical (model-suffix) spelling of each control.
-const CONTROL_NAMES: [(&str, Control); 12] = [
+const CONTROL_NAMES: [(&str, Control); 13] = [
     ("input_tokens", Control::InputTokens),
     ("output_tokens", Control::OutputTokens),
     ("cache_read_tokens", Control::CacheReadTokens),
@@ -170,6 +175,7 @@ const CONTROL_NAMES: [(&str, Control); 12] = [
     ("hang", Control::Hang),
     ("close_after", Control::CloseAfter),
     ("malformed_sse", Control::MalformedSse),
+    ("count_prompt", Control::CountPrompt),
 ];
 
 impl Control {

@@ -8,6 +8,7 @@ mod anthropic;
 mod body;
 mod controls;
 mod openai;
+mod prompt_count;
 mod recorder;
 mod reply;
 mod request;

@@ -36,7 +36,7 @@ struct MockState {
     recorder: Option<Recorder>,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Api {
     OpenAi,
     Anthropic,
@@ -137,6 +137,11 @@ async fn handle(state: &MockState, request: Request<Incoming>) -> Response<MockB
     }
     if let Some(response) = fault_response(api, &controls).await {
         return response;
+    }
+    if controls.count_prompt && api == Api::OpenAi {
+        if let Some(n) = super::prompt_count::openai_chat_prompt(&body) {
+            controls.tokens.input = n;
+        }
     }
     reply(api, &chat, &controls).await
 }

@@ -121,7 +121,8 @@ pub(super) fn prompt_bound(body: &[u8], format: ApiFormat, tools: Option<&str>) 
 fn walk(body: &[u8]) -> Option<&'static str> {
     let mut de = serde_json::Deserializer::from_slice(body);
     // The body already parsed as JSON; a walk error means "cannot tell": count it as content.
-    de.deserialize_any(Walk).unwrap_or(Some("unreadable content"))
+    de.deserialize_any(Walk)
+        .unwrap_or(Some("unreadable content"))
 }
 
 fn marker(s: &str) -> Option<&'static str> {

@@ -74,7 +74,8 @@ pub(super) fn refuse_unpriced(
         if SERVER_TOOL_FIELDS.contains(&k) {
             return Err(BodyError::UnpricedField {
                 field: key.to_string(),
-                why: "server-side tools are billed per use by the provider and are not offered here",
+                why:
+                    "server-side tools are billed per use by the provider and are not offered here",
             });
         }
         match k {
@@ -146,7 +147,8 @@ fn server_tools(value: &RawValue, format: ApiFormat) -> Result<(), BodyError> {
         if server {
             return Err(BodyError::UnpricedField {
                 field: format!("tools[type={kind}]"),
-                why: "server-side tools are billed per use by the provider and are not offered here",
+                why:
+                    "server-side tools are billed per use by the provider and are not offered here",
             });
         }
     }
@@ -154,7 +156,10 @@ fn server_tools(value: &RawValue, format: ApiFormat) -> Result<(), BodyError> {
 }
 
 /// A positive integer field (`None` when absent or null).
-pub(super) fn positive(v: Option<&RawValue>, field: &'static str) -> Result<Option<u64>, BodyError> {
+pub(super) fn positive(
+    v: Option<&RawValue>,
+    field: &'static str,
+) -> Result<Option<u64>, BodyError> {
     match v.map(RawValue::get) {
         None | Some("null") => Ok(None),
         Some(text) => match text.parse::<u64>() {

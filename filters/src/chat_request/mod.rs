@@ -19,9 +19,9 @@ mod sanitize;
 
 use crate::usage::ApiFormat;
 pub use content::PromptBound;
+pub use sanitize::UpstreamBody;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
-pub use sanitize::UpstreamBody;
 use std::borrow::Cow;
 use std::fmt;
 
@@ -65,7 +65,10 @@ pub enum BodyError {
     },
     ThinkingNotAllowed(&'static str),
     /// A field that would change what is generated or billed without being priced.
-    UnpricedField { field: String, why: &'static str },
+    UnpricedField {
+        field: String,
+        why: &'static str,
+    },
 }
 
 impl fmt::Display for BodyError {

@@ -194,4 +194,3 @@ fn write_json_string(out: &mut Vec<u8>, s: &str) {
     // serde_json's escaping into a Vec cannot fail.
     serde_json::to_writer(&mut *out, s).expect("writing to a Vec");
 }
-

@@ -103,8 +103,7 @@ fn output_limits_and_choices() {
 
 #[test]
 fn thinking_policy() {
-    let body =
-        r#"{"model":"m","messages":[],"thinking":{"type":"enabled","budget_tokens":2000}}"#;
+    let body = r#"{"model":"m","messages":[],"thinking":{"type":"enabled","budget_tokens":2000}}"#;
     let mut r = ChatRequest::parse(body.as_bytes(), ApiFormat::Anthropic).unwrap();
     assert_eq!(
         r.sanitize(&RULES),
@@ -201,18 +200,39 @@ fn zero_limits_are_refused_and_the_larger_limit_is_reserved() {
         r#"{"model":"m","messages":[],"n":0}"#,
     ] {
         assert!(
-            matches!(refused(body, ApiFormat::OpenAi), BodyError::BadField { expected: "a positive integer", .. }),
+            matches!(
+                refused(body, ApiFormat::OpenAi),
+                BodyError::BadField {
+                    expected: "a positive integer",
+                    ..
+                }
+            ),
             "{body}"
         );
     }
     assert!(matches!(
-        refused(r#"{"model":"m","messages":[],"max_tokens":0}"#, ApiFormat::Anthropic),
-        BodyError::BadField { field: "max_tokens", .. }
+        refused(
+            r#"{"model":"m","messages":[],"max_tokens":0}"#,
+            ApiFormat::Anthropic
+        ),
+        BodyError::BadField {
+            field: "max_tokens",
+            ..
+        }
     ));
     for (body, want) in [
-        (r#"{"model":"m","messages":[],"max_tokens":900,"max_completion_tokens":9}"#, 900),
-        (r#"{"model":"m","messages":[],"max_tokens":9,"max_completion_tokens":900}"#, 900),
-        (r#"{"model":"m","messages":[],"max_tokens":null,"max_completion_tokens":5}"#, 5),
+        (
+            r#"{"model":"m","messages":[],"max_tokens":900,"max_completion_tokens":9}"#,
+            900,
+        ),
+        (
+            r#"{"model":"m","messages":[],"max_tokens":9,"max_completion_tokens":900}"#,
+            900,
+        ),
+        (
+            r#"{"model":"m","messages":[],"max_tokens":null,"max_completion_tokens":5}"#,
+            5,
+        ),
     ] {
         let r = ChatRequest::parse(body.as_bytes(), ApiFormat::OpenAi).unwrap();
         assert_eq!(r.max_output_tokens(), Some(want), "{body}");
@@ -249,17 +269,57 @@ fn case_variants_and_engine_limits_are_refused_by_name() {
 #[test]
 fn premium_switches_and_server_tools_are_refused() {
     let cases: [(&str, ApiFormat, &str); 11] = [
-        (r#""service_tier":"priority""#, ApiFormat::OpenAi, "service_tier"),
-        (r#""service_tier":"flex""#, ApiFormat::OpenAi, "service_tier"),
-        (r#""service_tier":"priority""#, ApiFormat::Anthropic, "service_tier"),
-        (r#""modalities":["text","audio"]"#, ApiFormat::OpenAi, "modalities"),
-        (r#""audio":{"voice":"alloy","format":"wav"}"#, ApiFormat::OpenAi, "audio"),
-        (r#""prediction":{"type":"content","content":"x"}"#, ApiFormat::OpenAi, "prediction"),
-        (r#""web_search_options":{}"#, ApiFormat::OpenAi, "web_search_options"),
+        (
+            r#""service_tier":"priority""#,
+            ApiFormat::OpenAi,
+            "service_tier",
+        ),
+        (
+            r#""service_tier":"flex""#,
+            ApiFormat::OpenAi,
+            "service_tier",
+        ),
+        (
+            r#""service_tier":"priority""#,
+            ApiFormat::Anthropic,
+            "service_tier",
+        ),
+        (
+            r#""modalities":["text","audio"]"#,
+            ApiFormat::OpenAi,
+            "modalities",
+        ),
+        (
+            r#""audio":{"voice":"alloy","format":"wav"}"#,
+            ApiFormat::OpenAi,
+            "audio",
+        ),
+        (
+            r#""prediction":{"type":"content","content":"x"}"#,
+            ApiFormat::OpenAi,
+            "prediction",
+        ),
+        (
+            r#""web_search_options":{}"#,
+            ApiFormat::OpenAi,
+            "web_search_options",
+        ),
         (r#""mcp_servers":[]"#, ApiFormat::Anthropic, "mcp_servers"),
-        (r#""tools":[{"type":"web_search_20250305","name":"web_search"}]"#, ApiFormat::Anthropic, "tools[type=web_search_20250305]"),
-        (r#""tools":[{"type":"code_execution_20250522","name":"c"}]"#, ApiFormat::Anthropic, "tools[type=code_execution_20250522]"),
-        (r#""tools":[{"type":"web_search_preview"}]"#, ApiFormat::OpenAi, "tools[type=web_search_preview]"),
+        (
+            r#""tools":[{"type":"web_search_20250305","name":"web_search"}]"#,
+            ApiFormat::Anthropic,
+            "tools[type=web_search_20250305]",
+        ),
+        (
+            r#""tools":[{"type":"code_execution_20250522","name":"c"}]"#,
+            ApiFormat::Anthropic,
+            "tools[type=code_execution_20250522]",
+        ),
+        (
+            r#""tools":[{"type":"web_search_preview"}]"#,
+            ApiFormat::OpenAi,
+            "tools[type=web_search_preview]",
+        ),
     ];
     for (extra, format, field) in cases {
         let body = format!(r#"{{"model":"m","messages":[],{extra}}}"#);
@@ -273,7 +333,10 @@ fn premium_switches_and_server_tools_are_refused() {
         r#"{"model":"m","messages":[],"service_tier":"default","modalities":["text"],"audio":null}"#,
         r#"{"model":"m","messages":[],"tools":[{"type":"function","function":{"name":"f"}}]}"#,
     ] {
-        assert!(ChatRequest::parse(ok.as_bytes(), ApiFormat::OpenAi).is_ok(), "{ok}");
+        assert!(
+            ChatRequest::parse(ok.as_bytes(), ApiFormat::OpenAi).is_ok(),
+            "{ok}"
+        );
     }
     let client_tools = r#"{"model":"m","messages":[],"service_tier":"standard_only","tools":[{"name":"f","input_schema":{"type":"object"}},{"type":"custom","name":"g","input_schema":{}},{"type":"bash_20250124","name":"bash"}]}"#;
     assert!(ChatRequest::parse(client_tools.as_bytes(), ApiFormat::Anthropic).is_ok());
@@ -302,9 +365,12 @@ fn stream_options_reach_the_upstream_once_with_usage_on() {
     let mut req = ChatRequest::parse(dup.as_bytes(), ApiFormat::OpenAi).unwrap();
     assert_eq!(
         req.sanitize(&RULES),
-        Err(BodyError::DuplicateField("stream_options.include_usage".into()))
+        Err(BodyError::DuplicateField(
+            "stream_options.include_usage".into()
+        ))
     );
-    let already = r#"{"model":"m","messages":[],"stream":true,"stream_options":{"include_usage":true}}"#;
+    let already =
+        r#"{"model":"m","messages":[],"stream":true,"stream_options":{"include_usage":true}}"#;
     let mut req = ChatRequest::parse(already.as_bytes(), ApiFormat::OpenAi).unwrap();
     req.sanitize(&RULES).unwrap();
     let text = String::from_utf8(req.render().to_bytes_for("m").to_vec()).unwrap();
@@ -319,23 +385,59 @@ fn prompt_bounds_follow_what_the_provider_must_expand() {
             .prompt_bound()
     };
     let text = PromptBound::BodyBytes { hidden: 0 };
-    assert_eq!(bound(r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#, ApiFormat::OpenAi), text);
+    assert_eq!(
+        bound(
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#,
+            ApiFormat::OpenAi
+        ),
+        text
+    );
     // Non-ASCII escaped as \u is still text (walked, not scanned).
     assert_eq!(
-        bound(r#"{"model":"m","messages":[{"role":"user","content":"\u4f60\u597d"}]}"#, ApiFormat::OpenAi),
+        bound(
+            r#"{"model":"m","messages":[{"role":"user","content":"\u4f60\u597d"}]}"#,
+            ApiFormat::OpenAi
+        ),
         text
     );
     for (body, format) in [
-        (r#"{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"https://x/y.png"}}]}]}"#, ApiFormat::OpenAi),
-        (r#"{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBOR"}}]}]}"#, ApiFormat::OpenAi),
-        (r#"{"model":"m","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"x","format":"wav"}}]}]}"#, ApiFormat::OpenAi),
-        (r#"{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"file_id":"f"}}]}]}"#, ApiFormat::OpenAi),
-        (r#"{"model":"m","messages":[{"role":"user","content":[{"type":"image","source":{"type":"url","url":"https://x"}}]}]}"#, ApiFormat::Anthropic),
-        (r#"{"model":"m","messages":[{"role":"user","content":[{"type":"document","source":{"type":"base64","data":"JVBER"}}]}]}"#, ApiFormat::Anthropic),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"https://x/y.png"}}]}]}"#,
+            ApiFormat::OpenAi,
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBOR"}}]}]}"#,
+            ApiFormat::OpenAi,
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"x","format":"wav"}}]}]}"#,
+            ApiFormat::OpenAi,
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"file_id":"f"}}]}]}"#,
+            ApiFormat::OpenAi,
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"image","source":{"type":"url","url":"https://x"}}]}]}"#,
+            ApiFormat::Anthropic,
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"document","source":{"type":"base64","data":"JVBER"}}]}]}"#,
+            ApiFormat::Anthropic,
+        ),
         // A marker spelled with escapes is found by the walk.
-        (r#"{"model":"m","messages":[{"role":"user","content":[{"type":"\u0069mage","source":{}}]}]}"#, ApiFormat::Anthropic),
-        (r#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"a"},{"\u0069mage_url":{"url":"u"},"type":"x"}]}]}"#, ApiFormat::OpenAi),
-        (r#"{"model":"m","messages":[],"tools":[{"type":"computer_20250124","name":"computer","display_width_px":1}]}"#, ApiFormat::Anthropic),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"\u0069mage","source":{}}]}]}"#,
+            ApiFormat::Anthropic,
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"a"},{"\u0069mage_url":{"url":"u"},"type":"x"}]}]}"#,
+            ApiFormat::OpenAi,
+        ),
+        (
+            r#"{"model":"m","messages":[],"tools":[{"type":"computer_20250124","name":"computer","display_width_px":1}]}"#,
+            ApiFormat::Anthropic,
+        ),
     ] {
         assert!(
             matches!(bound(body, format), PromptBound::ContextLength { .. }),
@@ -343,12 +445,20 @@ fn prompt_bounds_follow_what_the_provider_must_expand() {
         );
     }
     assert_eq!(
-        bound(r#"{"model":"m","max_tokens":5,"messages":[],"tools":[{"name":"f","input_schema":{}}]}"#, ApiFormat::Anthropic),
-        PromptBound::BodyBytes { hidden: content::ANTHROPIC_TOOL_PROMPT_TOKENS }
+        bound(
+            r#"{"model":"m","max_tokens":5,"messages":[],"tools":[{"name":"f","input_schema":{}}]}"#,
+            ApiFormat::Anthropic
+        ),
+        PromptBound::BodyBytes {
+            hidden: content::ANTHROPIC_TOOL_PROMPT_TOKENS
+        }
     );
     // OpenAI function definitions render to fewer tokens than their JSON bytes.
     assert_eq!(
-        bound(r#"{"model":"m","messages":[],"tools":[{"type":"function","function":{"name":"f"}}]}"#, ApiFormat::OpenAi),
+        bound(
+            r#"{"model":"m","messages":[],"tools":[{"type":"function","function":{"name":"f"}}]}"#,
+            ApiFormat::OpenAi
+        ),
         text
     );
 }

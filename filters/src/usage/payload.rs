@@ -9,6 +9,7 @@
 //! OpenAI chunks, the bulk of a stream, first try a fast path: when memmem finds no usage
 //! object (only `"usage":null`) and no error, only the `choices` array is parsed.
 
+use super::ApiFormat;
 use memchr::memmem;
 use serde::de::{Deserialize, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::Deserialize as DeriveDeserialize;
@@ -132,9 +133,17 @@ fn skip_whitespace(bytes: &[u8]) -> &[u8] {
     &bytes[start..]
 }
 
-/// A whole OpenAI `chat.completion` (or error) body.
-pub(crate) fn parse_openai_body(body: &[u8]) -> Result<PayloadEffect, serde_json::Error> {
-    serde_json::from_slice::<OpenAiPayload>(body).map(|payload| payload.effect())
+/// A usage object on its own (a JSON body's top-level `usage` member). `None` when it does not
+/// parse as the format's usage.
+pub(crate) fn parse_usage(format: ApiFormat, bytes: &[u8]) -> Option<UsageUpdate> {
+    match format {
+        ApiFormat::OpenAi => serde_json::from_slice::<OpenAiUsage>(bytes)
+            .ok()
+            .map(|u| u.update()),
+        ApiFormat::Anthropic => serde_json::from_slice::<AnthropicUsage>(bytes)
+            .ok()
+            .map(|u| u.update()),
+    }
 }
 
 /// One Anthropic stream event's data. `None` when it does not parse.
@@ -142,15 +151,6 @@ pub(crate) fn parse_anthropic_event(data: &[u8]) -> Option<PayloadEffect> {
     serde_json::from_slice::<AnthropicPayload>(data)
         .ok()
         .map(|payload| payload.effect())
-}
-
-/// A whole Anthropic `message` (or error) body.
-pub(crate) fn parse_anthropic_body(body: &[u8]) -> Result<PayloadEffect, serde_json::Error> {
-    serde_json::from_slice::<AnthropicPayload>(body).map(|payload| PayloadEffect {
-        // `message_stop` ends a stream; a body is complete when it parses.
-        terminates: false,
-        ..payload.effect()
-    })
 }
 
 /// Length of a generated value as sent: a string's raw bytes between its quotes (escapes

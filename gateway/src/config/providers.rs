@@ -4,6 +4,7 @@ use super::raw::{Decimal, RawModel, RawProvider, RawRouteAlias};
 use super::{is_evm_address, Secret, Validator};
 use std::collections::HashSet;
 use tollgate_billing::{Price, PriceSheet};
+use tollgate_filters::prompt_tokens::Encoding;
 use tollgate_filters::usage::ApiFormat;
 
 #[derive(Debug, Clone)]
@@ -39,6 +40,10 @@ pub struct ProviderModel {
     pub input_modalities: Vec<String>,
     pub output_modalities: Vec<String>,
     pub prices: PriceSheet,
+    /// The encoding that counts this model's prompts (a stream cut before its usage is billed
+    /// on it): `tokenizer:` in the file, else the OpenAI model family's, else none (the prompt
+    /// bound is billed instead).
+    pub tokenizer: Option<Encoding>,
 }
 
 #[derive(Debug, Clone)]
@@ -175,7 +180,7 @@ impl Validator<'_> {
                     format!("duplicate model id {:?} in provider {:?}", m.id, p.id),
                 );
             }
-            if let Some(m) = self.model(&mpath, m) {
+            if let Some(m) = self.model(&mpath, m, kind.unwrap_or(ApiFormat::OpenAi)) {
                 models.push(m);
             }
         }
@@ -191,7 +196,7 @@ impl Validator<'_> {
         })
     }
 
-    fn model(&mut self, path: &str, m: RawModel) -> Option<ProviderModel> {
+    fn model(&mut self, path: &str, m: RawModel, kind: ApiFormat) -> Option<ProviderModel> {
         if m.id.is_empty() || m.id.contains(char::is_whitespace) || m.id.contains('@') {
             self.err(
                 format!("{path}.id"),
@@ -202,30 +207,49 @@ impl Validator<'_> {
             self.err(format!("{path}.pricing"), "is required (USD per 1M tokens)");
             return None;
         };
-        let mut price = |field: &str, d: Option<Decimal>, required: bool| -> Option<Price> {
-            match d {
-                None if required => {
-                    self.err(format!("{path}.pricing.{field}"), "is required");
-                    None
-                }
-                None => Some(Price::ZERO),
-                Some(d) => match Price::parse_usd(&d.0) {
-                    Ok(p) => Some(p),
-                    Err(e) => {
-                        self.err(format!("{path}.pricing.{field}"), e.to_string());
+        // An unset cache price is the prompt price: cache tokens are never free by omission.
+        let mut price =
+            |field: &str, d: Option<Decimal>, default: Option<Price>| -> Option<Price> {
+                match d {
+                    None if default.is_none() => {
+                        self.err(format!("{path}.pricing.{field}"), "is required");
                         None
                     }
-                },
-            }
-        };
-        let prompt = price("prompt", pricing.prompt, true);
-        let completion = price("completion", pricing.completion, true);
-        let cache_read = price("cache_read", pricing.cache_read, false);
-        let cache_write_5m = price("cache_write_5m", pricing.cache_write_5m, false);
-        let cache_write_1h = price("cache_write_1h", pricing.cache_write_1h, false);
+                    None => default,
+                    Some(d) => match Price::parse_usd(&d.0) {
+                        Ok(p) => Some(p),
+                        Err(e) => {
+                            self.err(format!("{path}.pricing.{field}"), e.to_string());
+                            None
+                        }
+                    },
+                }
+            };
+        let prompt = price("prompt", pricing.prompt, None);
+        let completion = price("completion", pricing.completion, None);
+        let cache_read = price("cache_read", pricing.cache_read, prompt);
+        let cache_write_5m = price("cache_write_5m", pricing.cache_write_5m, prompt);
+        let cache_write_1h = price("cache_write_1h", pricing.cache_write_1h, prompt);
         let image = match pricing.image {
             None => Some(None),
-            Some(d) => price("image", Some(d), true).map(Some),
+            Some(d) => price("image", Some(d), None).map(Some),
+        };
+        let upstream_model = m.upstream_model.unwrap_or_else(|| m.id.clone());
+        let tokenizer = match m.tokenizer.as_deref() {
+            None if kind == ApiFormat::OpenAi => Encoding::for_model(&upstream_model),
+            None | Some("none") => None,
+            Some(name) => {
+                let e = Encoding::from_name(name);
+                if e.is_none() {
+                    self.err(
+                        format!("{path}.tokenizer"),
+                        format!(
+                            "unknown tokenizer {name:?} (expected o200k_base, cl100k_base or none)"
+                        ),
+                    );
+                }
+                e
+            }
         };
         let prices = PriceSheet {
             prompt: prompt?,
@@ -236,7 +260,8 @@ impl Validator<'_> {
             image: image?,
         };
         Some(ProviderModel {
-            upstream_model: m.upstream_model.unwrap_or_else(|| m.id.clone()),
+            upstream_model,
+            tokenizer,
             display_name: m.display_name.unwrap_or_else(|| m.id.clone()),
             context_length: m.context_length.unwrap_or(0),
             input_modalities: m.input_modalities.unwrap_or_else(|| vec!["text".into()]),

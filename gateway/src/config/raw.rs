@@ -190,6 +190,8 @@ pub struct RawModel {
     pub input_modalities: Option<Vec<String>>,
     pub output_modalities: Option<Vec<String>>,
     pub pricing: Option<RawPricing>,
+    /// `o200k_base`, `cl100k_base` or `none` (default: by the upstream model's name).
+    pub tokenizer: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

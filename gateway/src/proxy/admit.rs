@@ -79,7 +79,11 @@ impl Gateway {
                 };
                 model
                     .prices
-                    .worst_case(prompt_tokens, output_bound, self.config.server.provider_share)
+                    .worst_case(
+                        prompt_tokens,
+                        output_bound,
+                        self.config.server.provider_share,
+                    )
                     .buyer_cost
             })
             .max()
@@ -119,6 +123,8 @@ impl Gateway {
             transfer_error: false,
             request_id: ctx.request_id.clone().unwrap_or_else(|| Arc::from("")),
             request_bytes: body.len() as u64,
+            prompt,
+            output_bound,
             reservation: Some(reservation),
             rate_limit: admitted.verdict,
         };

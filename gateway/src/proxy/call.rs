@@ -45,6 +45,10 @@ pub struct LlmCall {
     pub request_id: Arc<str>,
     /// Size of the client's request body (bounds its prompt tokens; see `charging`).
     pub request_bytes: u64,
+    /// How the prompt's tokens are bounded (the reservation's prompt side).
+    pub prompt: tollgate_filters::chat_request::PromptBound,
+    /// `max_tokens × n`: the reservation's output side.
+    pub output_bound: u64,
     /// Taken by `logging` and handed to billing with the outcome.
     pub reservation: Option<tollgate_billing::Reservation>,
     /// Rate-limit state after admission (the response's `x-ratelimit-*` headers).

@@ -1,19 +1,86 @@
 //! Turn a finished call into the billing record.
 
 use super::call::LlmCall;
-use crate::config::Config;
+use crate::config::{Config, ProviderModel};
+use bytes::Bytes;
 use std::time::Instant;
-use tollgate_billing::{charging, Outcome, OutcomeStatus};
+use tollgate_billing::charging::{self, Basis, Bounds};
+use tollgate_billing::{Outcome, OutcomeStatus};
+use tollgate_filters::chat_request::PromptBound;
+use tollgate_filters::prompt_tokens::Encoding;
 use tollgate_filters::usage::{ApiFormat, MeterReport};
+
+/// A successful upstream response whose metered usage is complete enough to bill.
+fn upstream_ok(call: &LlmCall) -> bool {
+    call.upstream_status
+        .is_some_and(|s| (200..300).contains(&s))
+        && call.response_started
+}
+
+fn model_of<'c>(config: &'c Config, call: &LlmCall) -> Option<&'c ProviderModel> {
+    let r = call.current?;
+    Some(&config.providers[r.provider].models[r.model])
+}
+
+/// The reservation's token bounds at the provider that served the call.
+fn bounds(call: &LlmCall, model: &ProviderModel) -> Bounds {
+    Bounds {
+        prompt: match call.prompt {
+            PromptBound::BodyBytes { hidden } => call.request_bytes.saturating_add(hidden),
+            PromptBound::ContextLength { .. } => model.context_length,
+        },
+        output: call.output_bound,
+    }
+}
+
+/// The body to count the prompt of, when billing will need a count: an OpenAI stream cut
+/// before its usage, of an all-text prompt, on a model whose encoding is known. Counting runs
+/// off the proxy threads (`spawn_blocking`), so the call hands over what it needs.
+pub fn prompt_to_count(config: &Config, call: &LlmCall) -> Option<(Encoding, Bytes)> {
+    if !upstream_ok(call) || call.api != ApiFormat::OpenAi {
+        return None;
+    }
+    let meter = call.meter.as_ref()?;
+    let report = meter.report();
+    let cut = meter.is_event_stream() && !report.complete;
+    let input_seen = report.usage.input + report.usage.cache_read > 0;
+    if !cut || input_seen || !matches!(call.prompt, PromptBound::BodyBytes { .. }) {
+        return None;
+    }
+    let model = model_of(config, call)?;
+    Some((
+        model.tokenizer?,
+        call.body.to_bytes_for(&model.upstream_model),
+    ))
+}
+
+/// Count a prompt [`prompt_to_count`] handed over, on a blocking thread (boxed: the logging
+/// phase's future stays small).
+pub fn count_prompt(
+    (encoding, body): (Encoding, Bytes),
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<u64>> + Send>> {
+    Box::pin(async move {
+        tokio::task::spawn_blocking(move || {
+            tollgate_filters::prompt_tokens::openai_prompt_tokens(&body, encoding)
+        })
+        .await
+        .ok()
+        .flatten()
+    })
+}
 
 /// Build the one record of a call. Non-2xx and failed calls carry zero tokens and zero
 /// cost: only a successful upstream response is billed — on what was metered, or, where the
-/// upstream's usage is missing or cut short, on `charging::billable_usage`'s estimate.
-pub fn build(config: &Config, call: &LlmCall, started: Instant, started_unix_ms: u64) -> Outcome {
-    let upstream_ok = call
-        .upstream_status
-        .is_some_and(|s| (200..300).contains(&s))
-        && call.response_started;
+/// upstream's usage is missing or cut short, by `charging::billable_usage`'s rules
+/// (`counted_prompt` is [`prompt_to_count`]'s result, when one was asked for).
+pub fn build(
+    config: &Config,
+    call: &LlmCall,
+    started: Instant,
+    started_unix_ms: u64,
+    counted_prompt: Option<u64>,
+) -> Outcome {
+    let upstream_ok = upstream_ok(call);
     let report: MeterReport = match (&call.meter, upstream_ok) {
         (Some(m), true) => m.report(),
         _ => MeterReport::default(),
@@ -27,21 +94,17 @@ pub fn build(config: &Config, call: &LlmCall, started: Instant, started_unix_ms:
     } else {
         OutcomeStatus::Interrupted
     };
-    let (provider, upstream_model, prices) = match call.current {
-        Some(r) => {
-            let p = &config.providers[r.provider];
-            let m = &p.models[r.model];
-            (p.id.clone(), m.upstream_model.clone(), Some(m.prices))
-        }
-        None => (String::new(), String::new(), None),
-    };
+    let model = model_of(config, call);
     let mut o = Outcome {
         request_id: call.request_id.to_string(),
         wallet: call.principal.wallet.to_string(),
         key_id: call.principal.key_id.to_string(),
         model: call.public_model.clone(),
-        provider,
-        upstream_model,
+        provider: call
+            .current
+            .map(|r| config.providers[r.provider].id.clone())
+            .unwrap_or_default(),
+        upstream_model: model.map(|m| m.upstream_model.clone()).unwrap_or_default(),
         api: match call.api {
             ApiFormat::OpenAi => "openai",
             ApiFormat::Anthropic => "anthropic",
@@ -64,13 +127,17 @@ pub fn build(config: &Config, call: &LlmCall, started: Instant, started_unix_ms:
         error_code: call.error_code,
         started_at_ms: started_unix_ms,
     };
-    if let (true, Some(prices)) = (upstream_ok, prices) {
-        let content_bytes = call.meter.as_ref().map_or(0, |m| m.content_bytes());
-        let (usage, estimated) =
-            charging::billable_usage(&report, call.request_bytes, content_bytes);
+    if let (true, Some(model), Some(meter)) = (upstream_ok, model, call.meter.as_ref()) {
+        let (usage, basis) = charging::billable_usage(
+            &report,
+            meter.is_event_stream(),
+            bounds(call, model),
+            counted_prompt,
+            meter.content_bytes(),
+        );
         o.tokens = usage.into();
-        o.usage_estimated = estimated;
-        o.set_charge(prices.charge(&usage, config.server.provider_share));
+        o.usage_estimated = basis != Basis::Metered;
+        o.set_charge(model.prices.charge(&usage, config.server.provider_share));
         let reserved = o.reserved_usdc;
         o.overrun_usdc = charging::cap_to_reservation(&mut o, reserved);
     }

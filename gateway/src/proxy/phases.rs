@@ -379,9 +379,22 @@ impl ProxyHttp for Gateway {
             shared.mark_inner_done();
             return;
         }
+        // A stream cut before its usage is billed on a real count of its prompt: counted off
+        // the proxy threads (the only CPU-heavy step of billing, and a rare one).
+        let to_count = outcome::prompt_to_count(&self.config, &shared.lock());
+        let counted = match to_count {
+            Some(prompt) => outcome::count_prompt(prompt).await,
+            None => None,
+        };
         let (o, reservation, wallet) = {
             let mut call = shared.lock();
-            let o = outcome::build(&self.config, &call, ctx.started, ctx.started_unix_ms);
+            let o = outcome::build(
+                &self.config,
+                &call,
+                ctx.started,
+                ctx.started_unix_ms,
+                counted,
+            );
             let wallet = self
                 .limiter
                 .tracks_tokens()

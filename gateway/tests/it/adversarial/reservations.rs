@@ -54,9 +54,17 @@ async fn logged(url: &str, request_id: &str) -> (i64, i64, i64, i64) {
         {
             let v: Value = serde_json::from_str(r.get(0)).unwrap();
             let n = |k: &str| v[k].as_i64().unwrap_or(0);
-            return (n("buyer_cost"), n("reserved"), n("overrun_usdc"), n("input_tokens"));
+            return (
+                n("buyer_cost"),
+                n("reserved"),
+                n("overrun_usdc"),
+                n("input_tokens"),
+            );
         }
-        assert!(std::time::Instant::now() < deadline, "no log row for {request_id}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no log row for {request_id}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -86,14 +94,23 @@ async fn content_by_reference_is_reserved_up_to_the_context_length_and_billed_in
     let mock = Mock::start().await;
     let (gw, key) = funded_gateway(&url, &mock).await;
     // The provider fetched the image and billed 100,000 prompt tokens for a 200-byte body.
-    let (status, id) = call(&gw, &key, &image_by_url("m"), &[("x-mock-input-tokens", "100000")]).await;
+    let (status, id) = call(
+        &gw,
+        &key,
+        &image_by_url("m"),
+        &[("x-mock-input-tokens", "100000")],
+    )
+    .await;
     assert_eq!(status, 200);
     let (charged, reserved, overrun, input) = logged(&url, &id).await;
     // 100,000 × $1/M + 16 × $2/M = 100,032 µUSDC to the provider; ÷ 0.70 for the buyer.
     assert_eq!(input, 100_000);
     assert_eq!(charged, 142_903, "billed in full");
     assert_eq!(overrun, 0);
-    assert!(reserved >= charged, "reserved {reserved} bounds the charge {charged}");
+    assert!(
+        reserved >= charged,
+        "reserved {reserved} bounds the charge {charged}"
+    );
     ledger_check(&gw);
 }
 
@@ -102,11 +119,21 @@ async fn without_a_context_length_content_by_reference_is_refused() {
     let url = migrated_db().await;
     let mock = Mock::start().await;
     let (gw, key) = funded_gateway(&url, &mock).await;
-    let r = post_json(&gw.url("/v1/chat/completions"), Some(&key), &image_by_url("nocontext"), &[]).await;
+    let r = post_json(
+        &gw.url("/v1/chat/completions"),
+        Some(&key),
+        &image_by_url("nocontext"),
+        &[],
+    )
+    .await;
     let (status, code, message) = error_of(r).await;
     assert_eq!((status, code.as_str()), (400, "VALIDATION_ERROR"));
     assert!(message.contains("context_length"), "{message}");
-    assert_eq!(mock.recorder.requests().len(), 0, "nothing reached the provider");
+    assert_eq!(
+        mock.recorder.requests().len(),
+        0,
+        "nothing reached the provider"
+    );
 }
 
 #[tokio::test]
@@ -124,9 +151,16 @@ async fn a_charge_above_its_reservation_is_counted_logged_and_reported() {
     // 200,032 µUSDC ÷ 0.70 = 285,760 for the buyer, less what was reserved.
     assert_eq!(overrun, 285_760 - reserved);
     let metrics = gw.metrics().await;
-    assert_eq!(metric_value(&metrics, "tollgate_reservation_overruns_total", &[]), 1.0);
     assert_eq!(
-        metric_value(&metrics, "tollgate_reservation_overrun_microusdc_total", &[]),
+        metric_value(&metrics, "tollgate_reservation_overruns_total", &[]),
+        1.0
+    );
+    assert_eq!(
+        metric_value(
+            &metrics,
+            "tollgate_reservation_overrun_microusdc_total",
+            &[]
+        ),
         overrun as f64
     );
     let out = gw.cli(&["ledger", "check"]);
@@ -143,14 +177,22 @@ async fn output_limits_an_upstream_may_read_differently_are_refused_or_reserved_
     for (extra, field) in [
         (json!({"max_tokens": 0}), "max_tokens"),
         (json!({"max_completion_tokens": 0}), "max_completion_tokens"),
-        (json!({"max_tokens": 10, "MAX_TOKENS": 100000}), "MAX_TOKENS"),
+        (
+            json!({"max_tokens": 10, "MAX_TOKENS": 100000}),
+            "MAX_TOKENS",
+        ),
         (json!({"max_tokens": 10, "N": 50}), "N"),
         (json!({"max_tokens": 10, "n_predict": 100000}), "n_predict"),
         (json!({"max_tokens": 10, "best_of": 20}), "best_of"),
-        (json!({"max_tokens": 10, "max_output_tokens": 100000}), "max_output_tokens"),
+        (
+            json!({"max_tokens": 10, "max_output_tokens": 100000}),
+            "max_output_tokens",
+        ),
     ] {
         let mut body = json!({"model": "m", "messages": msgs});
-        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         let r = post_json(&gw.url("/v1/chat/completions"), Some(KEY), &body, &[]).await;
         let (status, code, message) = error_of(r).await;
         assert_eq!((status, code.as_str()), (400, "VALIDATION_ERROR"), "{body}");
@@ -158,8 +200,15 @@ async fn output_limits_an_upstream_may_read_differently_are_refused_or_reserved_
     }
     assert_eq!(mock.recorder.requests().len(), 0);
     // Both OpenAI limits set: the larger one is reserved (an upstream may honour either).
-    let body = json!({"model": "m", "messages": msgs, "max_tokens": 10, "max_completion_tokens": 5000});
-    let (_, small) = gw.served("/v1/chat/completions", &json!({"model": "m", "messages": msgs, "max_tokens": 10}), &[]).await;
+    let body =
+        json!({"model": "m", "messages": msgs, "max_tokens": 10, "max_completion_tokens": 5000});
+    let (_, small) = gw
+        .served(
+            "/v1/chat/completions",
+            &json!({"model": "m", "messages": msgs, "max_tokens": 10}),
+            &[],
+        )
+        .await;
     let (status, both) = gw.served("/v1/chat/completions", &body, &[]).await;
     assert_eq!(status, 200);
     let reserved = |o: &Value| o["reserved_usdc"].as_i64().unwrap();

@@ -20,7 +20,7 @@ async fn malformed_bodies_get_validation_errors() {
         ),
         (
             r#"{"model":"gpt-test","messages":[],"max_tokens":"lots"}"#,
-            "non-negative integer",
+            "positive integer",
         ),
         (
             r#"{"model":"gpt-test","model":"x","messages":[]}"#,
