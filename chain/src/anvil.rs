@@ -42,6 +42,7 @@ pub fn anvil_binary() -> Option<PathBuf> {
 pub struct Anvil {
     child: Child,
     url: String,
+    chain_id: u64,
 }
 
 impl Anvil {
@@ -53,6 +54,12 @@ impl Anvil {
 
     /// Like [`Self::spawn`], with extra anvil arguments (e.g. `["--block-time", "1"]`).
     pub fn spawn_with_args(args: &[&str]) -> Result<Self, String> {
+        Self::spawn_on_chain(ANVIL_CHAIN_ID, args)
+    }
+
+    /// Like [`Self::spawn_with_args`], posing as chain `chain_id` (e.g. to get that chain's
+    /// defaults in the gateway).
+    pub fn spawn_on_chain(chain_id: u64, args: &[&str]) -> Result<Self, String> {
         let bin = anvil_binary().ok_or(
             "anvil not found: run `bash scripts/contracts.sh install` or set TOLLGATE_ANVIL=/path/to/anvil",
         )?;
@@ -64,7 +71,7 @@ impl Anvil {
                 "--port",
                 "0",
                 "--chain-id",
-                &ANVIL_CHAIN_ID.to_string(),
+                &chain_id.to_string(),
             ])
             .args(args)
             .stdin(Stdio::null())
@@ -89,6 +96,7 @@ impl Anvil {
         let mut anvil = Anvil {
             child,
             url: String::new(),
+            chain_id,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         let addr = rx
@@ -113,7 +121,7 @@ impl Anvil {
     }
 
     pub fn chain_id(&self) -> u64 {
-        ANVIL_CHAIN_ID
+        self.chain_id
     }
 }
 

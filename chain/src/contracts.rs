@@ -82,11 +82,16 @@ pub fn transfer_with_authorization_tx(
         .with_input(call.abi_encode())
 }
 
-/// One `Deposited` event of a TreasuryVault: credit `amount` to `buyer`. `(tx_hash, log_index)`
-/// identifies it uniquely (use it as the ledger idempotency key).
+/// One `Deposited` event of a TreasuryVault: credit `amount` to `buyer`. `(tx_hash, position)`
+/// identifies it, and keeps identifying it when a reorg re-includes the transaction at another
+/// place in another block (`log_index`, the block-level index, then changes): use it as the
+/// ledger idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deposit {
     pub tx_hash: TxHash,
+    /// The log's position among its transaction's logs.
+    pub position: u64,
+    /// The log's index in its block (informational: it moves with a reorg).
     pub log_index: u64,
     pub block_number: u64,
     pub buyer: Address,
@@ -206,7 +211,7 @@ impl ChainClient {
             });
         }
         let mut deposits = Vec::new();
-        for log in receipt.logs() {
+        for (position, log) in receipt.logs().iter().enumerate() {
             if log.address() != vault
                 || log.topic0() != Some(&TreasuryVault::Deposited::SIGNATURE_HASH)
             {
@@ -216,6 +221,7 @@ impl ChainClient {
                 .map_err(|e| ChainError::Abi(format!("Deposited log: {e}")))?;
             deposits.push(Deposit {
                 tx_hash,
+                position: position as u64,
                 log_index: log.log_index.unwrap_or_default(),
                 block_number,
                 buyer: event.buyer,

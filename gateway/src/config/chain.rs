@@ -141,7 +141,9 @@ impl Validator<'_> {
                 self.err("chain.operator_key", "must be a 32-byte hex private key");
             }
         }
-        let confirmations = c.confirmations.unwrap_or(1);
+        let confirmations = c
+            .confirmations
+            .unwrap_or_else(|| default_confirmations(c.chain_id));
         if confirmations == 0 {
             self.err("chain.confirmations", "must be at least 1");
         }
@@ -225,5 +227,27 @@ impl Validator<'_> {
             network,
             settlement,
         }
+    }
+}
+
+/// How deep a transaction must be before money moves in the ledger, by chain, when
+/// `chain.confirmations` is not set: past the depth that chain reorganises in practice, so a
+/// credited deposit or top-up is not undone by a reorg. Unknown chains get Ethereum's.
+///
+/// | chain | depth | why |
+/// |---|---|---|
+/// | Ethereum, Sepolia, Holesky (1, 11155111, 17000) | 64 | two epochs: finalized |
+/// | OP Stack: Base, Optimism, their Sepolias (8453, 10, 84532, 11155420) | 30 | ~60 s at 2 s blocks, past the sequencer's unsafe-head reorgs |
+/// | Arbitrum One, Nova, Sepolia (42161, 42170, 421614) | 240 | ~60 s at 0.25 s blocks |
+/// | Polygon PoS (137) | 128 | reorgs of dozens of blocks have happened |
+/// | Avalanche C-Chain (43114) | 1 | single-slot finality |
+/// | local dev chains: anvil / hardhat (31337), ganache (1337) | 1 | nothing to reorganise |
+pub fn default_confirmations(chain_id: u64) -> u64 {
+    match chain_id {
+        31337 | 1337 | 43114 => 1,
+        8453 | 10 | 84532 | 11155420 => 30,
+        42161 | 42170 | 421614 => 240,
+        137 => 128,
+        _ => 64,
     }
 }

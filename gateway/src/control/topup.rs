@@ -238,7 +238,14 @@ pub async fn deposit(session: &mut Session, accounts: &Accounts) -> pingora::Res
         let rows: Vec<Value> = done
             .logs
             .iter()
-            .map(|l| json!({"log_index": l.log_index, "amount_usdc": l.amount, "newly_credited": l.newly_credited}))
+            .map(|l| {
+                json!({
+                    "position": l.position,
+                    "log_index": l.log_index,
+                    "amount_usdc": l.amount,
+                    "newly_credited": l.newly_credited,
+                })
+            })
             .collect();
         Ok(json!({
             "wallet": caller,

@@ -86,7 +86,7 @@ async fn pending_deposit(
         .map_err(|e| e.to_string())?;
     let d = found
         .iter()
-        .find(|d| d.log_index == index)
+        .find(|d| d.position == index)
         .ok_or("the deposit's log is not in its transaction")?;
     let amount = i64::try_from(d.amount).map_err(|e| e.to_string())?;
     ledger

@@ -1,13 +1,14 @@
 //! Credits TreasuryVault deposits without anyone calling `POST /v1/deposits`
-//! (`chain.deposits.watch`): every interval, read the vault's `Deposited` logs of the blocks
-//! that are deep enough, and credit each one (idempotent on tx hash + log index, the same key as
-//! the endpoint, so a deposit found by both is credited once).
+//! (`chain.deposits.watch`): every interval, find the vault's `Deposited` logs in the blocks
+//! that are deep enough, read each transaction's receipt, and credit its deposits under the
+//! same key as the endpoint (transaction and position in it), so a deposit found by both —
+//! or found again after a reorg moved it — is credited once.
 //!
 //! The cursor lives in memory: after a restart the last `RESCAN_BLOCKS` blocks are read again,
 //! which the idempotency key makes harmless.
 
-use crate::money::{ids, OnChain};
-use alloy::primitives::{Address, B256, U256};
+use crate::money::{deposits, OnChain};
+use alloy::primitives::B256;
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
@@ -65,55 +66,34 @@ impl DepositWatcher {
             .raw_request("eth_getLogs", params)
             .await
             .map_err(|e| e.to_string())?;
-        let mut credited = 0;
+        // Each transaction once, in the order its first log appears.
+        let mut txs: Vec<B256> = Vec::new();
         for log in &logs {
-            let Some(d) = parse_deposit(log) else {
-                log::warn!("unreadable Deposited log: {log}");
-                continue;
-            };
-            let Ok(amount) = i64::try_from(d.amount) else {
-                log::warn!("deposit {:#x}:{} out of range", d.tx_hash, d.log_index);
-                continue;
-            };
-            let id = ids::deposit_id(&self.chain, d.tx_hash, d.log_index);
-            let r = self
-                .ledger
-                .credit_deposit(
-                    &id,
-                    &format!("{:#x}", d.buyer),
-                    amount,
-                    &format!("{:#x}", d.tx_hash),
-                )
+            match log
+                .get("transactionHash")
+                .and_then(|h| h.as_str())
+                .and_then(|h| B256::from_str(h).ok())
+            {
+                Some(tx) if !txs.contains(&tx) => txs.push(tx),
+                Some(_) => {}
+                None => log::warn!("unreadable Deposited log: {log}"),
+            }
+        }
+        let mut credited = 0;
+        for tx in txs {
+            let found = client
+                .find_deposit(self.chain.treasury_vault, tx, self.chain.settings.confirmations)
                 .await
                 .map_err(|e| e.to_string())?;
-            if r.applied {
-                credited += 1;
-            }
+            let done = deposits::credit_logs(&self.ledger, &self.chain, &found.iter().collect::<Vec<_>>())
+                .await
+                .map_err(|e| format!("{e:?}"))?;
+            credited += done.logs.iter().filter(|l| l.newly_credited).count();
         }
         // Only advance once every log of the range is in the ledger.
         self.next.store(to + 1, Ordering::Release);
         Ok(credited)
     }
-}
-
-struct FoundDeposit {
-    tx_hash: B256,
-    log_index: u64,
-    buyer: Address,
-    amount: U256,
-}
-
-fn parse_deposit(log: &serde_json::Value) -> Option<FoundDeposit> {
-    let hex_u64 =
-        |v: &serde_json::Value| u64::from_str_radix(v.as_str()?.trim_start_matches("0x"), 16).ok();
-    let topics = log.get("topics")?.as_array()?;
-    let buyer_word = B256::from_str(topics.get(1)?.as_str()?).ok()?;
-    Some(FoundDeposit {
-        tx_hash: B256::from_str(log.get("transactionHash")?.as_str()?).ok()?,
-        log_index: hex_u64(log.get("logIndex")?)?,
-        buyer: Address::from_slice(&buyer_word[12..]),
-        amount: U256::from_str(log.get("data")?.as_str()?).ok()?,
-    })
 }
 
 #[async_trait]
@@ -130,31 +110,5 @@ impl BackgroundService for DepositWatcher {
                 _ = tokio::time::sleep(self.every) => {}
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_a_deposited_log() {
-        let log = serde_json::json!({
-            "topics": [
-                "0x2da466a7b24304f47e87fa2e1e5a81b9831ce54fec19055ce277ca2f39ba42c4",
-                "0x00000000000000000000000070997970c51812dc3a010c7d01b50e0d17dc79c8"
-            ],
-            "data": "0x00000000000000000000000000000000000000000000000000000000004c4b40",
-            "transactionHash": "0x1111111111111111111111111111111111111111111111111111111111111111",
-            "logIndex": "0x2"
-        });
-        let d = parse_deposit(&log).unwrap();
-        assert_eq!(d.amount, U256::from(5_000_000u64));
-        assert_eq!(d.log_index, 2);
-        assert_eq!(
-            format!("{:#x}", d.buyer),
-            "0x70997970c51812dc3a010c7d01b50e0d17dc79c8"
-        );
-        assert!(parse_deposit(&serde_json::json!({"topics": []})).is_none());
     }
 }

@@ -6,11 +6,14 @@ use super::onchain::OnChain;
 use alloy::primitives::TxHash;
 use tollgate_billing::ledger::{Ledger, LedgerError};
 use tollgate_billing::MicroUsdc;
+use tollgate_chain::contracts::Deposit;
 use tollgate_chain::ChainError;
 
 /// One `Deposited` log of a reported transaction.
 #[derive(Debug)]
 pub struct CreditedLog {
+    /// Its position among the transaction's logs (its identity).
+    pub position: u64,
     pub log_index: u64,
     pub amount: MicroUsdc,
     /// False when this log had been credited before (nothing moved this time).
@@ -61,22 +64,34 @@ pub async fn credit_reported(
     if mine.is_empty() {
         return Err(DepositRefused::NotYours);
     }
+    credit_logs(ledger, chain, &mine).await
+}
+
+/// Credit `Deposited` logs read from their transaction's receipt (deep enough already), each
+/// once, keyed by transaction and position ([`ids::deposit_id`]).
+pub async fn credit_logs(
+    ledger: &Ledger,
+    chain: &OnChain,
+    logs: &[&Deposit],
+) -> Result<DepositCredited, DepositRefused> {
     let mut done = DepositCredited {
         credited: 0,
         balance: 0,
         logs: Vec::new(),
     };
-    for d in mine {
+    for d in logs {
         let amount = i64::try_from(d.amount).map_err(|_| DepositRefused::OutOfRange)?;
-        let id = ids::deposit_id(chain, d.tx_hash, d.log_index);
+        let id = ids::deposit_id(chain, d.tx_hash, d.position);
+        let wallet = format!("{:#x}", d.buyer);
         let r = ledger
-            .credit_deposit(&id, caller, amount, &format!("{:#x}", d.tx_hash))
+            .credit_deposit(&id, &wallet, amount, &format!("{:#x}", d.tx_hash))
             .await?;
         if r.applied {
             done.credited += amount;
         }
         done.balance = r.balance;
         done.logs.push(CreditedLog {
+            position: d.position,
             log_index: d.log_index,
             amount,
             newly_credited: r.applied,

@@ -23,12 +23,15 @@ pub fn parse_topup_id(id: &str) -> Option<(Address, B256)> {
     parts.next().is_none().then_some((payer, nonce))
 }
 
-/// A TreasuryVault `Deposited` log: `deposit:<chain>:<tx>:<log index>`.
-pub fn deposit_id(chain: &OnChain, tx_hash: TxHash, log_index: u64) -> String {
-    format!("deposit:{}:{tx_hash:#x}:{log_index}", chain.chain_id)
+/// A TreasuryVault `Deposited` log: `deposit:<chain>:<tx>:<position in the tx>`. The position
+/// among the transaction's own logs, not the block's log index: a reorg that re-includes the
+/// transaction elsewhere moves its block-level index, and would make a second key for the
+/// same money.
+pub fn deposit_id(chain: &OnChain, tx_hash: TxHash, position: u64) -> String {
+    format!("deposit:{}:{tx_hash:#x}:{position}", chain.chain_id)
 }
 
-/// `(tx hash, log index)` of a [`deposit_id`].
+/// `(tx hash, position in the tx)` of a [`deposit_id`].
 pub fn parse_deposit_id(id: &str) -> Option<(TxHash, u64)> {
     let mut parts = id.strip_prefix("deposit:")?.split(':');
     let _chain = parts.next()?;

@@ -173,7 +173,7 @@ async fn verify(client: &ChainClient, row: &ChainCredit, f: Facts) -> Option<Str
                     .map(|found| {
                         found
                             .iter()
-                            .find(|d| d.log_index == index)
+                            .find(|d| d.position == index)
                             .map(|d| (format!("{:#x}", d.buyer), micro(d.amount)))
                     })
             }

@@ -37,11 +37,13 @@ pub struct Chain {
     pub operator: ChainClient,
     operator_key: &'static str,
     pub file: TempPath,
+    /// `chain.confirmations` in the gateway's config (`None`: the chain's default).
+    confirmations: Option<u64>,
 }
 
 /// A client of `anvil` signing with `key`, polling quickly.
 pub async fn chain_client(anvil: &Anvil, key: &str) -> ChainClient {
-    let mut c = ChainConfig::new(anvil.url()).with_chain_id(ANVIL_CHAIN_ID);
+    let mut c = ChainConfig::new(anvil.url()).with_chain_id(anvil.chain_id());
     c.poll_interval = Duration::from_millis(20);
     c.confirmation_timeout = Duration::from_secs(20);
     ChainClient::connect(c, key).await.unwrap()
@@ -51,7 +53,13 @@ impl Chain {
     /// anvil + `tollgate chain deploy-local` (the CLI the demo uses), minting `USD` to each
     /// address; dev key 0 deploys and operates.
     pub async fn deployed_by_cli(mint: &[(Address, u64)]) -> Chain {
-        let anvil = Anvil::spawn().expect("anvil (run `bash scripts/contracts.sh install`)");
+        Self::deployed_by_cli_on(ANVIL_CHAIN_ID, &[], mint).await
+    }
+
+    /// [`Self::deployed_by_cli`] on an anvil posing as `chain_id`, started with `args`.
+    pub async fn deployed_by_cli_on(chain_id: u64, args: &[&str], mint: &[(Address, u64)]) -> Chain {
+        let anvil = Anvil::spawn_on_chain(chain_id, args)
+            .expect("anvil (run `bash scripts/contracts.sh install`)");
         let file = std::env::temp_dir().join(format!("tollgate-deploy-{}.json", free_port()));
         let mut args = vec![
             "chain".to_string(),
@@ -83,7 +91,14 @@ impl Chain {
             dep,
             operator_key: DEV_KEYS[0],
             file: TempPath(file),
+            confirmations: Some(1),
         }
+    }
+
+    /// Leave `chain.confirmations` out of the gateway's config: the chain's default applies.
+    pub fn with_default_confirmations(mut self) -> Chain {
+        self.confirmations = None;
+        self
     }
 
     /// MockUSDC + vaults deployed by dev key 0, operated by dev key 2; dev key 1 deposited 500
@@ -113,14 +128,20 @@ impl Chain {
             operator,
             operator_key: DEV_KEYS[2],
             file: TempPath(path),
+            confirmations: Some(1),
         }
     }
 
     /// The gateway's `chain:` section; `extra` holds more of its lines, each indented by two
     /// spaces (`receipt_timeout`, `payouts`, …).
     pub fn yaml(&self, extra: &str) -> String {
+        let confirmations = self
+            .confirmations
+            .map(|n| format!("  confirmations: {n}\n"))
+            .unwrap_or_default();
         format!(
-            "chain:\n  chain_id: {ANVIL_CHAIN_ID}\n  rpc_url: \"{}\"\n  deployment: \"{}\"\n  operator_key: \"${{{OPERATOR_ENV}}}\"\n  confirmations: 1\n{extra}",
+            "chain:\n  chain_id: {}\n  rpc_url: \"{}\"\n  deployment: \"{}\"\n  operator_key: \"${{{OPERATOR_ENV}}}\"\n{confirmations}{extra}",
+            self.anvil.chain_id(),
             self.anvil.url(),
             self.file.0.display()
         )
