@@ -168,15 +168,37 @@ impl LeaseBook {
     }
 
     /// Extend every lease of this node; on success they stay usable for another `ttl`.
+    ///
+    /// Only the leases Postgres still holds for this node are extended here. One it no longer
+    /// holds — swept by another node while this one could not renew (a partition longer than
+    /// `2 × ttl`), its money possibly spent elsewhere since — is dropped: this node leases
+    /// again, from the balance as it is now, before it reserves on that wallet again.
     pub async fn renew(&self) -> Result<(), LedgerError> {
         let started = Instant::now();
-        self.ledger
+        let held: std::collections::HashSet<String> = self
+            .ledger
             .renew_leases(&self.cfg.node_id, self.cfg.ttl)
-            .await?;
+            .await?
+            .into_iter()
+            .map(|(wallet, _)| wallet)
+            .collect();
         let valid_until = started + self.cfg.ttl.saturating_sub(self.cfg.safety);
         for s in &self.shards {
-            for e in s.lock().unwrap_or_else(|p| p.into_inner()).values_mut() {
-                e.valid_until = valid_until;
+            for (wallet, e) in s.lock().unwrap_or_else(|p| p.into_inner()).iter_mut() {
+                // (Amounts are not compared: a settlement batch committing right now has
+                // shrunk the row already and this entry only after it; the deltas commute.)
+                match held.contains(wallet.as_ref()) {
+                    true => e.valid_until = valid_until,
+                    false if e.leased > 0 => {
+                        log::warn!(
+                            "lease of {} on {wallet} was released while this node could not renew it; leasing again",
+                            e.leased
+                        );
+                        e.leased = 0;
+                        e.valid_until = started;
+                    }
+                    false => {}
+                }
             }
         }
         Ok(())
@@ -270,14 +292,23 @@ impl Ledger {
         }))
     }
 
-    pub async fn renew_leases(&self, node: &str, ttl: Duration) -> Result<u64, LedgerError> {
+    /// Extend every lease `node` holds; returns the leases it still holds (wallet, amount).
+    pub async fn renew_leases(
+        &self,
+        node: &str,
+        ttl: Duration,
+    ) -> Result<Vec<(String, MicroUsdc)>, LedgerError> {
         let c = self.conn().await?;
         let ttl_ms = ttl.as_millis() as i64;
-        Ok(c.execute(
-            "UPDATE leases SET expires_at = now() + make_interval(secs => $2::BIGINT / 1000.0) WHERE node_id = $1",
+        Ok(c.query(
+            "UPDATE leases SET expires_at = now() + make_interval(secs => $2::BIGINT / 1000.0)
+             WHERE node_id = $1 RETURNING wallet, amount",
             &[&node, &ttl_ms],
         )
-        .await?)
+        .await?
+        .into_iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
     }
 
     /// Return `amount` of a node's lease on a wallet to the wallet's available balance.
