@@ -115,6 +115,12 @@ impl Anvil {
         Err("anvil did not answer eth_chainId within 30 s".into())
     }
 
+    /// Kill the node now (a test of what happens when the chain goes away).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// `http://127.0.0.1:<port>`.
     pub fn url(&self) -> &str {
         &self.url

@@ -24,13 +24,18 @@ pub enum ChainError {
     #[error("chain id mismatch: configured {expected}, node reports {actual}")]
     ChainIdMismatch { expected: u64, actual: u64 },
     /// An RPC call failed (after the bounded retries for transient transport errors).
-    #[error("RPC {op} failed after {attempts} attempt(s): {source}")]
+    /// `message` is the transport's error with every URL redacted: the RPC URL often carries
+    /// the RPC provider's API key.
+    #[error("RPC {op} failed after {attempts} attempt(s): {message}")]
     Rpc {
         op: &'static str,
         attempts: u32,
-        #[source]
-        source: RpcError<TransportErrorKind>,
+        message: String,
     },
+    /// The node refused the transaction's nonce as too low: the key sent elsewhere meanwhile.
+    /// Nothing was accepted.
+    #[error("the node refused the nonce as too low (attempt {attempts})")]
+    StaleNonce { attempts: u32 },
     /// The call would revert (seen by `eth_estimateGas` / `eth_call`, before anything was sent).
     /// `reason` is the decoded custom error or `Error(string)` when known.
     #[error("call reverts: {reason}")]
@@ -100,6 +105,25 @@ pub enum ChainError {
 }
 
 impl ChainError {
+    /// An RPC failure, its message redacted ([`crate::client::redact_urls_in`]).
+    pub fn rpc(op: &'static str, attempts: u32, e: &RpcError<TransportErrorKind>) -> Self {
+        ChainError::Rpc {
+            op,
+            attempts,
+            message: crate::client::redact_urls_in(&e.to_string()),
+        }
+    }
+
+    /// What a client may be told: no endpoint, no transport detail (those go to the logs,
+    /// redacted); everything else names only public facts (hashes, addresses, amounts).
+    pub fn client_text(&self) -> String {
+        match self {
+            ChainError::Rpc { op, .. } => format!("the chain could not be reached ({op})"),
+            ChainError::InvalidUrl(_) => "the chain RPC endpoint is misconfigured".into(),
+            other => other.to_string(),
+        }
+    }
+
     /// True when retrying later might succeed (transport trouble, confirmation timeout).
     pub fn is_transient(&self) -> bool {
         matches!(

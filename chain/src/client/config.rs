@@ -83,6 +83,30 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// `text` with every URL in it redacted ([`redact_url`]): transport errors quote the URL they
+/// failed on, and RPC providers put API keys in its path or query.
+pub fn redact_urls_in(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = ["http://", "https://", "ws://", "wss://"]
+        .iter()
+        .filter_map(|s| rest.find(s))
+        .min()
+    {
+        out.push_str(&rest[..at]);
+        let url = &rest[at..];
+        let end = url
+            .find(|c: char| {
+                c.is_whitespace() || matches!(c, ')' | '(' | '"' | '\'' | ',' | '>' | '<')
+            })
+            .unwrap_or(url.len());
+        out.push_str(&redact_url(&url[..end]));
+        rest = &url[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Parses a hex private key (with or without `0x`). The error never contains the input.
 pub fn parse_private_key(hex_key: &str) -> Result<PrivateKeySigner, ChainError> {
     let trimmed = hex_key.trim();

@@ -31,7 +31,7 @@ mod reads;
 mod retry;
 mod send;
 
-pub use config::{parse_private_key, redact_url, ChainConfig};
+pub use config::{parse_private_key, redact_url, redact_urls_in, ChainConfig};
 pub use nonce::{ResettableNonceManager, SigningProvider};
 pub use reads::EIP1271_MAGIC_VALUE;
 

@@ -23,7 +23,10 @@ where
         match f().await {
             Ok(v) => return Ok(v),
             Err(e) if attempt <= cfg.max_retries && is_transient(&e) => {
-                log::warn!("chain: {op} attempt {attempt} failed ({e}); retrying in {delay:?}");
+                log::warn!(
+                    "chain: {op} attempt {attempt} failed ({}); retrying in {delay:?}",
+                    super::redact_urls_in(&e.to_string())
+                );
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(cfg.max_backoff);
             }
@@ -80,9 +83,8 @@ pub(super) fn classify(
             return ChainError::Reverted { reason, data };
         }
     }
-    ChainError::Rpc {
-        op,
-        attempts,
-        source: e,
+    if is_nonce_too_low(&e) {
+        return ChainError::StaleNonce { attempts };
     }
+    ChainError::rpc(op, attempts, &e)
 }

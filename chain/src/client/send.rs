@@ -1,7 +1,7 @@
 //! Sending: estimate first, then fill and sign under the submission lock, submit the signed
 //! bytes with back-off, and wait for confirmations.
 
-use super::retry::{classify, is_already_known, is_nonce_too_low, is_transient};
+use super::retry::{classify, is_already_known, is_transient};
 use super::ChainClient;
 use crate::error::ChainError;
 use alloy::eips::eip2718::Encodable2718;
@@ -46,11 +46,7 @@ impl ChainClient {
             match result {
                 // Our cached nonce was stale (the key was used elsewhere). The node rejected these
                 // bytes outright, so signing again with a fresh nonce cannot double-send. Once.
-                Err(ChainError::Rpc {
-                    attempts: 1,
-                    ref source,
-                    ..
-                }) if !rebuilt && is_nonce_too_low(source) => {
+                Err(ChainError::StaleNonce { attempts: 1 }) if !rebuilt => {
                     log::warn!(
                         "chain: nonce too low for {}; re-reading the nonce and re-signing",
                         self.inner.address
@@ -86,7 +82,10 @@ impl ChainClient {
                 // A retry of bytes the node already has (first attempt went through).
                 Err(e) if attempt > 1 && is_already_known(&e) => return Ok(tx_hash),
                 Err(e) if attempt <= cfg.max_retries && is_transient(&e) => {
-                    log::warn!("chain: submitting {tx_hash} failed ({e}); retrying in {delay:?}");
+                    log::warn!(
+                        "chain: submitting {tx_hash} failed ({}); retrying in {delay:?}",
+                        super::redact_urls_in(&e.to_string())
+                    );
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(cfg.max_backoff);
                 }

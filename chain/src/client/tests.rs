@@ -73,3 +73,32 @@ async fn https_urls_build_a_tls_client() {
         Err(ChainError::Rpc { .. })
     ));
 }
+
+#[test]
+fn urls_in_error_text_are_redacted() {
+    let text = "error sending request for url (https://base.g.alchemy.com/v2/SECRET?x=1): connection refused; retry http://10.0.0.1:8545/?apikey=KEY, then";
+    let clean = redact_urls_in(text);
+    assert!(
+        !clean.contains("SECRET") && !clean.contains("KEY"),
+        "{clean}"
+    );
+    assert_eq!(
+        clean,
+        "error sending request for url (https://base.g.alchemy.com/…): connection refused; retry http://10.0.0.1:8545/…, then"
+    );
+    assert_eq!(redact_urls_in("no url here"), "no url here");
+}
+
+#[tokio::test]
+async fn rpc_errors_never_carry_the_url_they_failed_on() {
+    let mut cfg = ChainConfig::new("http://127.0.0.1:1/?apikey=SECRETMARKER");
+    cfg.max_retries = 0;
+    let e = ChainClient::connect(
+        cfg,
+        "0x0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    )
+    .await
+    .unwrap_err();
+    let shown = format!("{e} {e:?} {}", e.client_text());
+    assert!(!shown.contains("SECRETMARKER"), "{shown}");
+}

@@ -218,11 +218,17 @@ pub async fn deposit(session: &mut Session, accounts: &Accounts) -> pingora::Res
         let field = |k: &str| body.get(k).and_then(Value::as_str);
         let caller = match (field("message"), field("signature")) {
             (None, None) => accounts.caller_wallet(session).await?,
-            (m, s) => accounts.siwe_wallet(m.unwrap_or(""), s.unwrap_or("")).await?,
+            (m, s) => {
+                accounts
+                    .siwe_wallet(m.unwrap_or(""), s.unwrap_or(""))
+                    .await?
+            }
         };
         let tx_hash: TxHash = field("tx_hash")
             .and_then(|h| h.parse().ok())
-            .ok_or_else(|| ApiError::validation("tx_hash must be a 0x-prefixed 32-byte hex hash"))?;
+            .ok_or_else(|| {
+                ApiError::validation("tx_hash must be a 0x-prefixed 32-byte hex hash")
+            })?;
         let done = deposits::credit_reported(&accounts.ledger, chain, tx_hash, &caller)
             .await
             .map_err(|e| match e {

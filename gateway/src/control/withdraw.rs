@@ -103,7 +103,10 @@ async fn answer(session: &mut Session, accounts: &Accounts) -> Result<(u16, Valu
             return Err(ApiError::new(
                 status,
                 code,
-                format!("Withdrawal {id} was not paid ({error}); {back}"),
+                format!(
+                    "Withdrawal {id} was not paid ({}); {back}",
+                    error.client_text()
+                ),
             ));
         }
         Err(WithdrawRefused::Ledger(e)) => return Err(ledger_error(e)),

@@ -82,12 +82,17 @@ impl DepositWatcher {
         let mut credited = 0;
         for tx in txs {
             let found = client
-                .find_deposit(self.chain.treasury_vault, tx, self.chain.settings.confirmations)
+                .find_deposit(
+                    self.chain.treasury_vault,
+                    tx,
+                    self.chain.settings.confirmations,
+                )
                 .await
                 .map_err(|e| e.to_string())?;
-            let done = deposits::credit_logs(&self.ledger, &self.chain, &found.iter().collect::<Vec<_>>())
-                .await
-                .map_err(|e| format!("{e:?}"))?;
+            let done =
+                deposits::credit_logs(&self.ledger, &self.chain, &found.iter().collect::<Vec<_>>())
+                    .await
+                    .map_err(|e| format!("{e:?}"))?;
             credited += done.logs.iter().filter(|l| l.newly_credited).count();
         }
         // Only advance once every log of the range is in the ledger.

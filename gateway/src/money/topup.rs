@@ -119,7 +119,7 @@ pub async fn settle(
     let client = match chain.client().await {
         Ok(c) => c,
         Err(e) => {
-            let _ = ledger.fail_credit(&id, &e.to_string()).await;
+            let _ = ledger.fail_credit(&id, &e.client_text()).await;
             return Err(unavailable(e));
         }
     };
@@ -159,7 +159,7 @@ pub async fn settle(
             return Err(refuse("insufficient_funds", message));
         }
         Err(e) => {
-            let _ = ledger.fail_credit(&id, &e.to_string()).await;
+            let _ = ledger.fail_credit(&id, &e.client_text()).await;
             return Err(unavailable(e));
         }
     }
@@ -176,10 +176,10 @@ pub async fn settle(
             return used_elsewhere(ledger, chain, client, &id, payer, auth.nonce).await
         }
         Err(e) => {
-            let _ = ledger.fail_credit(&id, &e.to_string()).await;
+            let _ = ledger.fail_credit(&id, &e.client_text()).await;
             return Err(refuse(
                 "unexpected_settle_error",
-                format!("Settlement refused by the token: {e}"),
+                format!("Settlement refused by the token: {}", e.client_text()),
             ));
         }
     };

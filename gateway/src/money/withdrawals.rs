@@ -16,6 +16,7 @@ use std::str::FromStr;
 use std::time::Duration;
 use tollgate_billing::ledger::{random_hex, Ledger, LedgerError};
 use tollgate_billing::MicroUsdc;
+use tollgate_chain::client::redact_urls_in;
 use tollgate_chain::{ChainClient, ChainError};
 
 /// How a withdrawal ended (as far as this request can tell).
@@ -135,7 +136,7 @@ pub async fn withdraw(
         }
         Err(e) if not_sent(&e) => {
             log::warn!("withdrawal {id_text} of {amount} to {wallet} failed on chain: {e}");
-            let failed = ledger.fail_withdrawal(&id_text, &e.to_string()).await?;
+            let failed = ledger.fail_withdrawal(&id_text, &e.client_text()).await?;
             let unavailable = matches!(
                 e,
                 ChainError::Paused | ChainError::VaultInsufficient { .. } | ChainError::Rpc { .. }
@@ -161,7 +162,7 @@ pub async fn withdraw(
             );
             Ok(done(Withdrawn::Pending {
                 tx_hash: tx,
-                why: e.to_string(),
+                why: e.client_text(),
             }))
         }
     }
@@ -175,24 +176,28 @@ pub async fn in_flight(client: &ChainClient, tx_hash: Option<&str>) -> Result<bo
     let p = client.provider();
     match tx_hash.map(TxHash::from_str) {
         Some(Ok(h)) => {
-            let tx = p
-                .get_transaction_by_hash(h)
-                .await
-                .map_err(|e| format!("eth_getTransactionByHash: {e}"))?;
+            let tx = p.get_transaction_by_hash(h).await.map_err(|e| {
+                format!(
+                    "eth_getTransactionByHash: {}",
+                    redact_urls_in(&e.to_string())
+                )
+            })?;
             Ok(tx.is_some_and(|t| t.block_number.is_none()))
         }
         _ => {
             let a = client.address();
-            let pending = p
-                .get_transaction_count(a)
-                .pending()
-                .await
-                .map_err(|e| format!("eth_getTransactionCount: {e}"))?;
-            let latest = p
-                .get_transaction_count(a)
-                .latest()
-                .await
-                .map_err(|e| format!("eth_getTransactionCount: {e}"))?;
+            let pending = p.get_transaction_count(a).pending().await.map_err(|e| {
+                format!(
+                    "eth_getTransactionCount: {}",
+                    redact_urls_in(&e.to_string())
+                )
+            })?;
+            let latest = p.get_transaction_count(a).latest().await.map_err(|e| {
+                format!(
+                    "eth_getTransactionCount: {}",
+                    redact_urls_in(&e.to_string())
+                )
+            })?;
             Ok(pending > latest)
         }
     }

@@ -24,13 +24,15 @@ const DEPOSIT: u64 = 7_000_000;
 /// The depositor approves the vault and deposits; returns the deposit's hash and its signed
 /// bytes, to send again after a reorg.
 async fn approve_then_deposit(chain: &Chain, depositor: &ChainClient) -> (B256, String) {
-    let approve = TransactionRequest::default().with_to(chain.dep.usdc).with_input(
-        tollgate_chain::contracts::IERC20Write::approveCall {
-            spender: chain.dep.treasury_vault,
-            amount: U256::from(DEPOSIT),
-        }
-        .abi_encode(),
-    );
+    let approve = TransactionRequest::default()
+        .with_to(chain.dep.usdc)
+        .with_input(
+            tollgate_chain::contracts::IERC20Write::approveCall {
+                spender: chain.dep.treasury_vault,
+                amount: U256::from(DEPOSIT),
+            }
+            .abi_encode(),
+        );
     depositor.send_and_confirm(approve).await.unwrap();
     let deposit = TransactionRequest::default()
         .with_to(chain.dep.treasury_vault)
@@ -63,7 +65,8 @@ async fn report(gw: &Gateway, key: &str, tx: B256) -> (u16, Value) {
 async fn a_deposit_reorganised_into_another_place_is_credited_once() {
     let depositor = tollgate_chain::client::parse_private_key(DEV_KEYS[1]).unwrap();
     // FIFO ordering lets the test decide what precedes the deposit in the re-included block.
-    let chain = Chain::deployed_by_cli_on(31337, &["--order", "fifo"], &[(depositor.address(), 50)]).await;
+    let chain =
+        Chain::deployed_by_cli_on(31337, &["--order", "fifo"], &[(depositor.address(), 50)]).await;
     let url = migrated_db().await;
     let mock = Mock::start().await;
     let gw = gateway_on(&url, &chain, &mock).await;
@@ -73,7 +76,11 @@ async fn a_deposit_reorganised_into_another_place_is_credited_once() {
     let snapshot = chain.rpc("evm_snapshot", json!([])).await;
     let (tx, raw) = approve_then_deposit(&chain, &client).await;
     let (status, v) = report(&gw, &key, tx).await;
-    assert_eq!((status, v["credited_usdc"].as_u64()), (200, Some(DEPOSIT)), "{v}");
+    assert_eq!(
+        (status, v["credited_usdc"].as_u64()),
+        (200, Some(DEPOSIT)),
+        "{v}"
+    );
     let first_index = v["deposits"][0]["log_index"].clone();
 
     // The reorg: back to before the approval, then the same two transactions again — with a
@@ -95,23 +102,32 @@ async fn a_deposit_reorganised_into_another_place_is_credited_once() {
         .await;
     assert!(gone.is_null(), "the reorg dropped the deposit");
     // The approval is re-sent by the depositor's own client; the deposit by its old bytes.
-    let approve = TransactionRequest::default().with_to(chain.dep.usdc).with_input(
-        tollgate_chain::contracts::IERC20Write::approveCall {
-            spender: chain.dep.treasury_vault,
-            amount: U256::from(DEPOSIT),
-        }
-        .abi_encode(),
-    );
+    let approve = TransactionRequest::default()
+        .with_to(chain.dep.usdc)
+        .with_input(
+            tollgate_chain::contracts::IERC20Write::approveCall {
+                spender: chain.dep.treasury_vault,
+                amount: U256::from(DEPOSIT),
+            }
+            .abi_encode(),
+        );
     let client = chain_client(&chain.anvil, DEV_KEYS[1]).await; // fresh nonces after the revert
     client.send(approve).await.unwrap();
     let resent: Value = chain.rpc("eth_sendRawTransaction", json!([raw])).await;
-    assert_eq!(resent.as_str(), Some(format!("{tx:#x}").as_str()), "the same transaction");
+    assert_eq!(
+        resent.as_str(),
+        Some(format!("{tx:#x}").as_str()),
+        "the same transaction"
+    );
     chain.rpc("evm_mine", json!([])).await;
     chain.automine(true).await;
 
     let (status, v) = report(&gw, &key, tx).await;
     assert_eq!(status, 200, "{v}");
-    assert_ne!(v["deposits"][0]["log_index"], first_index, "the reorg moved the log: {v}");
+    assert_ne!(
+        v["deposits"][0]["log_index"], first_index,
+        "the reorg moved the log: {v}"
+    );
     assert_eq!(v["credited_usdc"], 0, "credited once: {v}");
     assert_eq!(balance(&gw, depositor.address()).await, DEPOSIT as i64);
     ledger_check(&gw);
@@ -144,7 +160,11 @@ async fn a_deposit_dropped_before_it_was_final_is_never_credited() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (status, _) = report(&gw, &key, tx).await;
     assert_eq!(status, 404, "the deposit is gone");
-    assert_eq!(balance(&gw, depositor.address()).await, 0, "and was never credited");
+    assert_eq!(
+        balance(&gw, depositor.address()).await,
+        0,
+        "and was never credited"
+    );
     assert_eq!(chain.usdc_of(depositor.address()).await, 50 * USDC);
     ledger_check(&gw);
 }

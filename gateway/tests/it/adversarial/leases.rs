@@ -29,7 +29,10 @@ fn book(ledger: &Ledger, node: &str) -> LeaseBook {
 async fn a_partitioned_node_drops_a_lease_that_was_swept_before_reserving_again() {
     let url = migrated_db().await;
     let ledger = Ledger::connect(&url, 4).await.unwrap();
-    ledger.credit(WALLET, 1_000, "credit", "partition-test", "test").await.unwrap();
+    ledger
+        .credit(WALLET, 1_000, "credit", "partition-test", "test")
+        .await
+        .unwrap();
     let a = book(&ledger, "node-a");
     let wallet: Arc<str> = Arc::from(WALLET);
     a.reserve(&wallet, 100).await.unwrap();
@@ -38,10 +41,16 @@ async fn a_partitioned_node_drops_a_lease_that_was_swept_before_reserving_again(
     // Node A cannot reach Postgres for more than 2 × TTL: its lease expires and another node
     // sweeps it; node B then leases (and spends) the whole balance.
     let db = crate::common::pg::client(&url).await;
-    db.execute("UPDATE leases SET expires_at = now() - interval '1 hour' WHERE node_id = 'node-a'", &[])
-        .await
-        .unwrap();
-    assert_eq!(ledger.sweep_expired_leases(Duration::ZERO).await.unwrap(), 600);
+    db.execute(
+        "UPDATE leases SET expires_at = now() - interval '1 hour' WHERE node_id = 'node-a'",
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        ledger.sweep_expired_leases(Duration::ZERO).await.unwrap(),
+        600
+    );
     let b = book(&ledger, "node-b");
     b.reserve(&wallet, 1_000).await.unwrap();
 

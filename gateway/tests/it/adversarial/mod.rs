@@ -12,10 +12,12 @@
 //! | [`cut_streams`] | 5: a stream cut before its usage is billed on a real count of its prompt |
 //! | [`deposits`] | 6: a deposit is credited once across reorgs, never before the chain's depth |
 //! | [`leases`] | 7: a lease swept during a partition is dropped, not spent again |
+//! | [`secrets`] | 8: no secret in a response, a log line or a metric |
 //! | [`reservations`] | 3, 4: the reservation bounds the charge (content by reference, overruns, output limits) |
 
 mod cut_streams;
 mod deposits;
 mod leases;
 mod reservations;
+mod secrets;
 mod topup;

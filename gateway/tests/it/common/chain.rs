@@ -57,7 +57,11 @@ impl Chain {
     }
 
     /// [`Self::deployed_by_cli`] on an anvil posing as `chain_id`, started with `args`.
-    pub async fn deployed_by_cli_on(chain_id: u64, args: &[&str], mint: &[(Address, u64)]) -> Chain {
+    pub async fn deployed_by_cli_on(
+        chain_id: u64,
+        args: &[&str],
+        mint: &[(Address, u64)],
+    ) -> Chain {
         let anvil = Anvil::spawn_on_chain(chain_id, args)
             .expect("anvil (run `bash scripts/contracts.sh install`)");
         let file = std::env::temp_dir().join(format!("tollgate-deploy-{}.json", free_port()));

@@ -106,6 +106,8 @@ pub struct GatewayOpts {
     /// Extra environment variables of the gateway process and its CLI commands (secrets
     /// referenced as `${NAME}` in the config).
     pub env: Vec<(String, String)>,
+    /// Write the gateway's log, at info level, to this file (default: warnings to stderr).
+    pub log_file: Option<std::path::PathBuf>,
 }
 
 impl GatewayOpts {
@@ -121,6 +123,7 @@ impl GatewayOpts {
             public_url: None,
             extra: String::new(),
             env: Vec::new(),
+            log_file: None,
         }
     }
 }
@@ -195,13 +198,17 @@ route_aliases: {aliases}
             .unwrap()
             .write_all(yaml.as_bytes())
             .unwrap();
-        let child = Command::new(crate::common::tollgate_bin())
+        let (level, stderr) = match &opts.log_file {
+            Some(f) => ("info", Stdio::from(std::fs::File::create(f).unwrap())),
+            None => ("warn", Stdio::inherit()),
+        };
+        let child = Command::new(tollgate_bin())
             .arg("-c")
             .arg(&path)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", level)
             .envs(opts.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn tollgate");
         let mut gw = Gateway {
