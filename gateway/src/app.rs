@@ -103,6 +103,7 @@ pub fn run(config: Config) -> ExitCode {
             siwe: siwe(&config, redis.as_ref(), onchain.as_ref()),
             chain: onchain.clone(),
             payees: payouts::payees(&config),
+            limiter: limiter.clone(),
         })
     });
     let settled_accounts = accounts.clone().filter(|a| a.chain.is_some());

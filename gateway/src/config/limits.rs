@@ -12,6 +12,9 @@ pub struct WalletLimits {
     pub requests_per_day: Option<u32>,
     pub tokens_per_minute: Option<u64>,
     pub max_in_flight_per_key: Option<u32>,
+    /// Paid requests in flight per wallet (per node): one wallet cannot hold every
+    /// settlement slot with streams it never reads.
+    pub max_in_flight_per_wallet: Option<u32>,
 }
 
 impl WalletLimits {
@@ -23,6 +26,30 @@ impl WalletLimits {
     }
 }
 
+/// `limits.control_plane`: requests per minute to the control-plane endpoints, per client
+/// address and per wallet (`None`: no limit).
+#[derive(Debug, Clone)]
+pub struct ControlLimits {
+    pub per_ip_per_minute: Option<u32>,
+    pub per_wallet_per_minute: Option<u32>,
+    /// Addresses and wallets tracked at most.
+    pub max_tracked: usize,
+}
+
+impl Default for ControlLimits {
+    fn default() -> Self {
+        ControlLimits {
+            per_ip_per_minute: Some(600),
+            per_wallet_per_minute: Some(120),
+            max_tracked: 100_000,
+        }
+    }
+}
+
+/// `limits.max_in_flight_per_wallet` when the file does not say: a tenth of the default
+/// settlement queue (`billing.queue_capacity`), so no one wallet can fill it.
+pub const DEFAULT_IN_FLIGHT_PER_WALLET: u32 = 1_000;
+
 #[derive(Debug, Clone, Default)]
 pub struct LimitsConfig {
     pub default: WalletLimits,
@@ -32,6 +59,7 @@ pub struct LimitsConfig {
     pub max_wallets: usize,
     /// `x-ratelimit-*` on admitted responses (a 429 always has them).
     pub response_headers: bool,
+    pub control_plane: ControlLimits,
 }
 
 /// What the rate limiter does while Redis is unreachable or slow.
@@ -90,9 +118,9 @@ impl Validator<'_> {
         &mut self,
         path: &str,
         base: WalletLimits,
-        fields: [Option<RawLimit>; 4],
+        fields: [Option<RawLimit>; 5],
     ) -> WalletLimits {
-        let [rpm, rpd, tpm, inflight] = fields;
+        let [rpm, rpd, tpm, inflight, wallet_inflight] = fields;
         let small = u64::from(u32::MAX);
         let mut l = base;
         let to_u32 = |v: Option<u64>| v.map(|n| n as u32);
@@ -108,18 +136,26 @@ impl Validator<'_> {
         if let Some(v) = self.limit(&format!("{path}.max_in_flight_per_key"), inflight, small) {
             l.max_in_flight_per_key = to_u32(v);
         }
+        let path = format!("{path}.max_in_flight_per_wallet");
+        if let Some(v) = self.limit(&path, wallet_inflight, small) {
+            l.max_in_flight_per_wallet = to_u32(v);
+        }
         l
     }
 
     pub(super) fn limits(&mut self, raw: RawLimits) -> LimitsConfig {
         let default = self.wallet_limits(
             "limits",
-            WalletLimits::default(),
+            WalletLimits {
+                max_in_flight_per_wallet: Some(DEFAULT_IN_FLIGHT_PER_WALLET),
+                ..WalletLimits::default()
+            },
             [
                 raw.requests_per_minute,
                 raw.requests_per_day,
                 raw.tokens_per_minute,
                 raw.max_in_flight_per_key,
+                raw.max_in_flight_per_wallet,
             ],
         );
         let on_redis_failure = match raw.redis_failure.as_deref().unwrap_or("open") {
@@ -155,18 +191,43 @@ impl Validator<'_> {
                     o.requests_per_day,
                     o.tokens_per_minute,
                     o.max_in_flight_per_key,
+                    o.max_in_flight_per_wallet,
                 ],
             );
             if overrides.insert(wallet, l).is_some() {
                 self.err(format!("{path}.wallet"), "duplicate wallet");
             }
         }
+        let defaults = ControlLimits::default();
+        let mut control_limit =
+            |field: &str, raw: Option<RawLimit>, default: Option<u32>| match self.limit(
+                &format!("limits.control_plane.{field}"),
+                raw,
+                u64::from(u32::MAX),
+            ) {
+                None => default,
+                Some(v) => v.map(|n| n as u32),
+            };
+        let control_plane = ControlLimits {
+            per_ip_per_minute: control_limit(
+                "per_ip_per_minute",
+                raw.control_plane.per_ip_per_minute,
+                defaults.per_ip_per_minute,
+            ),
+            per_wallet_per_minute: control_limit(
+                "per_wallet_per_minute",
+                raw.control_plane.per_wallet_per_minute,
+                defaults.per_wallet_per_minute,
+            ),
+            max_tracked: max_wallets.max(1),
+        };
         LimitsConfig {
             default,
             overrides,
             on_redis_failure,
             max_wallets: max_wallets.max(1),
             response_headers: raw.response_headers.unwrap_or(true),
+            control_plane,
         }
     }
 
@@ -212,9 +273,15 @@ mod tests {
     }
 
     #[test]
-    fn omitted_means_no_limit_and_no_redis() {
+    fn omitted_means_no_limit_but_the_in_flight_backstop_and_no_redis() {
         let c = load("").unwrap();
-        assert_eq!(c.limits.default, WalletLimits::default());
+        // Only the per-wallet in-flight backstop has a default: without it one
+        // wallet could hold every connection (issue 9, F9).
+        let backstop = WalletLimits {
+            max_in_flight_per_wallet: Some(1000),
+            ..WalletLimits::default()
+        };
+        assert_eq!(c.limits.default, backstop);
         assert!(c.limits.overrides.is_empty());
         assert_eq!(c.limits.on_redis_failure, RedisFailure::Open);
         assert!(c.redis.is_none());

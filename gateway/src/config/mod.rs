@@ -27,7 +27,7 @@ mod server;
 pub use billing::{BillingConfig, LedgerConfig};
 pub use chain::{ChainConfig, Settlement};
 pub use identity::{SiweConfig, SiwePolicy};
-pub use limits::{LimitsConfig, RedisConfig, RedisFailure, WalletLimits};
+pub use limits::{ControlLimits, LimitsConfig, RedisConfig, RedisFailure, WalletLimits};
 pub use providers::{parse_base_url, Provider, ProviderModel, RouteAlias, UpstreamAddr};
 pub use server::{ServerConfig, StaticKey};
 

@@ -38,6 +38,8 @@ pub struct RawServer {
     pub provider_share: Option<Decimal>,
     pub default_max_tokens: Option<u64>,
     pub unhealthy_cooldown: Option<String>,
+    /// A client that does not read its response for this long is cut off (default 30s).
+    pub downstream_write_timeout: Option<String>,
     /// `auto` (default) or `subrequest` (force the large-body path; for benchmarks).
     pub body_path: Option<String>,
     /// The URL clients reach this gateway at: SIWE `domain`/`uri`, x402 `resource`.
@@ -258,6 +260,7 @@ pub struct RawLimits {
     pub requests_per_day: Option<RawLimit>,
     pub tokens_per_minute: Option<RawLimit>,
     pub max_in_flight_per_key: Option<RawLimit>,
+    pub max_in_flight_per_wallet: Option<RawLimit>,
     /// `open` (default: decide on this node) or `closed` (503) while Redis is unavailable.
     pub redis_failure: Option<String>,
     /// Wallets the in-process limiter tracks at most (default 100,000).
@@ -266,6 +269,16 @@ pub struct RawLimits {
     pub response_headers: Option<bool>,
     #[serde(default)]
     pub overrides: Vec<RawLimitOverride>,
+    #[serde(default)]
+    pub control_plane: RawControlLimits,
+}
+
+/// `limits.control_plane`: per minute, per client address and per wallet.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawControlLimits {
+    pub per_ip_per_minute: Option<RawLimit>,
+    pub per_wallet_per_minute: Option<RawLimit>,
 }
 
 /// One wallet's limits; an omitted field keeps the default, `unlimited` lifts it.
@@ -277,6 +290,7 @@ pub struct RawLimitOverride {
     pub requests_per_day: Option<RawLimit>,
     pub tokens_per_minute: Option<RawLimit>,
     pub max_in_flight_per_key: Option<RawLimit>,
+    pub max_in_flight_per_wallet: Option<RawLimit>,
 }
 
 #[derive(Debug, Deserialize, Clone)]

@@ -26,6 +26,9 @@ pub struct ServerConfig {
     pub unhealthy_cooldown: Duration,
     /// Send every body through the subrequest path (benchmarking the two paths).
     pub force_subrequest: bool,
+    /// How long a write to the client may block: a client that stops reading is cut off, and
+    /// its request (and settlement slot) ends.
+    pub downstream_write_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -80,6 +83,11 @@ impl Validator<'_> {
         }
         let unhealthy_cooldown =
             self.duration("server.unhealthy_cooldown", s.unhealthy_cooldown, "30s");
+        let downstream_write_timeout = self.duration(
+            "server.downstream_write_timeout",
+            s.downstream_write_timeout,
+            "30s",
+        );
         let thinking = match s.thinking.as_deref().unwrap_or("reject") {
             "reject" => ThinkingPolicy::Reject,
             "strip" => ThinkingPolicy::Strip,
@@ -124,6 +132,7 @@ impl Validator<'_> {
             default_max_tokens,
             unhealthy_cooldown,
             force_subrequest,
+            downstream_write_timeout,
         }
     }
 

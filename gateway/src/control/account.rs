@@ -60,6 +60,7 @@ async fn history(session: &Session, accounts: &Accounts) -> Result<serde_json::V
         .await
         .ok_or_else(ApiError::unauthorized)?
         .wallet;
+    accounts.limiter.control.admit_wallet(&wallet)?;
     let q = Query::of(session);
     let limit = match q.limit {
         None => 50,

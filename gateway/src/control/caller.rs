@@ -34,11 +34,14 @@ impl Accounts {
 
     /// The wallet a SIWE message + signature proves (401 naming the failed check).
     pub async fn siwe_wallet(&self, message: &str, signature: &str) -> Result<String, ApiError> {
-        self.siwe()?
+        let wallet = self
+            .siwe()?
             .verify(message, signature, SystemTime::now())
             .await
             .map(|id| id.wallet)
-            .map_err(siwe_error)
+            .map_err(siwe_error)?;
+        self.limiter.control.admit_wallet(&wallet)?;
+        Ok(wallet)
     }
 
     /// The wallet the SIWE pair in the query (`?message=…&signature=…`) proves.
@@ -64,6 +67,7 @@ impl Accounts {
             .authenticate(key)
             .await
             .ok_or_else(ApiError::unauthorized)?;
+        self.limiter.control.admit_wallet(&p.wallet)?;
         Ok(p.wallet.to_string())
     }
 

@@ -23,6 +23,7 @@ pub mod withdraw;
 use crate::identity::{Authenticator, SiweVerifier};
 use crate::money::payouts::Payee;
 use crate::money::OnChain;
+use crate::rate_limit::RateLimiter;
 use crate::wire::{respond_error, respond_json, ApiError};
 use bytes::Bytes;
 use pingora::proxy::Session;
@@ -72,6 +73,8 @@ pub struct Accounts {
     pub chain: Option<Arc<OnChain>>,
     /// Providers paid on chain (`providers[].payout_address`), for `GET /provider/earnings`.
     pub payees: Vec<Payee>,
+    /// Its per-wallet limits apply once a caller is known ([`caller`]).
+    pub limiter: Arc<RateLimiter>,
 }
 
 /// Everything the control plane answers from.
@@ -80,11 +83,22 @@ pub struct ControlPlane {
     pub models_body: Bytes,
     /// The ledger-backed endpoints (Postgres billing only).
     pub accounts: Option<Arc<Accounts>>,
+    /// Its per-client-address limits apply before anything is verified.
+    pub limiter: Arc<RateLimiter>,
 }
 
 impl ControlPlane {
     /// Answer one control-plane request.
     pub async fn serve(&self, session: &mut Session, route: Route) -> pingora::Result<()> {
+        if route != Route::Health {
+            let client = session
+                .client_addr()
+                .and_then(|a| a.as_inet())
+                .map(|a| a.ip());
+            if let Err(e) = self.limiter.control.admit_client(client) {
+                return respond_error(session, &e, None, false).await;
+            }
+        }
         match route {
             Route::Health => {
                 respond_json(

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use pingora::http::RequestHeader;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +84,10 @@ impl Authenticator for StaticKeys {
 /// Keys stored (as SHA-256) in the ledger's `api_keys` table, looked up once and then served
 /// from memory.
 ///
+/// A bearer token that is not `sk-` + 64 hex (the only keys the ledger issues) is refused
+/// without a lookup, so junk cannot become queries. Unknown keys are remembered apart from
+/// known ones, in a smaller map: a flood of made-up keys evicts only other made-up keys.
+///
 /// Revocation reaches every node through Postgres `LISTEN/NOTIFY`
 /// ([`tollgate_billing::ledger::watch_key_revocations`]): a revoked hash is evicted the moment
 /// the notification arrives, so positive lookups can be cached for `TRUSTED_TTL`. While the feed
@@ -91,7 +96,12 @@ impl Authenticator for StaticKeys {
 /// `NEGATIVE_TTL` so a flood of bad keys cannot become a flood of queries.
 pub struct LedgerKeys {
     ledger: tollgate_billing::ledger::Ledger,
-    cache: std::sync::Mutex<HashMap<[u8; 32], CachedLookup>>,
+    /// Known, valid keys, with when they were looked up.
+    known: std::sync::Mutex<HashMap<[u8; 32], (Principal, Instant)>>,
+    /// Keys the ledger does not know (or revoked: they answer the same), likewise.
+    unknown: std::sync::Mutex<HashMap<[u8; 32], Instant>>,
+    /// Entries each map holds at most (known, unknown).
+    limits: (usize, usize),
     /// True while the revocation feed is connected.
     watched: std::sync::atomic::AtomicBool,
     /// Bumped by every revocation event: a lookup that raced one is not cached.
@@ -100,18 +110,43 @@ pub struct LedgerKeys {
     lookups: prometheus::IntCounter,
 }
 
-/// A key hash's last lookup (`None`: unknown or revoked) and when it was made.
-type CachedLookup = (Option<Principal>, std::time::Instant);
+const TRUSTED_TTL: Duration = Duration::from_secs(300);
+const UNWATCHED_TTL: Duration = Duration::from_secs(1);
+const NEGATIVE_TTL: Duration = Duration::from_secs(1);
+const KNOWN_MAX: usize = 100_000;
+const UNKNOWN_MAX: usize = 10_000;
 
-const TRUSTED_TTL: std::time::Duration = std::time::Duration::from_secs(300);
-const UNWATCHED_TTL: std::time::Duration = std::time::Duration::from_secs(1);
-const NEGATIVE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
-const CACHE_MAX: usize = 100_000;
+/// `sk-` + 64 lower-case hex: what `tollgate keys create` and `POST /v1/auth/keys` issue.
+pub fn is_ledger_key(key: &str) -> bool {
+    key.len() == 67
+        && key.starts_with("sk-")
+        && key.as_bytes()[3..]
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+}
+
+/// Insert into a bounded map: a full map starts over (cheap, and it only costs lookups).
+fn insert_bounded<V>(map: &mut HashMap<[u8; 32], V>, limit: usize, hash: [u8; 32], v: V) {
+    if map.len() >= limit {
+        map.clear();
+    }
+    map.insert(hash, v);
+}
 
 impl LedgerKeys {
     pub fn new(
         ledger: tollgate_billing::ledger::Ledger,
         metrics: &crate::metrics::Metrics,
+    ) -> Self {
+        Self::with_cache_limits(ledger, metrics, KNOWN_MAX, UNKNOWN_MAX)
+    }
+
+    /// [`Self::new`] with the caches' sizes: `known` keys, `unknown` keys.
+    pub fn with_cache_limits(
+        ledger: tollgate_billing::ledger::Ledger,
+        metrics: &crate::metrics::Metrics,
+        known: usize,
+        unknown: usize,
     ) -> Self {
         LedgerKeys {
             lookups: metrics.counter(
@@ -119,7 +154,9 @@ impl LedgerKeys {
                 "API-key lookups that went to Postgres (cache misses).",
             ),
             ledger,
-            cache: std::sync::Mutex::new(HashMap::new()),
+            known: std::sync::Mutex::new(HashMap::new()),
+            unknown: std::sync::Mutex::new(HashMap::new()),
+            limits: (known.max(1), unknown.max(1)),
             watched: std::sync::atomic::AtomicBool::new(false),
             epoch: std::sync::atomic::AtomicU64::new(0),
         }
@@ -146,7 +183,7 @@ impl LedgerKeys {
             KeyEvent::Listening => {
                 self.epoch.fetch_add(1, Ordering::AcqRel);
                 // Revocations made while nobody listened were missed: start over.
-                self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+                self.known.lock().unwrap_or_else(|p| p.into_inner()).clear();
                 self.watched.store(true, Ordering::Release);
             }
             KeyEvent::Lost => self.watched.store(false, Ordering::Release),
@@ -155,21 +192,27 @@ impl LedgerKeys {
 
     fn evict(&self, hash: &[u8; 32]) {
         self.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        self.cache
+        self.known
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(hash);
     }
 
-    fn cached(&self, hash: &[u8; 32], now: std::time::Instant) -> Option<Option<Principal>> {
-        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        let (p, at) = cache.get(hash)?;
-        let ttl = match p {
-            None => NEGATIVE_TTL,
-            Some(_) if self.watched.load(std::sync::atomic::Ordering::Acquire) => TRUSTED_TTL,
-            Some(_) => UNWATCHED_TTL,
-        };
-        (now.duration_since(*at) < ttl).then(|| p.clone())
+    /// A fresh enough answer from the caches: `Some(None)` for a key known not to exist.
+    fn cached(&self, hash: &[u8; 32], now: Instant) -> Option<Option<Principal>> {
+        let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((p, at)) = known.get(hash) {
+            let ttl = if self.watched.load(std::sync::atomic::Ordering::Acquire) {
+                TRUSTED_TTL
+            } else {
+                UNWATCHED_TTL
+            };
+            return (now.duration_since(*at) < ttl).then(|| Some(p.clone()));
+        }
+        drop(known);
+        let unknown = self.unknown.lock().unwrap_or_else(|p| p.into_inner());
+        let at = unknown.get(hash)?;
+        (now.duration_since(*at) < NEGATIVE_TTL).then_some(None)
     }
 }
 
@@ -177,8 +220,11 @@ impl LedgerKeys {
 impl Authenticator for LedgerKeys {
     async fn authenticate(&self, api_key: &str) -> Option<Principal> {
         use std::sync::atomic::Ordering;
+        if !is_ledger_key(api_key) {
+            return None;
+        }
         let hash = tollgate_billing::ledger::hash_api_key(api_key);
-        let now = std::time::Instant::now();
+        let now = Instant::now();
         if let Some(hit) = self.cached(&hash, now) {
             return hit;
         }
@@ -195,13 +241,18 @@ impl Authenticator for LedgerKeys {
             wallet: Arc::from(k.wallet.as_str()),
             key_id: Arc::from(k.id.as_str()),
         });
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         // A revocation event during the query may be for this very key: answer, don't cache.
         if self.epoch.load(Ordering::Acquire) == epoch {
-            if cache.len() >= CACHE_MAX {
-                cache.clear();
+            match &principal {
+                Some(p) => {
+                    let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+                    insert_bounded(&mut known, self.limits.0, hash, (p.clone(), now));
+                }
+                None => {
+                    let mut unknown = self.unknown.lock().unwrap_or_else(|p| p.into_inner());
+                    insert_bounded(&mut unknown, self.limits.1, hash, now);
+                }
             }
-            cache.insert(hash, (principal.clone(), now));
         }
         principal
     }

@@ -42,15 +42,28 @@ pub enum SiweError {
     Missing,
     Malformed(String),
     BadSignatureEncoding,
-    Domain { got: String, want: String },
-    Uri { got: String, want: String },
-    ChainId { got: u64, want: u64 },
-    IssuedTooLongAgo { max_age_secs: u64 },
+    Domain {
+        got: String,
+        want: String,
+    },
+    Uri {
+        got: String,
+        want: String,
+    },
+    ChainId {
+        got: u64,
+        want: u64,
+    },
+    IssuedTooLongAgo {
+        max_age_secs: u64,
+    },
     IssuedInFuture,
     Expired,
     NotYetValid,
     WrongSigner,
     ChainUnavailable,
+    /// EIP-4361 nonces are short alphanumerics; a long one would be stored as sent.
+    BadNonce,
     NonceReused,
     NonceStoreUnavailable,
 }
@@ -88,6 +101,10 @@ impl std::fmt::Display for SiweError {
             SiweError::ChainUnavailable => {
                 f.write_str("contract-wallet signature could not be checked: chain unavailable")
             }
+            SiweError::BadNonce => write!(
+                f,
+                "SIWE nonce must be {MIN_NONCE}–{MAX_NONCE} letters or digits"
+            ),
             SiweError::NonceReused => {
                 f.write_str("SIWE nonce was already used; sign a new message")
             }
@@ -107,6 +124,11 @@ impl SiweError {
         )
     }
 }
+
+/// EIP-4361: "at least 8 alphanumeric characters"; anything past 64 is not a nonce, it is a
+/// payload (and every nonce is stored until its message expires).
+const MIN_NONCE: usize = 8;
+const MAX_NONCE: usize = 64;
 
 pub struct SiweVerifier {
     policy: SiwePolicy,
@@ -188,9 +210,16 @@ impl SiweVerifier {
         }
     }
 
-    /// Domain, uri, chain and time checks; returns how long the message stays acceptable.
+    /// Domain, uri, chain, nonce shape and time checks; returns how long the message stays
+    /// acceptable.
     fn check_fields(&self, msg: &siwe::Message, now: SystemTime) -> Result<Duration, SiweError> {
         let p = &self.policy;
+        let n = &msg.nonce;
+        if !(MIN_NONCE..=MAX_NONCE).contains(&n.len())
+            || !n.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return Err(SiweError::BadNonce);
+        }
         let domain = msg.domain.to_string();
         if !domain.eq_ignore_ascii_case(&p.domain) {
             return Err(SiweError::Domain {

@@ -34,7 +34,7 @@ impl Gateway {
             .admit(&principal)
             .await
             .map_err(|e| (e, false))?;
-        ctx.rate_slot = admitted.slot;
+        ctx.rate_slots = [admitted.slot, admitted.wallet_slot];
         let body = read_body(session, self.config.server.max_body_bytes)
             .await
             .map_err(|e| e.into_api_error(self.config.server.max_body_bytes))?;

@@ -18,6 +18,10 @@ use std::time::Duration;
 pub(super) enum AttemptFailure {
     /// The provider failed: demote it and move to the next candidate.
     Provider(FailoverReason),
+    /// The provider took the whole request and did not answer in time: it may be generating
+    /// (and billing) still, so the request is not sent to another provider to be generated
+    /// (and billed) again. Demoted; the client gets 504.
+    Slow,
     /// A pooled keep-alive connection had gone stale: same candidate, fresh connection.
     StaleConnection,
 }
@@ -39,6 +43,15 @@ impl Gateway {
                 call.next += 1;
                 call.retry_next = !call.response_started && call.next < call.candidates.len();
             }
+            AttemptFailure::Slow => {
+                self.pool.mark_unhealthy(provider);
+                let id = &self.config.providers[provider].id;
+                self.metrics.failover(id, FailoverReason::Timeout);
+                self.metrics
+                    .set_health(id, self.pool.health(provider).gauge());
+                call.last_failure = Some(FailoverReason::Timeout);
+                call.retry_next = false;
+            }
             AttemptFailure::StaleConnection => {
                 // Bounded: a stale pooled connection is retried at most a few times.
                 call.retry_next =
@@ -51,9 +64,12 @@ impl Gateway {
     pub(super) fn classify(e: &Error, client_reused: bool) -> AttemptFailure {
         use ErrorType::*;
         match e.etype() {
-            ConnectTimedout | TLSHandshakeTimedout | ReadTimedout | WriteTimedout => {
+            // Before the provider has the request: another candidate may serve it.
+            ConnectTimedout | TLSHandshakeTimedout | WriteTimedout => {
                 AttemptFailure::Provider(FailoverReason::Timeout)
             }
+            // The provider has it and is merely slow: one generation, not one per candidate.
+            ReadTimedout => AttemptFailure::Slow,
             ConnectionClosed | ReadError | WriteError if client_reused => {
                 AttemptFailure::StaleConnection
             }

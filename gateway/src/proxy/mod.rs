@@ -80,8 +80,9 @@ pub struct RequestCtx {
     inner: bool,
     /// Error code of a request refused before any upstream was chosen.
     rejected: Option<&'static str>,
-    /// The API key's in-flight slot: freed when the request (this ctx) ends, on every path.
-    rate_slot: Option<pingora_limits::inflight::Guard>,
+    /// The API key's and the wallet's in-flight slots: freed when the request (this ctx)
+    /// ends, on every path.
+    rate_slots: [Option<pingora_limits::inflight::Guard>; 2],
 }
 
 impl Gateway {
@@ -115,6 +116,7 @@ impl Gateway {
             control: ControlPlane {
                 models_body: public::models_body(&config),
                 accounts,
+                limiter: limiter.clone(),
             },
             in_flight: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
             limiter,

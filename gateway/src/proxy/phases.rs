@@ -47,7 +47,7 @@ impl ProxyHttp for Gateway {
             call: None,
             inner: false,
             rejected: None,
-            rate_slot: None,
+            rate_slots: [None, None],
         }
     }
 
@@ -68,6 +68,11 @@ impl ProxyHttp for Gateway {
             return Ok(false);
         }
 
+        // A client that stops reading must not hold its request (and, for a paid call, a
+        // settlement slot) forever.
+        session
+            .as_downstream_mut()
+            .set_write_timeout(Some(self.config.server.downstream_write_timeout));
         let (api, alias) = match Endpoint::of(session.req_header(), &self.catalog) {
             Endpoint::Control(route) => {
                 self.control.serve(session, route).await?;

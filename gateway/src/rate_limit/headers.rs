@@ -17,12 +17,12 @@ pub fn refusal(verdict: &Verdict, retry_after_ms: u64) -> ApiError {
     e
 }
 
-/// 429 from the per-key in-flight cap.
-pub fn too_many_in_flight(cap: u32) -> ApiError {
+/// 429 from an in-flight cap (`per`: "API key" or "wallet").
+pub fn too_many_in_flight(cap: u32, per: &str) -> ApiError {
     let mut e = ApiError::new(
         429,
         "RATE_LIMITED",
-        format!("Rate limit exceeded: at most {cap} concurrent requests per API key"),
+        format!("Rate limit exceeded: at most {cap} concurrent requests per {per}"),
     );
     e.headers.push(("retry-after", 1u32.into()));
     e

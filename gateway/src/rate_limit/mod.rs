@@ -7,6 +7,7 @@
 //!
 //! docs/design.md ("Rate limits") has the algorithm, its error bound and the failure modes.
 
+pub mod control;
 pub mod headers;
 pub mod local;
 pub mod redis;
@@ -18,6 +19,7 @@ use crate::metrics::Metrics;
 use crate::redis::RedisHandle;
 use crate::wire::ApiError;
 use async_trait::async_trait;
+use control::ControlLimiter;
 pub use headers::{add_headers, go_duration};
 use local::LocalLimiter;
 use pingora::server::ShutdownWatch;
@@ -41,7 +43,11 @@ pub struct RateLimiter {
     local: LocalLimiter,
     redis: Option<RedisLimiter>,
     in_flight: Option<Inflight>,
+    /// In-flight requests per wallet (`max_in_flight_per_wallet`).
+    wallet_in_flight: Option<Inflight>,
     metrics: Arc<Metrics>,
+    /// The control plane's per-address and per-wallet limits.
+    pub control: ControlLimiter,
     /// Logged once per Redis outage: "deciding locally".
     fallback_logged: AtomicBool,
 }
@@ -53,6 +59,8 @@ pub struct Admitted {
     pub verdict: Option<Verdict>,
     /// Held for the whole request: dropping it frees the API key's in-flight slot.
     pub slot: Option<Guard>,
+    /// Likewise for the wallet's in-flight slot.
+    pub wallet_slot: Option<Guard>,
 }
 
 impl RateLimiter {
@@ -74,7 +82,11 @@ impl RateLimiter {
             in_flight: all()
                 .any(|l| l.max_in_flight_per_key.is_some())
                 .then(Inflight::new),
+            wallet_in_flight: all()
+                .any(|l| l.max_in_flight_per_wallet.is_some())
+                .then(Inflight::new),
             metrics,
+            control: ControlLimiter::new(&limits.control_plane),
             fallback_logged: AtomicBool::new(false),
         }
     }
@@ -85,16 +97,27 @@ impl RateLimiter {
 
     /// Admit one request of `principal`, or the 429 / 503 to answer.
     pub async fn admit(&self, principal: &Principal) -> Result<Admitted, ApiError> {
-        if !self.windows && self.in_flight.is_none() {
+        if !self.windows && self.in_flight.is_none() && self.wallet_in_flight.is_none() {
             return Ok(Admitted::default());
         }
         let limits = self.limits_for(&principal.wallet);
+        let wallet_slot = match (&self.wallet_in_flight, limits.max_in_flight_per_wallet) {
+            (Some(inflight), Some(cap)) => {
+                let (guard, n) = inflight.incr(&*principal.wallet, 1);
+                if n > cap as isize {
+                    self.metrics.rate_limited(Reason::WalletInFlight.label());
+                    return Err(headers::too_many_in_flight(cap, "wallet"));
+                }
+                Some(guard)
+            }
+            _ => None,
+        };
         let slot = match (&self.in_flight, limits.max_in_flight_per_key) {
             (Some(inflight), Some(cap)) => {
                 let (guard, n) = inflight.incr(&*principal.key_id, 1);
                 if n > cap as isize {
                     self.metrics.rate_limited(Reason::InFlight.label());
-                    return Err(headers::too_many_in_flight(cap));
+                    return Err(headers::too_many_in_flight(cap, "API key"));
                 }
                 Some(guard)
             }
@@ -104,6 +127,7 @@ impl RateLimiter {
             return Ok(Admitted {
                 verdict: None,
                 slot,
+                wallet_slot,
             });
         }
         let verdict = self.decide(&principal.wallet, limits).await?;
@@ -114,6 +138,7 @@ impl RateLimiter {
         Ok(Admitted {
             verdict: self.response_headers.then_some(verdict),
             slot,
+            wallet_slot,
         })
     }
 
@@ -172,7 +197,7 @@ impl RateLimiter {
 
     /// Does any wallet have a window limit? ([`Self::admit`] is a no-op otherwise.)
     pub fn is_active(&self) -> bool {
-        self.windows || self.in_flight.is_some()
+        self.windows || self.in_flight.is_some() || self.wallet_in_flight.is_some()
     }
 }
 
@@ -193,6 +218,7 @@ impl BackgroundService for LimiterService {
             loop {
                 tokio::time::sleep(Duration::from_secs(60)).await;
                 l.local.sweep();
+                l.control.sweep();
             }
         };
         tokio::select! {

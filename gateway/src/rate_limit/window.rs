@@ -110,6 +110,7 @@ pub enum Reason {
     RequestsPerDay,
     TokensPerMinute,
     InFlight,
+    WalletInFlight,
 }
 
 impl Reason {
@@ -119,6 +120,7 @@ impl Reason {
             Reason::RequestsPerDay => "requests_per_day",
             Reason::TokensPerMinute => "tokens_per_minute",
             Reason::InFlight => "in_flight",
+            Reason::WalletInFlight => "wallet_in_flight",
         }
     }
 

@@ -11,12 +11,14 @@
 //! | [`topup`] | 1: a top-up credits what moved on chain (a reused nonce, a front-run authorization) |
 //! | [`cut_streams`] | 5: a stream cut before its usage is billed on a real count of its prompt |
 //! | [`deposits`] | 6: a deposit is credited once across reorgs, never before the chain's depth |
+//! | [`dos`] | 9: never-read streams, long nonces, junk keys, slow providers |
 //! | [`leases`] | 7: a lease swept during a partition is dropped, not spent again |
 //! | [`secrets`] | 8: no secret in a response, a log line or a metric |
 //! | [`reservations`] | 3, 4: the reservation bounds the charge (content by reference, overruns, output limits) |
 
 mod cut_streams;
 mod deposits;
+mod dos;
 mod leases;
 mod reservations;
 mod secrets;

@@ -95,6 +95,8 @@ pub struct GatewayOpts {
     pub thinking: &'static str,
     pub max_body_bytes: u64,
     pub first_byte_timeout: &'static str,
+    /// `server.downstream_write_timeout` (default: the gateway's).
+    pub downstream_write_timeout: Option<&'static str>,
     /// YAML for `providers:` (a list).
     pub providers: String,
     pub route_aliases: &'static str,
@@ -117,6 +119,7 @@ impl GatewayOpts {
             thinking: "strip",
             max_body_bytes: 10 * 1024 * 1024,
             first_byte_timeout: "10s",
+            downstream_write_timeout: None,
             providers,
             route_aliases: "[]",
             upstream_ca_file: None,
@@ -165,7 +168,7 @@ server:
   max_body_bytes: {max_body}
   provider_share: 0.70
   upstream: {{ connect_timeout: 2s, first_byte_timeout: {fbt}, idle_timeout: 30s{ca} }}
-{public_url}metrics:
+{write_timeout}{public_url}metrics:
   listen: 127.0.0.1:{admin_port}
 auth:
   static_keys:
@@ -177,6 +180,10 @@ route_aliases: {aliases}
 {extra}
 "#,
             extra = opts.extra,
+            write_timeout = opts
+                .downstream_write_timeout
+                .map(|t| format!("  downstream_write_timeout: {t}\n"))
+                .unwrap_or_default(),
             public_url = match opts.public_url.as_deref() {
                 None => String::new(),
                 Some("") => format!("  public_url: http://127.0.0.1:{port}\n"),

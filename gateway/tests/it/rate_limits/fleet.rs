@@ -149,6 +149,7 @@ async fn the_redis_script_and_the_in_process_windows_agree() {
             requests_per_day: Some(40),
             tokens_per_minute: Some(300),
             max_in_flight_per_key: None,
+            max_in_flight_per_wallet: None,
         },
         WalletLimits {
             requests_per_minute: Some(3),
