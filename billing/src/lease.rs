@@ -16,7 +16,7 @@
 //! lowers `leased` and `pending` by it: every change is a delta, so lease growth and batch
 //! commits commute. `docs/design.md` ("Reservations and leases") lists the failure modes.
 
-use crate::ledger::{Ledger, LedgerError};
+use crate::ledger::{Ledger, LedgerError, LOCK_WALLET, LOCK_WALLETS};
 use crate::MicroUsdc;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -263,11 +263,7 @@ impl Ledger {
         // re-check only the wallet row after the wait and keep a stale account balance,
         // granting money a concurrent batch had just debited (found by the 1,000-request
         // overspend test).
-        tx.execute(
-            "SELECT 1 FROM wallets WHERE address = $1 FOR UPDATE",
-            &[&wallet],
-        )
-        .await?;
+        tx.execute(LOCK_WALLET, &[&wallet]).await?;
         let row = tx
             .query_opt(
                 "WITH w AS (
@@ -321,11 +317,7 @@ impl Ledger {
         let mut c = self.conn().await?;
         let tx = c.transaction().await?;
         // Wallet row first: the one lock order every ledger writer follows (no deadlocks).
-        tx.execute(
-            "SELECT 1 FROM wallets WHERE address = $1 FOR UPDATE",
-            &[&wallet],
-        )
-        .await?;
+        tx.execute(LOCK_WALLET, &[&wallet]).await?;
         let held: Option<i64> = tx
             .query_opt(
                 "SELECT amount FROM leases WHERE node_id = $1 AND wallet = $2 FOR UPDATE",
@@ -375,11 +367,7 @@ impl Ledger {
             return Ok(0);
         }
         // Wallet rows first, in address order, like every other ledger writer.
-        tx.execute(
-            "SELECT 1 FROM wallets WHERE address = ANY($1) ORDER BY address FOR UPDATE",
-            &[&wallets],
-        )
-        .await?;
+        tx.execute(LOCK_WALLETS, &[&wallets]).await?;
         let row = tx
             .query_one(
                 "WITH gone AS (

@@ -8,7 +8,7 @@
 
 use crate::charging::cap_to_reservation;
 use crate::lease::{LeaseBook, ReserveError};
-use crate::ledger::{Ledger, LedgerError};
+use crate::ledger::{Ledger, LedgerError, LOCK_WALLETS};
 use crate::sink::{AdmitError, BillingSink, Reservation};
 use crate::{MicroUsdc, Outcome};
 use async_trait::async_trait;
@@ -214,11 +214,7 @@ pub async fn commit_batch(
     // Lock the wallets first, in address order: growing a lease locks the wallet row too, so
     // one lock order for everyone means no deadlocks.
     let wallets: Vec<&str> = charged_per_wallet.keys().map(String::as_str).collect();
-    tx.execute(
-        "SELECT 1 FROM wallets WHERE address = ANY($1) ORDER BY address FOR UPDATE",
-        &[&wallets],
-    )
-    .await?;
+    tx.execute(LOCK_WALLETS, &[&wallets]).await?;
 
     let ids: Vec<&str> = batch
         .iter()

@@ -12,7 +12,7 @@
 use crate::admin::AdminApp;
 use crate::config::Config;
 use crate::control::Accounts;
-use crate::identity::nonces::{MemoryNonces, NonceStore, RedisNonces};
+use crate::identity::nonces::{MemoryNonces, NonceStore, PostgresNonces, RedisNonces};
 use crate::identity::revocation::KeyRevocationFeed;
 use crate::identity::{
     AnyOf, Authenticator, ContractSignatures, LedgerKeys, SiweVerifier, StaticKeys,
@@ -100,7 +100,12 @@ pub fn run(config: Config) -> ExitCode {
         Arc::new(Accounts {
             ledger,
             auth: billing.auth.clone(),
-            siwe: siwe(&config, redis.as_ref(), onchain.as_ref()),
+            siwe: siwe(
+                &config,
+                redis.as_ref(),
+                billing.ledger.as_ref(),
+                onchain.as_ref(),
+            ),
             chain: onchain.clone(),
             payees: payouts::payees(&config),
             limiter: limiter.clone(),
@@ -191,11 +196,12 @@ async fn billing(config: &Config, metrics: &Metrics) -> Result<Billing, String> 
 }
 
 /// The SIWE verifier, when `server.public_url` and `chain` are configured: nonces shared by
-/// the fleet through Redis when configured (else this node's own), EIP-1271 through the
-/// operator's client or a read-only one.
+/// the fleet through Redis, else through the ledger's Postgres (else this node's own),
+/// EIP-1271 through the operator's client or a read-only one.
 fn siwe(
     config: &Config,
     redis: Option<&Arc<RedisHandle>>,
+    ledger: Option<&Ledger>,
     onchain: Option<&Arc<OnChain>>,
 ) -> Option<Arc<SiweVerifier>> {
     let s = config.siwe.as_ref()?;
@@ -207,9 +213,10 @@ fn siwe(
             .map(|u| Arc::new(ChainReader::new(u, c.chain_id)) as Arc<dyn ContractSignatures>),
         (None, None) => None,
     };
-    let nonces: Arc<dyn NonceStore> = match redis {
-        Some(r) => Arc::new(RedisNonces::new(r.clone())),
-        None => Arc::new(MemoryNonces::new(s.memory_nonces)),
+    let nonces: Arc<dyn NonceStore> = match (redis, ledger) {
+        (Some(r), _) => Arc::new(RedisNonces::new(r.clone())),
+        (None, Some(l)) => Arc::new(PostgresNonces::new(l.clone())),
+        (None, None) => Arc::new(MemoryNonces::new(s.memory_nonces)),
     };
     Some(Arc::new(SiweVerifier::new(
         s.policy.clone(),

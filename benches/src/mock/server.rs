@@ -187,7 +187,12 @@ async fn reply(api: Api, chat: &ChatRequest<'_>, controls: &Controls) -> Respons
         };
         let (data, marks) = events.into_parts();
         let body = MockBody::events(data, &marks, controls.close_after);
-        let mut response = response(StatusCode::OK, "text/event-stream; charset=utf-8", body);
+        let mut response = response(
+            api,
+            StatusCode::OK,
+            "text/event-stream; charset=utf-8",
+            body,
+        );
         response
             .headers_mut()
             .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -210,7 +215,7 @@ async fn reply(api: Api, chat: &ChatRequest<'_>, controls: &Controls) -> Respons
         }
         None => MockBody::full(json),
     };
-    response(StatusCode::OK, "application/json", body)
+    response(api, StatusCode::OK, "application/json", body)
 }
 
 fn error_response(api: Api, status: u16, message: &str) -> Response<MockBody> {
@@ -219,16 +224,47 @@ fn error_response(api: Api, status: u16, message: &str) -> Response<MockBody> {
         Api::Anthropic => anthropic::error_body(status, message),
     };
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    response(status, "application/json", MockBody::full(body))
+    response(api, status, "application/json", MockBody::full(body))
 }
 
-fn response(status: StatusCode, content_type: &'static str, body: MockBody) -> Response<MockBody> {
+fn response(
+    api: Api,
+    status: StatusCode,
+    content_type: &'static str,
+    body: MockBody,
+) -> Response<MockBody> {
     let mut response = Response::new(body);
     *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    for (name, value) in provider_identity(api) {
+        headers.insert(*name, HeaderValue::from_static(value));
+    }
     response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
+}
+
+/// Headers the real APIs send that name the account behind them: a gateway must not
+/// pass them on to its buyers.
+fn provider_identity(api: Api) -> &'static [(&'static str, &'static str)] {
+    match api {
+        Api::OpenAi => &[
+            ("openai-organization", "mock-org-identity"),
+            ("openai-project", "proj_mock_identity"),
+            ("openai-processing-ms", "1"),
+            ("x-request-id", "req_mock_identity"),
+            ("x-ratelimit-remaining-tokens", "149984"),
+            ("set-cookie", "__cf_bm=mock-identity; path=/; HttpOnly"),
+            ("server", "cloudflare"),
+            ("cf-ray", "8f00mockidentity-SJC"),
+        ],
+        Api::Anthropic => &[
+            ("request-id", "req_mock_identity"),
+            ("anthropic-organization-id", "mock-org-identity"),
+            ("anthropic-ratelimit-tokens-remaining", "79000"),
+            ("server", "cloudflare"),
+            ("cf-ray", "8f00mockidentity-SJC"),
+        ],
+    }
 }
 
 fn json_string(text: &str) -> String {

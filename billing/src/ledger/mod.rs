@@ -7,6 +7,7 @@ mod chain_credits;
 mod migrations;
 mod payouts;
 pub mod queries;
+mod siwe_nonces;
 mod solvency;
 mod withdrawals;
 
@@ -23,6 +24,15 @@ use bb8_postgres::PostgresConnectionManager;
 use sha2::{Digest, Sha256};
 use std::fmt;
 use tokio_postgres::NoTls;
+
+/// The lock every ledger writer takes first on a wallet it changes (`$1`: its address).
+/// `NO KEY UPDATE`, not `UPDATE`: writers still exclude each other, but rows that merely
+/// reference the wallet (a new API key, a lease, a request-log row) are not held up by it.
+pub const LOCK_WALLET: &str = "SELECT 1 FROM wallets WHERE address = $1 FOR NO KEY UPDATE";
+/// [`LOCK_WALLET`] for several wallets (`$1`: addresses), in address order so that two
+/// writers never wait on each other in a circle.
+pub const LOCK_WALLETS: &str =
+    "SELECT 1 FROM wallets WHERE address = ANY($1) ORDER BY address FOR NO KEY UPDATE";
 
 pub type Pool = bb8::Pool<PostgresConnectionManager<NoTls>>;
 pub type Conn<'a> = bb8::PooledConnection<'a, PostgresConnectionManager<NoTls>>;
@@ -241,13 +251,22 @@ impl Ledger {
         self.ensure_owner(AccountOwner::Provider, id).await
     }
 
-    /// Upsert an account and the row that owns it (a wallet or a provider), in one statement.
+    /// The account of a wallet or a provider, creating both rows on first sight.
+    ///
+    /// An existing owner is only read: the upsert below locks the `accounts` row and then the
+    /// owner's row, the reverse of settlement and leasing (owner row `FOR UPDATE`, then
+    /// `accounts`), and running it for a wallet being settled deadlocked (40P01, a 503 on key
+    /// creation). A row that does not exist yet cannot be locked by anyone else.
     async fn ensure_owner(&self, owner: AccountOwner, key: &str) -> Result<i64, LedgerError> {
         let (kind, table, column) = match owner {
             AccountOwner::Wallet => ("wallet", "wallets", "address"),
             AccountOwner::Provider => ("provider", "providers", "id"),
         };
         let c = self.conn().await?;
+        let existing = format!("SELECT account_id FROM {table} WHERE {column} = $1");
+        if let Some(row) = c.query_opt(&existing, &[&key]).await? {
+            return Ok(row.get(0));
+        }
         let sql = format!(
             "WITH acct AS (
                  INSERT INTO accounts (kind, ref) VALUES ('{kind}', $1)

@@ -6,7 +6,7 @@
 //!
 //! States: `pending` → `paid` (executed on chain) | `failed` (not executed, amount credited back).
 
-use super::{normalise_wallet, transfer_in, AccountRef, Ledger, LedgerError, Move};
+use super::{normalise_wallet, transfer_in, AccountRef, Ledger, LedgerError, Move, LOCK_WALLET};
 use crate::MicroUsdc;
 use serde::Serialize;
 use std::time::Duration;
@@ -83,12 +83,7 @@ impl Ledger {
         let mut c = self.conn().await?;
         let tx = c.transaction().await?;
         // The one lock order every ledger writer follows: the wallet row first.
-        let found = tx
-            .execute(
-                "SELECT 1 FROM wallets WHERE address = $1 FOR UPDATE",
-                &[&wallet],
-            )
-            .await?;
+        let found = tx.execute(LOCK_WALLET, &[&wallet]).await?;
         if found == 0 {
             return Ok(Err(Insufficient {
                 balance: 0,
@@ -199,11 +194,7 @@ impl Ledger {
         else {
             return Ok(None);
         };
-        tx.execute(
-            "SELECT 1 FROM wallets WHERE address = $1 FOR UPDATE",
-            &[&wallet],
-        )
-        .await?;
+        tx.execute(LOCK_WALLET, &[&wallet]).await?;
         let Some(r) = tx
             .query_opt(
                 "UPDATE withdrawals SET status = 'failed', error = $2, updated_at = now()

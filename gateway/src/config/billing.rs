@@ -31,7 +31,16 @@ pub struct LedgerConfig {
 impl Validator<'_> {
     pub(super) fn billing(&mut self, b: RawBilling) -> BillingConfig {
         let shutdown_timeout = self.duration("billing.shutdown_timeout", b.shutdown_timeout, "30s");
-        let ledger = match b.sink.as_deref().unwrap_or("memory") {
+        // No default: a file that forgets `billing:` must not serve priced models for free.
+        let ledger = match b.sink.as_deref().unwrap_or("") {
+            "" => {
+                self.err(
+                    "billing.sink",
+                    "is required: postgres (the ledger: balances, reservations, settlement) \
+                     or memory (nothing is charged; for tests and free models)",
+                );
+                None
+            }
             "memory" => None,
             "postgres" => {
                 let url = match b.database_url {

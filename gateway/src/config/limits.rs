@@ -263,7 +263,7 @@ impl Validator<'_> {
 mod tests {
     use crate::config::{Config, RedisFailure, WalletLimits};
 
-    const PROVIDERS: &str = "providers: [{ id: a, kind: openai, base_url: \"http://127.0.0.1:1/v1\", models: [{ id: m, pricing: { prompt: 1, completion: 1 } }] }]\n";
+    const PROVIDERS: &str = "billing: { sink: memory }\nproviders: [{ id: a, kind: openai, base_url: \"http://127.0.0.1:1/v1\", models: [{ id: m, pricing: { prompt: 1, completion: 1 } }] }]\n";
     const W1: &str = "0x00000000000000000000000000000000000000AA";
 
     fn load(yaml: &str) -> Result<Config, Vec<String>> {

@@ -11,6 +11,7 @@ fn env(name: &str) -> Option<String> {
 }
 
 const GOOD: &str = r#"
+billing: { sink: memory }
 server:
   listen: ["127.0.0.1:8080", "[::1]:8080"]
   thinking: strip
@@ -130,6 +131,8 @@ route_aliases:
         "providers[1].id: duplicate provider id \"a\"",
         "providers[1].models: must list at least one model",
         "route_aliases[0].models[0]: unknown model \"nope\"",
+        // Forgetting `billing:` must not serve priced models for free (issue 9, F10).
+        "billing.sink: is required",
     ];
     for e in expect {
         assert!(

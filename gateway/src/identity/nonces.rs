@@ -1,6 +1,6 @@
 //! Spent SIWE nonces: each `(wallet, nonce)` is accepted once, remembered for as long as its
-//! message could still be accepted. In Redis when configured (so every node sees it), else in
-//! this process.
+//! message could still be accepted. Fleet-wide in Redis when configured, else in Postgres when
+//! the ledger is (a fleet without Redis still shares one Postgres), else in this process.
 
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -89,6 +89,28 @@ impl NonceStore for RedisNonces {
                 Err("redis timed out".into())
             }
         }
+    }
+}
+
+/// Shared store without Redis: the ledger's `siwe_nonces` table, one statement per claim.
+/// As with Redis, a claim that cannot be recorded fails the sign-in (503).
+pub struct PostgresNonces {
+    ledger: tollgate_billing::ledger::Ledger,
+}
+
+impl PostgresNonces {
+    pub fn new(ledger: tollgate_billing::ledger::Ledger) -> Self {
+        PostgresNonces { ledger }
+    }
+}
+
+#[async_trait]
+impl NonceStore for PostgresNonces {
+    async fn claim(&self, key: &str, ttl: Duration) -> Result<bool, String> {
+        self.ledger
+            .claim_siwe_nonce(key, ttl)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 

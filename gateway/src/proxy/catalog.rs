@@ -171,6 +171,7 @@ mod tests {
     fn config() -> Config {
         Config::from_yaml(
             r#"
+billing: { sink: memory }
 providers:
   - { id: a, kind: openai, base_url: "http://127.0.0.1:1/v1", models: [{ id: m1, pricing: { prompt: 1, completion: 1 } }, { id: org/m2, pricing: { prompt: 1, completion: 1 } }] }
   - { id: b, kind: openai, base_url: "http://127.0.0.1:2/v1", models: [{ id: m1, pricing: { prompt: 1, completion: 1 } }] }

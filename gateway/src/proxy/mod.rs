@@ -11,6 +11,7 @@
 //! | [`upstream_addrs`] | provider addresses, resolved off the request path | `upstream_peer` |
 //! | [`upstream_request`] | path, `Host`, credentials, framing the provider sees | `upstream_request_filter` |
 //! | [`body_forwarding`] | getting the rewritten body upstream (retry buffer or subrequest pipe) | `request_filter`, `request_body_filter` |
+//! | [`response_headers`] | which upstream headers reach the buyer (an allowlist) | `response_filter` |
 //! | [`failover`] | whether a failed attempt moves to the next candidate; the final 502/504 | `fail_to_connect`, `error_while_proxy` |
 //! | [`outcome`] | the finished call → its billing record | `logging` |
 //!
@@ -34,6 +35,7 @@ pub mod failover;
 pub mod outcome;
 mod phases;
 pub mod provider_pool;
+mod response_headers;
 pub mod route;
 pub mod upstream_addrs;
 pub mod upstream_request;

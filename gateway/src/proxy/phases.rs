@@ -256,6 +256,7 @@ impl ProxyHttp for Gateway {
         let mut call = shared.lock();
         call.response_started = true;
         call.client_status = resp.status.as_u16();
+        super::response_headers::keep_forwardable(resp);
         resp.insert_header("x-request-id", &*call.request_id)?;
         if let Some(v) = &call.rate_limit {
             rate_limit::add_headers(resp, v)?;

@@ -262,6 +262,41 @@ async fn with_redis_a_siwe_message_is_accepted_once_across_the_fleet() {
     assert!(message.contains("nonce was already used"), "{message}");
 }
 
+/// Finding 10: without Redis the spent nonces lived in each node's memory, so a message
+/// captured on its way to node A could be replayed on node B. They are in Postgres now.
+#[tokio::test]
+async fn without_redis_a_siwe_message_is_accepted_once_across_the_fleet() {
+    let url = migrated_db().await;
+    let mock = Mock::start().await;
+    let public = format!("http://127.0.0.1:{}", free_port());
+    let a = gateway_with(&url, &mock, Some(&public), "").await;
+    let b = gateway_with(&url, &mock, Some(&public), "").await;
+    let s = PrivateKeySigner::random();
+    let (message, signature) = SiweMsg::for_gateway(&s, &public, CHAIN_ID).signed(&s);
+    let body = json!({"message": message, "signature": signature});
+    let post = |gw: &Gateway| {
+        reqwest::Client::new()
+            .post(gw.url("/v1/auth/keys"))
+            .json(&body)
+            .send()
+    };
+    assert_eq!(post(&a).await.unwrap().status(), 201);
+    for gw in [&b, &a] {
+        let (status, _, message) = error_of(post(gw).await.unwrap()).await;
+        assert_eq!(status, 401, "{message}");
+        assert!(message.contains("nonce was already used"), "{message}");
+    }
+    // A fresh message still works on B.
+    let (message, signature) = SiweMsg::for_gateway(&s, &public, CHAIN_ID).signed(&s);
+    let r = reqwest::Client::new()
+        .post(b.url("/v1/auth/keys"))
+        .json(&json!({"message": message, "signature": signature}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+}
+
 #[tokio::test]
 async fn every_bad_siwe_input_gets_a_401_that_names_the_check() {
     let url = migrated_db().await;
@@ -429,4 +464,36 @@ async fn key_lookups(gw: &Gateway) -> u64 {
 
 fn hex_of(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The Postgres nonce store: a nonce is spent until it expires, then reclaimable (a SIWE
+/// message is refused by age long before), and claims sweep expired rows away.
+#[tokio::test]
+async fn spent_nonces_in_postgres_expire_and_are_swept() {
+    let url = migrated_db().await;
+    let ledger = tollgate_billing::ledger::Ledger::connect(&url, 2)
+        .await
+        .unwrap();
+    let (short, long) = (Duration::from_millis(1), Duration::from_secs(600));
+    assert!(ledger.claim_siwe_nonce("a", long).await.unwrap());
+    assert!(!ledger.claim_siwe_nonce("a", long).await.unwrap());
+    for n in 0..5 {
+        assert!(ledger
+            .claim_siwe_nonce(&format!("old{n}"), short)
+            .await
+            .unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(
+        ledger.claim_siwe_nonce("old0", long).await.unwrap(),
+        "expired, so free again"
+    );
+    assert!(!ledger.claim_siwe_nonce("old0", long).await.unwrap());
+    let rows: i64 = crate::common::pg::client(&url)
+        .await
+        .query_one("SELECT COUNT(*) FROM siwe_nonces", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 2, "the other expired nonces were swept by the claims");
 }

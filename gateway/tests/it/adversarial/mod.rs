@@ -12,6 +12,7 @@
 //! | [`cut_streams`] | 5: a stream cut before its usage is billed on a real count of its prompt |
 //! | [`deposits`] | 6: a deposit is credited once across reorgs, never before the chain's depth |
 //! | [`dos`] | 9: never-read streams, long nonces, junk keys, slow providers |
+//! | [`leaks`] | 10: no provider identity in response headers; no silent in-memory billing |
 //! | [`leases`] | 7: a lease swept during a partition is dropped, not spent again |
 //! | [`secrets`] | 8: no secret in a response, a log line or a metric |
 //! | [`reservations`] | 3, 4: the reservation bounds the charge (content by reference, overruns, output limits) |
@@ -19,6 +20,7 @@
 mod cut_streams;
 mod deposits;
 mod dos;
+mod leaks;
 mod leases;
 mod reservations;
 mod secrets;

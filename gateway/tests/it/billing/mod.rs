@@ -3,6 +3,7 @@
 
 mod charging;
 mod crashes;
+mod locks;
 mod reservations;
 
 use crate::common::ledger::*;
