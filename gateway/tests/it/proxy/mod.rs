@@ -4,6 +4,7 @@ mod bodies;
 mod endpoints;
 mod failover;
 mod metering;
+mod pipelining;
 
 use crate::common::*;
 use serde_json::{json, Value};
