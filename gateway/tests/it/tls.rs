@@ -80,16 +80,14 @@ fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
 
 /// Terminate TLS on a loopback port and pass the bytes to `target`.
 async fn tls_front(target: SocketAddr, cert: &Path, key: &Path) -> SocketAddr {
-    let certs = rustls_pemfile::certs(&mut std::io::BufReader::new(
-        std::fs::File::open(cert).unwrap(),
-    ))
-    .collect::<Result<Vec<_>, _>>()
-    .unwrap();
-    let key = rustls_pemfile::private_key(&mut std::io::BufReader::new(
-        std::fs::File::open(key).unwrap(),
-    ))
-    .unwrap()
-    .unwrap();
+    // PEM via rustls' own pki-types (rustls-pemfile is unmaintained: RUSTSEC-2025-0134).
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(key).unwrap();
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))

@@ -50,7 +50,10 @@ async fn pipelined_requests_are_answered_in_order_or_not_served() {
     // Served upstream = answered downstream, and each answer is the one for its request.
     let sent = mock.recorder.requests();
     let upstream = sent.len();
-    assert_eq!(upstream, answered, "served {upstream}, answered {answered}:\n{text}");
+    assert_eq!(
+        upstream, answered,
+        "served {upstream}, answered {answered}:\n{text}"
+    );
     for (i, marker) in ["first", "second"].iter().take(answered).enumerate() {
         let outcome = gw.outcome(ids[i]).await;
         assert_eq!(outcome["http_status"], 200, "{outcome}");
