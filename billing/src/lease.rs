@@ -124,10 +124,21 @@ impl LeaseBook {
                 .grow_lease(&self.cfg.node_id, wallet, need, want, self.cfg.ttl)
                 .await
                 .map_err(|e| ReserveError::Unavailable(e.to_string()))?;
-            let Some(grant) = grant else {
-                return Err(ReserveError::Insufficient);
-            };
             let mut shard = self.shard(wallet);
+            let Some(grant) = grant else {
+                // Postgres had nothing left to lease, but concurrent reservations on this
+                // wallet may have grown this node's lease meanwhile (each asked for a chunk):
+                // refuse only if the lease as it is now cannot cover this one either.
+                let now = Instant::now();
+                return match shard.get_mut(wallet) {
+                    Some(e) if e.available(now) >= amount => {
+                        e.reserved += amount;
+                        e.last_used = now;
+                        Ok(())
+                    }
+                    _ => Err(ReserveError::Insufficient),
+                };
+            };
             let valid_until = started + self.cfg.ttl.saturating_sub(self.cfg.safety);
             let e = shard.entry(wallet.clone()).or_insert(WalletLease {
                 leased: 0,

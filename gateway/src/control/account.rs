@@ -3,7 +3,7 @@
 
 use super::caller::{ledger_error, Query};
 use super::Accounts;
-use crate::identity::api_key;
+use crate::identity::{api_key, principal};
 use crate::wire::{reply, ApiError};
 use pingora::proxy::Session;
 use serde_json::json;
@@ -53,12 +53,8 @@ async fn usage_of(
 }
 
 async fn history(session: &Session, accounts: &Accounts) -> Result<serde_json::Value, ApiError> {
-    let key = api_key(session.req_header()).ok_or_else(ApiError::unauthorized)?;
-    let wallet = accounts
-        .auth
-        .authenticate(key)
-        .await
-        .ok_or_else(ApiError::unauthorized)?
+    let wallet = principal(accounts.auth.as_ref(), api_key(session.req_header()))
+        .await?
         .wallet;
     accounts.limiter.control.admit_wallet(&wallet)?;
     let q = Query::of(session);

@@ -2,7 +2,7 @@
 //! the errors a handler's ledger calls map to.
 
 use super::Accounts;
-use crate::identity::{api_key, SiweError, SiweVerifier};
+use crate::identity::{api_key, principal, SiweError, SiweVerifier};
 use crate::money::OnChain;
 use crate::wire::ApiError;
 use pingora::proxy::Session;
@@ -61,12 +61,7 @@ impl Accounts {
         if q.message.is_some() || q.signature.is_some() {
             return self.siwe_query_wallet(session).await;
         }
-        let key = api_key(session.req_header()).ok_or_else(ApiError::unauthorized)?;
-        let p = self
-            .auth
-            .authenticate(key)
-            .await
-            .ok_or_else(ApiError::unauthorized)?;
+        let p = principal(self.auth.as_ref(), api_key(session.req_header())).await?;
         self.limiter.control.admit_wallet(&p.wallet)?;
         Ok(p.wallet.to_string())
     }

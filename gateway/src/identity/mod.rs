@@ -2,15 +2,20 @@
 //!
 //! | module | job |
 //! | --- | --- |
-//! | [`api_keys`] | [`Authenticator`]: `sk-…` keys → [`Principal`] (static from the config, or hashed in the ledger and cached) |
+//! | [`api_keys`] | [`Authenticator`]: `sk-…` keys → [`Principal`]; static keys from the config |
+//! | [`ledger_keys`] | [`LedgerKeys`]: keys hashed in the ledger, cached, one query per key however many miss at once |
 //! | [`revocation`] | the background service that evicts revoked keys on every node |
 //! | [`siwe`] | Sign-In with Ethereum: [`SiweVerifier`] and its checks |
-//! | [`nonces`] | spent SIWE nonces, once each (Redis, or in process) |
+//! | [`nonces`] | spent SIWE nonces, once each (Redis, Postgres, or in process) |
 
 pub mod api_keys;
+pub mod ledger_keys;
 pub mod nonces;
 pub mod revocation;
 pub mod siwe;
 
-pub use api_keys::{api_key, AnyOf, Authenticator, LedgerKeys, Principal, StaticKeys};
+pub use api_keys::{
+    api_key, principal, AnyOf, Authenticator, KeysUnavailable, Principal, StaticKeys,
+};
+pub use ledger_keys::LedgerKeys;
 pub use siwe::{ContractSignatures, SiweError, SiweVerifier};

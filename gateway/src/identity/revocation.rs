@@ -1,7 +1,7 @@
 //! The background service that keeps a node's API-key cache in step with revocations made on
-//! any node (Postgres `LISTEN/NOTIFY`; see [`super::api_keys::LedgerKeys`]).
+//! any node (Postgres `LISTEN/NOTIFY`; see [`super::ledger_keys::LedgerKeys`]).
 
-use super::api_keys::LedgerKeys;
+use super::ledger_keys::LedgerKeys;
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;

@@ -4,7 +4,7 @@
 
 use super::call::{LlmCall, SharedCall};
 use super::{Gateway, RequestCtx};
-use crate::identity::api_key;
+use crate::identity::{api_key, principal};
 use crate::wire::{read_body, ApiError};
 use pingora::proxy::Session;
 use std::sync::Arc;
@@ -22,12 +22,9 @@ impl Gateway {
         api: ApiFormat,
         alias: Option<&str>,
     ) -> std::result::Result<Arc<SharedCall>, (ApiError, bool)> {
-        let key = api_key(session.req_header()).ok_or((ApiError::unauthorized(), false))?;
-        let principal = self
-            .auth
-            .authenticate(key)
+        let principal = principal(self.auth.as_ref(), api_key(session.req_header()))
             .await
-            .ok_or((ApiError::unauthorized(), false))?;
+            .map_err(|e| (e, false))?;
         // Rate limits before the body is read or anything reserved: a 429 costs nothing.
         let admitted = self
             .limiter

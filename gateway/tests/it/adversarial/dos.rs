@@ -156,15 +156,37 @@ async fn junk_keys_cost_no_lookup_and_made_up_keys_never_evict_real_ones() {
     let metrics = tollgate_gateway::metrics::Metrics::new();
     let keys = LedgerKeys::with_cache_limits(ledger.clone(), &metrics, 100, 10);
     let real = ledger.create_api_key(WALLET, "real").await.unwrap().key;
-    assert!(keys.authenticate(&real).await.is_some());
+    assert!(keys.authenticate(&real).await.unwrap().is_some());
     for i in 0..50 {
         let made_up = format!("sk-{:064x}", i + 1);
-        assert!(keys.authenticate(&made_up).await.is_none());
+        assert!(keys.authenticate(&made_up).await.unwrap().is_none());
     }
     let before = lookups(&String::from_utf8(metrics.render()).unwrap());
-    assert!(keys.authenticate(&real).await.is_some());
+    assert!(keys.authenticate(&real).await.unwrap().is_some());
     let after = lookups(&String::from_utf8(metrics.render()).unwrap());
     assert_eq!(after, before, "the real key was still cached");
+}
+
+/// A key nobody has used on this node yet, used by many requests at once (a popular key after
+/// a restart): one Postgres lookup, not one per request. The old code sent every miss to
+/// Postgres; under load the pool ran dry and the rest were refused (CI saw 549 of 1,000).
+#[tokio::test]
+async fn a_cold_key_used_by_many_requests_at_once_is_looked_up_once() {
+    use tollgate_gateway::identity::{Authenticator, LedgerKeys};
+    let url = migrated_db().await;
+    let ledger = tollgate_billing::ledger::Ledger::connect(&url, 2)
+        .await
+        .unwrap();
+    let metrics = tollgate_gateway::metrics::Metrics::new();
+    let keys = LedgerKeys::new(ledger.clone(), &metrics);
+    let real = ledger.create_api_key(WALLET, "popular").await.unwrap().key;
+    let answers = futures_util::future::join_all((0..200).map(|_| keys.authenticate(&real))).await;
+    assert!(answers.iter().all(|a| matches!(a, Ok(Some(_)))));
+    let rendered = String::from_utf8(metrics.render()).unwrap();
+    assert_eq!(
+        metric_value(&rendered, "tollgate_api_key_lookups_total", &[]),
+        1.0
+    );
 }
 
 #[tokio::test]

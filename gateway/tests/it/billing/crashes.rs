@@ -36,7 +36,8 @@ async fn postgres_outage_backpressure_and_recovery() {
     )
     .await;
     let warm = burst(&[&s.gw], &s.key, 20, chat(16)).await;
-    assert_eq!(warm.0, 20);
+    assert_eq!(warm, (20, 0, 0));
+    let unused_key = create_key(&s.gw, BUYER);
 
     cluster.crash();
     let (mut ok, mut unavailable) = (0usize, 0usize);
@@ -69,6 +70,20 @@ async fn postgres_outage_backpressure_and_recovery() {
         "paid requests are refused while the ledger is down"
     );
 
+    // A valid key this node has not cached cannot be checked: 503, not the 401 of a bad key
+    // (the old code said 401, and clients drop keys they are told are invalid).
+    let r = post_json(
+        &s.gw.url("/v1/chat/completions"),
+        Some(&unused_key),
+        &chat(16),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"],
+        "BILLING_UNAVAILABLE"
+    );
     cluster.restart();
     wait_for("recovery", Duration::from_secs(30), || async {
         post_json(

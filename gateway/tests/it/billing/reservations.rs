@@ -76,6 +76,42 @@ async fn two_gateways_on_one_database_never_overspend() {
 }
 
 /// Regression: growing a lease while a settlement batch holds the wallet must see the balance
+/// Concurrent first reservations on one wallet each grow the node's lease by a chunk; once the
+/// chunks have locked the whole balance, Postgres has nothing left to grant. The late ones
+/// were refused with 402 although the lease they had just helped grow covered them (10 of 20
+/// requests, with $5 of balance and $0.50 chunks, seen once key lookups stopped staggering
+/// them).
+#[tokio::test]
+async fn concurrent_first_reservations_share_the_lease_they_grew() {
+    use std::sync::Arc;
+    use tollgate_billing::lease::{LeaseBook, LeaseConfig};
+    use tollgate_billing::ledger::Ledger;
+    let url = migrated_db().await;
+    let ledger = Ledger::connect(&url, 4).await.unwrap();
+    ledger
+        .credit(BUYER, 5_000, "credit", "grow-race", "test")
+        .await
+        .unwrap();
+    let book = LeaseBook::new(
+        ledger,
+        LeaseConfig {
+            node_id: "node-g".into(),
+            chunk: 500,
+            ttl: Duration::from_secs(30),
+            safety: Duration::from_secs(10),
+            idle_return: Duration::from_secs(600),
+        },
+    );
+    let wallet: Arc<str> = Arc::from(BUYER);
+    let results =
+        futures_util::future::join_all((0..20).map(|_| book.reserve(&wallet, 100))).await;
+    let refused = results.iter().filter(|r| r.is_err()).count();
+    assert_eq!(refused, 0, "{results:?}");
+    // And the lease still never exceeds the balance: 50 reservations fit, the 51st does not.
+    let more = futures_util::future::join_all((0..31).map(|_| book.reserve(&wallet, 100))).await;
+    assert_eq!(more.iter().filter(|r| r.is_err()).count(), 1, "{more:?}");
+}
+
 /// that batch leaves behind. (Locking inside the granting statement re-checked only the wallet
 /// row after the wait and granted from the stale account balance: an overspend seen once under
 /// the 1,000-request test in CI.)
@@ -92,12 +128,9 @@ async fn lease_growth_waits_for_and_sees_a_concurrent_debit() {
     // A batch in progress: wallet locked, 900 debited, not yet committed.
     let mut batch = pg::client(&url).await;
     let tx = batch.transaction().await.unwrap();
-    tx.execute(
-        "SELECT 1 FROM wallets WHERE address = $1 FOR UPDATE",
-        &[&BUYER],
-    )
-    .await
-    .unwrap();
+    tx.execute(tollgate_billing::ledger::LOCK_WALLET, &[&BUYER])
+        .await
+        .unwrap();
     tx.execute(
         "UPDATE accounts SET balance = balance - 900 WHERE id = (SELECT account_id FROM wallets WHERE address = $1)",
         &[&BUYER],
