@@ -178,4 +178,97 @@ mod tests {
         let (u, _) = billable_usage(&report(metered_more, true, false), true, BOUNDS, None, 20);
         assert_eq!(u.output, 60);
     }
+
+    #[test]
+    fn a_cut_stream_with_only_cached_input_is_not_charged_the_prompt_again() {
+        // Anthropic sends input first; when all of it is cache traffic, it still counts as
+        // "input arrived" (each bucket on its own), so the prompt is not billed a second time.
+        for seen in [
+            Usage {
+                cache_read: 7,
+                ..Usage::default()
+            },
+            Usage {
+                cache_write_5m: 7,
+                ..Usage::default()
+            },
+            Usage {
+                cache_write_1h: 7,
+                ..Usage::default()
+            },
+            Usage {
+                input: 1,
+                cache_read: 1,
+                ..Usage::default()
+            },
+        ] {
+            let (u, basis) =
+                billable_usage(&report(seen, true, false), true, BOUNDS, Some(1234), 0);
+            assert_eq!(basis, Basis::Estimated);
+            assert_eq!(u.input, seen.input, "{seen:?}");
+            assert_eq!(
+                (u.cache_read, u.cache_write_5m, u.cache_write_1h),
+                (seen.cache_read, seen.cache_write_5m, seen.cache_write_1h)
+            );
+        }
+    }
+
+    fn outcome(provider: i64, buyer: i64) -> Outcome {
+        Outcome {
+            request_id: "r".into(),
+            wallet: "w".into(),
+            key_id: "k".into(),
+            model: "m".into(),
+            provider: "p".into(),
+            upstream_model: "m".into(),
+            api: "openai",
+            stream: false,
+            status: crate::OutcomeStatus::Completed,
+            http_status: 200,
+            tokens: Default::default(),
+            usage_missing: false,
+            stream_cut: false,
+            usage_estimated: false,
+            provider_cost_usdc: provider,
+            buyer_cost_usdc: buyer,
+            platform_fee_usdc: buyer - provider,
+            reserved_usdc: 0,
+            overrun_usdc: 0,
+            attempts: 1,
+            latency_ms: 0,
+            ttfb_ms: None,
+            error_code: None,
+            started_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_charge_within_its_reservation_is_untouched() {
+        for reserved in [100, 101, 1000] {
+            let mut o = outcome(70, 100);
+            assert_eq!(cap_to_reservation(&mut o, reserved), 0);
+            assert_eq!(
+                (o.provider_cost_usdc, o.buyer_cost_usdc, o.platform_fee_usdc),
+                (70, 100, 30)
+            );
+        }
+    }
+
+    #[test]
+    fn a_charge_above_its_reservation_is_capped_fee_first() {
+        // Over by 20: the fee absorbs it, the provider keeps its 70.
+        let mut o = outcome(70, 100);
+        assert_eq!(cap_to_reservation(&mut o, 80), 20);
+        assert_eq!(
+            (o.provider_cost_usdc, o.buyer_cost_usdc, o.platform_fee_usdc),
+            (70, 80, 10)
+        );
+        // Over by more than the fee: the provider's share is cut to the reservation.
+        let mut o = outcome(70, 100);
+        assert_eq!(cap_to_reservation(&mut o, 50), 50);
+        assert_eq!(
+            (o.provider_cost_usdc, o.buyer_cost_usdc, o.platform_fee_usdc),
+            (50, 50, 0)
+        );
+    }
 }

@@ -71,6 +71,11 @@ pub struct LeaseBook {
     ledger: Ledger,
     cfg: LeaseConfig,
     shards: Vec<Mutex<HashMap<Arc<str>, WalletLease>>>,
+    /// One lease growth at a time per shard: reservations that miss together wait for the
+    /// growth under way and usually fit in the chunk it brings, instead of each taking a
+    /// Postgres connection (1,000 first requests of one wallet ran the pool dry). Holds when
+    /// a growth last failed to reach Postgres: those that waited behind it fail with it.
+    growth: Vec<tokio::sync::Mutex<Option<Instant>>>,
     closed: AtomicBool,
 }
 
@@ -80,6 +85,7 @@ impl LeaseBook {
             ledger,
             cfg,
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            growth: (0..SHARDS).map(|_| tokio::sync::Mutex::new(None)).collect(),
             closed: AtomicBool::new(false),
         }
     }
@@ -88,12 +94,31 @@ impl LeaseBook {
         &self.cfg
     }
 
-    fn shard(&self, wallet: &str) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, WalletLease>> {
+    fn shard_index(wallet: &str) -> usize {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         wallet.hash(&mut h);
-        self.shards[h.finish() as usize % SHARDS]
+        h.finish() as usize % SHARDS
+    }
+
+    fn shard(&self, wallet: &str) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, WalletLease>> {
+        self.shards[Self::shard_index(wallet)]
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reserve from the local lease if it covers `amount`; else what is missing.
+    fn reserve_local(&self, wallet: &str, amount: MicroUsdc) -> Result<(), MicroUsdc> {
+        let now = Instant::now();
+        let mut shard = self.shard(wallet);
+        match shard.get_mut(wallet) {
+            Some(e) if e.available(now) >= amount => {
+                e.reserved += amount;
+                e.last_used = now;
+                Ok(())
+            }
+            Some(e) => Err(amount - e.available(now).max(0)),
+            None => Err(amount),
+        }
     }
 
     /// Reserve `amount` for a request. In memory when the lease covers it; otherwise one
@@ -103,42 +128,43 @@ impl LeaseBook {
             return Err(ReserveError::Unavailable("shutting down".into()));
         }
         for _ in 0..3 {
-            let need = {
-                let now = Instant::now();
-                let mut shard = self.shard(wallet);
-                match shard.get_mut(wallet) {
-                    Some(e) if e.available(now) >= amount => {
-                        e.reserved += amount;
-                        e.last_used = now;
-                        return Ok(());
-                    }
-                    Some(e) => amount - e.available(now).max(0),
-                    None => amount,
-                }
+            if self.reserve_local(wallet, amount).is_ok() {
+                return Ok(());
+            }
+            let asked = Instant::now();
+            let mut growing = self.growth[Self::shard_index(wallet)].lock().await;
+            // The growth this one waited for may have brought enough, or failed: then so does
+            // this one, rather than each waiter trying Postgres again in turn.
+            let need = match self.reserve_local(wallet, amount) {
+                Ok(()) => return Ok(()),
+                Err(need) => need,
             };
-            // Lock released: the lease is grown without holding it across the await.
+            if growing.is_some_and(|failed| failed >= asked) {
+                return Err(ReserveError::Unavailable(
+                    "the ledger did not answer".into(),
+                ));
+            }
+            // The shard's lock is released: the lease is grown without holding it across the
+            // await (only the growth gate is held, by design).
             let started = Instant::now();
             let want = need.max(self.cfg.chunk);
             let grant = self
                 .ledger
                 .grow_lease(&self.cfg.node_id, wallet, need, want, self.cfg.ttl)
                 .await
-                .map_err(|e| ReserveError::Unavailable(e.to_string()))?;
-            let mut shard = self.shard(wallet);
+                .map_err(|e| {
+                    *growing = Some(Instant::now());
+                    ReserveError::Unavailable(e.to_string())
+                })?;
             let Some(grant) = grant else {
                 // Postgres had nothing left to lease, but concurrent reservations on this
                 // wallet may have grown this node's lease meanwhile (each asked for a chunk):
                 // refuse only if the lease as it is now cannot cover this one either.
-                let now = Instant::now();
-                return match shard.get_mut(wallet) {
-                    Some(e) if e.available(now) >= amount => {
-                        e.reserved += amount;
-                        e.last_used = now;
-                        Ok(())
-                    }
-                    _ => Err(ReserveError::Insufficient),
-                };
+                return self
+                    .reserve_local(wallet, amount)
+                    .map_err(|_| ReserveError::Insufficient);
             };
+            let mut shard = self.shard(wallet);
             let valid_until = started + self.cfg.ttl.saturating_sub(self.cfg.safety);
             let e = shard.entry(wallet.clone()).or_insert(WalletLease {
                 leased: 0,
@@ -155,6 +181,11 @@ impl LeaseBook {
                 e.leased += grant.granted;
             }
             e.valid_until = valid_until;
+            if e.available(Instant::now()) >= amount {
+                e.reserved += amount;
+                e.last_used = Instant::now();
+                return Ok(());
+            }
         }
         Err(ReserveError::Insufficient)
     }

@@ -221,4 +221,26 @@ mod tests {
             assert_eq!(Price::parse_usd(s).unwrap().to_string(), s);
         }
     }
+
+    #[test]
+    fn exponents_beyond_thirty_are_refused_not_expanded() {
+        assert_eq!(Price::parse_usd("0e30").unwrap(), Price::ZERO);
+        assert_eq!(Price::parse_usd("0e-30").unwrap(), Price::ZERO);
+        for s in ["0e31", "0e-31", "1e400"] {
+            assert!(Price::parse_usd(s).is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        let text = |s: &str| Price::parse_usd(s).unwrap_err().to_string();
+        assert_eq!(text("-1"), "price must not be negative");
+        assert!(
+            text("abc").contains("not a decimal number"),
+            "{}",
+            text("abc")
+        );
+        assert!(text("0.0000001").contains("more than 6 decimal places"));
+        assert!(!text("2000000").is_empty());
+    }
 }

@@ -84,18 +84,28 @@ async fn burst(gateways: &[&Gateway], key: &str, n: usize, body: Value) -> (usiz
                     .await
                     .unwrap();
                 let s = r.status().as_u16();
-                let _ = r.bytes().await;
-                s
+                let body = r.bytes().await.unwrap_or_default();
+                let code = serde_json::from_slice::<Value>(&body)
+                    .ok()
+                    .and_then(|v| v["error"].as_str().map(str::to_string));
+                (s, code)
             })
         })
         .collect();
     let (mut ok, mut poor, mut other) = (0, 0, 0);
+    let mut others = std::collections::BTreeMap::new();
     for t in tasks {
         match t.await.unwrap() {
-            200 => ok += 1,
-            402 => poor += 1,
-            _ => other += 1,
+            (200, _) => ok += 1,
+            (402, _) => poor += 1,
+            unexpected => {
+                other += 1;
+                *others.entry(unexpected).or_insert(0) += 1;
+            }
         }
+    }
+    if other > 0 {
+        eprintln!("burst: unexpected answers {others:?}");
     }
     (ok, poor, other)
 }

@@ -76,11 +76,11 @@ async fn two_gateways_on_one_database_never_overspend() {
 }
 
 /// Regression: growing a lease while a settlement batch holds the wallet must see the balance
-/// Concurrent first reservations on one wallet each grow the node's lease by a chunk; once the
-/// chunks have locked the whole balance, Postgres has nothing left to grant. The late ones
+/// Concurrent first reservations on one wallet each grew the node's lease by a chunk; once the
+/// chunks had locked the whole balance, Postgres had nothing left to grant, and the late ones
 /// were refused with 402 although the lease they had just helped grow covered them (10 of 20
 /// requests, with $5 of balance and $0.50 chunks, seen once key lookups stopped staggering
-/// them).
+/// them). With 1,000 at once, the growths alone ran the connection pool dry (503s).
 #[tokio::test]
 async fn concurrent_first_reservations_share_the_lease_they_grew() {
     use std::sync::Arc;
@@ -103,10 +103,19 @@ async fn concurrent_first_reservations_share_the_lease_they_grew() {
         },
     );
     let wallet: Arc<str> = Arc::from(BUYER);
-    let results =
-        futures_util::future::join_all((0..20).map(|_| book.reserve(&wallet, 100))).await;
+    let results = futures_util::future::join_all((0..20).map(|_| book.reserve(&wallet, 100))).await;
     let refused = results.iter().filter(|r| r.is_err()).count();
     assert_eq!(refused, 0, "{results:?}");
+    // Misses that came together waited for one growth at a time: 2,000 of 100-reservations
+    // took four 500 chunks, not one chunk each (which locked the whole balance for this node
+    // and sent every miss to Postgres at once).
+    let leased: i64 = pg::client(&url)
+        .await
+        .query_one("SELECT amount FROM leases WHERE node_id = 'node-g'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(leased, 2_000);
     // And the lease still never exceeds the balance: 50 reservations fit, the 51st does not.
     let more = futures_util::future::join_all((0..31).map(|_| book.reserve(&wallet, 100))).await;
     assert_eq!(more.iter().filter(|r| r.is_err()).count(), 1, "{more:?}");
