@@ -606,3 +606,32 @@ fn meter_can_live_in_a_proxy_context() {
     fn assert_send_sync<T: Send + Sync + 'static>() {}
     assert_send_sync::<UsageMeter>();
 }
+
+#[test]
+fn any_one_known_count_makes_usage_seen_and_none_does_not() {
+    // A usage object with a single known field is usage (billed exactly); one with only
+    // unknown fields is another API's shape and must not pass for "zero tokens".
+    for usage in [
+        r#"{"input_tokens":5}"#,
+        r#"{"cache_creation_input_tokens":5}"#,
+        r#"{"cache_creation":{"ephemeral_5m_input_tokens":5,"ephemeral_1h_input_tokens":0}}"#,
+        r#"{"cache_read_input_tokens":5}"#,
+        r#"{"output_tokens":5}"#,
+    ] {
+        let body = format!(r#"{{"type":"message","content":[],"usage":{usage}}}"#);
+        let r = json_body(ApiFormat::Anthropic, &body);
+        assert!(r.usage_seen, "{usage}");
+        assert_eq!(r.usage.total(), 5, "{usage}");
+    }
+    let r = json_body(
+        ApiFormat::Anthropic,
+        r#"{"type":"message","content":[],"usage":{"prompt_tokens":5}}"#,
+    );
+    assert!(!r.usage_seen);
+}
+
+#[test]
+fn the_meter_says_which_body_kind_it_reads() {
+    assert!(UsageMeter::new(ApiFormat::OpenAi, BodyKind::EventStream).is_event_stream());
+    assert!(!UsageMeter::new(ApiFormat::Anthropic, BodyKind::Json).is_event_stream());
+}
