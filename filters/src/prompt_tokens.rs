@@ -139,4 +139,24 @@ mod tests {
         assert_eq!(Encoding::from_name("cl100k_base"), Some(Encoding::Cl100k));
         assert_eq!(Encoding::from_name("bytes"), None);
     }
+
+    #[test]
+    fn longer_text_tools_and_null_content_count_what_they_hold() {
+        let count = |body: &str| openai_prompt_tokens(body.as_bytes(), Encoding::O200k).unwrap();
+        let one = count(r#"{"messages":[{"role":"user","content":"Hello"}]}"#);
+        let three = count(r#"{"messages":[{"role":"user","content":"Hello Hello Hello"}]}"#);
+        assert_eq!(three - one, 2, "\" Hello\" is one token each");
+        // Null content counts nothing; the role still does.
+        assert_eq!(
+            count(r#"{"messages":[{"role":"user","content":null}]}"#),
+            one - 1
+        );
+        let tools = count(
+            r#"{"messages":[{"role":"user","content":"Hello"}],"tools":[{"type":"function","function":{"name":"get_weather"}}]}"#,
+        );
+        assert!(tools > one + 5, "tools are counted: {tools}");
+        let null_tools = count(r#"{"messages":[{"role":"user","content":"Hello"}],"tools":null}"#);
+        assert_eq!(null_tools, one);
+        assert_eq!(Encoding::from_name("o200k_base"), Some(Encoding::O200k));
+    }
 }

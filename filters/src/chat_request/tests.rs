@@ -462,3 +462,22 @@ fn prompt_bounds_follow_what_the_provider_must_expand() {
         text
     );
 }
+
+#[test]
+fn parsed_fields_are_what_the_body_says() {
+    fn parse(b: &str) -> Result<ChatRequest<'_>, BodyError> {
+        ChatRequest::parse(b.as_bytes(), ApiFormat::OpenAi)
+    }
+    let r = parse(r#"{"model":"gpt-x","messages":[],"stream":true,"tools":[]}"#).unwrap();
+    assert_eq!((r.model(), r.stream()), ("gpt-x", true));
+    assert!(r.has_field("tools") && !r.has_field("tool_choice"));
+    for off in [r#""stream":false"#, r#""stream":null"#] {
+        let body = format!(r#"{{"model":"m","messages":[],{off}}}"#);
+        assert!(!parse(&body).unwrap().stream(), "{off}");
+    }
+    assert!(!parse(r#"{"model":"m","messages":[]}"#).unwrap().stream());
+    for blank in [r#""""#, r#""  ""#] {
+        let body = format!(r#"{{"model":{blank},"messages":[]}}"#);
+        assert_eq!(parse(&body).err(), Some(BodyError::BadModel), "{blank}");
+    }
+}
