@@ -457,4 +457,44 @@ mod tests {
         assert_eq!(stream.pending_event(&recorder), None);
         assert_eq!(recorder.events.len(), 1);
     }
+
+    /// A line of exactly the limit is kept and one byte more is too long, whether it arrives
+    /// whole or cut anywhere (the bill must not depend on where the network cut it).
+    #[test]
+    fn the_line_limit_is_exact_however_the_line_is_cut() {
+        for len in [MAX_EVENT_BYTES, MAX_EVENT_BYTES + 1] {
+            let mut body = vec![b'x'; len];
+            body.push(b'\n');
+            let expected = if len > MAX_EVENT_BYTES { b"<too long>".len() } else { len };
+            for cuts in [vec![], vec![1], vec![len / 2], vec![len - 1], vec![len], vec![3, len - 3]] {
+                let mut chunks = Vec::new();
+                let mut at = 0;
+                for c in cuts.iter().copied().chain([body.len()]) {
+                    chunks.push(&body[at..c]);
+                    at = c;
+                }
+                let lines = lines_of(&chunks);
+                assert_eq!(lines.len(), 1, "len {len}, cuts {cuts:?}");
+                assert_eq!(lines[0].len(), expected, "len {len}, cuts {cuts:?}");
+            }
+        }
+    }
+
+    /// Multi-line data joined past the limit is too long too, at the same exact boundary. (An
+    /// empty first line does not parse alone, so the lines are joined with "\n".)
+    #[test]
+    fn joined_data_is_limited_at_the_same_boundary() {
+        let a = MAX_EVENT_BYTES - 5; // "data:" + a is a line of exactly the limit
+        for (b, fits) in [(3, true), (4, false)] {
+            let mut body = b"data:\ndata:".to_vec();
+            body.extend(std::iter::repeat_n(b'a', a));
+            body.extend_from_slice(b"\ndata:");
+            body.extend(std::iter::repeat_n(b'b', b));
+            body.extend_from_slice(b"\n\n");
+            let events = events_of(&[&body]);
+            assert_eq!(events.len(), 1, "last line {b}");
+            let shown = fits.then(|| format!("{}:\n", 2 + a + b));
+            assert_eq!(events[0].1, shown, "last line {b}");
+        }
+    }
 }
