@@ -635,3 +635,24 @@ fn the_meter_says_which_body_kind_it_reads() {
     assert!(UsageMeter::new(ApiFormat::OpenAi, BodyKind::EventStream).is_event_stream());
     assert!(!UsageMeter::new(ApiFormat::Anthropic, BodyKind::Json).is_event_stream());
 }
+
+#[test]
+fn json_body_edges_of_the_top_level_scan() {
+    // A string after the object is still trailing text.
+    let report = json_body(ApiFormat::OpenAi, r#"{"usage":{"prompt_tokens":1}} "junk""#);
+    assert!(!report.complete && report.malformed_events == 1);
+    // A key that only ends in `usage` after an escaped quote is another key.
+    let report = json_body(
+        ApiFormat::OpenAi,
+        r#"{"\"usage":{"prompt_tokens":9},"usage":{"prompt_tokens":2,"completion_tokens":1}}"#,
+    );
+    assert_eq!((report.usage.input, report.usage.output), (2, 1));
+    let report = json_body(ApiFormat::OpenAi, r#"{"\"usage":{"prompt_tokens":9}}"#);
+    assert!(!report.usage_seen);
+    // A usage member of a few KiB (pretty-printed, padded) is read: the limit is 64 KiB.
+    let padding = " ".repeat(4 * 1024);
+    let body = format!(r#"{{"usage":{{"prompt_tokens":1,{padding}"completion_tokens":2}}}}"#);
+    let report = json_body(ApiFormat::OpenAi, &body);
+    assert!(report.usage_seen);
+    assert_eq!((report.usage.input, report.usage.output), (1, 2));
+}

@@ -465,8 +465,19 @@ mod tests {
         for len in [MAX_EVENT_BYTES, MAX_EVENT_BYTES + 1] {
             let mut body = vec![b'x'; len];
             body.push(b'\n');
-            let expected = if len > MAX_EVENT_BYTES { b"<too long>".len() } else { len };
-            for cuts in [vec![], vec![1], vec![len / 2], vec![len - 1], vec![len], vec![3, len - 3]] {
+            let expected = if len > MAX_EVENT_BYTES {
+                b"<too long>".len()
+            } else {
+                len
+            };
+            for cuts in [
+                vec![],
+                vec![1],
+                vec![len / 2],
+                vec![len - 1],
+                vec![len],
+                vec![3, len - 3],
+            ] {
                 let mut chunks = Vec::new();
                 let mut at = 0;
                 for c in cuts.iter().copied().chain([body.len()]) {
