@@ -481,3 +481,30 @@ fn parsed_fields_are_what_the_body_says() {
         assert_eq!(parse(&body).err(), Some(BodyError::BadModel), "{blank}");
     }
 }
+
+#[test]
+fn null_fields_are_absent_fields() {
+    // A null tier or modality list is the default, not a refusal.
+    for (body, format) in [
+        (
+            r#"{"model":"m","messages":[],"service_tier":null,"modalities":null}"#,
+            ApiFormat::OpenAi,
+        ),
+        (
+            r#"{"model":"m","max_tokens":5,"messages":[],"service_tier":null}"#,
+            ApiFormat::Anthropic,
+        ),
+    ] {
+        let mut req = ChatRequest::parse(body.as_bytes(), format).unwrap();
+        assert!(req.sanitize(&RULES).is_ok(), "{body}");
+    }
+    // Only null *limits* are dropped (beside the inserted one); other nulls are forwarded.
+    let v = upstream_json(
+        r#"{"model":"m","messages":[],"stop":null,"max_tokens":null}"#,
+        ApiFormat::OpenAi,
+        RULES,
+        "up",
+    );
+    assert!(v.as_object().unwrap().contains_key("stop"), "{v}");
+    assert_eq!(v["max_tokens"], 1024);
+}

@@ -15,7 +15,7 @@
 //! Cost: reserves and liabilities are three `eth_call`s and one SQL statement (the gauge runs
 //! that every minute). Verifying credits reads one receipt per credited row, 16 at a time:
 //! about 2 ms each against a local node, so ~30 minutes per million credits against a
-//! hosted RPC at ~1,000 requests/s — run it with `--credits-since` on a large ledger.
+//! hosted RPC at ~1,000 requests/s.
 
 use super::ids::{parse_deposit_id, parse_topup_id};
 use super::onchain::OnChain;
