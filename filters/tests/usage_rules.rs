@@ -656,3 +656,17 @@ fn json_body_edges_of_the_top_level_scan() {
     assert!(report.usage_seen);
     assert_eq!((report.usage.input, report.usage.output), (1, 2));
 }
+
+#[test]
+fn a_last_event_without_its_blank_line_counts_even_when_its_data_spans_lines() {
+    // The stream was cut after the usage event's data lines but before the blank line that
+    // ends it: its usage still counts, whether the data came on one line or two.
+    for body in [
+        "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n",
+        "data: {\"id\":\"c\",\"choices\":[],\ndata: \"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n",
+    ] {
+        let r = openai_stream(body);
+        assert!(r.usage_seen, "{body:?}");
+        assert_eq!((r.usage.input, r.usage.output), (3, 4), "{body:?}");
+    }
+}
