@@ -181,9 +181,9 @@ impl LeaseBook {
                 e.leased += grant.granted;
             }
             e.valid_until = valid_until;
-            if e.available(Instant::now()) >= amount {
-                e.reserved += amount;
-                e.last_used = Instant::now();
+            drop(shard);
+            // Reservations from the local lease may have taken the new chunk first: retry.
+            if self.reserve_local(wallet, amount).is_ok() {
                 return Ok(());
             }
         }

@@ -95,34 +95,45 @@ impl RateLimiter {
         self.overrides.get(wallet).unwrap_or(&self.default)
     }
 
+    /// One more request in flight for `id` (a wallet or an API key), refused over `cap`.
+    fn in_flight_slot(
+        &self,
+        counter: &Option<Inflight>,
+        id: &str,
+        cap: Option<u32>,
+        reason: Reason,
+        what: &str,
+    ) -> Result<Option<Guard>, ApiError> {
+        let (Some(counter), Some(cap)) = (counter, cap) else {
+            return Ok(None);
+        };
+        let (guard, n) = counter.incr(id, 1);
+        if n > cap as isize {
+            self.metrics.rate_limited(reason.label());
+            return Err(headers::too_many_in_flight(cap, what));
+        }
+        Ok(Some(guard))
+    }
     /// Admit one request of `principal`, or the 429 / 503 to answer.
     pub async fn admit(&self, principal: &Principal) -> Result<Admitted, ApiError> {
         if !self.windows && self.in_flight.is_none() && self.wallet_in_flight.is_none() {
             return Ok(Admitted::default());
         }
         let limits = self.limits_for(&principal.wallet);
-        let wallet_slot = match (&self.wallet_in_flight, limits.max_in_flight_per_wallet) {
-            (Some(inflight), Some(cap)) => {
-                let (guard, n) = inflight.incr(&*principal.wallet, 1);
-                if n > cap as isize {
-                    self.metrics.rate_limited(Reason::WalletInFlight.label());
-                    return Err(headers::too_many_in_flight(cap, "wallet"));
-                }
-                Some(guard)
-            }
-            _ => None,
-        };
-        let slot = match (&self.in_flight, limits.max_in_flight_per_key) {
-            (Some(inflight), Some(cap)) => {
-                let (guard, n) = inflight.incr(&*principal.key_id, 1);
-                if n > cap as isize {
-                    self.metrics.rate_limited(Reason::InFlight.label());
-                    return Err(headers::too_many_in_flight(cap, "API key"));
-                }
-                Some(guard)
-            }
-            _ => None,
-        };
+        let wallet_slot = self.in_flight_slot(
+            &self.wallet_in_flight,
+            &principal.wallet,
+            limits.max_in_flight_per_wallet,
+            Reason::WalletInFlight,
+            "wallet",
+        )?;
+        let slot = self.in_flight_slot(
+            &self.in_flight,
+            &principal.key_id,
+            limits.max_in_flight_per_key,
+            Reason::InFlight,
+            "API key",
+        )?;
         if !limits.has_windows() {
             return Ok(Admitted {
                 verdict: None,

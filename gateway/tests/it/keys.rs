@@ -49,6 +49,16 @@ async fn create_key_over_siwe(gw: &Gateway, s: &PrivateKeySigner, label: &str) -
     r.json().await.unwrap()
 }
 
+/// `POST /v1/auth/keys` with a SIWE body.
+async fn post_siwe(gw: &Gateway, body: &Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(gw.url("/v1/auth/keys"))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn list_keys(gw: &Gateway, s: &PrivateKeySigner) -> Value {
     let (message, signature) = siwe(gw, s);
     let r = reqwest::Client::new()
@@ -250,14 +260,8 @@ async fn with_redis_a_siwe_message_is_accepted_once_across_the_fleet() {
     let s = PrivateKeySigner::random();
     let (message, signature) = SiweMsg::for_gateway(&s, &public, CHAIN_ID).signed(&s);
     let body = json!({"message": message, "signature": signature});
-    let post = |gw: &Gateway| {
-        reqwest::Client::new()
-            .post(gw.url("/v1/auth/keys"))
-            .json(&body)
-            .send()
-    };
-    assert_eq!(post(&a).await.unwrap().status(), 201);
-    let (status, _, message) = error_of(post(&b).await.unwrap()).await;
+    assert_eq!(post_siwe(&a, &body).await.status(), 201);
+    let (status, _, message) = error_of(post_siwe(&b, &body).await).await;
     assert_eq!(status, 401, "{message}");
     assert!(message.contains("nonce was already used"), "{message}");
 }
@@ -274,27 +278,16 @@ async fn without_redis_a_siwe_message_is_accepted_once_across_the_fleet() {
     let s = PrivateKeySigner::random();
     let (message, signature) = SiweMsg::for_gateway(&s, &public, CHAIN_ID).signed(&s);
     let body = json!({"message": message, "signature": signature});
-    let post = |gw: &Gateway| {
-        reqwest::Client::new()
-            .post(gw.url("/v1/auth/keys"))
-            .json(&body)
-            .send()
-    };
-    assert_eq!(post(&a).await.unwrap().status(), 201);
+    assert_eq!(post_siwe(&a, &body).await.status(), 201);
     for gw in [&b, &a] {
-        let (status, _, message) = error_of(post(gw).await.unwrap()).await;
+        let (status, _, message) = error_of(post_siwe(gw, &body).await).await;
         assert_eq!(status, 401, "{message}");
         assert!(message.contains("nonce was already used"), "{message}");
     }
     // A fresh message still works on B.
     let (message, signature) = SiweMsg::for_gateway(&s, &public, CHAIN_ID).signed(&s);
-    let r = reqwest::Client::new()
-        .post(b.url("/v1/auth/keys"))
-        .json(&json!({"message": message, "signature": signature}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    let fresh = json!({"message": message, "signature": signature});
+    assert_eq!(post_siwe(&b, &fresh).await.status(), 201);
 }
 
 #[tokio::test]
