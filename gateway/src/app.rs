@@ -25,6 +25,7 @@ use crate::jobs::shutdown::Shutdown;
 use crate::jobs::solvency_watch::SolvencyWatch;
 use crate::metrics::Metrics;
 use crate::money::{payouts, ChainReader, OnChain};
+use crate::plugins::Chains;
 use crate::proxy::upstream_addrs::{AddrRefresher, UpstreamAddrs};
 use crate::proxy::Gateway;
 use crate::rate_limit::{LimiterService, RateLimiter};
@@ -49,7 +50,7 @@ struct Billing {
 }
 
 /// Run the gateway until SIGTERM (which exits the process after draining).
-pub fn run(config: Config) -> ExitCode {
+pub fn run(config: Config, chains: Chains) -> ExitCode {
     let config = Arc::new(config);
     let conf = ServerConf {
         threads: config.server.threads,
@@ -120,6 +121,7 @@ pub fn run(config: Config) -> ExitCode {
         addrs.clone(),
         accounts,
         limiter.clone(),
+        chains,
     );
     let in_flight = gateway.in_flight.clone();
     let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, gateway);

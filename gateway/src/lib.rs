@@ -7,11 +7,12 @@
 //! | 0 | [`config`] | YAML → the typed [`config::Config`]; imports no runtime module |
 //! | 1 | [`wire`], [`metrics`], [`redis`] | what the gateway writes itself (errors, JSON replies, bounded body reads); Prometheus; the node's Redis connection |
 //! | 2 | [`identity`] | who is calling: API keys and their revocation feed, SIWE, nonces |
-//! | 3 | [`rate_limit`], [`money`] | per-wallet windows and their 429s; ledger ↔ chain operations (top-ups, deposits, withdrawals, payouts), no HTTP |
+//! | 3 | [`rate_limit`], [`plugins`], [`money`] | per-wallet windows and their 429s; the per-route plugin chains; ledger ↔ chain operations (top-ups, deposits, withdrawals, payouts), no HTTP |
 //! | 4 | [`control`] | the control plane on the public port: turns money outcomes into HTTP answers |
 //! | 5 | [`proxy`] | the data plane, in phase order; hands control-plane paths to [`control`] |
 //! | 6 | [`jobs`], [`cli`], [`admin`] | background services, ops subcommands, the metrics listener |
 //! | 7 | [`app`] | `Config` → Pingora `Server`: every service, wired in order |
+//! | 8 | [`binary`] | the command line (`main.rs`, and custom builds with more plugins) |
 
 // `impl ProxyHttp` futures (async_trait inside Pingora inside tokio) nest deeper than the
 // default layout query depth allows once the request filter holds a parsed body.
@@ -26,6 +27,7 @@ pub mod wire;
 pub mod identity;
 
 pub mod money;
+pub mod plugins;
 pub mod rate_limit;
 
 pub mod control;
@@ -37,3 +39,5 @@ pub mod cli;
 pub mod jobs;
 
 pub mod app;
+
+pub mod binary;

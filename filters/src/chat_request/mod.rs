@@ -11,10 +11,12 @@
 //! | this file | [`ChatRequest::parse`]: top-level fields, duplicates, `model`, `messages`, `stream` |
 //! | [`limits`] | output limits the reservation prices; fields that would change the price unpriced |
 //! | [`content`] | [`PromptBound`]: how many prompt tokens the request can cost |
+//! | `prompt_text` | the prompt's strings and message count, for request guards |
 //! | `sanitize` | [`ChatRequest::sanitize`] and [`ChatRequest::render`]: what the upstream receives |
 
 pub mod content;
 mod limits;
+mod prompt_text;
 mod sanitize;
 
 use crate::usage::ApiFormat;
@@ -190,7 +192,8 @@ impl<'a> ChatRequest<'a> {
         self.stream
     }
 
-    /// The output limit the upstream will enforce (after [`Self::sanitize`], always `Some`).
+    /// The output limit the upstream will enforce (after [`Self::default_output_limit`],
+    /// always `Some`).
     pub fn max_output_tokens(&self) -> Option<u64> {
         self.max_output_tokens
     }

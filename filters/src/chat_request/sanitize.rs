@@ -1,5 +1,5 @@
-//! What the upstream receives: [`ChatRequest::sanitize`] (forbidden fields, the thinking
-//! policy, usage in OpenAI streams, a default output limit) and [`ChatRequest::render`].
+//! What the upstream receives: [`ChatRequest::sanitize_fields`] (forbidden fields, usage in
+//! OpenAI streams), the thinking policy, a default output limit, and [`ChatRequest::render`].
 
 use super::{BodyError, BodyRules, ChatRequest, ThinkingPolicy, FORBIDDEN_FIELDS};
 use crate::usage::ApiFormat;
@@ -47,18 +47,46 @@ impl UpstreamBody {
 }
 
 impl ChatRequest<'_> {
-    /// Remove forbidden fields, apply the thinking policy, make streamed OpenAI usage
-    /// arrive (`stream_options.include_usage`), and insert the default output limit.
+    /// Today's whole rule set in one call: [`Self::sanitize_fields`], then
+    /// [`Self::apply_thinking`], then [`Self::default_output_limit`]. The gateway runs the
+    /// three as separate steps of a route's plugin chain; this is the default chain's order.
     pub fn sanitize(&mut self, rules: &BodyRules) -> Result<(), BodyError> {
+        self.sanitize_fields()?;
+        self.apply_thinking(rules.thinking)?;
+        self.default_output_limit(rules.default_max_tokens);
+        Ok(())
+    }
+
+    /// What no configuration turns off: remove the pass-through fields that would redirect
+    /// or re-key the upstream call, and make streamed OpenAI usage arrive
+    /// (`stream_options.include_usage`) so that the call can be metered.
+    pub fn sanitize_fields(&mut self) -> Result<(), BodyError> {
         self.fields
             .retain(|(k, _)| !FORBIDDEN_FIELDS.contains(&k.as_ref()));
+        if self.format == ApiFormat::OpenAi && self.stream {
+            // Always rendered again: the upstream then sees exactly one `include_usage`, true,
+            // whatever the client wrote (duplicate keys inside would let a parser that keeps
+            // the first one turn usage off).
+            let opts = match self.fields.iter().find(|(k, _)| k == "stream_options") {
+                None => serde_json::Map::new(),
+                Some((_, v)) => stream_options(v)?,
+            };
+            let mut opts = opts;
+            opts.insert("include_usage".into(), serde_json::Value::Bool(true));
+            self.fields.retain(|(k, _)| k != "stream_options");
+            self.stream_options = Some(serde_json::Value::Object(opts).to_string());
+        }
+        Ok(())
+    }
 
+    /// `thinking` (Anthropic) and `reasoning_effort` (OpenAI) under `policy`.
+    pub fn apply_thinking(&mut self, policy: ThinkingPolicy) -> Result<(), BodyError> {
         for field in ["thinking", "reasoning_effort"] {
             let Some(idx) = self.fields.iter().position(|(k, _)| k == field) else {
                 continue;
             };
             let asks_for_thinking = thinking_requested(field, self.fields[idx].1);
-            match rules.thinking {
+            match policy {
                 ThinkingPolicy::Allow => {}
                 ThinkingPolicy::Strip => {
                     self.fields.remove(idx);
@@ -77,30 +105,21 @@ impl ChatRequest<'_> {
                 }
             }
         }
+        Ok(())
+    }
 
-        if self.format == ApiFormat::OpenAi && self.stream {
-            // Always rendered again: the upstream then sees exactly one `include_usage`, true,
-            // whatever the client wrote (duplicate keys inside would let a parser that keeps
-            // the first one turn usage off).
-            let opts = match self.fields.iter().find(|(k, _)| k == "stream_options") {
-                None => serde_json::Map::new(),
-                Some((_, v)) => stream_options(v)?,
-            };
-            let mut opts = opts;
-            opts.insert("include_usage".into(), serde_json::Value::Bool(true));
-            self.fields.retain(|(k, _)| k != "stream_options");
-            self.stream_options = Some(serde_json::Value::Object(opts).to_string());
-        }
-
+    /// Insert `max_tokens: limit` when the client sent no output limit, so that the call has
+    /// a provable maximum cost. Without this step a request that names no limit is refused
+    /// by the reservation, never served unbounded.
+    pub fn default_output_limit(&mut self, limit: u64) {
         if self.max_output_tokens.is_none() {
             // A `"max_tokens": null` (or `max_completion_tokens: null`) would sit beside the
             // inserted limit as a duplicate key.
             self.fields
                 .retain(|(k, v)| !(LIMIT_FIELDS.contains(&k.as_ref()) && v.get() == "null"));
-            self.max_output_tokens = Some(rules.default_max_tokens);
-            self.inserted_max_tokens = Some(rules.default_max_tokens);
+            self.max_output_tokens = Some(limit);
+            self.inserted_max_tokens = Some(limit);
         }
-        Ok(())
     }
 
     /// Render everything but the model: `,"k":v,...}`. The model always goes first (see

@@ -15,6 +15,7 @@
 //! | `identity` | `server.public_url`, `auth.siwe` |
 //! | `chain` | `chain` |
 //! | `limits` | `limits`, `redis` |
+//! | `routes` | `routes` (plugin lists and the money spine) |
 
 mod billing;
 mod chain;
@@ -22,6 +23,7 @@ mod identity;
 mod limits;
 mod providers;
 pub mod raw;
+mod routes;
 mod server;
 
 pub use billing::{BillingConfig, LedgerConfig};
@@ -29,6 +31,7 @@ pub use chain::{ChainConfig, Settlement};
 pub use identity::{SiweConfig, SiwePolicy};
 pub use limits::{ControlLimits, LimitsConfig, RedisConfig, RedisFailure, WalletLimits};
 pub use providers::{parse_base_url, Provider, ProviderModel, RouteAlias, UpstreamAddr};
+pub use routes::{PluginEntry, PluginList, RoutesConfig, SPINE};
 pub use server::{ServerConfig, StaticKey};
 
 use raw::{Decimal, RawConfig};
@@ -57,6 +60,8 @@ pub struct Config {
     /// SIWE is on when both `server.public_url` and `chain` are set.
     pub siwe: Option<SiweConfig>,
     pub chain: Option<ChainConfig>,
+    /// Plugin lists per route (`routes:`).
+    pub routes: RoutesConfig,
 }
 
 /// A credential. Never printed: `Debug` and `Display` show `***`.
@@ -187,6 +192,8 @@ impl Validator<'_> {
             .collect();
         let providers = self.providers(raw.providers);
         let route_aliases = self.route_aliases(raw.route_aliases, &known_models);
+        let alias_names: Vec<String> = route_aliases.iter().map(|a| a.name.clone()).collect();
+        let routes = self.routes(raw.routes, &alias_names);
         Config {
             server,
             metrics_listen,
@@ -199,6 +206,7 @@ impl Validator<'_> {
             public_url: public_url.map(|u| u.origin),
             siwe,
             chain,
+            routes,
         }
     }
 

@@ -22,6 +22,22 @@ pub struct RawConfig {
     pub limits: RawLimits,
     pub redis: Option<RawRedis>,
     pub chain: Option<RawChain>,
+    /// Plugin chains per route (`config/routes.rs`).
+    #[serde(default)]
+    pub routes: RawRoutes,
+}
+
+/// `routes:`: an ordered plugin list per route. Entries stay YAML values here: each plugin
+/// reads its own options when it is built, so that errors carry the entry's path.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoutes {
+    pub default: Option<Vec<serde_yaml_ng::Value>>,
+    pub chat_completions: Option<Vec<serde_yaml_ng::Value>>,
+    pub messages: Option<Vec<serde_yaml_ng::Value>>,
+    #[serde(default)]
+    pub aliases: std::collections::BTreeMap<String, Vec<serde_yaml_ng::Value>>,
+    pub control: Option<Vec<serde_yaml_ng::Value>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -1,12 +1,16 @@
 //! Admission: everything that can refuse an LLM call happens here, before any upstream is
-//! contacted — key, rate limits, body (size, JSON, fields), model resolution, sanitising, and
-//! the reservation of the call's worst-case cost.
+//! contacted — the route's request-head plugins, key, rate limits, body (size, JSON, fields),
+//! the route's body plugins, model resolution, and the reservation of the call's worst-case
+//! cost. The spine steps (authenticate, rate_limit, reserve) are this code, in this order;
+//! plugins run where [`crate::plugins::chain`] placed them.
 
 use super::call::{LlmCall, SharedCall};
 use super::{Gateway, RequestCtx};
 use crate::identity::{api_key, principal};
+use crate::plugins::{BodyView, Chain, RequestView};
 use crate::wire::{read_body, ApiError};
 use pingora::proxy::Session;
+use std::net::IpAddr;
 use std::sync::Arc;
 use tollgate_billing::AdmitError;
 use tollgate_filters::chat_request::{ChatRequest, PromptBound};
@@ -22,6 +26,15 @@ impl Gateway {
         api: ApiFormat,
         alias: Option<&str>,
     ) -> std::result::Result<Arc<SharedCall>, (ApiError, bool)> {
+        let chain = self.chains.for_llm(api, alias).clone();
+        let peer_ip = peer_ip(session);
+        chain
+            .before_auth(&RequestView {
+                header: session.req_header(),
+                peer_ip,
+                principal: None,
+            })
+            .map_err(|e| (e, false))?;
         let principal = principal(self.auth.as_ref(), api_key(session.req_header()))
             .await
             .map_err(|e| (e, false))?;
@@ -32,17 +45,34 @@ impl Gateway {
             .await
             .map_err(|e| (e, false))?;
         ctx.rate_slots = [admitted.slot, admitted.wallet_slot];
+        if chain.has_after_auth() {
+            chain
+                .after_auth(&RequestView {
+                    header: session.req_header(),
+                    peer_ip,
+                    principal: Some(&principal),
+                })
+                .map_err(|e| (e, false))?;
+        }
         let body = read_body(session, self.config.server.max_body_bytes)
             .await
             .map_err(|e| e.into_api_error(self.config.server.max_body_bytes))?;
 
         let mut req = ChatRequest::parse(&body, api)
             .map_err(|e| (ApiError::validation(e.to_string()), false))?;
+        req.sanitize_fields()
+            .map_err(|e| (ApiError::validation(e.to_string()), false))?;
+        chain
+            .body(&mut BodyView {
+                request: &mut req,
+                principal: &principal,
+                api,
+                body_len: body.len(),
+            })
+            .map_err(|e| (e, false))?;
         let resolved = self
             .catalog
             .resolve(req.model(), api, alias)
-            .map_err(|e| (ApiError::validation(e.to_string()), false))?;
-        req.sanitize(&self.rules)
             .map_err(|e| (ApiError::validation(e.to_string()), false))?;
         let prompt = req.prompt_bound();
         let mut candidates = self.pool.order(resolved.entry);
@@ -62,10 +92,15 @@ impl Gateway {
         }
         // The worst case over every provider the call may fail over to (docs/design.md,
         // "Reservations"): the prompt bound, and `output limit × n` for the output.
-        let output_bound = req
-            .max_output_tokens()
-            .unwrap_or(self.config.server.default_max_tokens)
-            .saturating_mul(req.choices());
+        let Some(output_limit) = req.max_output_tokens() else {
+            return Err((
+                ApiError::validation(
+                    "this request names no output limit (max_tokens) and this route inserts none (its plugins have no default_max_tokens); send max_tokens",
+                ),
+                false,
+            ));
+        };
+        let output_bound = output_limit.saturating_mul(req.choices());
         let max_cost = candidates
             .iter()
             .map(|r| {
@@ -125,6 +160,23 @@ impl Gateway {
             reservation: Some(reservation),
             rate_limit: admitted.verdict,
         };
-        Ok(SharedCall::new(call, ctx.started))
+        Ok(SharedCall::new(call, ctx.started, chain))
     }
+}
+
+/// The TCP peer's address (`None` on a Unix socket).
+pub(super) fn peer_ip(session: &Session) -> Option<IpAddr> {
+    session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip())
+}
+
+/// Runs a control-plane route's request-head plugins.
+pub(super) fn admit_control(chain: &Chain, session: &Session) -> Result<(), ApiError> {
+    chain.before_auth(&RequestView {
+        header: session.req_header(),
+        peer_ip: peer_ip(session),
+        principal: None,
+    })
 }

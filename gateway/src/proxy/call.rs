@@ -7,6 +7,7 @@
 use super::catalog::Route;
 use crate::identity::Principal;
 use crate::metrics::FailoverReason;
+use crate::plugins::Chain;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -65,14 +66,17 @@ impl LlmCall {
 pub struct SharedCall {
     call: Mutex<LlmCall>,
     pub started: Instant,
+    /// The route's plugins (read without the lock, by the outer and the inner request).
+    pub chain: Arc<Chain>,
     inner_done: Notify,
 }
 
 impl SharedCall {
-    pub fn new(call: LlmCall, started: Instant) -> Arc<Self> {
+    pub fn new(call: LlmCall, started: Instant, chain: Arc<Chain>) -> Arc<Self> {
         Arc::new(SharedCall {
             call: Mutex::new(call),
             started,
+            chain,
             inner_done: Notify::new(),
         })
     }

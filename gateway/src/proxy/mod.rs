@@ -11,7 +11,6 @@
 //! | [`upstream_addrs`] | provider addresses, resolved off the request path | `upstream_peer` |
 //! | [`upstream_request`] | path, `Host`, credentials, framing the provider sees | `upstream_request_filter` |
 //! | [`body_forwarding`] | getting the rewritten body upstream (retry buffer or subrequest pipe) | `request_filter`, `request_body_filter` |
-//! | [`response_headers`] | which upstream headers reach the buyer (an allowlist) | `response_filter` |
 //! | [`failover`] | whether a failed attempt moves to the next candidate; the final 502/504 | `fail_to_connect`, `error_while_proxy` |
 //! | [`outcome`] | the finished call → its billing record | `logging` |
 //!
@@ -35,7 +34,6 @@ pub mod failover;
 pub mod outcome;
 mod phases;
 pub mod provider_pool;
-mod response_headers;
 pub mod route;
 pub mod upstream_addrs;
 pub mod upstream_request;
@@ -44,6 +42,7 @@ use crate::config::Config;
 use crate::control::{public, Accounts, ControlPlane};
 use crate::identity::Authenticator;
 use crate::metrics::Metrics;
+use crate::plugins::Chains;
 use crate::rate_limit::RateLimiter;
 use call::{LlmCall, SharedCall};
 use catalog::ModelCatalog;
@@ -51,7 +50,6 @@ use provider_pool::ProviderPool;
 use std::sync::Arc;
 use std::time::Instant;
 use tollgate_billing::BillingSink;
-use tollgate_filters::chat_request::BodyRules;
 use upstream_addrs::UpstreamAddrs;
 
 pub struct Gateway {
@@ -68,7 +66,8 @@ pub struct Gateway {
     pub in_flight: Arc<std::sync::atomic::AtomicUsize>,
     /// Per-wallet rate limits (in process unless `with_rate_limiter` shares a Redis one).
     pub limiter: Arc<RateLimiter>,
-    rules: BodyRules,
+    /// Every route's plugins (`routes:`).
+    chains: Chains,
 }
 
 /// Per-request state. For a large-body call the outer request and its inner subrequest each
@@ -96,6 +95,7 @@ impl Gateway {
         addrs: Arc<UpstreamAddrs>,
         accounts: Option<Arc<Accounts>>,
         limiter: Arc<RateLimiter>,
+        chains: Chains,
     ) -> Self {
         let pool = ProviderPool::new(
             config.providers.iter().map(|p| p.priority),
@@ -111,10 +111,7 @@ impl Gateway {
             auth,
             sink,
             metrics,
-            rules: BodyRules {
-                thinking: config.server.thinking,
-                default_max_tokens: config.server.default_max_tokens,
-            },
+            chains,
             control: ControlPlane {
                 models_body: public::models_body(&config),
                 accounts,

@@ -4,16 +4,16 @@
 //!
 //! | phase | decides | may refuse | writes |
 //! |---|---|---|---|
-//! | `request_filter` | which endpoint; who pays; is the body valid; which providers | 400/401/402/404/405/413/429/503 | the whole [`LlmCall`](super::call::LlmCall) via `admit` |
-//! | `upstream_peer` | the provider for this attempt | — (no candidate left: internal error) | `current`, `attempts`, resets per-attempt fields |
-//! | `upstream_request_filter` | upstream path, Host, credentials, Content-Length | — | (the upstream header) |
+//! | `request_filter` | which endpoint; request-head plugins; who pays; is the body valid; body plugins; which providers | 400/401/402/403/404/405/413/429/503 | the whole [`LlmCall`](super::call::LlmCall) via `admit` |
+//! | `upstream_peer` | the provider for this attempt; peer plugins (timeouts) | — (no candidate left: internal error) | `current`, `attempts`, resets per-attempt fields |
+//! | `upstream_request_filter` | upstream path, Host, credentials, Content-Length; upstream-request plugins | — | (the upstream header) |
 //! | `request_body_filter` | the rewritten body replaces the client's | — | `body_sent_for` |
-//! | `upstream_response_filter` | 5xx → fail over; 2xx → start metering | 5xx (as an error, for failover) | `upstream_status`, `ttfb`, `meter` |
-//! | `response_filter` | the client's status line | — | `response_started`, `client_status` |
-//! | `response_body_filter` | feeds the usage meter | — | `meter` |
+//! | `upstream_response_filter` | 5xx → fail over; 2xx → start metering; upstream-response plugins | 5xx (as an error, for failover) | `upstream_status`, `ttfb`, `meter` |
+//! | `response_filter` | the client's status line, Tollgate's headers, response plugins | — | `response_started`, `client_status` |
+//! | `response_body_filter` | feeds the usage meter, then chunk plugins | — | `meter` |
 //! | `fail_to_connect`, `error_while_proxy` | whether the next candidate may be tried | — | `next`, `retry_next`, `last_failure` |
 //! | `fail_to_proxy` | the 502 / 504 body when every candidate failed | — | `client_status`, `error_code` |
-//! | `logging` | one outcome to billing and metrics | — | takes `reservation` |
+//! | `logging` | one outcome to billing, metrics and outcome plugins | — | takes `reservation` |
 
 use super::body_forwarding::{self, BodyPath};
 use super::failover::AttemptFailure;
@@ -75,6 +75,12 @@ impl ProxyHttp for Gateway {
             .set_write_timeout(Some(self.config.server.downstream_write_timeout));
         let (api, alias) = match Endpoint::of(session.req_header(), &self.catalog) {
             Endpoint::Control(route) => {
+                if let Err(e) = super::admit::admit_control(self.chains.control(), session) {
+                    ctx.rejected = Some(e.code);
+                    let close = !session.as_mut().is_body_empty();
+                    respond_error(session, &e, None, close).await?;
+                    return Ok(true);
+                }
                 self.control.serve(session, route).await?;
                 return Ok(true);
             }
@@ -157,6 +163,7 @@ impl ProxyHttp for Gateway {
         peer.options.read_timeout = Some(s.first_byte_timeout);
         peer.options.write_timeout = Some(s.first_byte_timeout);
         peer.options.idle_timeout = Some(s.idle_timeout);
+        shared.chain.upstream_peer(&mut peer, &provider.id);
         Ok(Box::new(peer))
     }
 
@@ -176,7 +183,8 @@ impl ProxyHttp for Gateway {
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no attempt"))?;
         let provider = &self.config.providers[route.provider];
         let model = &provider.models[route.model].upstream_model;
-        upstream_request::rewrite(upstream, provider, call.body.len_for(model))
+        upstream_request::rewrite(upstream, provider, call.body.len_for(model))?;
+        shared.chain.upstream_request(upstream, &provider.id)
     }
 
     async fn request_body_filter(
@@ -227,6 +235,9 @@ impl ProxyHttp for Gateway {
         if let Some(p) = call.current_provider() {
             self.pool.mark_healthy(p);
             self.metrics.set_health(&self.config.providers[p].id, 1);
+            shared
+                .chain
+                .upstream_response(resp, &self.config.providers[p].id);
         }
         if (200..300).contains(&status) {
             let is_sse = resp
@@ -256,25 +267,34 @@ impl ProxyHttp for Gateway {
         let mut call = shared.lock();
         call.response_started = true;
         call.client_status = resp.status.as_u16();
-        super::response_headers::keep_forwardable(resp);
         resp.insert_header("x-request-id", &*call.request_id)?;
         if let Some(v) = &call.rate_limit {
             rate_limit::add_headers(resp, v)?;
         }
-        Ok(())
+        let provider = call
+            .current_provider()
+            .map(|p| self.config.providers[p].id.as_str());
+        shared.chain.response(resp, provider)
     }
 
     fn response_body_filter(
         &self,
         _session: &mut Session,
         body: &mut Option<Bytes>,
-        _end_of_stream: bool,
+        end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<Option<Duration>> {
-        if let (Some(shared), Some(chunk)) = (ctx.call.as_ref(), body.as_ref()) {
+        let Some(shared) = ctx.call.as_ref() else {
+            return Ok(None);
+        };
+        // The meter (spine) reads the provider's bytes before any chunk plugin.
+        if let Some(chunk) = body.as_ref() {
             if let Some(meter) = shared.lock().meter.as_mut() {
                 meter.feed(chunk);
             }
+        }
+        if shared.chain.has_chunk() {
+            shared.chain.chunk(body, end_of_stream);
         }
         Ok(None)
     }
@@ -418,6 +438,7 @@ impl ProxyHttp for Gateway {
             );
         }
         self.metrics.observe(&o);
+        shared.chain.outcome(&o);
         if let Some(wallet) = wallet {
             self.limiter.charge_tokens(&wallet, o.tokens.total());
         }

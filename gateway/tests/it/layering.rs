@@ -21,6 +21,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
         &["config", "wire", "metrics", "redis", "identity"],
     ),
     ("money", &["config", "metrics", "redis", "identity"]),
+    ("plugins", &["config", "wire", "identity"]),
     (
         "control",
         &[
@@ -44,6 +45,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
             "rate_limit",
             "money",
             "control",
+            "plugins",
         ],
     ),
     (
@@ -74,8 +76,10 @@ const MAY_USE: &[(&str, &[&str])] = &[
             "jobs",
             "cli",
             "admin",
+            "plugins",
         ],
     ),
+    ("binary", &["config", "plugins", "app", "cli"]),
     ("lib", &[]),
 ];
 
