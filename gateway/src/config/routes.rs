@@ -42,7 +42,7 @@ pub struct RoutesConfig {
     pub messages: Option<PluginList>,
     /// `POST /<alias>/v1/messages`, by alias name.
     pub aliases: Vec<(String, PluginList)>,
-    /// Every control-plane path (request-head plugins only).
+    /// Every control-plane path but `/health` (request-head plugins only).
     pub control: Option<PluginList>,
 }
 

@@ -5,6 +5,7 @@ mod endpoints;
 mod failover;
 mod metering;
 mod pipelining;
+mod plugins;
 
 use crate::common::*;
 use serde_json::{json, Value};
