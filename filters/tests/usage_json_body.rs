@@ -194,3 +194,23 @@ fn json_body_edges_of_the_top_level_scan() {
     assert!(report.usage_seen);
     assert_eq!((report.usage.input, report.usage.output), (1, 2));
 }
+
+#[test]
+fn an_anthropic_body_typed_error_is_an_error_without_its_member() {
+    let typed = json_body(ApiFormat::Anthropic, r#"{"type":"error"}"#);
+    assert!(typed.upstream_error);
+    let message = json_body(ApiFormat::Anthropic, r#"{"type":"message"}"#);
+    assert!(!message.upstream_error);
+}
+
+#[test]
+fn a_top_level_array_is_not_a_response_body() {
+    for body in [
+        "[]",
+        r#"[{"usage":{"prompt_tokens":1,"completion_tokens":1}}]"#,
+    ] {
+        let report = json_body(ApiFormat::OpenAi, body);
+        assert!(!report.complete && !report.usage_seen, "{body}: {report:?}");
+        assert_eq!(report.malformed_events, 1, "{body}");
+    }
+}

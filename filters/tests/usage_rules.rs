@@ -485,3 +485,26 @@ fn a_last_event_without_its_blank_line_counts_even_when_its_data_spans_lines() {
         assert_eq!((r.usage.input, r.usage.output), (3, 4), "{body:?}");
     }
 }
+
+#[test]
+fn anthropic_error_events_are_errors_by_type_or_by_member() {
+    let by_type = anthropic_stream("event: error\ndata: {\"type\":\"error\"}\n\n");
+    assert!(by_type.upstream_error, "type error without an error member");
+    let by_member = anthropic_stream("data: {\"error\":{\"type\":\"overloaded_error\"}}\n\n");
+    assert!(by_member.upstream_error, "an error member without a type");
+    let neither = anthropic_stream("data: {\"type\":\"ping\"}\n\n");
+    assert!(!neither.upstream_error);
+}
+
+#[test]
+fn a_whole_anthropic_message_event_counts_its_content_blocks() {
+    // Some Anthropic-compatible servers send the whole message as one event.
+    let meter = meter(
+        ApiFormat::Anthropic,
+        BodyKind::EventStream,
+        &[br#"data: {"type":"message","content":[{"type":"text","text":"Hello"},{"type":"thinking","thinking":"hmm"},{"type":"tool_use","input":{"a":1}}]}
+
+"#],
+    );
+    assert_eq!(meter.content_bytes(), 5 + 3 + 7);
+}

@@ -250,3 +250,23 @@ fn trim(mut v: Vec<u8>) -> Vec<u8> {
     v.drain(..start);
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `{"usage":` + `pad` spaces + the usage object + `}`: a member of `pad + usage` bytes.
+    fn with_member_of(len: usize) -> JsonVerdict {
+        let usage = r#"{"prompt_tokens":3,"completion_tokens":4}"#;
+        let body = format!(r#"{{"usage":{}{usage}}}"#, " ".repeat(len - usage.len()));
+        let mut scan = JsonBody::new(ApiFormat::OpenAi);
+        scan.feed(body.as_bytes());
+        scan.verdict()
+    }
+
+    #[test]
+    fn a_member_of_exactly_the_limit_is_read_and_one_byte_more_is_not() {
+        assert!(with_member_of(MAX_MEMBER_BYTES).usage.is_some());
+        assert!(with_member_of(MAX_MEMBER_BYTES + 1).usage.is_none());
+    }
+}
