@@ -30,7 +30,8 @@ bash scripts/contracts.sh test
 bash scripts/contracts.sh check-artifacts
 
 log "build"
-cargo build --workspace --bins
+# Examples too: the plugin example is a custom tollgate build the tests run.
+cargo build --workspace --bins --examples
 
 log "throwaway PostgreSQL (target/test-pg, fsync on)"
 bash scripts/pg.sh stop target/test-pg >/dev/null 2>&1 || true

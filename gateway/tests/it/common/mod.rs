@@ -110,6 +110,8 @@ pub struct GatewayOpts {
     pub env: Vec<(String, String)>,
     /// Write the gateway's log, at info level, to this file (default: warnings to stderr).
     pub log_file: Option<std::path::PathBuf>,
+    /// Another build of the gateway (default: [`tollgate_bin`]).
+    pub bin: Option<std::path::PathBuf>,
 }
 
 impl GatewayOpts {
@@ -127,6 +129,7 @@ impl GatewayOpts {
             extra: String::new(),
             env: Vec::new(),
             log_file: None,
+            bin: None,
         }
     }
 }
@@ -209,7 +212,7 @@ route_aliases: {aliases}
             Some(f) => ("info", Stdio::from(std::fs::File::create(f).unwrap())),
             None => ("warn", Stdio::inherit()),
         };
-        let child = Command::new(tollgate_bin())
+        let child = Command::new(opts.bin.clone().unwrap_or_else(tollgate_bin))
             .arg("-c")
             .arg(&path)
             .env("RUST_LOG", level)

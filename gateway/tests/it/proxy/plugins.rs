@@ -447,3 +447,76 @@ async fn a_route_timeout_applies_to_that_route_only() {
         "server.upstream's 10s applies on /v1/messages"
     );
 }
+
+/// The custom build of `gateway/examples/request_counter` (built here if `cargo build
+/// --examples` has not been run).
+fn request_counter_build() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_BIN_EXE_tollgate"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let status = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+        .args([
+            "build",
+            "-q",
+            "-p",
+            "tollgate-gateway",
+            "--example",
+            "request_counter",
+        ])
+        .status()
+        .expect("run cargo");
+    assert!(status.success(), "building the example failed");
+    dir.join("examples/request_counter")
+}
+
+#[tokio::test]
+async fn a_compile_time_plugin_registered_by_name_runs_in_its_route() {
+    let mock = Mock::start().await;
+    let mut opts = GatewayOpts::new(standard_providers(mock.addr));
+    opts.bin = Some(request_counter_build());
+    opts.extra = r#"routes:
+  default: [thinking, default_max_tokens, response_headers]
+  chat_completions: [thinking, default_max_tokens, response_headers, request_counter: { header: x-seen }]
+"#
+    .into();
+    let gw = Gateway::start(opts).await;
+    let url = gw.url("/v1/chat/completions");
+    for n in 1..=3 {
+        let resp = post_json(&url, Some(KEY), &chat("gpt-test"), &[]).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["x-seen"], n.to_string().as_str());
+    }
+    // Not on the routes that do not list it.
+    let resp = post_json(
+        &gw.url("/v1/messages"),
+        Some(KEY),
+        &message("claude-test"),
+        &[],
+    )
+    .await;
+    assert!(resp.headers().get("x-seen").is_none());
+    // Its outcome hook counts finished calls (logging runs just after each response).
+    let finished = |r: &reqwest::Response| -> u64 {
+        r.headers()["x-calls-finished"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let mut seen = 0;
+    for _ in 0..50 {
+        let resp = post_json(&url, Some(KEY), &chat("gpt-test"), &[]).await;
+        seen = finished(&resp);
+        if seen >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(seen >= 3, "outcome hook saw {seen} finished calls");
+
+    // The stock binary does not know the plugin: validate names it.
+    let (ok, err) = validate("  default: [request_counter]\n");
+    assert!(!ok);
+    assert!(err.contains("unknown plugin \"request_counter\""), "{err}");
+}
