@@ -31,7 +31,8 @@ bash scripts/contracts.sh check-artifacts
 
 log "build"
 # Examples too: the plugin example is a custom tollgate build the tests run.
-cargo build --workspace --bins --examples
+# The wasm feature too: the proxy-wasm plugin's tests run on the real filter.
+cargo build --workspace --bins --examples --features tollgate-gateway/wasm
 
 log "throwaway PostgreSQL (target/test-pg, fsync on)"
 bash scripts/pg.sh stop target/test-pg >/dev/null 2>&1 || true
@@ -47,9 +48,9 @@ TOLLGATE_TEST_REDIS=$(bash scripts/redis.sh start target/test-redis)
 
 log "rust tests"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast
+  cargo nextest run --workspace --no-fail-fast --features tollgate-gateway/wasm
 else
-  cargo test --workspace --no-fail-fast
+  cargo test --workspace --no-fail-fast --features tollgate-gateway/wasm
 fi
 
 log "python SDK tests"

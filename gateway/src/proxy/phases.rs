@@ -262,13 +262,20 @@ impl ProxyHttp for Gateway {
 
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         let Some(shared) = ctx.call.as_ref() else {
             return Ok(());
         };
+        if shared.chain.has_chunk() && resp.headers.contains_key(http::header::CONTENT_LENGTH) {
+            // A chunk plugin may change the body's size: frame it by chunks instead.
+            resp.remove_header(&http::header::CONTENT_LENGTH);
+            if !session.is_http2() {
+                resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
+            }
+        }
         let mut call = shared.lock();
         call.response_started = true;
         call.client_status = resp.status.as_u16();

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-const GATEWAY_REQUEST: &[&str] = &[
+pub(super) const GATEWAY_REQUEST: &[&str] = &[
     "host",
     "authorization",
     "x-api-key",
@@ -26,7 +26,7 @@ const GATEWAY_REQUEST: &[&str] = &[
     "transfer-encoding",
     "connection",
 ];
-const GATEWAY_RESPONSE: &[&str] = &[
+pub(super) const GATEWAY_RESPONSE: &[&str] = &[
     "content-length",
     "transfer-encoding",
     "connection",

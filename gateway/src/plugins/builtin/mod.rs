@@ -11,6 +11,7 @@
 //! | [`prompt_deny`] | body | refuses prompts matching a regular expression, naming the rule |
 //! | [`ip_filter`] | request head | CIDR allow / deny lists, with a trusted proxy header |
 //! | [`timeouts`] | upstream peer | per-route connect / first-byte / idle timeouts |
+//! | `wasm` | upstream request, response, chunks | a proxy-wasm filter (builds with the `wasm` feature) |
 
 pub mod default_max_tokens;
 pub mod headers;
@@ -20,7 +21,11 @@ pub mod request_guard;
 pub mod response_headers;
 pub mod thinking;
 pub mod timeouts;
+#[cfg(feature = "wasm")]
+pub mod wasm;
 
+#[cfg(not(feature = "wasm"))]
+use super::BuildError;
 use super::PluginRegistry;
 
 pub(super) fn register(r: &mut PluginRegistry) {
@@ -32,4 +37,13 @@ pub(super) fn register(r: &mut PluginRegistry) {
     r.register("prompt_deny", prompt_deny::build);
     r.register("ip_filter", ip_filter::build);
     r.register("timeouts", timeouts::build);
+    #[cfg(feature = "wasm")]
+    r.register("wasm", wasm::build);
+    #[cfg(not(feature = "wasm"))]
+    r.register("wasm", |o| {
+        Err(BuildError::at(
+            o.path(),
+            "this build has no WebAssembly support (build tollgate with `--features wasm`)",
+        ))
+    });
 }
