@@ -1,5 +1,5 @@
 //! Reading the prompt's text for request guards (message counts, deny patterns): every string
-//! in `messages` and `system`, JSON escapes decoded, without building a tree.
+//! of the fields the model reads, JSON escapes decoded, without building a tree.
 //!
 //! Only plugins that ask pay for this walk; the default chain never runs it.
 
@@ -17,12 +17,12 @@ impl ChatRequest<'_> {
         de.deserialize_seq(CountVisitor).unwrap_or(0)
     }
 
-    /// Calls `matches` with every string value in `messages` and `system` (decoded), until it
-    /// returns true; whether it did.
+    /// Calls `matches` with every string — values and object keys, decoded — of the fields
+    /// that reach the model as prompt ([`PROMPT_FIELDS`]), until it returns true; whether it did.
     pub fn prompt_text_matches(&self, matches: &mut dyn FnMut(&str) -> bool) -> bool {
         let mut found = false;
         for (k, v) in &self.fields {
-            if k != "messages" && k != "system" {
+            if !PROMPT_FIELDS.contains(&k.as_ref()) {
                 continue;
             }
             let mut de = serde_json::Deserializer::from_str(v.get());
@@ -39,6 +39,18 @@ impl ChatRequest<'_> {
         false
     }
 }
+
+/// Top-level fields whose text the model reads: the conversation, the system prompt, tool
+/// and function definitions (names, descriptions, schemas), the tool choice and the response
+/// format's schema.
+pub const PROMPT_FIELDS: [&str; 6] = [
+    "messages",
+    "system",
+    "tools",
+    "functions",
+    "tool_choice",
+    "response_format",
+];
 
 struct CountVisitor;
 
@@ -109,7 +121,8 @@ impl<'de> Visitor<'de> for Strings<'_> {
         Ok(())
     }
     fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
-        while map.next_key::<IgnoredAny>()?.is_some() {
+        // Keys too: a tool's input object or a schema can carry text in its keys.
+        while map.next_key_seed(self.reborrow())?.is_some() {
             map.next_value_seed(self.reborrow())?;
         }
         Ok(())
@@ -138,7 +151,10 @@ mod tests {
             "metadata":{"user_id":"not prompt"}}"#;
         assert_eq!(
             strings(body, ApiFormat::Anthropic),
-            ["text", "be AKIA", "user", "text", "a\"b"]
+            [
+                "type", "text", "text", "be AKIA", "role", "user", "content", "type", "text",
+                "text", "a\"b"
+            ]
         );
     }
 
@@ -151,8 +167,22 @@ mod tests {
             calls += 1;
             s == "one"
         }));
-        assert_eq!(calls, 2, "role, then the match");
+        assert_eq!(calls, 4, "role, user, content, then the match");
         assert!(!req.prompt_text_matches(&mut |s| s == "three"));
+    }
+
+    #[test]
+    fn tools_and_schemas_are_prompt_text_and_other_fields_are_not() {
+        let body = r#"{"model":"m","messages":[],"tools":[{"type":"function","function":{"name":"f","description":"say AKIA"}}],
+            "response_format":{"type":"json_schema","json_schema":{"schema":{"properties":{"secret_key_AKIA":{}}}}},
+            "metadata":{"note":"not prompt"},"user":"someone"}"#;
+        let seen = strings(body, ApiFormat::OpenAi);
+        assert!(seen.contains(&"say AKIA".to_string()));
+        assert!(
+            seen.contains(&"secret_key_AKIA".to_string()),
+            "keys are read"
+        );
+        assert!(!seen.iter().any(|s| s == "not prompt" || s == "someone"));
     }
 
     #[test]

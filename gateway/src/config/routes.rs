@@ -40,7 +40,7 @@ pub struct RoutesConfig {
     pub default: Option<PluginList>,
     pub chat_completions: Option<PluginList>,
     pub messages: Option<PluginList>,
-    /// `POST /<alias>/v1/messages`, by alias name.
+    /// `POST /<alias>/v1/messages`, by alias name (without a list: `messages`'s, else `default`).
     pub aliases: Vec<(String, PluginList)>,
     /// Every control-plane path but `/health` (request-head plugins only).
     pub control: Option<PluginList>,

@@ -91,7 +91,6 @@ pub struct Chains {
     chat_completions: Arc<Chain>,
     messages: Arc<Chain>,
     aliases: HashMap<String, Arc<Chain>>,
-    default: Arc<Chain>,
     control: Arc<Chain>,
 }
 
@@ -133,7 +132,6 @@ impl Chains {
                 chat_completions,
                 messages,
                 aliases,
-                default,
                 control,
             })
             .map_err(|e| e.0)
@@ -142,7 +140,9 @@ impl Chains {
     /// The chain of `POST /v1/chat/completions`, `/v1/messages` or `/<alias>/v1/messages`.
     pub fn for_llm(&self, api: ApiFormat, alias: Option<&str>) -> &Arc<Chain> {
         match (api, alias) {
-            (_, Some(a)) => self.aliases.get(a).unwrap_or(&self.default),
+            // An alias is a Messages endpoint: without a list of its own it runs `messages`'s,
+            // so guards put there are not skipped by calling the same models through it.
+            (_, Some(a)) => self.aliases.get(a).unwrap_or(&self.messages),
             (ApiFormat::OpenAi, None) => &self.chat_completions,
             (ApiFormat::Anthropic, None) => &self.messages,
         }

@@ -6,7 +6,7 @@
 //! | trait | phase (Pingora hook) | may |
 //! | --- | --- | --- |
 //! | [`OnRequest`] | request head, before the body is read (`request_filter`) | refuse |
-//! | [`OnBody`] | the parsed body, before routing and the reservation (`request_filter`) | change the body, refuse |
+//! | [`OnBody`] | the parsed body and its resolved model, before the reservation (`request_filter`) | change the body, refuse |
 //! | [`OnUpstreamPeer`] | the provider connection of an attempt (`upstream_peer`) | set timeouts |
 //! | [`OnUpstreamRequest`] | the request head a provider receives (`upstream_request_filter`) | change headers |
 //! | [`OnUpstreamResponse`] | the provider's response head, as received (`upstream_response_filter`) | drop or change headers |
@@ -55,6 +55,9 @@ pub struct BodyView<'r, 'b> {
     pub api: ApiFormat,
     /// Bytes of the client's body.
     pub body_len: usize,
+    /// The model that will be served and billed (after aliases and fallbacks): its public id,
+    /// or `provider/model` when the client pinned a provider.
+    pub model: &'r str,
 }
 
 pub trait OnRequest: Send + Sync {

@@ -62,18 +62,19 @@ impl Gateway {
             .map_err(|e| (ApiError::validation(e.to_string()), false))?;
         req.sanitize_fields()
             .map_err(|e| (ApiError::validation(e.to_string()), false))?;
+        let resolved = self
+            .catalog
+            .resolve(req.model(), api, alias)
+            .map_err(|e| (ApiError::validation(e.to_string()), false))?;
         chain
             .body(&mut BodyView {
                 request: &mut req,
                 principal: &principal,
                 api,
                 body_len: body.len(),
+                model: resolved.public_id,
             })
             .map_err(|e| (e, false))?;
-        let resolved = self
-            .catalog
-            .resolve(req.model(), api, alias)
-            .map_err(|e| (ApiError::validation(e.to_string()), false))?;
         let prompt = req.prompt_bound();
         let mut candidates = self.pool.order(resolved.entry);
         // Content the provider expands is bounded by the context length: a candidate without

@@ -164,7 +164,7 @@ impl ProxyHttp for Gateway {
         let mut peer = HttpPeer::new(addr, provider.upstream.tls, provider.upstream.host.clone());
         let s = &self.config.server;
         peer.options.connection_timeout = Some(s.connect_timeout);
-        peer.options.total_connection_timeout = Some(s.connect_timeout * 2);
+        peer.options.total_connection_timeout = Some(s.connect_timeout.saturating_mul(2));
         peer.options.read_timeout = Some(s.first_byte_timeout);
         peer.options.write_timeout = Some(s.first_byte_timeout);
         peer.options.idle_timeout = Some(s.idle_timeout);
@@ -240,9 +240,6 @@ impl ProxyHttp for Gateway {
         if let Some(p) = call.current_provider() {
             self.pool.mark_healthy(p);
             self.metrics.set_health(&self.config.providers[p].id, 1);
-            shared
-                .chain
-                .upstream_response(resp, &self.config.providers[p].id);
         }
         if (200..300).contains(&status) {
             let is_sse = resp
@@ -256,6 +253,12 @@ impl ProxyHttp for Gateway {
                 BodyKind::Json
             };
             call.meter = Some(UsageMeter::new(call.api, kind));
+        }
+        // After the meter chose how to read the body: a plugin cannot change that.
+        if let Some(p) = call.current_provider() {
+            shared
+                .chain
+                .upstream_response(resp, &self.config.providers[p].id);
         }
         Ok(())
     }

@@ -21,7 +21,10 @@ struct DefaultMaxTokens(u64);
 
 pub fn build(o: &Options<'_>) -> Result<Hooks, BuildError> {
     let value = match &o.entry.options {
-        serde_yaml_ng::Value::Number(n) => n.as_u64(),
+        serde_yaml_ng::Value::Number(n) => match n.as_u64() {
+            Some(v) => Some(v),
+            None => return Err(o.error("value", format!("{n} is not a whole number of tokens"))),
+        },
         _ => o.parse::<Config>()?.value,
     }
     .unwrap_or(o.config.server.default_max_tokens);

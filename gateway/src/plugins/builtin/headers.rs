@@ -7,9 +7,10 @@
 //!     request:  { set: { x-team: research }, remove: [x-debug] }
 //!     response: { set: { x-served-by: tollgate } }
 //! ```
-//! Headers the gateway owns cannot be touched: the provider's credentials, `host` and the
-//! framing headers upstream; the framing headers, `x-request-id` and `x-ratelimit-*`
-//! downstream (a `validate` error says which).
+//! Headers the gateway owns cannot be touched: the provider's credentials, `host`,
+//! `accept-encoding` (the meter reads the provider's bytes as sent) and the hop-by-hop and
+//! framing headers upstream; the framing headers, `content-encoding`, `x-request-id` and
+//! `x-ratelimit-*` downstream (a `validate` error says which).
 
 use crate::plugins::{BuildError, Hooks, OnResponse, OnUpstreamRequest, Options};
 use http::{HeaderName, HeaderValue};
@@ -22,14 +23,26 @@ pub(super) const GATEWAY_REQUEST: &[&str] = &[
     "host",
     "authorization",
     "x-api-key",
+    "proxy-authorization",
     "content-length",
     "transfer-encoding",
     "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "upgrade",
+    "expect",
+    // Forced to `identity`: the meter must read the provider's body as sent.
+    "accept-encoding",
 ];
 pub(super) const GATEWAY_RESPONSE: &[&str] = &[
     "content-length",
     "transfer-encoding",
+    "content-encoding",
     "connection",
+    "keep-alive",
+    "trailer",
+    "upgrade",
     "x-request-id",
 ];
 

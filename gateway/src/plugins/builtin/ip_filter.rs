@@ -9,7 +9,9 @@
 //! ```
 //! The client address is the TCP peer's, unless the peer is a trusted proxy: then it is the
 //! right-most address of the header that is not itself a trusted proxy (the left part of
-//! the header is written by the client and proves nothing).
+//! the header is written by the client and proves nothing). A hop that does not read as an
+//! address (`ip`, `ip:port`, `[v6]:port`) is refused rather than skipped; IPv4-mapped IPv6
+//! addresses are compared as IPv4.
 
 use crate::plugins::{BuildError, Hooks, OnRequest, Options, RequestView};
 use crate::wire::ApiError;
@@ -91,9 +93,10 @@ impl IpFilter {
         self.trusted.iter().any(|n| n.contains(&ip))
     }
 
-    /// The address the request is judged by.
+    /// The address the request is judged by; `None` when it cannot be known (a trusted proxy
+    /// sent a hop that does not read as an address), which is refused.
     fn client_ip(&self, req: &RequestView<'_>) -> Option<IpAddr> {
-        let peer = req.peer_ip?;
+        let peer = req.peer_ip?.to_canonical();
         if !self.trusted(peer) {
             return Some(peer);
         }
@@ -108,12 +111,8 @@ impl IpFilter {
             .flat_map(|v| v.split(','))
             .collect();
         for hop in hops.iter().rev() {
-            let Ok(ip) = hop.trim().parse::<IpAddr>() else {
-                // Unreadable: stop at the last address a trusted proxy vouched for.
-                break;
-            };
-            client = ip;
-            if !self.trusted(ip) {
+            client = parse_hop(hop.trim())?;
+            if !self.trusted(client) {
                 break;
             }
         }
@@ -121,11 +120,23 @@ impl IpFilter {
     }
 }
 
+/// `1.2.3.4`, `1.2.3.4:567`, `::1`, `[::1]:567`; IPv4-mapped IPv6 as IPv4.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| hop.strip_prefix('[')?.strip_suffix(']')?.parse().ok())
+        .map(|ip| ip.to_canonical())
+}
+
 impl OnRequest for IpFilter {
     fn on_request(&self, req: &RequestView<'_>) -> Result<(), ApiError> {
         let ip = self.client_ip(req);
         let allowed = match ip {
-            None => self.allow.is_empty(),
+            // A Unix socket peer: only a deny list can let it through; an unreadable
+            // forwarding hop from a trusted proxy: refused.
+            None if req.peer_ip.is_none() => self.allow.is_empty(),
+            None => false,
             Some(ip) => {
                 (self.allow.is_empty() || self.allow.iter().any(|n| n.contains(&ip)))
                     && !self.deny.iter().any(|n| n.contains(&ip))
@@ -140,5 +151,25 @@ impl OnRequest for IpFilter {
                 "requests from this address are not allowed on this route",
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_hop;
+
+    #[test]
+    fn hops_with_ports_brackets_and_mapped_addresses_read_as_addresses() {
+        for (hop, ip) in [
+            ("10.1.2.3", "10.1.2.3"),
+            ("10.1.2.3:8443", "10.1.2.3"),
+            ("::ffff:10.1.2.3", "10.1.2.3"),
+            ("[2001:db8::1]:80", "2001:db8::1"),
+            ("[2001:db8::1]", "2001:db8::1"),
+        ] {
+            assert_eq!(parse_hop(hop), ip.parse().ok(), "{hop}");
+        }
+        assert_eq!(parse_hop("unknown"), None);
+        assert_eq!(parse_hop("_hidden"), None);
     }
 }

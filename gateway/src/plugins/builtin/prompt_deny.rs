@@ -7,8 +7,10 @@
 //!       - { name: override, pattern: '(?i)ignore (all )?previous instructions' }
 //! ```
 //! Patterns are Rust `regex` syntax (linear time: no backtracking blow-up on hostile input),
-//! matched against every string of `messages` and `system` with JSON escapes decoded, so
-//! `\u0041KIA…` is `AKIA…`. Neither the prompt nor the matched text is logged.
+//! matched against every string — values and keys — of `messages`, `system`, `tools`,
+//! `functions`, `tool_choice` and `response_format`, with JSON escapes decoded, so
+//! `\u0041KIA…` is `AKIA…`. Each string is matched on its own: a phrase split across two
+//! content blocks is not seen. Neither the prompt nor the matched text is logged.
 
 use crate::plugins::{BodyView, BuildError, Hooks, OnBody, Options};
 use crate::wire::ApiError;

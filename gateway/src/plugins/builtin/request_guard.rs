@@ -4,13 +4,15 @@
 //! - request_guard:
 //!     max_body_bytes: 65536         # 413 PAYLOAD_TOO_LARGE (below server.max_body_bytes)
 //!     max_messages: 50              # 400 VALIDATION_ERROR
-//!     max_output_tokens: 4096       # 400: the output limit in force where the guard is listed
-//!     models: [gpt-4o-mini, "acme/*"]                  # 403 FORBIDDEN for any other model
+//!     max_output_tokens: 4096       # 400: output limit × n in force where the guard is listed
+//!     models: [gpt-4o-mini, "claude-*"]                # 403 FORBIDDEN for any other model
 //!     models_by_wallet: { "0xab…": [gpt-4o-mini] }     # and, for these wallets, only these
 //!     models_by_key: { "key_…": [mock-1] }             # and, for these keys (id or static label)
 //! ```
-//! A model is matched as the client wrote it; `prefix*` matches every id starting with
-//! `prefix` (`acme/*`: everything of provider `acme`). List the guard after
+//! A model is matched as it will be served and billed — after route aliases and their
+//! fallback, so a name the alias redirects cannot slip past — by its public id, or
+//! `provider/model` when the client pinned a provider (`acme/*` then matches pins to `acme`);
+//! `prefix*` matches every id starting with `prefix`. List the guard after
 //! `default_max_tokens` to cap the inserted limit as well.
 
 use crate::config::is_evm_address;
@@ -102,14 +104,16 @@ impl OnBody for RequestGuard {
                 )));
             }
         }
-        if let (Some(max), Some(asked)) = (self.max_output_tokens, b.request.max_output_tokens()) {
+        if let (Some(max), Some(limit)) = (self.max_output_tokens, b.request.max_output_tokens()) {
+            // `n` completions each get the limit: the reservation prices limit × n.
+            let asked = limit.saturating_mul(b.request.choices());
             if asked > max {
                 return Err(ApiError::validation(format!(
-                    "this route allows an output limit of at most {max} tokens, the request asks for {asked}"
+                    "this route allows an output limit of at most {max} tokens (max_tokens × n), the request asks for {asked}"
                 )));
             }
         }
-        let model = b.request.model();
+        let model = b.model;
         let refused = |whose: &str| {
             ApiError::new(
                 403,

@@ -21,6 +21,9 @@ struct Config {
     idle: Option<String>,
 }
 
+/// Longer than any LLM call; keeps `connect × 2` (the total connect budget) from overflowing.
+const MAX: Duration = Duration::from_secs(24 * 3600);
+
 struct Timeouts {
     connect: Option<Duration>,
     first_byte: Option<Duration>,
@@ -33,11 +36,13 @@ pub fn build(o: &Options<'_>) -> Result<Hooks, BuildError> {
     let mut duration = |field: &str, text: Option<String>| {
         let text = text?;
         match parse_duration(&text) {
-            Some(d) if !d.is_zero() => Some(d),
+            Some(d) if !d.is_zero() && d <= MAX => Some(d),
             _ => {
                 errors.push(o.error(
                     field,
-                    format!("{text:?} is not a positive duration (e.g. 250ms, 5s, 2m)"),
+                    format!(
+                        "{text:?} is not a positive duration of at most 24h (e.g. 250ms, 5s, 2m)"
+                    ),
                 ));
                 None
             }
@@ -58,7 +63,7 @@ impl OnUpstreamPeer for Timeouts {
     fn on_upstream_peer(&self, peer: &mut HttpPeer, _provider: &str) {
         if let Some(d) = self.connect {
             peer.options.connection_timeout = Some(d);
-            peer.options.total_connection_timeout = Some(d * 2);
+            peer.options.total_connection_timeout = Some(d.saturating_mul(2));
         }
         if let Some(d) = self.first_byte {
             peer.options.read_timeout = Some(d);

@@ -27,6 +27,7 @@ pub struct Host {
     pub buffers: [Vec<u8>; 8],
     pub memory: Option<Memory>,
     pub alloc: Option<TypedFunc<i32, i32>>,
+    pub limits: wasmi::StoreLimits,
 }
 
 type C<'a> = Caller<'a, Host>;

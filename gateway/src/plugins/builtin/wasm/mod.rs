@@ -11,11 +11,14 @@
 //! | `proxy_on_response_headers` | response | the headers the buyer receives |
 //! | `proxy_on_response_body` | each response chunk, after metering | the chunk the buyer receives |
 //!
-//! Each callback runs in a fresh HTTP context (a filter keeps no per-request state between
-//! them), with a fuel limit (a looping filter is stopped, not a worker thread lost). A failed
-//! callback leaves the message as it was and is logged. Headers the gateway owns (credentials,
-//! framing, `x-request-id`, `x-ratelimit-*`) are restored after the filter ran. When a route
-//! has a body filter, responses lose `content-length` (the filter may change the size).
+//! Each callback runs in a fresh HTTP context id, with a fuel limit (a looping filter is
+//! stopped, not a worker thread lost) and a 64 MiB memory limit. One instance per list entry,
+//! called under a mutex (never held across an await): its calls are serialised, and its
+//! memory outlives a request — a filter is trusted code, like a compiled-in plugin. A failed
+//! callback leaves the message as it was (fail-open) and is logged. Headers the gateway owns
+//! (credentials, `host`, `accept-encoding`, framing, `x-request-id`, `x-ratelimit-*`) are
+//! neither shown to the filter nor changed by it. When a route has a body filter, responses
+//! lose `content-length` (the filter may change the size).
 
 mod abi;
 
@@ -32,6 +35,8 @@ use wasmi::{Engine, Linker, Module, Store, TypedFunc};
 /// Instructions (roughly) one callback may run.
 const FUEL_PER_CALLBACK: u64 = 50_000_000;
 const ROOT_CONTEXT: i32 = 1;
+/// A filter's linear memory may not grow past this (a chunk is copied in, headers too).
+const MAX_MEMORY_BYTES: usize = 64 << 20;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -103,7 +108,16 @@ fn load(file: String, bytes: &[u8], configuration: Vec<u8>) -> Result<WasmFilter
     }
     let mut linker = Linker::new(&engine);
     abi::link(&mut linker, &module).map_err(|e| e.to_string())?;
-    let mut store = Store::new(&engine, Host::default());
+    let mut store = Store::new(
+        &engine,
+        Host {
+            limits: wasmi::StoreLimitsBuilder::new()
+                .memory_size(MAX_MEMORY_BYTES)
+                .build(),
+            ..Host::default()
+        },
+    );
+    store.limiter(|h| &mut h.limits);
     store
         .set_fuel(FUEL_PER_CALLBACK)
         .map_err(|e| e.to_string())?;
@@ -192,15 +206,18 @@ impl WasmFilter {
         self.vm.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs a header callback on `headers`; the new header list, or `None` if it failed.
+    /// Runs a header callback on `headers`; the new header list, or `None` if it failed. The
+    /// filter sees no header the gateway owns (the provider's credentials among them).
     fn headers(
         &self,
         f: Callback,
         map: usize,
         headers: &HeaderMap,
+        owned: &dyn Fn(&str) -> bool,
     ) -> Option<Vec<(String, String)>> {
         let pairs: Vec<(String, String)> = headers
             .iter()
+            .filter(|(k, _)| !owned(k.as_str()))
             .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
             .collect();
         let n = pairs.len() as i32;
@@ -241,10 +258,10 @@ impl OnUpstreamRequest for WasmFilter {
         let Some(f) = self.request_headers else {
             return Ok(());
         };
-        let Some(pairs) = self.headers(f, REQUEST_HEADERS, &req.headers) else {
+        let owned = |n: &str| GATEWAY_REQUEST.contains(&n);
+        let Some(pairs) = self.headers(f, REQUEST_HEADERS, &req.headers, &owned) else {
             return Ok(());
         };
-        let owned = |n: &str| GATEWAY_REQUEST.contains(&n);
         let old: Vec<HeaderName> = req
             .headers
             .keys()
@@ -270,10 +287,10 @@ impl OnResponse for WasmFilter {
         let Some(f) = self.response_headers else {
             return Ok(());
         };
-        let Some(pairs) = self.headers(f, RESPONSE_HEADERS, &resp.headers) else {
+        let owned = |n: &str| GATEWAY_RESPONSE.contains(&n) || n.starts_with("x-ratelimit-");
+        let Some(pairs) = self.headers(f, RESPONSE_HEADERS, &resp.headers, &owned) else {
             return Ok(());
         };
-        let owned = |n: &str| GATEWAY_RESPONSE.contains(&n) || n.starts_with("x-ratelimit-");
         let old: Vec<HeaderName> = resp
             .headers
             .keys()

@@ -96,10 +96,11 @@ fn validate_refuses_a_route_that_removes_or_reorders_a_money_step() {
         r#"  default:
     - no_such_plugin
     - prompt_deny: { rules: [{ name: bad, pattern: "a(" }] }
-    - headers: { providers: [ghost], request: { set: { authorization: "Bearer x" } } }
+    - headers: { providers: [ghost], request: { set: { authorization: "Bearer x", accept-encoding: gzip } } }
     - request_guard: { max_messages: 0, models_by_wallet: { nope: [gpt-test] } }
     - ip_filter: { allow: [10.0.0.0/33] }
-    - timeouts: { first_byte: soon }
+    - timeouts: { first_byte: soon, connect: 9999999999h }
+    - default_max_tokens: 20.5
   control: [headers: { response: { set: { x-a: b } } }]
 "#,
     );
@@ -109,10 +110,13 @@ fn validate_refuses_a_route_that_removes_or_reorders_a_money_step() {
         "routes.default[1].prompt_deny.rules[0].pattern: regex parse error",
         "routes.default[2].headers.providers[0]: no provider \"ghost\"",
         "routes.default[2].headers.request.set.authorization: `authorization` is set by the gateway",
+        "routes.default[2].headers.request.set.accept-encoding: `accept-encoding` is set by the gateway",
         "routes.default[3].request_guard.max_messages: must be positive",
         "routes.default[3].request_guard.models_by_wallet.nope: is not a 0x wallet address",
         "routes.default[4].ip_filter.allow[0]: \"10.0.0.0/33\" is not an IP address or CIDR block",
         "routes.default[5].timeouts.first_byte: \"soon\" is not a positive duration",
+        "routes.default[5].timeouts.connect: \"9999999999h\" is not a positive duration of at most 24h",
+        "routes.default[6].default_max_tokens.value: 20.5 is not a whole number of tokens",
         "routes.control[0]: `headers` acts on LLM calls; control-plane routes run request-head plugins only",
     ] {
         assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
