@@ -31,8 +31,9 @@ bash scripts/contracts.sh check-artifacts
 
 log "build"
 # Examples too: the plugin example is a custom tollgate build the tests run.
-# The wasm feature too: the proxy-wasm plugin's tests run on the real filter.
-cargo build --workspace --bins --examples --features tollgate-gateway/wasm
+# The wasm feature too: the proxy-wasm plugin's tests run on the real filter. The plugin
+# example test runs this same command (keep them identical: then it is a no-op there).
+cargo build --workspace --bins --examples --features=tollgate-gateway/wasm
 
 log "throwaway PostgreSQL (target/test-pg, fsync on)"
 bash scripts/pg.sh stop target/test-pg >/dev/null 2>&1 || true

@@ -2,26 +2,51 @@
 
 use super::*;
 
-/// The custom build of `gateway/examples/request_counter` (built here if `cargo build
-/// --examples` has not been run).
+/// The custom build of `gateway/examples/request_counter`. `scripts/test.sh` builds it
+/// before the tests; here it is built again only when a source file is newer than it. (Cargo
+/// run from inside a test process sees the test's environment and rebuilds much of the tree
+/// for nothing, so it is not run when the binary is fresh.)
 fn request_counter_build() -> std::path::PathBuf {
-    let dir = std::path::Path::new(env!("CARGO_BIN_EXE_tollgate"))
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_tollgate"))
         .parent()
         .unwrap()
-        .to_path_buf();
-    let status = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
-        .args([
-            "build",
-            "-q",
-            "-p",
-            "tollgate-gateway",
-            "--example",
-            "request_counter",
-        ])
-        .status()
-        .expect("run cargo");
-    assert!(status.success(), "building the example failed");
-    dir.join("examples/request_counter")
+        .join("examples/request_counter");
+    let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let newest_source = [
+        "gateway/src",
+        "gateway/examples",
+        "filters/src",
+        "billing/src",
+        "chain/src",
+    ]
+    .iter()
+    .filter_map(|d| newest(&root.join(d)))
+    .max();
+    if built.is_none() || newest_source > built {
+        let status = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+            .args(["build", "-q", "--workspace", "--bins", "--examples"])
+            .args(cfg!(feature = "wasm").then_some("--features=tollgate-gateway/wasm"))
+            .status()
+            .expect("run cargo");
+        assert!(status.success(), "building the example failed");
+    }
+    bin
+}
+
+/// The latest modification time of any file under `dir`.
+fn newest(dir: &std::path::Path) -> Option<std::time::SystemTime> {
+    let mut latest = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let t = if path.is_dir() {
+            newest(&path)
+        } else {
+            entry.metadata().and_then(|m| m.modified()).ok()
+        };
+        latest = latest.max(t);
+    }
+    latest
 }
 
 #[tokio::test]
