@@ -308,9 +308,7 @@ impl ProxyHttp for Gateway {
                 meter.feed(chunk);
             }
         }
-        if shared.chain.has_chunk() {
-            shared.chain.chunk(body, end_of_stream);
-        }
+        shared.chain.chunk(body, end_of_stream);
         Ok(None)
     }
 

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub(super) const GATEWAY_REQUEST: &[&str] = &[
+const GATEWAY_REQUEST: &[&str] = &[
     "host",
     "authorization",
     "x-api-key",
@@ -35,7 +35,7 @@ pub(super) const GATEWAY_REQUEST: &[&str] = &[
     // Forced to `identity`: the meter must read the provider's body as sent.
     "accept-encoding",
 ];
-pub(super) const GATEWAY_RESPONSE: &[&str] = &[
+const GATEWAY_RESPONSE: &[&str] = &[
     "content-length",
     "transfer-encoding",
     "content-encoding",
@@ -45,6 +45,16 @@ pub(super) const GATEWAY_RESPONSE: &[&str] = &[
     "upgrade",
     "x-request-id",
 ];
+
+/// A header of the request the provider receives that only the gateway sets.
+pub(super) fn gateway_owns_request(name: &str) -> bool {
+    GATEWAY_REQUEST.contains(&name)
+}
+
+/// A header of the response the buyer receives that only the gateway sets.
+pub(super) fn gateway_owns_response(name: &str) -> bool {
+    GATEWAY_RESPONSE.contains(&name) || name.starts_with("x-ratelimit-")
+}
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -97,8 +107,14 @@ pub fn build(o: &Options<'_>) -> Result<Hooks, BuildError> {
             errors.push(o.error(&format!("providers[{i}]"), format!("no provider {p:?}")));
         }
     }
-    let request = edits(o, "request", c.request, GATEWAY_REQUEST, &mut errors);
-    let response = edits(o, "response", c.response, GATEWAY_RESPONSE, &mut errors);
+    let request = edits(o, "request", c.request, gateway_owns_request, &mut errors);
+    let response = edits(
+        o,
+        "response",
+        c.response,
+        gateway_owns_response,
+        &mut errors,
+    );
     let plugin = Arc::new(Headers {
         providers: (!c.providers.is_empty()).then_some(c.providers),
         request,
@@ -113,16 +129,20 @@ pub fn build(o: &Options<'_>) -> Result<Hooks, BuildError> {
     })
 }
 
-fn edits(o: &Options<'_>, side: &str, raw: Side, owned: &[&str], errors: &mut BuildError) -> Edits {
+fn edits(
+    o: &Options<'_>,
+    side: &str,
+    raw: Side,
+    owned: fn(&str) -> bool,
+    errors: &mut BuildError,
+) -> Edits {
     let mut out = Edits::default();
     let name = |field: String, text: &str, errors: &mut BuildError| {
         let Ok(n) = HeaderName::from_bytes(text.as_bytes()) else {
             errors.push(o.error(&field, format!("{text:?} is not a header name")));
             return None;
         };
-        if owned.contains(&n.as_str())
-            || (side == "response" && n.as_str().starts_with("x-ratelimit-"))
-        {
+        if owned(n.as_str()) {
             errors.push(o.error(
                 &field,
                 format!("`{n}` is set by the gateway and cannot be changed by a plugin"),

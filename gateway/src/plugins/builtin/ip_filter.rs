@@ -102,15 +102,15 @@ impl IpFilter {
         }
         let mut client = peer;
         // Every header line, every comma-separated hop, from the right.
-        let hops: Vec<&str> = req
+        let hops = req
             .header
             .headers
             .get_all(&self.header)
             .iter()
+            .rev()
             .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .collect();
-        for hop in hops.iter().rev() {
+            .flat_map(|v| v.rsplit(','));
+        for hop in hops {
             client = parse_hop(hop.trim())?;
             if !self.trusted(client) {
                 break;

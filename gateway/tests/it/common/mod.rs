@@ -321,8 +321,18 @@ route_aliases: {aliases}
 
     /// Send `body` to `path` with the test key, read the response to its end (a cut body is
     /// fine), and return its status and billing outcome.
+    /// `POST path` with [`KEY`].
+    pub async fn post(
+        &self,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        post_json(&self.url(path), Some(KEY), body, headers).await
+    }
+
     pub async fn served(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> (u16, Value) {
-        let resp = post_json(&self.url(path), Some(KEY), body, headers).await;
+        let resp = self.post(path, body, headers).await;
         let status = resp.status().as_u16();
         let id = request_id(&resp);
         let _ = resp.bytes().await;

@@ -76,6 +76,18 @@ fn map_index(map: i32) -> Option<usize> {
     usize::try_from(map).ok().filter(|m| *m < 4)
 }
 
+fn buffer_index(buf: i32) -> Option<usize> {
+    usize::try_from(buf).ok().filter(|b| *b < 8)
+}
+
+/// A map type and a header name read from guest memory (names are kept lower case).
+fn map_and_key(c: &C<'_>, map: i32, key_ptr: i32, key_len: i32) -> Option<(usize, String)> {
+    Some((
+        map_index(map)?,
+        read_str(c, key_ptr, key_len)?.to_ascii_lowercase(),
+    ))
+}
+
 /// `u32 count, (u32 key len, u32 value len)*, (key \0 value \0)*`.
 fn serialize(pairs: &[(String, String)]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -185,10 +197,9 @@ pub fn link(linker: &mut Linker<Host>, module: &Module) -> Result<(), wasmi::Err
         "env",
         "proxy_get_header_map_value",
         |mut c: C<'_>, map: i32, kp: i32, kl: i32, ret_ptr: i32, ret_size: i32| -> i32 {
-            let (Some(m), Some(key)) = (map_index(map), read_str(&c, kp, kl)) else {
+            let Some((m, key)) = map_and_key(&c, map, kp, kl) else {
                 return BAD_ARGUMENT;
             };
-            let key = key.to_ascii_lowercase();
             let value = c.data().maps[m]
                 .iter()
                 .find(|(k, _)| *k == key)
@@ -207,12 +218,11 @@ pub fn link(linker: &mut Linker<Host>, module: &Module) -> Result<(), wasmi::Err
             "env",
             name,
             move |mut c: C<'_>, map: i32, kp: i32, kl: i32, vp: i32, vl: i32| -> i32 {
-                let (Some(m), Some(key), Some(value)) =
-                    (map_index(map), read_str(&c, kp, kl), read_str(&c, vp, vl))
+                let (Some((m, key)), Some(value)) =
+                    (map_and_key(&c, map, kp, kl), read_str(&c, vp, vl))
                 else {
                     return BAD_ARGUMENT;
                 };
-                let key = key.to_ascii_lowercase();
                 let pairs = &mut c.data_mut().maps[m];
                 if replace {
                     pairs.retain(|(k, _)| *k != key);
@@ -226,10 +236,9 @@ pub fn link(linker: &mut Linker<Host>, module: &Module) -> Result<(), wasmi::Err
         "env",
         "proxy_remove_header_map_value",
         |mut c: C<'_>, map: i32, kp: i32, kl: i32| -> i32 {
-            let (Some(m), Some(key)) = (map_index(map), read_str(&c, kp, kl)) else {
+            let Some((m, key)) = map_and_key(&c, map, kp, kl) else {
                 return BAD_ARGUMENT;
             };
-            let key = key.to_ascii_lowercase();
             c.data_mut().maps[m].retain(|(k, _)| *k != key);
             OK
         },
@@ -238,7 +247,7 @@ pub fn link(linker: &mut Linker<Host>, module: &Module) -> Result<(), wasmi::Err
         "env",
         "proxy_get_buffer_bytes",
         |mut c: C<'_>, buf: i32, start: i32, max: i32, ret_ptr: i32, ret_size: i32| -> i32 {
-            let Some(b) = usize::try_from(buf).ok().filter(|b| *b < 8) else {
+            let Some(b) = buffer_index(buf) else {
                 return BAD_ARGUMENT;
             };
             let data = &c.data().buffers[b];
@@ -252,10 +261,7 @@ pub fn link(linker: &mut Linker<Host>, module: &Module) -> Result<(), wasmi::Err
         "env",
         "proxy_set_buffer_bytes",
         |mut c: C<'_>, buf: i32, start: i32, size: i32, ptr: i32, len: i32| -> i32 {
-            let (Some(b), Some(bytes)) = (
-                usize::try_from(buf).ok().filter(|b| *b < 8),
-                read(&c, ptr, len),
-            ) else {
+            let (Some(b), Some(bytes)) = (buffer_index(buf), read(&c, ptr, len)) else {
                 return BAD_ARGUMENT;
             };
             let data = &mut c.data_mut().buffers[b];

@@ -22,7 +22,7 @@
 
 mod abi;
 
-use super::headers::{GATEWAY_REQUEST, GATEWAY_RESPONSE};
+use super::headers::{gateway_owns_request, gateway_owns_response};
 use crate::plugins::{BuildError, Hooks, OnChunk, OnResponse, OnUpstreamRequest, Options};
 use abi::{Host, PLUGIN_CONFIGURATION, REQUEST_HEADERS, RESPONSE_BODY, RESPONSE_HEADERS};
 use bytes::Bytes;
@@ -206,51 +206,61 @@ impl WasmFilter {
         self.vm.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs a header callback on `headers`; the new header list, or `None` if it failed. The
-    /// filter sees no header the gateway owns (the provider's credentials among them).
-    fn headers(
+    /// Runs a header callback on `headers`: what to remove and what to set afterwards, or
+    /// `None` if it failed. The filter neither sees nor changes a header the gateway owns (the
+    /// provider's credentials among them).
+    fn header_edit(
         &self,
         f: Callback,
         map: usize,
         headers: &HeaderMap,
-        owned: &dyn Fn(&str) -> bool,
-    ) -> Option<Vec<(String, String)>> {
+        owned: fn(&str) -> bool,
+    ) -> Option<HeaderEdit> {
         let pairs: Vec<(String, String)> = headers
             .iter()
             .filter(|(k, _)| !owned(k.as_str()))
             .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
             .collect();
         let n = pairs.len() as i32;
-        let mut vm = self.lock();
-        vm.store.data_mut().maps[map] = pairs;
-        match vm.call(f, n, false) {
-            Ok(_) => Some(std::mem::take(&mut vm.store.data_mut().maps[map])),
-            Err(e) => {
-                log::warn!(
-                    "wasm plugin {}: header callback failed, headers left as they were: {e}",
-                    self.file
-                );
-                None
+        let pairs = {
+            let mut vm = self.lock();
+            vm.store.data_mut().maps[map] = pairs;
+            match vm.call(f, n, false) {
+                Ok(_) => std::mem::take(&mut vm.store.data_mut().maps[map]),
+                Err(e) => {
+                    log::warn!(
+                        "wasm plugin {}: header callback failed, headers left as they were: {e}",
+                        self.file
+                    );
+                    return None;
+                }
             }
-        }
+        };
+        Some(HeaderEdit {
+            remove: headers
+                .keys()
+                .filter(|n| !owned(n.as_str()))
+                .cloned()
+                .collect(),
+            set: pairs
+                .into_iter()
+                .filter(|(k, _)| !owned(k))
+                .filter_map(|(k, v)| {
+                    Some((
+                        HeaderName::from_bytes(k.as_bytes()).ok()?,
+                        HeaderValue::from_str(&v).ok()?,
+                    ))
+                })
+                .collect(),
+        })
     }
 }
 
-/// The pairs to set once the gateway's own headers are taken out (they are kept as they were).
-fn settable(
-    pairs: Vec<(String, String)>,
-    owned: &dyn Fn(&str) -> bool,
-) -> Vec<(HeaderName, HeaderValue)> {
-    pairs
-        .into_iter()
-        .filter(|(k, _)| !owned(k))
-        .filter_map(|(k, v)| {
-            Some((
-                HeaderName::from_bytes(k.as_bytes()).ok()?,
-                HeaderValue::from_str(&v).ok()?,
-            ))
-        })
-        .collect()
+/// A filter's header list as an edit of the original: every header it could see is
+/// removed, then its list is set.
+struct HeaderEdit {
+    remove: Vec<HeaderName>,
+    set: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl OnUpstreamRequest for WasmFilter {
@@ -258,20 +268,14 @@ impl OnUpstreamRequest for WasmFilter {
         let Some(f) = self.request_headers else {
             return Ok(());
         };
-        let owned = |n: &str| GATEWAY_REQUEST.contains(&n);
-        let Some(pairs) = self.headers(f, REQUEST_HEADERS, &req.headers, &owned) else {
+        let Some(edit) = self.header_edit(f, REQUEST_HEADERS, &req.headers, gateway_owns_request)
+        else {
             return Ok(());
         };
-        let old: Vec<HeaderName> = req
-            .headers
-            .keys()
-            .filter(|n| !owned(n.as_str()))
-            .cloned()
-            .collect();
-        for n in old {
-            req.remove_header(&n);
+        for n in &edit.remove {
+            req.remove_header(n);
         }
-        for (n, v) in settable(pairs, &owned) {
+        for (n, v) in edit.set {
             req.append_header(n, v)?;
         }
         Ok(())
@@ -287,20 +291,15 @@ impl OnResponse for WasmFilter {
         let Some(f) = self.response_headers else {
             return Ok(());
         };
-        let owned = |n: &str| GATEWAY_RESPONSE.contains(&n) || n.starts_with("x-ratelimit-");
-        let Some(pairs) = self.headers(f, RESPONSE_HEADERS, &resp.headers, &owned) else {
+        let Some(edit) =
+            self.header_edit(f, RESPONSE_HEADERS, &resp.headers, gateway_owns_response)
+        else {
             return Ok(());
         };
-        let old: Vec<HeaderName> = resp
-            .headers
-            .keys()
-            .filter(|n| !owned(n.as_str()))
-            .cloned()
-            .collect();
-        for n in old {
-            resp.remove_header(&n);
+        for n in &edit.remove {
+            resp.remove_header(n);
         }
-        for (n, v) in settable(pairs, &owned) {
+        for (n, v) in edit.set {
             resp.append_header(n, v)?;
         }
         Ok(())

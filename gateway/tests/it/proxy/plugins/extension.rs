@@ -67,13 +67,7 @@ async fn a_compile_time_plugin_registered_by_name_runs_in_its_route() {
         assert_eq!(resp.headers()["x-seen"], n.to_string().as_str());
     }
     // Not on the routes that do not list it.
-    let resp = post_json(
-        &gw.url("/v1/messages"),
-        Some(KEY),
-        &message("claude-test"),
-        &[],
-    )
-    .await;
+    let resp = gw.post("/v1/messages", &message("claude-test"), &[]).await;
     assert!(resp.headers().get("x-seen").is_none());
     // Its outcome hook counts finished calls (logging runs just after each response).
     let finished = |r: &reqwest::Response| -> u64 {
@@ -145,13 +139,13 @@ async fn a_proxy_wasm_filter_changes_headers_and_bodies_and_the_meter_reads_the_
         looping.display().to_string()
     ))
     .await;
-    let resp = post_json(
-        &gw.url("/v1/chat/completions"),
-        Some(KEY),
-        &chat("gpt-test"),
-        &[("x-remove-me", "1"), ("x-wasm-echo", "ping")],
-    )
-    .await;
+    let resp = gw
+        .post(
+            "/v1/chat/completions",
+            &chat("gpt-test"),
+            &[("x-remove-me", "1"), ("x-wasm-echo", "ping")],
+        )
+        .await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["x-wasm-response"], "seen");
     assert!(resp.headers().get("x-request-id").is_some());
@@ -171,13 +165,7 @@ async fn a_proxy_wasm_filter_changes_headers_and_bodies_and_the_meter_reads_the_
     let o = gw.outcome(&id).await;
     assert_eq!(o["output_tokens"], 16, "{o}");
     // Other routes are untouched.
-    let resp = post_json(
-        &gw.url("/v1/messages"),
-        Some(KEY),
-        &message("claude-test"),
-        &[],
-    )
-    .await;
+    let resp = gw.post("/v1/messages", &message("claude-test"), &[]).await;
     assert!(resp.headers().get("x-wasm-response").is_none());
     assert!(resp.text().await.unwrap().contains("\"content\""));
 }
