@@ -124,7 +124,7 @@ pub fn build(o: &Options<'_>) -> Result<Hooks, BuildError> {
     let downstream = !plugin.response.set.is_empty() || !plugin.response.remove.is_empty();
     errors.or_ok(Hooks {
         on_upstream_request: upstream.then(|| plugin.clone() as Arc<dyn OnUpstreamRequest>),
-        on_response: downstream.then(|| plugin as Arc<dyn OnResponse>),
+        on_response: downstream.then_some(plugin as Arc<dyn OnResponse>),
         ..Hooks::default()
     })
 }
