@@ -63,6 +63,60 @@ pub fn billable_usage(
     (u, Basis::Estimated)
 }
 
+/// What a marketplace provider's reported usage is checked against: usage above any of
+/// these is disproved and not billed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Plausibility {
+    /// The reservation's bounds (prompt bound from the body, `max_tokens × n`).
+    pub bounds: Bounds,
+    /// The model's context length (0: not configured).
+    pub context_length: u64,
+    /// The gateway's own count of the prompt, with the tolerance it is allowed above it.
+    pub counted_prompt: Option<u64>,
+    pub tolerance_pct: u64,
+    pub slack_tokens: u64,
+}
+
+/// Cap `u` to what `p` proves possible; true when anything was above it. Input buckets are
+/// cut in the order input, cache write 1h, cache write 5m, cache read.
+pub fn cap_implausible(u: &mut Usage, p: &Plausibility) -> bool {
+    let mut disproved = false;
+    if u.output > p.bounds.output {
+        u.output = p.bounds.output;
+        disproved = true;
+    }
+    let mut input_cap = p.bounds.prompt;
+    if p.context_length > 0 {
+        input_cap = input_cap.min(p.context_length);
+    }
+    if let Some(counted) = p.counted_prompt {
+        let allowed = counted
+            .saturating_mul(100 + p.tolerance_pct)
+            .div_ceil(100)
+            .saturating_add(p.slack_tokens);
+        input_cap = input_cap.min(allowed);
+    }
+    let mut over = (u.input)
+        .saturating_add(u.cache_write_1h)
+        .saturating_add(u.cache_write_5m)
+        .saturating_add(u.cache_read)
+        .saturating_sub(input_cap);
+    if over > 0 {
+        disproved = true;
+        for bucket in [
+            &mut u.input,
+            &mut u.cache_write_1h,
+            &mut u.cache_write_5m,
+            &mut u.cache_read,
+        ] {
+            let cut = over.min(*bucket);
+            *bucket -= cut;
+            over -= cut;
+        }
+    }
+    disproved
+}
+
 /// Hold a charge to its reservation; returns what was above it (0 normally).
 ///
 /// A reservation is a provable upper bound (the proxy's prompt and output bounds), so this
@@ -84,6 +138,71 @@ pub fn cap_to_reservation(o: &mut Outcome, reserved: MicroUsdc) -> MicroUsdc {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn implausible_usage_is_capped_bucket_by_bucket() {
+        let p = Plausibility {
+            bounds: Bounds {
+                prompt: 1000,
+                output: 50,
+            },
+            context_length: 800,
+            counted_prompt: Some(100),
+            tolerance_pct: 25,
+            slack_tokens: 10,
+        };
+        // Allowed input: min(1000, 800, ceil(100 × 1.25) + 10 = 135).
+        let fine = Usage {
+            input: 100,
+            cache_read: 35,
+            output: 50,
+            ..Usage::default()
+        };
+        let mut u = fine;
+        assert!(!cap_implausible(&mut u, &p));
+        assert_eq!(u, fine);
+        let mut u = Usage {
+            input: 100,
+            cache_write_1h: 30,
+            cache_read: 10,
+            output: 51,
+            ..Usage::default()
+        };
+        assert!(cap_implausible(&mut u, &p));
+        assert_eq!(
+            u,
+            Usage {
+                input: 95,
+                cache_write_1h: 30,
+                cache_read: 10,
+                output: 50,
+                ..Usage::default()
+            }
+        );
+        let mut u = Usage {
+            input: 0,
+            cache_write_1h: 100,
+            cache_write_5m: 100,
+            cache_read: 100,
+            ..Usage::default()
+        };
+        assert!(cap_implausible(&mut u, &p));
+        assert_eq!((u.cache_write_1h, u.cache_write_5m, u.cache_read), (0, 35, 100));
+        // Without a count or a context length the body bound is the cap.
+        let loose = Plausibility {
+            context_length: 0,
+            counted_prompt: None,
+            ..p
+        };
+        let mut u = Usage {
+            input: 1000,
+            ..Usage::default()
+        };
+        assert!(!cap_implausible(&mut u, &loose));
+        u.input = 1001;
+        assert!(cap_implausible(&mut u, &loose));
+        assert_eq!(u.input, 1000);
+    }
 
     fn report(usage: Usage, seen: bool, complete: bool) -> MeterReport {
         MeterReport {
@@ -229,6 +348,7 @@ mod tests {
             usage_missing: false,
             stream_cut: false,
             usage_estimated: false,
+            usage_disproved: false,
             provider_cost_usdc: provider,
             buyer_cost_usdc: buyer,
             platform_fee_usdc: buyer - provider,
@@ -239,6 +359,7 @@ mod tests {
             ttfb_ms: None,
             error_code: None,
             started_at_ms: 0,
+            price_id: None,
         }
     }
 

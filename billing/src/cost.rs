@@ -12,6 +12,8 @@ pub struct PriceSheet {
     pub cache_write_5m: Price,
     pub cache_write_1h: Price,
     pub image: Option<Price>,
+    /// Micro-USDC per successful request, on top of the tokens (0: tokens only).
+    pub request: u64,
 }
 
 /// The provider's share of what the buyer pays, in basis points (7000 = 70%).
@@ -60,6 +62,7 @@ impl PriceSheet {
             + term(u.cache_write_1h, self.cache_write_1h)
             + term(u.cache_read, self.cache_read)
             + term(u.output, self.completion)
+            + u128::from(self.request) * PER_MILLION
     }
 
     /// The charge for metered usage. Costs round up once, after summing the buckets, so a
@@ -125,7 +128,26 @@ mod tests {
             cache_write_5m: p("3.75"),
             cache_write_1h: p("6"),
             image: None,
+            request: 0,
         }
+    }
+
+    #[test]
+    fn a_request_price_is_added_once_and_bounded_by_the_worst_case() {
+        let share = ProviderShare::from_bps(7000).unwrap();
+        let sheet = PriceSheet {
+            request: 1_000,
+            ..sonnet()
+        };
+        let u = Usage {
+            output: 1,
+            ..Usage::default()
+        };
+        let c = sheet.charge(&u, share);
+        assert_eq!(c.provider_cost, 1_015);
+        assert_eq!(c.buyer_cost, 1_450); // ceil(1015 / 0.7)
+        assert_eq!(sheet.charge(&Usage::default(), share).provider_cost, 1_000);
+        assert_eq!(sheet.worst_case(0, 1, share).buyer_cost, 1_450);
     }
 
     #[test]

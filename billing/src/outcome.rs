@@ -56,6 +56,8 @@ pub struct Outcome {
     pub stream_cut: bool,
     /// Some billed tokens are an estimate (`charging::billable_usage`).
     pub usage_estimated: bool,
+    /// The provider reported more usage than the request can have used; it was capped.
+    pub usage_disproved: bool,
     pub provider_cost_usdc: i64,
     pub buyer_cost_usdc: i64,
     pub platform_fee_usdc: i64,
@@ -71,6 +73,8 @@ pub struct Outcome {
     pub error_code: Option<&'static str>,
     /// Unix milliseconds when the request arrived.
     pub started_at_ms: u64,
+    /// The `market_prices` row the charge was priced from (`None`: the config file's prices).
+    pub price_id: Option<i64>,
 }
 
 /// The five metered token buckets, flattened into the record.

@@ -251,6 +251,7 @@ pub async fn commit_batch(
 
     insert_request_log(&tx, &fresh, transfer_id).await?;
     add_key_usage(&tx, &fresh).await?;
+    add_provider_daily(&tx, &fresh).await?;
 
     if let Some(tid) = transfer_id {
         // Aggregate per account: buyer debits, provider credits, the platform's fees.
@@ -389,6 +390,82 @@ async fn add_key_usage(
     Ok(())
 }
 
+/// Per (provider, model, UTC hour): requests that reached the provider, successes and their
+/// latency sums, tokens by bucket, earnings, and answers whose usage was missing or disproved.
+async fn add_provider_daily(
+    tx: &tokio_postgres::Transaction<'_>,
+    rows: &[&Outcome],
+) -> Result<(), LedgerError> {
+    let mut per_day: BTreeMap<(&str, &str, i64), [i64; 12]> = BTreeMap::new();
+    for o in rows.iter().filter(|o| !o.provider.is_empty()) {
+        let t = &o.tokens;
+        let day = (o.started_at_ms / 3_600_000) as i64;
+        // A pinned `provider/model` is the same listing as `model`.
+        let model = o
+            .model
+            .strip_prefix(o.provider.as_str())
+            .and_then(|m| m.strip_prefix('/'))
+            .unwrap_or(&o.model);
+        let e = per_day
+            .entry((o.provider.as_str(), model, day))
+            .or_default();
+        let ok = o.status == crate::OutcomeStatus::Completed;
+        let v = [
+            1,
+            i64::from(ok),
+            if ok { o.latency_ms as i64 } else { 0 },
+            if ok { o.ttfb_ms.unwrap_or(0) as i64 } else { 0 },
+            t.input_tokens as i64,
+            t.cache_write_5m_tokens as i64,
+            t.cache_write_1h_tokens as i64,
+            t.cache_read_tokens as i64,
+            t.output_tokens as i64,
+            o.provider_cost_usdc,
+            i64::from(o.usage_missing),
+            i64::from(o.usage_disproved),
+        ];
+        for (acc, x) in e.iter_mut().zip(v) {
+            *acc += x;
+        }
+    }
+    if per_day.is_empty() {
+        return Ok(());
+    }
+    let providers: Vec<&str> = per_day.keys().map(|k| k.0).collect();
+    let models: Vec<&str> = per_day.keys().map(|k| k.1).collect();
+    let days: Vec<i64> = per_day.keys().map(|k| k.2).collect();
+    let col = |i: usize| per_day.values().map(|v| v[i]).collect::<Vec<i64>>();
+    let cols: Vec<Vec<i64>> = (0..12).map(col).collect();
+    tx.execute(
+        "INSERT INTO provider_daily AS d (provider, model, hour, requests, succeeded, latency_ms_sum, ttfb_ms_sum,
+             input_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, output_tokens, earned,
+             usage_missing, usage_disproved)
+         SELECT p, m, to_timestamp(n * 3600), r, s, l, t, i, w5, w1, cr, o, e, um, ud
+         FROM UNNEST($1::TEXT[], $2::TEXT[], $3::INT8[], $4::INT8[], $5::INT8[], $6::INT8[], $7::INT8[],
+             $8::INT8[], $9::INT8[], $10::INT8[], $11::INT8[], $12::INT8[], $13::INT8[], $14::INT8[], $15::INT8[])
+             AS x(p, m, n, r, s, l, t, i, w5, w1, cr, o, e, um, ud)
+         ON CONFLICT (provider, hour, model) DO UPDATE SET
+             requests = d.requests + EXCLUDED.requests,
+             succeeded = d.succeeded + EXCLUDED.succeeded,
+             latency_ms_sum = d.latency_ms_sum + EXCLUDED.latency_ms_sum,
+             ttfb_ms_sum = d.ttfb_ms_sum + EXCLUDED.ttfb_ms_sum,
+             input_tokens = d.input_tokens + EXCLUDED.input_tokens,
+             cache_write_5m_tokens = d.cache_write_5m_tokens + EXCLUDED.cache_write_5m_tokens,
+             cache_write_1h_tokens = d.cache_write_1h_tokens + EXCLUDED.cache_write_1h_tokens,
+             cache_read_tokens = d.cache_read_tokens + EXCLUDED.cache_read_tokens,
+             output_tokens = d.output_tokens + EXCLUDED.output_tokens,
+             earned = d.earned + EXCLUDED.earned,
+             usage_missing = d.usage_missing + EXCLUDED.usage_missing,
+             usage_disproved = d.usage_disproved + EXCLUDED.usage_disproved",
+        &[
+            &providers, &models, &days, &cols[0], &cols[1], &cols[2], &cols[3], &cols[4], &cols[5],
+            &cols[6], &cols[7], &cols[8], &cols[9], &cols[10], &cols[11],
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 async fn insert_request_log(
     tx: &tokio_postgres::Transaction<'_>,
     rows: &[&Outcome],
@@ -429,6 +506,7 @@ async fn insert_request_log(
     let ttfb = col!(|o| o.ttfb_ms.map(|t| t.min(i32::MAX as u64) as i32));
     let error_code = col!(|o| o.error_code);
     let overrun = col!(|o| o.overrun_usdc);
+    let price_id = col!(|o| o.price_id);
     let transfer = col!(|o| if o.buyer_cost_usdc > 0 {
         transfer_id
     } else {
@@ -438,16 +516,16 @@ async fn insert_request_log(
         "INSERT INTO request_log (request_id, created_at, wallet, key_id, provider, model, upstream_model, api, stream,
              status, http_status, input_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens,
              output_tokens, usage_missing, stream_cut, provider_cost, buyer_cost, platform_fee, reserved, attempts,
-             latency_ms, ttfb_ms, error_code, transfer_id, overrun_usdc)
+             latency_ms, ttfb_ms, error_code, transfer_id, overrun_usdc, price_id)
          SELECT * FROM UNNEST($1::TEXT[], $2::TIMESTAMPTZ[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[],
              $8::TEXT[], $9::BOOL[], $10::TEXT[], $11::INT2[], $12::INT8[], $13::INT8[], $14::INT8[], $15::INT8[],
              $16::INT8[], $17::BOOL[], $18::BOOL[], $19::INT8[], $20::INT8[], $21::INT8[], $22::INT8[], $23::INT2[],
-             $24::INT4[], $25::INT4[], $26::TEXT[], $27::INT8[], $28::INT8[])
+             $24::INT4[], $25::INT4[], $26::TEXT[], $27::INT8[], $28::INT8[], $29::INT8[])
          ON CONFLICT (request_id) DO NOTHING",
         &[
             &request_id, &created_at, &wallet, &key_id, &provider, &model, &upstream_model, &api, &stream, &status,
             &http_status, &input, &w5, &w1, &cr, &out, &usage_missing, &stream_cut, &provider_cost, &buyer_cost, &fee,
-            &reserved, &attempts, &latency, &ttfb, &error_code, &transfer, &overrun,
+            &reserved, &attempts, &latency, &ttfb, &error_code, &transfer, &overrun, &price_id,
         ],
     )
     .await?;

@@ -1,13 +1,13 @@
 //! `Config` → a running Pingora [`Server`], narrated in the order things are built:
 //!
 //! 1. the server and its worker settings;
-//! 2. provider addresses, resolved once before serving;
-//! 3. shared per-node state: metrics, the Redis connection, the rate limiter;
-//! 4. billing: the memory sink, or the ledger (sink, writer, leases) with ledger-backed keys;
+//! 2. shared per-node state: metrics, the Redis connection, the rate limiter;
+//! 3. billing: the memory sink, or the ledger (sink, writer, leases) with ledger-backed keys;
+//! 4. the market: the config file's providers resolved, then the marketplace's loaded;
 //! 5. identity and money for the control plane: SIWE (with fleet-wide nonces), the chain;
 //! 6. the proxy service on `server.listen`, the admin listener on `metrics.listen`;
-//! 7. background services: DNS, Redis, limiter upkeep, key revocations, chain jobs, and the
-//!    billing service that drains everything on SIGTERM.
+//! 7. background services: the catalog feed (reloads, DNS), Redis, limiter upkeep, key
+//!    revocations, chain jobs, and the billing service that drains everything on SIGTERM.
 
 use crate::admin::AdminApp;
 use crate::config::Config;
@@ -26,7 +26,8 @@ use crate::jobs::solvency_watch::SolvencyWatch;
 use crate::metrics::Metrics;
 use crate::money::{payouts, ChainReader, OnChain};
 use crate::plugins::Chains;
-use crate::proxy::upstream_addrs::{AddrRefresher, UpstreamAddrs};
+use crate::market::feed::MarketFeed;
+use crate::market::Market;
 use crate::proxy::Gateway;
 use crate::rate_limit::{LimiterService, RateLimiter};
 use crate::redis::{RedisHandle, RedisService};
@@ -64,12 +65,10 @@ pub fn run(config: Config, chains: Chains) -> ExitCode {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
-    let addrs = Arc::new(UpstreamAddrs::new(&config.providers));
     let startup = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    startup.block_on(addrs.refresh());
 
     let metrics = Arc::new(Metrics::new());
     let redis = match &config.redis {
@@ -94,6 +93,13 @@ pub fn run(config: Config, chains: Chains) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let market = match startup.block_on(market(&config, billing.ledger.clone(), &metrics)) {
+        Ok(m) => Arc::new(m),
+        Err(e) => {
+            eprintln!("tollgate: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     drop(startup);
 
     let onchain = OnChain::from_config(&config).map(Arc::new);
@@ -110,6 +116,7 @@ pub fn run(config: Config, chains: Chains) -> ExitCode {
             chain: onchain.clone(),
             payees: payouts::payees(&config),
             limiter: limiter.clone(),
+            market: market.clone(),
         })
     });
     let settled_accounts = accounts.clone().filter(|a| a.chain.is_some());
@@ -118,7 +125,7 @@ pub fn run(config: Config, chains: Chains) -> ExitCode {
         billing.auth.clone(),
         billing.sink.clone(),
         metrics.clone(),
-        addrs.clone(),
+        market.clone(),
         accounts,
         limiter.clone(),
         chains,
@@ -140,7 +147,7 @@ pub fn run(config: Config, chains: Chains) -> ExitCode {
         admin.add_tcp(&addr.to_string());
         server.add_service(admin);
     }
-    server.add_service(background_service("upstream dns", AddrRefresher(addrs)));
+    server.add_service(background_service("catalog", MarketFeed(market)));
     if let Some(h) = &redis {
         server.add_service(background_service("redis", RedisService(h.clone())));
     }
@@ -172,6 +179,16 @@ pub fn run(config: Config, chains: Chains) -> ExitCode {
         config.metrics_listen
     );
     server.run_forever();
+}
+
+/// The config file's providers, resolved, and the marketplace's listings (a ledger that
+/// cannot be read at start-up is retried by the catalog feed; the file's providers serve).
+async fn market(config: &Config, ledger: Option<Ledger>, metrics: &Arc<Metrics>) -> Result<Market, String> {
+    let m = Market::new(config, ledger, metrics.clone()).await?;
+    if let Err(e) = m.reload().await {
+        log::warn!("marketplace listings not loaded yet: {e}");
+    }
+    Ok(m)
 }
 
 /// The memory sink with static keys, or the ledger with static and ledger-backed keys.

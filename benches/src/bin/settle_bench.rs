@@ -42,6 +42,7 @@ fn outcome(i: usize, wallets: usize, run: u128) -> Outcome {
         usage_missing: false,
         stream_cut: false,
         usage_estimated: false,
+        usage_disproved: false,
         provider_cost_usdc: 44,
         buyer_cost_usdc: 63,
         platform_fee_usdc: 19,
@@ -52,6 +53,7 @@ fn outcome(i: usize, wallets: usize, run: u128) -> Outcome {
         ttfb_ms: Some(1),
         error_code: None,
         started_at_ms: 1_795_000_000_000 + i as u64,
+        price_id: None,
     }
 }
 

@@ -4,8 +4,7 @@
 
 use super::{hash_api_key, normalise_wallet, random_hex, Ledger, LedgerError};
 use serde::Serialize;
-use std::time::Duration;
-use tokio_postgres::{AsyncMessage, NoTls};
+use super::feed::Feed;
 
 /// The channel revocations are announced on; the payload is the key hash in hex.
 const CHANNEL: &str = "tollgate_key_revoked";
@@ -171,75 +170,17 @@ impl Ledger {
     }
 }
 
-/// Follow the revocation feed forever: connect, `LISTEN`, report [`KeyEvent`]s; on any failure
-/// report `Lost`, back off (up to 2 s) and reconnect. A ping every `PING_EVERY` notices a
-/// connection that died silently.
+/// Follow the revocation feed forever (see [`super::feed::watch`]).
 pub async fn watch_key_revocations(ledger: Ledger, mut on_event: impl FnMut(KeyEvent) + Send) {
-    const PING_EVERY: Duration = Duration::from_millis(500);
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        match listen_once(&ledger.config, &mut on_event, PING_EVERY).await {
-            Ok(()) => backoff = Duration::from_millis(50),
-            Err(e) => log::warn!("API key revocation feed: {e}; reconnecting"),
-        }
-        on_event(KeyEvent::Lost);
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(2));
-    }
-}
-
-/// One connection's worth of the feed; returns when the connection ends.
-async fn listen_once(
-    config: &tokio_postgres::Config,
-    on_event: &mut (impl FnMut(KeyEvent) + Send),
-    ping_every: Duration,
-) -> Result<(), LedgerError> {
-    let mut config = config.clone();
-    config.connect_timeout(Duration::from_secs(2));
-    let (client, mut connection) = config.connect(NoTls).await?;
-    // The connection yields notifications only while polled; a bounded channel carries them
-    // to this loop (the connection task waits when the loop is behind, nothing is dropped).
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<[u8; 32]>(1024);
-    let driver = tokio::spawn(async move {
-        while let Some(msg) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-            match msg {
-                Ok(AsyncMessage::Notification(n)) => {
-                    let mut hash = [0u8; 32];
-                    if hex::decode_to_slice(n.payload(), &mut hash).is_ok()
-                        && tx.send(hash).await.is_err()
-                    {
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    log::warn!("API key revocation feed connection: {e}");
-                    return;
-                }
+    super::feed::watch(ledger, CHANNEL, move |e| match e {
+        Feed::Listening => on_event(KeyEvent::Listening),
+        Feed::Lost => on_event(KeyEvent::Lost),
+        Feed::Notified(payload) => {
+            let mut hash = [0u8; 32];
+            if hex::decode_to_slice(payload, &mut hash).is_ok() {
+                on_event(KeyEvent::Revoked(hash));
             }
         }
-    });
-    let result = async {
-        client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
-        on_event(KeyEvent::Listening);
-        let mut ping = tokio::time::interval(ping_every);
-        loop {
-            tokio::select! {
-                hash = rx.recv() => match hash {
-                    Some(h) => on_event(KeyEvent::Revoked(h)),
-                    None => return Ok(()),
-                },
-                _ = ping.tick() => {
-                    match tokio::time::timeout(ping_every, client.simple_query("")).await {
-                        Ok(Ok(_)) => {}
-                        Ok(Err(e)) => return Err(e.into()),
-                        Err(_) => return Err(LedgerError::Pool("ping timed out".into())),
-                    }
-                }
-            }
-        }
-    }
-    .await;
-    driver.abort();
-    result
+    })
+    .await
 }

@@ -15,6 +15,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "money_paths",
         include_str!("../../migrations/0003_money_paths.sql"),
     ),
+    (
+        4,
+        "marketplace",
+        include_str!("../../migrations/0004_marketplace.sql"),
+    ),
 ];
 
 pub fn latest() -> i32 {

@@ -4,6 +4,8 @@
 
 mod api_keys;
 mod chain_credits;
+pub mod feed;
+pub mod market;
 mod migrations;
 mod payouts;
 pub mod queries;
@@ -12,6 +14,7 @@ mod solvency;
 mod withdrawals;
 
 pub use api_keys::{watch_key_revocations, ApiKeyInfo, ApiKeyRecord, KeyEvent, NewApiKey};
+pub use feed::{watch, Feed};
 pub use chain_credits::{Begun, ChainCredit, CreditKind, Credited};
 pub use payouts::{JobLock, NoPayout, Payout, ProviderEarnings};
 pub use solvency::Liabilities;

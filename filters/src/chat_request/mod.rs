@@ -208,6 +208,13 @@ impl<'a> ChatRequest<'a> {
         self.fields.iter().any(|(k, _)| k == name)
     }
 
+    /// Remove a top-level field and return its raw JSON: fields the gateway itself consumes
+    /// (routing preferences) are not forwarded.
+    pub fn take_field(&mut self, name: &str) -> Option<&'a RawValue> {
+        let i = self.fields.iter().position(|(k, _)| k == name)?;
+        Some(self.fields.remove(i).1)
+    }
+
     /// How many prompt tokens this request can cost ([`content`]).
     pub fn prompt_bound(&self) -> PromptBound {
         let tools = self

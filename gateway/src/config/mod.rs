@@ -16,11 +16,13 @@
 //! | `chain` | `chain` |
 //! | `limits` | `limits`, `redis` |
 //! | `routes` | `routes` (plugin lists and the money spine) |
+//! | `marketplace` | `marketplace` (providers who join through the API) |
 
 mod billing;
 mod chain;
 mod identity;
 mod limits;
+mod marketplace;
 mod providers;
 pub mod raw;
 mod routes;
@@ -29,6 +31,7 @@ mod server;
 pub use billing::{BillingConfig, LedgerConfig};
 pub use chain::{ChainConfig, Settlement};
 pub use identity::{SiweConfig, SiwePolicy};
+pub use marketplace::MarketplaceConfig;
 pub use limits::{ControlLimits, LimitsConfig, RedisConfig, RedisFailure, WalletLimits};
 pub use providers::{parse_base_url, Provider, ProviderModel, RouteAlias, UpstreamAddr};
 pub use routes::{PluginEntry, PluginList, RoutesConfig, SPINE};
@@ -62,6 +65,8 @@ pub struct Config {
     pub chain: Option<ChainConfig>,
     /// Plugin lists per route (`routes:`).
     pub routes: RoutesConfig,
+    /// Providers who join through the API (`marketplace:`; needs `billing.ledger`).
+    pub marketplace: Option<MarketplaceConfig>,
 }
 
 /// A credential. Never printed: `Debug` and `Display` show `***`.
@@ -190,7 +195,11 @@ impl Validator<'_> {
                     .flat_map(move |m| [m.id.clone(), format!("{}/{}", p.id, m.id)])
             })
             .collect();
-        let providers = self.providers(raw.providers);
+        let marketplace = raw.marketplace.and_then(|m| self.marketplace(m));
+        if marketplace.is_some() && billing.ledger.is_none() {
+            self.err("marketplace", "needs billing.ledger (listings live in Postgres)");
+        }
+        let providers = self.providers(raw.providers, marketplace.is_some());
         let route_aliases = self.route_aliases(raw.route_aliases, &known_models);
         let alias_names: Vec<String> = route_aliases.iter().map(|a| a.name.clone()).collect();
         let routes = self.routes(raw.routes, &alias_names);
@@ -207,6 +216,7 @@ impl Validator<'_> {
             siwe,
             chain,
             routes,
+            marketplace,
         }
     }
 

@@ -17,6 +17,9 @@ pub struct Provider {
     pub priority: u32,
     /// Lower-case 0x address payouts go to (`None`: this provider is not paid on chain).
     pub payout_address: Option<String>,
+    /// The wallet that listed it through the marketplace API (`None`: the config file's). Its
+    /// addresses are held to the marketplace's SSRF rules; the file's are the operator's own.
+    pub owner: Option<String>,
     pub models: Vec<ProviderModel>,
 }
 
@@ -44,6 +47,8 @@ pub struct ProviderModel {
     /// on it): `tokenizer:` in the file, else the OpenAI model family's, else none (the prompt
     /// bound is billed instead).
     pub tokenizer: Option<Encoding>,
+    /// The `market_prices` row `prices` came from (`None`: the config file's prices).
+    pub price_id: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -54,7 +59,8 @@ pub struct RouteAlias {
 }
 
 impl Validator<'_> {
-    pub(super) fn providers(&mut self, raw: Vec<RawProvider>) -> Vec<Provider> {
+    /// `marketplace`: providers may also join through the API, so the file may list none.
+    pub(super) fn providers(&mut self, raw: Vec<RawProvider>, marketplace: bool) -> Vec<Provider> {
         let mut providers = Vec::new();
         let mut provider_ids = HashSet::new();
         for (i, p) in raw.into_iter().enumerate() {
@@ -69,7 +75,7 @@ impl Validator<'_> {
                 providers.push(p);
             }
         }
-        if providers.is_empty() && self.errors.is_empty() {
+        if providers.is_empty() && self.errors.is_empty() && !marketplace {
             self.err("providers", "at least one provider is required");
         }
 
@@ -192,6 +198,7 @@ impl Validator<'_> {
             api_key: Secret(api_key?),
             priority: p.priority.unwrap_or(100),
             payout_address,
+            owner: None,
             models,
         })
     }
@@ -258,6 +265,7 @@ impl Validator<'_> {
             cache_write_5m: cache_write_5m?,
             cache_write_1h: cache_write_1h?,
             image: image?,
+            request: 0,
         };
         Some(ProviderModel {
             upstream_model,
@@ -268,6 +276,7 @@ impl Validator<'_> {
             output_modalities: m.output_modalities.unwrap_or_else(|| vec!["text".into()]),
             id: m.id,
             prices,
+            price_id: None,
         })
     }
 }

@@ -22,6 +22,7 @@ pub struct RawConfig {
     pub limits: RawLimits,
     pub redis: Option<RawRedis>,
     pub chain: Option<RawChain>,
+    pub marketplace: Option<RawMarketplace>,
     /// Plugin chains per route (`config/routes.rs`).
     #[serde(default)]
     pub routes: RawRoutes,
@@ -328,4 +329,17 @@ pub struct RawRedis {
     pub connect_timeout: Option<String>,
     /// Prefix of every key (default `tollgate:`).
     pub key_prefix: Option<String>,
+}
+
+/// `marketplace:` (`config/marketplace.rs`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMarketplace {
+    pub master_key: String,
+    pub allow_private_upstreams: Option<bool>,
+    pub probe_timeout: Option<String>,
+    pub suspend_min_requests: Option<u64>,
+    pub suspend_bad_ratio: Option<Decimal>,
+    pub input_tolerance_pct: Option<u64>,
+    pub input_slack_tokens: Option<u64>,
 }

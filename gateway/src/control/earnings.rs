@@ -1,11 +1,16 @@
-//! `GET /provider/earnings?message=…&signature=…`: the SIWE wallet must be some provider's
-//! `payout_address` (403 otherwise) → `{"data":[{"provider","payout_address","pending_usdc",
-//! "in_flight_usdc","paid_usdc","last_payout_at","payouts":[{"batch_id","seq","amount_usdc",
-//! "status","tx_hash","created_at"}]}]}` (the latest 50 payouts).
+//! `GET /provider/earnings?message=…&signature=…` (SIWE) or with `Authorization: Bearer pk-…`
+//! (a provider key with `earnings:read`): the wallet must be some provider's payout address —
+//! a configured `payout_address` or the owner of marketplace upstreams — (403 otherwise) →
+//! `{"data":[{"provider","payout_address","pending_usdc","in_flight_usdc","paid_usdc",
+//! "last_payout_at","payouts":[{"batch_id","seq","amount_usdc","status","tx_hash",
+//! "created_at"}]}],"daily":[{"provider","model","day","requests","input_tokens",…,
+//! "earned_usdc","usage_missing","usage_disproved"}]}` (the latest 50 payouts; 30 days).
 
 use super::caller::ledger_error;
 use super::withdraw::settlement;
 use super::Accounts;
+use crate::identity::api_key;
+use crate::money::payouts::Payee;
 use crate::wire::{reply, ApiError};
 use pingora::proxy::Session;
 use serde_json::{json, Value};
@@ -16,11 +21,19 @@ pub async fn earnings(session: &mut Session, accounts: &Accounts) -> pingora::Re
 }
 
 async fn earnings_of(session: &Session, accounts: &Accounts) -> Result<Value, ApiError> {
-    settlement(accounts)?;
-    let wallet = accounts.siwe_query_wallet(session).await?;
-    let mine: Vec<_> = accounts
+    let q = super::caller::Query::of(session);
+    let wallet = if q.message.is_none() && q.signature.is_none() && api_key(session.req_header()).is_some() {
+        accounts.provider_caller(session, "earnings:read").await?.wallet
+    } else {
+        settlement(accounts)?;
+        accounts.siwe_query_wallet(session).await?
+    };
+    let market = accounts.ledger.market_owners().await.map_err(ledger_error)?;
+    let mine: Vec<Payee> = accounts
         .payees
         .iter()
+        .cloned()
+        .chain(market.into_iter().map(|(provider, address)| Payee { provider, address }))
         .filter(|p| p.address == wallet)
         .collect();
     if mine.is_empty() {
@@ -31,7 +44,7 @@ async fn earnings_of(session: &Session, accounts: &Accounts) -> Result<Value, Ap
         ));
     }
     let mut data = Vec::with_capacity(mine.len());
-    for p in mine {
+    for p in &mine {
         let e = accounts
             .ledger
             .provider_earnings(&p.provider)
@@ -65,5 +78,11 @@ async fn earnings_of(session: &Session, accounts: &Accounts) -> Result<Value, Ap
             "payouts": payouts,
         }));
     }
-    Ok(json!({ "data": data }))
+    let ids: Vec<String> = mine.iter().map(|p| p.provider.clone()).collect();
+    let daily = accounts
+        .ledger
+        .daily_earnings(&ids, 30)
+        .await
+        .map_err(ledger_error)?;
+    Ok(json!({ "data": data, "daily": daily }))
 }

@@ -40,7 +40,7 @@ fn fresh_nonce(accounts: &Accounts) -> Result<Value, ApiError> {
 }
 
 /// The SIWE pair in a JSON body.
-async fn siwe_body(
+pub(super) async fn siwe_body(
     session: &mut Session,
     accounts: &Accounts,
 ) -> Result<(String, Value), ApiError> {

@@ -4,23 +4,30 @@
 //!
 //! | module | endpoints |
 //! | --- | --- |
-//! | [`public`] | `GET /health`, `GET /v1/models` |
+//! | [`public`] | `GET /health`, `GET /v1/models`, `GET /v1/marketplace` |
 //! | [`caller`] | (who is asking: API key or SIWE; shared by the handlers below) |
 //! | [`account`] | `GET /v1/balance/:wallet`, `GET /v1/usage/:wallet`, `GET /v1/requests` |
 //! | [`keys`] | `POST /v1/auth/nonce`, `POST`/`GET /v1/auth/keys`, `DELETE /v1/auth/keys/:id` |
 //! | [`topup`] | `POST /v1/topup`, `POST /v1/deposits`, `GET /v1/topups/:wallet` |
 //! | [`withdraw`] | `POST /v1/withdraw` |
 //! | [`earnings`] | `GET /provider/earnings` |
+//! | [`provider_keys`] | `POST`/`GET /v1/provider/keys`, `DELETE /v1/provider/keys/:id` |
+//! | [`listings`] | `PUT`/`DELETE /v1/provider/upstreams/:id`, `PUT`/`DELETE /v1/provider/models/:id`, `GET /v1/provider/status` |
+//! | [`listing_body`] | (the listing bodies, checked field by field) |
 
 pub mod account;
 pub mod caller;
 pub mod earnings;
 pub mod keys;
+pub mod listing_body;
+pub mod listings;
+pub mod provider_keys;
 pub mod public;
 pub mod topup;
 pub mod withdraw;
 
 use crate::identity::{Authenticator, SiweVerifier};
+use crate::market::Market;
 use crate::money::payouts::Payee;
 use crate::money::OnChain;
 use crate::rate_limit::RateLimiter;
@@ -61,6 +68,24 @@ pub enum Route {
     Withdraw,
     /// `GET /provider/earnings?message=…&signature=…` (SIWE of a provider's payout address)
     ProviderEarnings,
+    /// `GET /v1/marketplace` (public)
+    Marketplace,
+    /// `POST /v1/provider/keys` (SIWE in the body)
+    CreateProviderKey,
+    /// `GET /v1/provider/keys?message=…&signature=…`
+    ListProviderKeys,
+    /// `DELETE /v1/provider/keys/:id` (SIWE in the body)
+    RevokeProviderKey(String),
+    /// `PUT /v1/provider/upstreams/:id` (provider key)
+    PutUpstream(String),
+    /// `DELETE /v1/provider/upstreams/:id` (provider key)
+    DeleteUpstream(String),
+    /// `PUT /v1/provider/models/:id` (provider key)
+    PutModel(String),
+    /// `DELETE /v1/provider/models/:id?upstream=…` (provider key)
+    DeleteModel(String),
+    /// `GET /v1/provider/status` (provider key)
+    ProviderStatus,
 }
 
 /// What the ledger-backed endpoints need.
@@ -75,12 +100,15 @@ pub struct Accounts {
     pub payees: Vec<Payee>,
     /// Its per-wallet limits apply once a caller is known ([`caller`]).
     pub limiter: Arc<RateLimiter>,
+    /// The catalog (marketplace listings are written through the ledger, probed here).
+    pub market: Arc<Market>,
 }
 
 /// Everything the control plane answers from.
 pub struct ControlPlane {
-    /// `GET /v1/models`, rendered once at start-up.
-    pub models_body: Bytes,
+    /// `GET /v1/models` and `/v1/marketplace` render the current snapshot.
+    pub market: Arc<Market>,
+    pub provider_share: tollgate_billing::ProviderShare,
     /// The ledger-backed endpoints (Postgres billing only).
     pub accounts: Option<Arc<Accounts>>,
     /// Its per-client-address limits apply before anything is verified.
@@ -111,7 +139,23 @@ impl ControlPlane {
                 .await
             }
             Route::Models => {
-                respond_json(session, 200, self.models_body.clone(), None, false).await
+                let body = public::models_body(&self.market.current(), self.provider_share);
+                respond_json(session, 200, body, None, false).await
+            }
+            Route::Marketplace => {
+                let last_day = match &self.accounts {
+                    Some(a) => a.ledger.last_day().await.unwrap_or_else(|e| {
+                        log::warn!("marketplace view without the last day: {e}");
+                        Vec::new()
+                    }),
+                    None => Vec::new(),
+                };
+                let body = public::marketplace_body(
+                    &self.market.current(),
+                    self.provider_share,
+                    &last_day,
+                );
+                respond_json(session, 200, body, None, false).await
             }
             route => match &self.accounts {
                 Some(accounts) => serve_account(session, accounts, route).await,
@@ -127,7 +171,9 @@ impl ControlPlane {
 
 async fn serve_account(session: &mut Session, a: &Accounts, route: Route) -> pingora::Result<()> {
     match route {
-        Route::Health | Route::Models => unreachable!("answered without a ledger"),
+        Route::Health | Route::Models | Route::Marketplace => {
+            unreachable!("answered without a ledger")
+        }
         Route::Balance(wallet) => account::balance(session, a, &wallet).await,
         Route::Usage(wallet) => account::usage(session, a, &wallet).await,
         Route::Requests => account::requests(session, a).await,
@@ -140,5 +186,13 @@ async fn serve_account(session: &mut Session, a: &Accounts, route: Route) -> pin
         Route::Topups(wallet) => topup::history(session, a, &wallet).await,
         Route::Withdraw => withdraw::withdraw(session, a).await,
         Route::ProviderEarnings => earnings::earnings(session, a).await,
+        Route::CreateProviderKey => provider_keys::create(session, a).await,
+        Route::ListProviderKeys => provider_keys::list(session, a).await,
+        Route::RevokeProviderKey(id) => provider_keys::revoke(session, a, &id).await,
+        Route::PutUpstream(id) => listings::put_upstream(session, a, &id).await,
+        Route::DeleteUpstream(id) => listings::delete_upstream(session, a, &id).await,
+        Route::PutModel(id) => listings::put_model(session, a, &id).await,
+        Route::DeleteModel(id) => listings::delete_model(session, a, &id).await,
+        Route::ProviderStatus => listings::status(session, a).await,
     }
 }

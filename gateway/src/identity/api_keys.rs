@@ -64,6 +64,13 @@ pub async fn principal(
 ) -> Result<Principal, crate::wire::ApiError> {
     use crate::wire::ApiError;
     let key = api_key.ok_or_else(ApiError::unauthorized)?;
+    if key.starts_with("pk-") {
+        return Err(ApiError::new(
+            401,
+            "UNAUTHORIZED",
+            "A provider key (pk-…) manages listings and cannot call this endpoint; use a buyer key (sk-…)",
+        ));
+    }
     match auth.authenticate(key).await {
         Ok(Some(p)) => Ok(p),
         Ok(None) => Err(ApiError::unauthorized()),

@@ -8,7 +8,7 @@
 //!    not executed and no transaction of ours can still carry it → `failed` + reversal;
 //! 2. `pending` payouts: executed on chain → `paid`; otherwise sent again below (the
 //!    PayoutVault pays a `batchId` at most once, so a re-send never pays twice);
-//! 3. for each provider with a `payout_address`: earnings ≥ threshold, last payout older than
+//! 3. for each provider with a `payout_address` (marketplace upstreams: their owner): earnings ≥ threshold, last payout older than
 //!    the minimum interval, none pending → row + transfer (one transaction) BEFORE any send;
 //! 4. the PayoutVault is topped up from the TreasuryVault pool by what it lacks;
 //! 5. `payout(to, amount, batchId)`, wait for the configured confirmations → `paid`. Anything
@@ -188,7 +188,14 @@ pub async fn run(
         }
     }
 
-    for payee in payees {
+    // Marketplace upstreams are paid to the wallet that listed them.
+    let market = ledger.market_owners().await.map_err(|e| e.to_string())?;
+    let listed = market
+        .into_iter()
+        .filter(|(id, _)| !payees.iter().any(|p| &p.provider == id))
+        .map(|(provider, address)| Payee { provider, address });
+    let payees: Vec<Payee> = payees.iter().cloned().chain(listed).collect();
+    for payee in &payees {
         let opened = ledger
             .open_payout(
                 &payee.provider,

@@ -62,7 +62,8 @@ impl Gateway {
             .map_err(|e| (ApiError::validation(e.to_string()), false))?;
         req.sanitize_fields()
             .map_err(|e| (ApiError::validation(e.to_string()), false))?;
-        let resolved = self
+        let listings = self.market.current();
+        let resolved = listings
             .catalog
             .resolve(req.model(), api, alias)
             .map_err(|e| (ApiError::validation(e.to_string()), false))?;
@@ -76,11 +77,17 @@ impl Gateway {
             })
             .map_err(|e| (e, false))?;
         let prompt = req.prompt_bound();
-        let mut candidates = self.pool.order(resolved.entry);
+        let mut candidates = listings.pool.order(resolved.entry);
+        // The buyer's `provider` preferences (read and removed by the parser).
+        if let Some(raw) = req.take_field("provider") {
+            candidates = super::preferences::Preferences::parse(raw.get())
+                .and_then(|p| p.apply(&listings, candidates, self.config.server.provider_share))
+                .map_err(|e| (ApiError::validation(e), false))?;
+        }
         // Content the provider expands is bounded by the context length: a candidate without
         // one cannot be bounded, so it is not tried.
         if let PromptBound::ContextLength { because } = prompt {
-            candidates.retain(|r| self.model_of(*r).context_length > 0);
+            candidates.retain(|r| listings.model(*r).context_length > 0);
             if candidates.is_empty() {
                 return Err((
                     ApiError::validation(format!(
@@ -105,7 +112,7 @@ impl Gateway {
         let max_cost = candidates
             .iter()
             .map(|r| {
-                let model = self.model_of(*r);
+                let model = listings.model(*r);
                 let prompt_tokens = match prompt {
                     PromptBound::BodyBytes { hidden } => (body.len() as u64).saturating_add(hidden),
                     PromptBound::ContextLength { .. } => model.context_length,
@@ -134,10 +141,12 @@ impl Gateway {
                     (ApiError::billing_unavailable(), false)
                 }
             })?;
+        let public_model = resolved.public_id.to_string();
         let call = LlmCall {
+            listings,
             api,
             principal,
-            public_model: resolved.public_id.to_string(),
+            public_model,
             stream: req.stream(),
             candidates,
             next: 0,

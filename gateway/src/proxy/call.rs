@@ -4,8 +4,9 @@
 //! subrequest (see [`super::body_forwarding`]): the outer request and the inner one both need it. The
 //! lock is only ever held for a few field updates, never across an `.await`.
 
-use super::catalog::Route;
 use crate::identity::Principal;
+use crate::market::catalog::Route;
+use crate::market::Listings;
 use crate::metrics::FailoverReason;
 use crate::plugins::Chain;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -15,6 +16,8 @@ use tollgate_filters::chat_request::UpstreamBody;
 use tollgate_filters::usage::{ApiFormat, UsageMeter};
 
 pub struct LlmCall {
+    /// The catalog snapshot this call was admitted under: `candidates` index into it.
+    pub listings: Arc<Listings>,
     pub api: ApiFormat,
     pub principal: Principal,
     pub public_model: String,

@@ -34,21 +34,21 @@ impl Gateway {
         };
         match failure {
             AttemptFailure::Provider(reason) => {
-                self.pool.mark_unhealthy(provider);
-                let id = &self.config.providers[provider].id;
+                let l = &call.listings;
+                l.pool.mark_unhealthy(provider);
+                let id = &l.providers[provider].id;
                 self.metrics.failover(id, reason);
-                self.metrics
-                    .set_health(id, self.pool.health(provider).gauge());
+                self.metrics.set_health(id, l.pool.health(provider).gauge());
                 call.last_failure = Some(reason);
                 call.next += 1;
                 call.retry_next = !call.response_started && call.next < call.candidates.len();
             }
             AttemptFailure::Slow => {
-                self.pool.mark_unhealthy(provider);
-                let id = &self.config.providers[provider].id;
+                let l = &call.listings;
+                l.pool.mark_unhealthy(provider);
+                let id = &l.providers[provider].id;
                 self.metrics.failover(id, FailoverReason::Timeout);
-                self.metrics
-                    .set_health(id, self.pool.health(provider).gauge());
+                self.metrics.set_health(id, l.pool.health(provider).gauge());
                 call.last_failure = Some(FailoverReason::Timeout);
                 call.retry_next = false;
             }
@@ -96,7 +96,7 @@ impl Gateway {
         loop {
             let chunks = {
                 let call = shared.lock();
-                let Some(model) = self.upstream_model(&call) else {
+                let Some(model) = Self::upstream_model(&call) else {
                     break;
                 };
                 call.body.chunks_for(model)

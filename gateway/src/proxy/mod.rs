@@ -6,9 +6,7 @@
 //! | [`route`] | method + path → an LLM endpoint or a control-plane route (nothing else) | `request_filter` |
 //! | [`admit`] | key → rate limits → body → parse, resolve, sanitise → reservation | `request_filter` |
 //! | [`call`] | the per-call state ([`call::LlmCall`]) the later phases share | all |
-//! | [`catalog`] | model id → candidate routes | `request_filter` |
-//! | [`provider_pool`] | health and order of the candidates | `request_filter`, `upstream_peer` |
-//! | [`upstream_addrs`] | provider addresses, resolved off the request path | `upstream_peer` |
+//! | [`crate::market`] | the catalog snapshot a call is routed by: candidates, health, addresses | `request_filter`, `upstream_peer` |
 //! | [`upstream_request`] | path, `Host`, credentials, framing the provider sees | `upstream_request_filter` |
 //! | [`body_forwarding`] | getting the rewritten body upstream (retry buffer or subrequest pipe) | `request_filter`, `request_body_filter` |
 //! | [`failover`] | whether a failed attempt moves to the next candidate; the final 502/504 | `fail_to_connect`, `error_while_proxy` |
@@ -18,7 +16,7 @@
 //!
 //! | field | written by | read by |
 //! | --- | --- | --- |
-//! | `principal`, `public_model`, `stream`, `candidates`, `body`, `request_bytes`, `reservation`, `rate_limit` | `admit` (once) | every later phase; `logging` takes `reservation` |
+//! | `listings`, `principal`, `public_model`, `stream`, `candidates`, `body`, `request_bytes`, `reservation`, `rate_limit` | `admit` (once) | every later phase; `logging` takes `reservation` |
 //! | `current`, `attempts`, `next` | `upstream_peer` (per attempt), `failover` (`next`) | `upstream_request_filter`, `request_body_filter`, `outcome` |
 //! | `body_sent_for` | `request_body_filter` | `request_body_filter` (one body per attempt) |
 //! | `upstream_status`, `ttfb`, `meter` | `upstream_response_filter` | `response_body_filter`, `outcome` |
@@ -29,34 +27,29 @@
 pub mod admit;
 pub mod body_forwarding;
 pub mod call;
-pub mod catalog;
 pub mod failover;
 pub mod outcome;
 mod phases;
-pub mod provider_pool;
+pub mod preferences;
 pub mod route;
-pub mod upstream_addrs;
 pub mod upstream_request;
 
 use crate::config::Config;
-use crate::control::{public, Accounts, ControlPlane};
+use crate::control::{Accounts, ControlPlane};
 use crate::identity::Authenticator;
+use crate::market::Market;
 use crate::metrics::Metrics;
 use crate::plugins::Chains;
 use crate::rate_limit::RateLimiter;
 use call::{LlmCall, SharedCall};
-use catalog::ModelCatalog;
-use provider_pool::ProviderPool;
 use std::sync::Arc;
 use std::time::Instant;
 use tollgate_billing::BillingSink;
-use upstream_addrs::UpstreamAddrs;
 
 pub struct Gateway {
     pub config: Arc<Config>,
-    pub catalog: ModelCatalog,
-    pub pool: ProviderPool,
-    pub addrs: Arc<UpstreamAddrs>,
+    /// The providers and models calls are routed to (swapped when the marketplace changes).
+    pub market: Arc<Market>,
     pub auth: Arc<dyn Authenticator>,
     pub sink: Arc<dyn BillingSink>,
     pub metrics: Arc<Metrics>,
@@ -92,50 +85,33 @@ impl Gateway {
         auth: Arc<dyn Authenticator>,
         sink: Arc<dyn BillingSink>,
         metrics: Arc<Metrics>,
-        addrs: Arc<UpstreamAddrs>,
+        market: Arc<Market>,
         accounts: Option<Arc<Accounts>>,
         limiter: Arc<RateLimiter>,
         chains: Chains,
     ) -> Self {
-        let pool = ProviderPool::new(
-            config.providers.iter().map(|p| p.priority),
-            config.server.unhealthy_cooldown,
-        );
-        for p in &config.providers {
-            metrics.set_health(&p.id, 0);
-        }
         Gateway {
-            catalog: ModelCatalog::new(&config),
-            pool,
-            addrs,
             auth,
             sink,
             metrics,
             chains,
             control: ControlPlane {
-                models_body: public::models_body(&config),
+                market: market.clone(),
+                provider_share: config.server.provider_share,
                 accounts,
                 limiter: limiter.clone(),
             },
+            market,
             in_flight: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
             limiter,
             config,
         }
     }
 
-    /// The configured model of a route.
-    fn model_of(&self, r: catalog::Route) -> &crate::config::ProviderModel {
-        &self.config.providers[r.provider].models[r.model]
-    }
-
-    fn upstream_model(&self, call: &LlmCall) -> Option<&str> {
+    fn upstream_model(call: &LlmCall) -> Option<&str> {
         let r = call
             .current
             .or_else(|| call.candidates.get(call.next).copied())?;
-        Some(
-            self.config.providers[r.provider].models[r.model]
-                .upstream_model
-                .as_str(),
-        )
+        Some(call.listings.model(r).upstream_model.as_str())
     }
 }

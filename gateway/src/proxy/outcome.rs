@@ -17,9 +17,8 @@ fn upstream_ok(call: &LlmCall) -> bool {
         && call.response_started
 }
 
-fn model_of<'c>(config: &'c Config, call: &LlmCall) -> Option<&'c ProviderModel> {
-    let r = call.current?;
-    Some(&config.providers[r.provider].models[r.model])
+fn model_of(call: &LlmCall) -> Option<&ProviderModel> {
+    Some(call.listings.model(call.current?))
 }
 
 /// The reservation's token bounds at the provider that served the call.
@@ -36,7 +35,10 @@ fn bounds(call: &LlmCall, model: &ProviderModel) -> Bounds {
 /// The body to count the prompt of, when billing will need a count: an OpenAI stream cut
 /// before its usage, of an all-text prompt, on a model whose encoding is known. Counting runs
 /// off the proxy threads (`spawn_blocking`), so the call hands over what it needs.
-pub fn prompt_to_count(config: &Config, call: &LlmCall) -> Option<(Encoding, Bytes)> {
+///
+/// A marketplace provider's reported input is also checked against a count of the prompt
+/// (`Plausibility`), so its calls are counted whenever they reported input.
+pub fn prompt_to_count(call: &LlmCall) -> Option<(Encoding, Bytes)> {
     if !upstream_ok(call) || call.api != ApiFormat::OpenAi {
         return None;
     }
@@ -44,10 +46,15 @@ pub fn prompt_to_count(config: &Config, call: &LlmCall) -> Option<(Encoding, Byt
     let report = meter.report();
     let cut = meter.is_event_stream() && !report.complete;
     let input_seen = report.usage.input + report.usage.cache_read > 0;
-    if !cut || input_seen || !matches!(call.prompt, PromptBound::BodyBytes { .. }) {
+    if !matches!(call.prompt, PromptBound::BodyBytes { .. }) {
         return None;
     }
-    let model = model_of(config, call)?;
+    let stranger = call.current.is_some_and(|r| call.listings.provider(r).owner.is_some());
+    let needed = if stranger { input_seen } else { cut && !input_seen };
+    if !needed {
+        return None;
+    }
+    let model = model_of(call)?;
     Some((
         model.tokenizer?,
         call.body.to_bytes_for(&model.upstream_model),
@@ -94,7 +101,7 @@ pub fn build(
     } else {
         OutcomeStatus::Interrupted
     };
-    let model = model_of(config, call);
+    let model = model_of(call);
     let mut o = Outcome {
         request_id: call.request_id.to_string(),
         wallet: call.principal.wallet.to_string(),
@@ -102,7 +109,7 @@ pub fn build(
         model: call.public_model.clone(),
         provider: call
             .current
-            .map(|r| config.providers[r.provider].id.clone())
+            .map(|r| call.listings.provider(r).id.clone())
             .unwrap_or_default(),
         upstream_model: model.map(|m| m.upstream_model.clone()).unwrap_or_default(),
         api: match call.api {
@@ -126,15 +133,37 @@ pub fn build(
         ttfb_ms: call.ttfb.map(|d| d.as_millis() as u64),
         error_code: call.error_code,
         started_at_ms: started_unix_ms,
+        usage_disproved: false,
+        price_id: model.and_then(|m| m.price_id),
     };
     if let (true, Some(model), Some(meter)) = (upstream_ok, model, call.meter.as_ref()) {
-        let (usage, basis) = charging::billable_usage(
+        let (mut usage, basis) = charging::billable_usage(
             &report,
             meter.is_event_stream(),
             bounds(call, model),
             counted_prompt,
             meter.content_bytes(),
         );
+        let stranger = call.current.is_some_and(|r| call.listings.provider(r).owner.is_some());
+        if let (true, Some(m)) = (stranger, &config.marketplace) {
+            if report.complete && !report.usage_seen {
+                // A marketplace answer without usage earns nothing (and costs the buyer
+                // nothing): counted in usage_missing, which can suspend the provider.
+                return o;
+            }
+            if basis == Basis::Metered {
+                o.usage_disproved = charging::cap_implausible(
+                    &mut usage,
+                    &charging::Plausibility {
+                        bounds: bounds(call, model),
+                        context_length: model.context_length,
+                        counted_prompt,
+                        tolerance_pct: m.input_tolerance_pct,
+                        slack_tokens: m.input_slack_tokens,
+                    },
+                );
+            }
+        }
         o.tokens = usage.into();
         o.usage_estimated = basis != Basis::Metered;
         o.set_charge(model.prices.charge(&usage, config.server.provider_share));

@@ -61,7 +61,7 @@ impl ProxyHttp for Gateway {
             ctx.inner = true;
             let len = {
                 let call = shared.lock();
-                self.upstream_model(&call).map(|m| call.body.len_for(m))
+                Self::upstream_model(&call).map(|m| call.body.len_for(m))
             };
             body_forwarding::prepare_inner_request(session, len.unwrap_or(0))?;
             ctx.call = Some(shared);
@@ -73,7 +73,7 @@ impl ProxyHttp for Gateway {
         session
             .as_downstream_mut()
             .set_write_timeout(Some(self.config.server.downstream_write_timeout));
-        let (api, alias) = match Endpoint::of(session.req_header(), &self.catalog) {
+        let (api, alias) = match Endpoint::of(session.req_header(), &self.market.current().catalog) {
             Endpoint::Control(route) => {
                 // `/health` answers the orchestrator's probes whatever the control list says.
                 let checked = match route {
@@ -150,16 +150,20 @@ impl ProxyHttp for Gateway {
         call.upstream_status = None;
         call.meter = None;
         call.transfer_error = false;
-        let provider = &self.config.providers[route.provider];
-        let Some(addr) = self.addrs.get(route.provider) else {
-            let retry =
-                self.attempt_failed(&mut call, AttemptFailure::Provider(FailoverReason::Connect));
-            let mut e = Error::explain(
-                ErrorType::ConnectNoRoute,
-                format!("upstream {} does not resolve", provider.upstream.host),
-            );
-            e.set_retry(retry && !ctx.inner);
-            return Err(e);
+        let listings = call.listings.clone();
+        let provider = listings.provider(route);
+        let addr = match listings.addrs.get(route.provider) {
+            Ok(a) => a,
+            Err(why) => {
+                let retry = self
+                    .attempt_failed(&mut call, AttemptFailure::Provider(FailoverReason::Connect));
+                let mut e = Error::explain(
+                    ErrorType::ConnectNoRoute,
+                    format!("upstream {}: {why}", provider.id),
+                );
+                e.set_retry(retry && !ctx.inner);
+                return Err(e);
+            }
         };
         let mut peer = HttpPeer::new(addr, provider.upstream.tls, provider.upstream.host.clone());
         let s = &self.config.server;
@@ -186,7 +190,7 @@ impl ProxyHttp for Gateway {
         let route = call
             .current
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no attempt"))?;
-        let provider = &self.config.providers[route.provider];
+        let provider = call.listings.provider(route);
         let model = &provider.models[route.model].upstream_model;
         upstream_request::rewrite(upstream, provider, call.body.len_for(model))?;
         shared.chain.upstream_request(upstream, &provider.id)
@@ -211,8 +215,7 @@ impl ProxyHttp for Gateway {
             *body = None;
             return Ok(());
         }
-        *body = self
-            .upstream_model(&call)
+        *body = Self::upstream_model(&call)
             .map(|m| call.body.to_bytes_for(m));
         call.body_sent_for = Some(call.attempts);
         Ok(())
@@ -238,8 +241,10 @@ impl ProxyHttp for Gateway {
             ));
         }
         if let Some(p) = call.current_provider() {
-            self.pool.mark_healthy(p);
-            self.metrics.set_health(&self.config.providers[p].id, 1);
+            let l = &call.listings;
+            l.pool.mark_healthy(p);
+            l.pool.observe_ttfb(p, shared.started.elapsed().as_millis() as u64);
+            self.metrics.set_health(&l.providers[p].id, 1);
         }
         if (200..300).contains(&status) {
             let is_sse = resp
@@ -258,7 +263,7 @@ impl ProxyHttp for Gateway {
         if let Some(p) = call.current_provider() {
             shared
                 .chain
-                .upstream_response(resp, &self.config.providers[p].id);
+                .upstream_response(resp, &call.listings.providers[p].id);
         }
         Ok(())
     }
@@ -288,7 +293,7 @@ impl ProxyHttp for Gateway {
         }
         let provider = call
             .current_provider()
-            .map(|p| self.config.providers[p].id.as_str());
+            .map(|p| call.listings.providers[p].id.as_str());
         shared.chain.response(resp, provider)
     }
 
@@ -420,7 +425,7 @@ impl ProxyHttp for Gateway {
         }
         // A stream cut before its usage is billed on a real count of its prompt: counted off
         // the proxy threads (the only CPU-heavy step of billing, and a rare one).
-        let to_count = outcome::prompt_to_count(&self.config, &shared.lock());
+        let to_count = outcome::prompt_to_count(&shared.lock());
         let counted = match to_count {
             Some(prompt) => outcome::count_prompt(prompt).await,
             None => None,

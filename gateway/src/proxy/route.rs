@@ -1,7 +1,7 @@
 //! Which endpoint a request is for, from its method and path alone: the route table and
 //! nothing else.
 
-use super::catalog::ModelCatalog;
+use crate::market::catalog::ModelCatalog;
 use crate::control::Route;
 use crate::wire::ApiError;
 use http::Method;
@@ -59,6 +59,32 @@ impl Endpoint {
             "/v1/deposits" => expect(Method::POST, Endpoint::Control(Route::Deposit)),
             "/v1/withdraw" => expect(Method::POST, Endpoint::Control(Route::Withdraw)),
             "/provider/earnings" => expect(Method::GET, Endpoint::Control(Route::ProviderEarnings)),
+            "/v1/marketplace" => expect(Method::GET, Endpoint::Control(Route::Marketplace)),
+            "/v1/provider/status" => expect(Method::GET, Endpoint::Control(Route::ProviderStatus)),
+            "/v1/provider/keys" => match *method {
+                Method::GET => Endpoint::Control(Route::ListProviderKeys),
+                _ => expect(Method::POST, Endpoint::Control(Route::CreateProviderKey)),
+            },
+            _ if path.starts_with("/v1/provider/keys/") => expect(
+                Method::DELETE,
+                Endpoint::Control(Route::RevokeProviderKey(path["/v1/provider/keys/".len()..].to_string())),
+            ),
+            _ if path.starts_with("/v1/provider/upstreams/") => {
+                let id = path["/v1/provider/upstreams/".len()..].to_string();
+                match *method {
+                    Method::DELETE => Endpoint::Control(Route::DeleteUpstream(id)),
+                    _ => expect(Method::PUT, Endpoint::Control(Route::PutUpstream(id))),
+                }
+            }
+            _ if path.starts_with("/v1/provider/models/") => {
+                // Model ids may contain '/' (`org/model`): the rest of the path, decoded.
+                let raw = &path["/v1/provider/models/".len()..];
+                let id = percent_decode(raw);
+                match *method {
+                    Method::DELETE => Endpoint::Control(Route::DeleteModel(id)),
+                    _ => expect(Method::PUT, Endpoint::Control(Route::PutModel(id))),
+                }
+            }
             _ if path.starts_with("/v1/topups/") => expect(
                 Method::GET,
                 Endpoint::Control(Route::Topups(path["/v1/topups/".len()..].to_string())),
@@ -92,4 +118,12 @@ impl Endpoint {
             },
         }
     }
+}
+
+/// `%XX` escapes decoded (a model id sent as one path segment, `org%2Fmodel`).
+fn percent_decode(s: &str) -> String {
+    form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
 }

@@ -21,6 +21,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
         &["config", "wire", "metrics", "redis", "identity"],
     ),
     ("money", &["config", "metrics", "redis", "identity"]),
+    ("market", &["config", "metrics"]),
     ("plugins", &["config", "wire", "identity"]),
     (
         "control",
@@ -32,6 +33,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
             "identity",
             "rate_limit",
             "money",
+            "market",
         ],
     ),
     (
@@ -46,6 +48,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
             "money",
             "control",
             "plugins",
+            "market",
         ],
     ),
     (
@@ -77,6 +80,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
             "cli",
             "admin",
             "plugins",
+            "market",
         ],
     ),
     ("binary", &["config", "plugins", "app", "cli"]),

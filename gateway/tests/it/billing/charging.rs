@@ -225,6 +225,7 @@ async fn the_same_record_twice_is_billed_once() {
         usage_missing: false,
         stream_cut: false,
         usage_estimated: false,
+        usage_disproved: false,
         provider_cost_usdc: 44,
         buyer_cost_usdc: 63,
         platform_fee_usdc: 19,
@@ -235,6 +236,7 @@ async fn the_same_record_twice_is_billed_once() {
         ttfb_ms: Some(1),
         error_code: None,
         started_at_ms: 1_795_000_000_000,
+        price_id: None,
     };
     commit_batch(&ledger, "node-a", 1, &[SettledRecord::detached(outcome())])
         .await

@@ -4,11 +4,20 @@
 //! Health is local to this node and passive (learned from real traffic): a connect failure,
 //! a first-byte timeout or a 5xx marks a provider unhealthy; any success marks it healthy.
 //! After `cooldown` an unhealthy provider ranks as unknown again, so it gets retried first
-//! once its peers are no better.
+//! once its peers are no better. A provider's [`HealthCell`] outlives catalog snapshots
+//! (see [`super::Market`]): a reload neither forgets a failure nor a recovery.
 
 use super::catalog::{ModelEntry, Route};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+
+/// Failure times are milliseconds since this instant (one per process, so cells carried
+/// from one snapshot to the next keep meaning the same thing).
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Health {
@@ -28,43 +37,69 @@ impl Health {
     }
 }
 
-struct ProviderState {
+/// One provider's health, shared by every snapshot that lists it.
+#[derive(Debug)]
+pub struct HealthCell {
     health: AtomicU8,
-    /// Milliseconds since `ProviderPool::epoch` of the last failure.
+    /// Milliseconds since [`epoch`] of the last failure.
     failed_at_ms: AtomicU64,
+    /// Moving average (weight 1/8) of time to the response header, in ms + 1 (0: none yet).
+    ttfb_avg: AtomicU64,
+}
+
+impl Default for HealthCell {
+    fn default() -> Self {
+        HealthCell {
+            health: AtomicU8::new(Health::Unknown as u8),
+            failed_at_ms: AtomicU64::new(0),
+            ttfb_avg: AtomicU64::new(0),
+        }
+    }
+}
+
+struct ProviderState {
+    cell: Arc<HealthCell>,
     priority: u32,
 }
 
 pub struct ProviderPool {
     providers: Vec<ProviderState>,
     cooldown: Duration,
-    epoch: Instant,
 }
 
 impl ProviderPool {
+    /// A pool with fresh (unknown) health for each priority.
     pub fn new(priorities: impl IntoIterator<Item = u32>, cooldown: Duration) -> Self {
-        ProviderPool {
-            providers: priorities
+        Self::with_cells(
+            priorities
                 .into_iter()
-                .map(|priority| ProviderState {
-                    health: AtomicU8::new(Health::Unknown as u8),
-                    failed_at_ms: AtomicU64::new(0),
-                    priority,
-                })
+                .map(|p| (Arc::new(HealthCell::default()), p)),
+            cooldown,
+        )
+    }
+
+    /// A pool over existing health cells, with each provider's priority.
+    pub fn with_cells(
+        cells: impl IntoIterator<Item = (Arc<HealthCell>, u32)>,
+        cooldown: Duration,
+    ) -> Self {
+        ProviderPool {
+            providers: cells
+                .into_iter()
+                .map(|(cell, priority)| ProviderState { cell, priority })
                 .collect(),
             cooldown,
-            epoch: Instant::now(),
         }
     }
 
     /// The health used for ordering now (an expired `Unhealthy` reads as `Unknown`).
     pub fn health(&self, provider: usize) -> Health {
-        let p = &self.providers[provider];
+        let p = &self.providers[provider].cell;
         match p.health.load(Ordering::Relaxed) {
             0 => Health::Healthy,
             2 => {
                 let since = Duration::from_millis(p.failed_at_ms.load(Ordering::Relaxed));
-                if self.epoch.elapsed().saturating_sub(since) >= self.cooldown {
+                if epoch().elapsed().saturating_sub(since) >= self.cooldown {
                     Health::Unknown
                 } else {
                     Health::Unhealthy
@@ -76,15 +111,38 @@ impl ProviderPool {
 
     pub fn mark_healthy(&self, provider: usize) {
         self.providers[provider]
+            .cell
             .health
             .store(Health::Healthy as u8, Ordering::Relaxed);
     }
 
     pub fn mark_unhealthy(&self, provider: usize) {
-        let p = &self.providers[provider];
+        let p = &self.providers[provider].cell;
         p.failed_at_ms
-            .store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+            .store(epoch().elapsed().as_millis() as u64, Ordering::Relaxed);
         p.health.store(Health::Unhealthy as u8, Ordering::Relaxed);
+    }
+
+    /// Fold one response's time to first byte into the provider's average (for
+    /// `provider.sort: "latency"`). A lost update under a race only skips one sample.
+    pub fn observe_ttfb(&self, provider: usize, ms: u64) {
+        let cell = &self.providers[provider].cell;
+        let old = cell.ttfb_avg.load(Ordering::Relaxed);
+        let sample = ms.saturating_add(1);
+        let new = if old == 0 {
+            sample
+        } else {
+            (old.saturating_mul(7).saturating_add(sample)) / 8
+        };
+        cell.ttfb_avg.store(new.max(1), Ordering::Relaxed);
+    }
+
+    /// The average time to first byte in ms, once one response was seen.
+    pub fn latency_ms(&self, provider: usize) -> Option<u64> {
+        match self.providers[provider].cell.ttfb_avg.load(Ordering::Relaxed) {
+            0 => None,
+            v => Some(v - 1),
+        }
     }
 
     /// Candidates for one request, best first. Advances the entry's round-robin cursor.

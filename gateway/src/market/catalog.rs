@@ -1,12 +1,12 @@
 //! Which providers can serve a requested model: public ids, `provider/model` pins and route
 //! aliases, resolved against the API the client called.
 
-use crate::config::{Config, RouteAlias};
+use crate::config::{Provider, RouteAlias};
 use std::collections::HashMap;
 use std::sync::atomic::AtomicUsize;
 use tollgate_filters::usage::ApiFormat;
 
-/// One provider's offer of one model: indices into `Config::providers[provider].models[model]`.
+/// One provider's offer of one model: indices into `Listings::providers[provider].models[model]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
     pub provider: usize,
@@ -81,7 +81,7 @@ pub struct ModelCatalog {
 }
 
 impl ModelCatalog {
-    pub fn new(config: &Config) -> Self {
+    pub fn new(providers: &[Provider], route_aliases: &[RouteAlias]) -> Self {
         let mut entries: [HashMap<String, ModelEntry>; 2] = Default::default();
         let mut add = |api: ApiFormat, id: String, route: Route| {
             entries[api_index(api)]
@@ -93,7 +93,7 @@ impl ModelCatalog {
                 .routes
                 .push(route);
         };
-        for (pi, p) in config.providers.iter().enumerate() {
+        for (pi, p) in providers.iter().enumerate() {
             for (mi, m) in p.models.iter().enumerate() {
                 let route = Route {
                     provider: pi,
@@ -103,8 +103,7 @@ impl ModelCatalog {
                 add(p.kind, format!("{}/{}", p.id, m.id), route);
             }
         }
-        let aliases = config
-            .route_aliases
+        let aliases = route_aliases
             .iter()
             .map(|a| (a.name.clone(), a.clone()))
             .collect();
@@ -168,8 +167,8 @@ impl ModelCatalog {
 mod tests {
     use super::*;
 
-    fn config() -> Config {
-        Config::from_yaml(
+    fn config() -> crate::config::Config {
+        crate::config::Config::from_yaml(
             r#"
 billing: { sink: memory }
 providers:
@@ -185,9 +184,14 @@ route_aliases:
         .unwrap()
     }
 
+    fn catalog() -> ModelCatalog {
+        let c = config();
+        ModelCatalog::new(&c.providers, &c.route_aliases)
+    }
+
     #[test]
     fn shared_ids_pins_and_slashes() {
-        let c = ModelCatalog::new(&config());
+        let c = catalog();
         let r = c.resolve("m1", ApiFormat::OpenAi, None).unwrap();
         assert_eq!(r.entry.routes.len(), 2);
         let r = c.resolve("b/m1", ApiFormat::OpenAi, None).unwrap();
@@ -219,7 +223,7 @@ route_aliases:
 
     #[test]
     fn errors_say_what_is_wrong() {
-        let c = ModelCatalog::new(&config());
+        let c = catalog();
         assert!(matches!(
             c.resolve("nope", ApiFormat::OpenAi, None),
             Err(ResolveError::UnknownModel(_))
@@ -240,7 +244,7 @@ route_aliases:
 
     #[test]
     fn alias_fallback_redirects() {
-        let c = ModelCatalog::new(&config());
+        let c = catalog();
         let r = c
             .resolve("claude-3-haiku", ApiFormat::Anthropic, Some("team"))
             .unwrap();
