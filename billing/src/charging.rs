@@ -187,7 +187,10 @@ mod tests {
             ..Usage::default()
         };
         assert!(cap_implausible(&mut u, &p));
-        assert_eq!((u.cache_write_1h, u.cache_write_5m, u.cache_read), (0, 35, 100));
+        assert_eq!(
+            (u.cache_write_1h, u.cache_write_5m, u.cache_read),
+            (0, 35, 100)
+        );
         // Without a count or a context length the body bound is the cap.
         let loose = Plausibility {
             context_length: 0,

@@ -23,11 +23,11 @@ use crate::jobs::deposit_watcher::DepositWatcher;
 use crate::jobs::settlement::{self, BillingRunner};
 use crate::jobs::shutdown::Shutdown;
 use crate::jobs::solvency_watch::SolvencyWatch;
+use crate::market::feed::MarketFeed;
+use crate::market::Market;
 use crate::metrics::Metrics;
 use crate::money::{payouts, ChainReader, OnChain};
 use crate::plugins::Chains;
-use crate::market::feed::MarketFeed;
-use crate::market::Market;
 use crate::proxy::Gateway;
 use crate::rate_limit::{LimiterService, RateLimiter};
 use crate::redis::{RedisHandle, RedisService};
@@ -183,7 +183,11 @@ pub fn run(config: Config, chains: Chains) -> ExitCode {
 
 /// The config file's providers, resolved, and the marketplace's listings (a ledger that
 /// cannot be read at start-up is retried by the catalog feed; the file's providers serve).
-async fn market(config: &Config, ledger: Option<Ledger>, metrics: &Arc<Metrics>) -> Result<Market, String> {
+async fn market(
+    config: &Config,
+    ledger: Option<Ledger>,
+    metrics: &Arc<Metrics>,
+) -> Result<Market, String> {
     let m = Market::new(config, ledger, metrics.clone()).await?;
     if let Err(e) = m.reload().await {
         log::warn!("marketplace listings not loaded yet: {e}");

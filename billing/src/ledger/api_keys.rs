@@ -2,9 +2,9 @@
 //! feed every gateway node listens to (`LISTEN tollgate_key_revoked`), so that a revoked key
 //! stops working everywhere within a second without a query per request.
 
+use super::feed::Feed;
 use super::{hash_api_key, normalise_wallet, random_hex, Ledger, LedgerError};
 use serde::Serialize;
-use super::feed::Feed;
 
 /// The channel revocations are announced on; the payload is the key hash in hex.
 const CHANNEL: &str = "tollgate_key_revoked";

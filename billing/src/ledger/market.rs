@@ -225,7 +225,14 @@ impl Ledger {
                     ", ",
                     iso!("created_at")
                 ),
-                &[&id, &wallet, &&hash[..], &label, &scopes, &(valid_for_days as i32)],
+                &[
+                    &id,
+                    &wallet,
+                    &&hash[..],
+                    &label,
+                    &scopes,
+                    &(valid_for_days as i32),
+                ],
             )
             .await?;
         Ok(NewProviderKey {
@@ -308,7 +315,10 @@ impl Ledger {
 
     /// Register or update an upstream owned by `row.owner`. `key_sealed: None` keeps the
     /// stored key. Refused when another wallet owns the id.
-    pub async fn put_upstream(&self, row: &UpstreamRow) -> Result<Result<bool, Refused>, LedgerError> {
+    pub async fn put_upstream(
+        &self,
+        row: &UpstreamRow,
+    ) -> Result<Result<bool, Refused>, LedgerError> {
         let mut c = self.conn().await?;
         let tx = c.transaction().await?;
         let owner: Option<String> = tx
@@ -414,8 +424,15 @@ impl Ledger {
                    AND p.cache_read = $5 AND p.cache_write_5m = $6 AND p.cache_write_1h = $7
                    AND p.image IS NOT DISTINCT FROM $8 AND p.request = $9",
                 &[
-                    &m.upstream_id, &m.id, &p.prompt, &p.completion, &p.cache_read,
-                    &p.cache_write_5m, &p.cache_write_1h, &p.image, &p.request,
+                    &m.upstream_id,
+                    &m.id,
+                    &p.prompt,
+                    &p.completion,
+                    &p.cache_read,
+                    &p.cache_write_5m,
+                    &p.cache_write_1h,
+                    &p.image,
+                    &p.request,
                 ],
             )
             .await?
@@ -556,19 +573,21 @@ impl Ledger {
         Ok(())
     }
 
-    /// Per listing over the last `hours`: (requests, usage missing, usage disproved).
+    /// Per marketplace upstream over the last `hours`: (requests, usage missing, usage
+    /// disproved); `suspended_too`: also those already suspended.
     pub async fn usage_flags(
         &self,
         hours: i32,
+        suspended_too: bool,
     ) -> Result<Vec<(String, i64, i64, i64)>, LedgerError> {
         let c = self.conn().await?;
         let rows = c
             .query(
                 "SELECT d.provider, SUM(d.requests)::INT8, SUM(d.usage_missing)::INT8, SUM(d.usage_disproved)::INT8
                  FROM provider_daily d JOIN market_upstreams u ON u.id = d.provider
-                 WHERE u.suspended_reason IS NULL AND d.hour > now() - make_interval(hours => $1)
+                 WHERE ($2 OR u.suspended_reason IS NULL) AND d.hour > now() - make_interval(hours => $1)
                  GROUP BY d.provider",
-                &[&hours],
+                &[&hours, &suspended_too],
             )
             .await?;
         Ok(rows
@@ -665,7 +684,10 @@ impl Ledger {
                 &[],
             )
             .await?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
     }
 
     /// Replace one sealed key, only if it is still the one that was re-sealed (a concurrent

@@ -14,8 +14,8 @@ mod solvency;
 mod withdrawals;
 
 pub use api_keys::{watch_key_revocations, ApiKeyInfo, ApiKeyRecord, KeyEvent, NewApiKey};
-pub use feed::{watch, Feed};
 pub use chain_credits::{Begun, ChainCredit, CreditKind, Credited};
+pub use feed::{watch, Feed};
 pub use payouts::{JobLock, NoPayout, Payout, ProviderEarnings};
 pub use solvency::Liabilities;
 pub use withdrawals::{Insufficient, Opened, Withdrawal};

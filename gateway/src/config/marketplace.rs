@@ -22,6 +22,8 @@ pub struct MarketplaceConfig {
     /// percent of that count (plus `input_slack_tokens`), before the report counts as disproved.
     pub input_tolerance_pct: u64,
     pub input_slack_tokens: u64,
+    /// How often the suspension rule is checked (and DNS re-resolved).
+    pub upkeep_every: Duration,
 }
 
 impl Validator<'_> {
@@ -34,11 +36,7 @@ impl Validator<'_> {
                 "must be 64 hex digits (32 random bytes, e.g. `openssl rand -hex 32`)",
             );
         }
-        let probe_timeout = self.duration(
-            "marketplace.probe_timeout",
-            raw.probe_timeout,
-            "30s",
-        );
+        let probe_timeout = self.duration("marketplace.probe_timeout", raw.probe_timeout, "30s");
         let suspend_bad_bps = match raw.suspend_bad_ratio {
             None => 2_000,
             Some(Decimal(d)) => match d.parse::<f64>() {
@@ -61,6 +59,7 @@ impl Validator<'_> {
             suspend_bad_bps,
             input_tolerance_pct: raw.input_tolerance_pct.unwrap_or(25),
             input_slack_tokens: raw.input_slack_tokens.unwrap_or(64),
+            upkeep_every: self.duration("marketplace.upkeep_every", raw.upkeep_every, "30s"),
         })
     }
 }

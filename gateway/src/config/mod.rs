@@ -31,8 +31,8 @@ mod server;
 pub use billing::{BillingConfig, LedgerConfig};
 pub use chain::{ChainConfig, Settlement};
 pub use identity::{SiweConfig, SiwePolicy};
-pub use marketplace::MarketplaceConfig;
 pub use limits::{ControlLimits, LimitsConfig, RedisConfig, RedisFailure, WalletLimits};
+pub use marketplace::MarketplaceConfig;
 pub use providers::{parse_base_url, Provider, ProviderModel, RouteAlias, UpstreamAddr};
 pub use routes::{PluginEntry, PluginList, RoutesConfig, SPINE};
 pub use server::{ServerConfig, StaticKey};
@@ -197,7 +197,10 @@ impl Validator<'_> {
             .collect();
         let marketplace = raw.marketplace.and_then(|m| self.marketplace(m));
         if marketplace.is_some() && billing.ledger.is_none() {
-            self.err("marketplace", "needs billing.ledger (listings live in Postgres)");
+            self.err(
+                "marketplace",
+                "needs billing.ledger (listings live in Postgres)",
+            );
         }
         let providers = self.providers(raw.providers, marketplace.is_some());
         let route_aliases = self.route_aliases(raw.route_aliases, &known_models);

@@ -303,14 +303,28 @@ pub fn parse_base_url(url: &str, kind: ApiFormat) -> Result<UpstreamAddr, String
             "{url:?} is not a plain scheme://host[:port][/path] URL"
         ));
     }
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => match p.parse::<u16>() {
-            Ok(p) => (h, p),
-            Err(_) => return Err(format!("{url:?} has an invalid port")),
+    let default_port = if tls { 443 } else { 80 };
+    // `[v6]` or `[v6]:port`; else `host` or `host:port`.
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((h, "")) => (h, None),
+            Some((h, p)) => match p.strip_prefix(':') {
+                Some(p) => (h, Some(p)),
+                None => return Err(format!("{url:?} has an invalid port")),
+            },
+            None => return Err(format!("{url:?} has an unclosed '['")),
         },
-        _ => (authority, if tls { 443 } else { 80 }),
+        None => match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
     };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = match port {
+        None => default_port,
+        Some(p) => p
+            .parse::<u16>()
+            .map_err(|_| format!("{url:?} has an invalid port"))?,
+    };
     if host.is_empty() {
         return Err(format!("{url:?} has no host"));
     }

@@ -342,4 +342,5 @@ pub struct RawMarketplace {
     pub suspend_bad_ratio: Option<Decimal>,
     pub input_tolerance_pct: Option<u64>,
     pub input_slack_tokens: Option<u64>,
+    pub upkeep_every: Option<String>,
 }

@@ -174,6 +174,18 @@ fn base_urls() {
     assert!(parse_base_url("api.openai.com", ApiFormat::OpenAi).is_err());
     assert!(parse_base_url("http://user@host/", ApiFormat::OpenAi).is_err());
     assert!(parse_base_url("http://host:notaport/", ApiFormat::OpenAi).is_err());
+    // A bracketed IPv6 host without a port (was "invalid port": the last ':' is inside it).
+    for (url, host, port) in [
+        ("http://[::1]/v1", "::1", 80),
+        ("https://[::ffff:127.0.0.1]", "::ffff:127.0.0.1", 443),
+        ("http://[fe80::1]:81", "fe80::1", 81),
+    ] {
+        let u = parse_base_url(url, ApiFormat::OpenAi).unwrap();
+        assert_eq!((u.host.as_str(), u.port), (host, port), "{url}");
+    }
+    assert!(parse_base_url("http://[::1/v1", ApiFormat::OpenAi).is_err());
+    assert!(parse_base_url("http://[::1]x/v1", ApiFormat::OpenAi).is_err());
+    assert!(parse_base_url("http://[]/v1", ApiFormat::OpenAi).is_err());
 }
 
 /// `GOOD` with extra top-level sections appended and `server:` lines added.

@@ -22,18 +22,32 @@ pub async fn earnings(session: &mut Session, accounts: &Accounts) -> pingora::Re
 
 async fn earnings_of(session: &Session, accounts: &Accounts) -> Result<Value, ApiError> {
     let q = super::caller::Query::of(session);
-    let wallet = if q.message.is_none() && q.signature.is_none() && api_key(session.req_header()).is_some() {
-        accounts.provider_caller(session, "earnings:read").await?.wallet
+    let wallet = if q.message.is_none()
+        && q.signature.is_none()
+        && api_key(session.req_header()).is_some()
+    {
+        accounts
+            .provider_caller(session, "earnings:read")
+            .await?
+            .wallet
     } else {
         settlement(accounts)?;
         accounts.siwe_query_wallet(session).await?
     };
-    let market = accounts.ledger.market_owners().await.map_err(ledger_error)?;
+    let market = accounts
+        .ledger
+        .market_owners()
+        .await
+        .map_err(ledger_error)?;
     let mine: Vec<Payee> = accounts
         .payees
         .iter()
         .cloned()
-        .chain(market.into_iter().map(|(provider, address)| Payee { provider, address }))
+        .chain(
+            market
+                .into_iter()
+                .map(|(provider, address)| Payee { provider, address }),
+        )
         .filter(|p| p.address == wallet)
         .collect();
     if mine.is_empty() {

@@ -18,7 +18,10 @@ fn object(v: Value, allowed: &[&str]) -> Result<Map<String, Value>, ApiError> {
         return Err(ApiError::validation("request body must be a JSON object"));
     };
     if let Some(k) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(bad(k, format!("unknown field (expected one of {})", allowed.join(", "))));
+        return Err(bad(
+            k,
+            format!("unknown field (expected one of {})", allowed.join(", ")),
+        ));
     }
     Ok(map)
 }
@@ -27,7 +30,10 @@ fn string(map: &Map<String, Value>, field: &str, max: usize) -> Result<Option<St
     match map.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= max => Ok(Some(s.clone())),
-        Some(_) => Err(bad(field, format!("must be a non-empty string of at most {max} characters"))),
+        Some(_) => Err(bad(
+            field,
+            format!("must be a non-empty string of at most {max} characters"),
+        )),
     }
 }
 
@@ -55,7 +61,10 @@ pub fn check_id(what: &str, id: &str, slash_ok: bool) -> Result<(), ApiError> {
         && id.len() <= if slash_ok { 128 } else { 64 }
         && !id.contains(char::is_whitespace)
         && !id.contains('@')
-        && (slash_ok || id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)));
+        && (slash_ok
+            || id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)));
     if ok {
         Ok(())
     } else if slash_ok {
@@ -83,7 +92,8 @@ impl UpstreamBody {
             Some("anthropic") => ApiFormat::Anthropic,
             _ => return Err(bad("kind", "must be \"openai\" or \"anthropic\"")),
         };
-        let base_url = string(&map, "base_url", 2048)?.ok_or_else(|| bad("base_url", "is required"))?;
+        let base_url =
+            string(&map, "base_url", 2048)?.ok_or_else(|| bad("base_url", "is required"))?;
         let upstream = parse_base_url(&base_url, kind).map_err(|e| bad("base_url", e))?;
         Ok(UpstreamBody {
             kind,
@@ -111,7 +121,12 @@ impl UpstreamBody {
         upstream_addrs::resolve(&self.upstream.host, self.upstream.port, true)
             .await
             .map(|_| ())
-            .map_err(|e| bad("base_url", format!("{e}; upstreams must be public addresses")))
+            .map_err(|e| {
+                bad(
+                    "base_url",
+                    format!("{e}; upstreams must be public addresses"),
+                )
+            })
     }
 }
 
@@ -133,7 +148,10 @@ fn modalities(map: &Map<String, Value>, field: &str) -> Result<Vec<String>, ApiE
             .iter()
             .map(|m| match m.as_str() {
                 Some(s @ ("text" | "image" | "audio" | "file")) => Ok(s.to_string()),
-                _ => Err(bad(field, "each entry must be one of text, image, audio, file")),
+                _ => Err(bad(
+                    field,
+                    "each entry must be one of text, image, audio, file",
+                )),
             })
             .collect(),
         Some(_) => Err(bad(field, "must be a non-empty array of modalities")),
@@ -161,21 +179,42 @@ impl ModelBody {
         let map = object(
             v,
             &[
-                "upstream", "upstream_model", "display_name", "context_length", "input_modalities",
-                "output_modalities", "pricing", "enabled",
+                "upstream",
+                "upstream_model",
+                "display_name",
+                "context_length",
+                "input_modalities",
+                "output_modalities",
+                "pricing",
+                "enabled",
             ],
         )?;
-        let upstream = string(&map, "upstream", 64)?.ok_or_else(|| bad("upstream", "is required"))?;
+        let upstream =
+            string(&map, "upstream", 64)?.ok_or_else(|| bad("upstream", "is required"))?;
         check_id("upstream", &upstream, false)?;
         let pricing = match map.get("pricing") {
             Some(v @ Value::Object(_)) => object(
                 v.clone(),
-                &["prompt", "completion", "cache_read", "cache_write_5m", "cache_write_1h", "image", "request"],
+                &[
+                    "prompt",
+                    "completion",
+                    "cache_read",
+                    "cache_write_5m",
+                    "cache_write_1h",
+                    "image",
+                    "request",
+                ],
             )
             .map_err(|e| ApiError::validation(format!("pricing.{}", e.message)))?,
-            _ => return Err(bad("pricing", "is required: {prompt, completion, …} in USD per 1M tokens")),
+            _ => {
+                return Err(bad(
+                    "pricing",
+                    "is required: {prompt, completion, …} in USD per 1M tokens",
+                ))
+            }
         };
-        let prompt = usd(&pricing, "prompt")?.ok_or_else(|| bad("pricing.prompt", "is required"))?;
+        let prompt =
+            usd(&pricing, "prompt")?.ok_or_else(|| bad("pricing.prompt", "is required"))?;
         let completion =
             usd(&pricing, "completion")?.ok_or_else(|| bad("pricing.completion", "is required"))?;
         // An unset cache price is the prompt price: cache tokens are never free by omission.
@@ -204,7 +243,10 @@ impl ModelBody {
         ModelRow {
             upstream_id: self.upstream.clone(),
             id: id.to_string(),
-            upstream_model: self.upstream_model.clone().unwrap_or_else(|| id.to_string()),
+            upstream_model: self
+                .upstream_model
+                .clone()
+                .unwrap_or_else(|| id.to_string()),
             display_name: self.display_name.clone().unwrap_or_else(|| id.to_string()),
             context_length: self.context_length as i64,
             input_modalities: self.input_modalities.clone(),

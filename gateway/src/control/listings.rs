@@ -33,7 +33,12 @@ pub async fn put_upstream(session: &mut Session, a: &Accounts, id: &str) -> ping
 pub async fn delete_upstream(session: &mut Session, a: &Accounts, id: &str) -> pingora::Result<()> {
     let r = async {
         let caller = a.provider_caller(session, "models:write").await?;
-        match a.ledger.delete_upstream(&caller.wallet, id).await.map_err(ledger_error)? {
+        match a
+            .ledger
+            .delete_upstream(&caller.wallet, id)
+            .await
+            .map_err(ledger_error)?
+        {
             true => Ok(json!({ "deleted": true, "id": id })),
             false => Err(not_yours("upstream", id)),
         }
@@ -173,7 +178,11 @@ async fn upsert_model(session: &mut Session, a: &Accounts, id: &str) -> Result<V
 }
 
 /// Probe one model (unless it or its upstream is off) and record the verdict.
-async fn probe_and_record(a: &Accounts, up: &UpstreamRow, model: &ModelRow) -> Result<Value, ApiError> {
+async fn probe_and_record(
+    a: &Accounts,
+    up: &UpstreamRow,
+    model: &ModelRow,
+) -> Result<Value, ApiError> {
     let (m, master) = market(a)?;
     let settings = m.settings.as_ref().expect("checked by market()");
     let verdict: Result<(), String> = if !model.enabled {
@@ -183,7 +192,14 @@ async fn probe_and_record(a: &Accounts, up: &UpstreamRow, model: &ModelRow) -> R
     } else if let Some(why) = &up.suspended_reason {
         Err(format!("upstream suspended: {why}"))
     } else {
-        match rows::provider(up, &[&ModelRow { live: true, ..model.clone() }], master) {
+        match rows::provider(
+            up,
+            &[&ModelRow {
+                live: true,
+                ..model.clone()
+            }],
+            master,
+        ) {
             Err(e) => Err(e),
             Ok(p) => {
                 let target = ProbeTarget {
@@ -218,7 +234,7 @@ async fn status_of(session: &Session, a: &Accounts) -> Result<Value, ApiError> {
     market(a)?;
     let caller = a.provider_caller(session, "status:read").await?;
     let (ups, models) = a.ledger.market().await.map_err(ledger_error)?;
-    let flags = a.ledger.usage_flags(24).await.map_err(ledger_error)?;
+    let flags = a.ledger.usage_flags(24, true).await.map_err(ledger_error)?;
     let listings = a.market.current();
     let mine: Vec<Value> = ups
         .iter()

@@ -63,7 +63,10 @@ pub fn models_body(l: &Listings, share: ProviderShare) -> Bytes {
                 "output_modalities": m.output_modalities,
                 "pricing": pricing(&m.prices, share),
             });
-            if first.get(m.id.as_str()).is_none_or(|(prio, _)| p.priority < *prio) {
+            if first
+                .get(m.id.as_str())
+                .is_none_or(|(prio, _)| p.priority < *prio)
+            {
                 first.insert(m.id.as_str(), (p.priority, entry));
             }
         }

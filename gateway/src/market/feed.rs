@@ -4,7 +4,7 @@
 //!   listing, so the change reaches every node within a second of its commit);
 //! - while the feed is down, a reload every second instead (a node that misses the feed
 //!   never keeps routing to a listing that was taken down);
-//! - every 30 s, DNS re-resolution of the current snapshot and the suspension check: an
+//! - every `marketplace.upkeep_every` (30 s), DNS re-resolution of the current snapshot and the suspension check: an
 //!   upstream whose share of answers with missing or disproved usage over the last day passes
 //!   `marketplace.suspend_bad_ratio` (after `suspend_min_requests`) is suspended fleet-wide.
 
@@ -49,7 +49,11 @@ impl BackgroundService for MarketFeed {
                 c.notify_one();
             },
         ));
-        let mut upkeep = tokio::time::interval(Duration::from_secs(30));
+        let every = market
+            .settings
+            .as_ref()
+            .map_or(Duration::from_secs(30), |s| s.upkeep_every);
+        let mut upkeep = tokio::time::interval(every);
         loop {
             let unwatched_wait = if watched.load(Ordering::Acquire) {
                 Duration::from_secs(3600)
@@ -83,7 +87,7 @@ async fn suspend_implausible(market: &Market) {
     let (Some(ledger), Some(s)) = (market.ledger(), &market.settings) else {
         return;
     };
-    let flags = match ledger.usage_flags(24).await {
+    let flags = match ledger.usage_flags(24, false).await {
         Ok(f) => f,
         Err(e) => {
             log::warn!("marketplace usage check failed: {e}");
@@ -91,7 +95,13 @@ async fn suspend_implausible(market: &Market) {
         }
     };
     for (id, requests, missing, disproved) in flags {
-        if let Some(reason) = suspension(requests, missing, disproved, s.suspend_min_requests, s.suspend_bad_bps) {
+        if let Some(reason) = suspension(
+            requests,
+            missing,
+            disproved,
+            s.suspend_min_requests,
+            s.suspend_bad_bps,
+        ) {
             log::warn!("suspending marketplace upstream {id:?}: {reason}");
             if let Err(e) = ledger.suspend_upstream(&id, &reason).await {
                 log::warn!("suspending {id:?} failed: {e}");
@@ -126,11 +136,20 @@ mod tests {
 
     #[test]
     fn suspends_above_the_ratio_after_enough_requests() {
-        assert!(suspension(19, 19, 0, 20, 2_000).is_none(), "too few requests");
-        assert!(suspension(20, 4, 0, 20, 2_000).is_none(), "exactly 20% is allowed");
+        assert!(
+            suspension(19, 19, 0, 20, 2_000).is_none(),
+            "too few requests"
+        );
+        assert!(
+            suspension(20, 4, 0, 20, 2_000).is_none(),
+            "exactly 20% is allowed"
+        );
         assert!(suspension(20, 4, 1, 20, 2_000).is_some());
         assert!(suspension(20, 0, 5, 20, 2_000).is_some());
         assert!(suspension(0, 0, 0, 0, 0).is_none());
-        assert!(suspension(100, 0, 0, 0, 0).is_none(), "nothing bad, nothing suspended");
+        assert!(
+            suspension(100, 0, 0, 0, 0).is_none(),
+            "nothing bad, nothing suspended"
+        );
     }
 }

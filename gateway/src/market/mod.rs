@@ -120,7 +120,10 @@ impl Market {
         let mut providers = self.yaml.clone();
         for up in &ups {
             if self.is_yaml_provider(&up.id) {
-                log::warn!("marketplace upstream {:?} shadows a configured provider: ignored", up.id);
+                log::warn!(
+                    "marketplace upstream {:?} shadows a configured provider: ignored",
+                    up.id
+                );
                 continue;
             }
             let mine: Vec<_> = models.iter().filter(|m| m.upstream_id == up.id).collect();

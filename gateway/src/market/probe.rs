@@ -77,7 +77,9 @@ pub async fn probe(t: &ProbeTarget<'_>, timeout: Duration) -> Result<(), String>
     })?;
     let status = resp.status().as_u16();
     if resp.status().is_redirection() {
-        return Err(format!("probe answered {status} (redirects are not followed)"));
+        return Err(format!(
+            "probe answered {status} (redirects are not followed)"
+        ));
     }
     let bytes = resp
         .bytes()

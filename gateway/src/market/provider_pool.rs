@@ -139,7 +139,11 @@ impl ProviderPool {
 
     /// The average time to first byte in ms, once one response was seen.
     pub fn latency_ms(&self, provider: usize) -> Option<u64> {
-        match self.providers[provider].cell.ttfb_avg.load(Ordering::Relaxed) {
+        match self.providers[provider]
+            .cell
+            .ttfb_avg
+            .load(Ordering::Relaxed)
+        {
             0 => None,
             v => Some(v - 1),
         }

@@ -94,14 +94,21 @@ mod tests {
             .windows(b"upstream-secret".len())
             .any(|w| w == b"upstream-secret"));
         assert_eq!(k.open("acme", &sealed).unwrap(), "sk-upstream-secret");
-        assert!(k.open("other", &sealed).is_err(), "bound to its upstream id");
+        assert!(
+            k.open("other", &sealed).is_err(),
+            "bound to its upstream id"
+        );
         let k2 = MasterKey::from_hex(K2).unwrap();
         assert!(k2.open("acme", &sealed).is_err());
         assert_ne!(k.id(), k2.id());
         let mut flipped = sealed.clone();
         *flipped.last_mut().unwrap() ^= 1;
         assert!(k.open("acme", &flipped).is_err());
-        assert_ne!(k.seal("acme", "x"), k.seal("acme", "x"), "fresh nonce each time");
+        assert_ne!(
+            k.seal("acme", "x"),
+            k.seal("acme", "x"),
+            "fresh nonce each time"
+        );
         assert!(MasterKey::from_hex("abcd").is_err());
         assert_eq!(last4("sk-abcdef"), "cdef");
         assert_eq!(last4("ab"), "ab");

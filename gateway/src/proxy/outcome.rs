@@ -49,8 +49,14 @@ pub fn prompt_to_count(call: &LlmCall) -> Option<(Encoding, Bytes)> {
     if !matches!(call.prompt, PromptBound::BodyBytes { .. }) {
         return None;
     }
-    let stranger = call.current.is_some_and(|r| call.listings.provider(r).owner.is_some());
-    let needed = if stranger { input_seen } else { cut && !input_seen };
+    let stranger = call
+        .current
+        .is_some_and(|r| call.listings.provider(r).owner.is_some());
+    let needed = if stranger {
+        input_seen
+    } else {
+        cut && !input_seen
+    };
     if !needed {
         return None;
     }
@@ -144,7 +150,9 @@ pub fn build(
             counted_prompt,
             meter.content_bytes(),
         );
-        let stranger = call.current.is_some_and(|r| call.listings.provider(r).owner.is_some());
+        let stranger = call
+            .current
+            .is_some_and(|r| call.listings.provider(r).owner.is_some());
         if let (true, Some(m)) = (stranger, &config.marketplace) {
             if report.complete && !report.usage_seen {
                 // A marketplace answer without usage earns nothing (and costs the buyer

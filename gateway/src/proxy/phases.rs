@@ -73,7 +73,8 @@ impl ProxyHttp for Gateway {
         session
             .as_downstream_mut()
             .set_write_timeout(Some(self.config.server.downstream_write_timeout));
-        let (api, alias) = match Endpoint::of(session.req_header(), &self.market.current().catalog) {
+        let (api, alias) = match Endpoint::of(session.req_header(), &self.market.current().catalog)
+        {
             Endpoint::Control(route) => {
                 // `/health` answers the orchestrator's probes whatever the control list says.
                 let checked = match route {
@@ -215,8 +216,7 @@ impl ProxyHttp for Gateway {
             *body = None;
             return Ok(());
         }
-        *body = Self::upstream_model(&call)
-            .map(|m| call.body.to_bytes_for(m));
+        *body = Self::upstream_model(&call).map(|m| call.body.to_bytes_for(m));
         call.body_sent_for = Some(call.attempts);
         Ok(())
     }
@@ -243,7 +243,8 @@ impl ProxyHttp for Gateway {
         if let Some(p) = call.current_provider() {
             let l = &call.listings;
             l.pool.mark_healthy(p);
-            l.pool.observe_ttfb(p, shared.started.elapsed().as_millis() as u64);
+            l.pool
+                .observe_ttfb(p, shared.started.elapsed().as_millis() as u64);
             self.metrics.set_health(&l.providers[p].id, 1);
         }
         if (200..300).contains(&status) {

@@ -1,8 +1,8 @@
 //! Which endpoint a request is for, from its method and path alone: the route table and
 //! nothing else.
 
-use crate::market::catalog::ModelCatalog;
 use crate::control::Route;
+use crate::market::catalog::ModelCatalog;
 use crate::wire::ApiError;
 use http::Method;
 use pingora::http::RequestHeader;
@@ -67,7 +67,9 @@ impl Endpoint {
             },
             _ if path.starts_with("/v1/provider/keys/") => expect(
                 Method::DELETE,
-                Endpoint::Control(Route::RevokeProviderKey(path["/v1/provider/keys/".len()..].to_string())),
+                Endpoint::Control(Route::RevokeProviderKey(
+                    path["/v1/provider/keys/".len()..].to_string(),
+                )),
             ),
             _ if path.starts_with("/v1/provider/upstreams/") => {
                 let id = path["/v1/provider/upstreams/".len()..].to_string();

@@ -10,6 +10,7 @@
 //! | [`billing`] | the Postgres ledger: reservations, settlement, crashes, shutdown |
 //! | [`money`] | on chain: top-ups, deposits, payouts, withdrawals |
 //! | [`keys`] | API keys over SIWE, revocation on every node |
+//! | [`market`] | the marketplace: listings over the API, two nodes, SSRF, plausibility, preferences |
 //! | [`rate_limits`] | per-wallet windows in process and on Redis; the in-flight cap |
 //! | [`tls`] | https upstreams |
 //! | [`layering`] | the gateway's module layers (a source check, no processes) |
@@ -20,6 +21,7 @@ mod adversarial;
 mod billing;
 mod keys;
 mod layering;
+mod market;
 mod money;
 mod proxy;
 mod rate_limits;

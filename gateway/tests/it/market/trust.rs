@@ -1,0 +1,404 @@
+//! Trust between strangers: provider keys and buyer keys never cross, a provider's
+//! `base_url` cannot reach into the gateway's network, bad listings get a 400 naming the
+//! field, and a provider whose usage reports the gateway can disprove is capped, counted and
+//! suspended.
+
+use super::*;
+use std::time::Duration;
+
+#[tokio::test]
+async fn provider_keys_manage_listings_only_and_buyer_keys_never_do() {
+    let db = funded_db().await;
+    let mock = Mock::start().await;
+    let gw = node(&db, &mock, "").await;
+    let signer = PrivateKeySigner::random();
+    let pk = provider_key(&gw, &signer, None).await;
+    let reader = provider_key(&gw, &signer, Some(&["earnings:read"])).await;
+
+    // A provider key on the LLM endpoint: 401 that says why.
+    let r = post_json(
+        &gw.url("/v1/chat/completions"),
+        Some(&pk),
+        &json!({"model": "gpt-test", "max_tokens": 4, "messages": []}),
+        &[],
+    )
+    .await;
+    let (s, code, msg) = error_of(r).await;
+    assert_eq!((s, code.as_str()), (401, "UNAUTHORIZED"));
+    assert!(msg.contains("provider key"), "{msg}");
+    // A buyer key on the listing endpoints: 403.
+    let (s, v) = put(
+        &gw,
+        "/v1/provider/upstreams/x1",
+        KEY,
+        upstream_body(&mock, "k"),
+    )
+    .await;
+    assert_eq!((s, v["error"].as_str()), (403, Some("FORBIDDEN")), "{v}");
+    // A key without the scope: 403 naming it; no key at all: 401.
+    let (s, v) = put(
+        &gw,
+        "/v1/provider/upstreams/x1",
+        &reader,
+        upstream_body(&mock, "k"),
+    )
+    .await;
+    assert_eq!(s, 403);
+    assert!(
+        v["message"].as_str().unwrap().contains("models:write"),
+        "{v}"
+    );
+    let r = client()
+        .put(gw.url("/v1/provider/upstreams/x1"))
+        .json(&upstream_body(&mock, "k"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let made_up = format!("pk-{}", "ab".repeat(32));
+    assert_eq!(
+        put(
+            &gw,
+            "/v1/provider/upstreams/x1",
+            &made_up,
+            upstream_body(&mock, "k")
+        )
+        .await
+        .0,
+        401
+    );
+
+    // Revocation: the next call on any node is refused (no cache).
+    let (message, signature) = SiweMsg::for_gateway(&signer, &gw.base, CHAIN_ID).signed(&signer);
+    let list: Value = client()
+        .get(gw.url("/v1/provider/keys"))
+        .query(&[("message", &message), ("signature", &signature)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys = list["data"].as_array().unwrap();
+    assert_eq!(keys.len(), 2);
+    assert!(!list.to_string().contains(&pk), "keys are never listed");
+    let id = keys[0]["id"].as_str().unwrap();
+    assert_eq!(
+        keys[0]["scopes"],
+        json!(["models:write", "earnings:read", "status:read"])
+    );
+    let (message, signature) = SiweMsg::for_gateway(&signer, &gw.base, CHAIN_ID).signed(&signer);
+    let r = client()
+        .delete(gw.url(&format!("/v1/provider/keys/{id}")))
+        .json(&json!({"message": message, "signature": signature}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        put(
+            &gw,
+            "/v1/provider/upstreams/x1",
+            &pk,
+            upstream_body(&mock, "k")
+        )
+        .await
+        .0,
+        401
+    );
+}
+
+#[tokio::test]
+async fn listings_that_cannot_be_honoured_get_a_400_or_409_naming_why() {
+    let db = funded_db().await;
+    let mock = Mock::start().await;
+    let gw = node(&db, &mock, "").await;
+    let pk = provider_key(&gw, &PrivateKeySigner::random(), None).await;
+    let other = provider_key(&gw, &PrivateKeySigner::random(), None).await;
+    let base = format!("http://{}/v1", mock.addr);
+    for (body, field) in [
+        (json!({"kind": "gemini", "base_url": base}), "kind"),
+        (json!({"kind": "openai"}), "base_url"),
+        (
+            json!({"kind": "openai", "base_url": "ftp://example.com"}),
+            "base_url",
+        ),
+        (
+            json!({"kind": "openai", "base_url": base, "priority": -1}),
+            "priority",
+        ),
+        (
+            json!({"kind": "openai", "base_url": base, "colour": "red"}),
+            "colour",
+        ),
+        (
+            json!({"kind": "openai", "base_url": base, "api_key": 7}),
+            "api_key",
+        ),
+    ] {
+        let (s, v) = put(&gw, "/v1/provider/upstreams/good-id", &pk, body.clone()).await;
+        assert_eq!(
+            (s, v["error"].as_str()),
+            (400, Some("VALIDATION_ERROR")),
+            "{body}: {v}"
+        );
+        assert!(
+            v["message"].as_str().unwrap().starts_with(field),
+            "{body}: {v}"
+        );
+    }
+    let (s, v) = put(
+        &gw,
+        "/v1/provider/upstreams/bad%20id",
+        &pk,
+        upstream_body(&mock, "k"),
+    )
+    .await;
+    assert_eq!(s, 400, "{v}");
+    // The config file's provider ids are the operator's; a taken id is another wallet's.
+    let (s, v) = put(
+        &gw,
+        "/v1/provider/upstreams/oa",
+        &pk,
+        upstream_body(&mock, "k"),
+    )
+    .await;
+    assert_eq!((s, v["error"].as_str()), (409, Some("CONFLICT")), "{v}");
+    assert_eq!(
+        put(
+            &gw,
+            "/v1/provider/upstreams/mine",
+            &pk,
+            upstream_body(&mock, "k")
+        )
+        .await
+        .0,
+        200
+    );
+    let (s, v) = put(
+        &gw,
+        "/v1/provider/upstreams/mine",
+        &other,
+        upstream_body(&mock, "k"),
+    )
+    .await;
+    assert_eq!((s, v["error"].as_str()), (409, Some("CONFLICT")), "{v}");
+    let (s, v) = put(
+        &gw,
+        "/v1/provider/models/m",
+        &other,
+        model_body("mine", "mock-gpt", "1", "1"),
+    )
+    .await;
+    assert_eq!((s, v["error"].as_str()), (409, Some("CONFLICT")), "{v}");
+
+    let mut no_price = model_body("mine", "mock-gpt", "1", "1");
+    no_price["pricing"] = json!({"completion": "1"});
+    let mut bad_price = model_body("mine", "mock-gpt", "1", "1");
+    bad_price["pricing"]["prompt"] = json!("0.0000001");
+    let mut negative = model_body("mine", "mock-gpt", "1", "1");
+    negative["pricing"]["completion"] = json!(-2);
+    let mut modality = model_body("mine", "mock-gpt", "1", "1");
+    modality["input_modalities"] = json!(["smell"]);
+    for (body, field) in [
+        (model_body("ghost", "mock-gpt", "1", "1"), "upstream"),
+        (no_price, "pricing.prompt"),
+        (bad_price, "pricing.prompt"),
+        (negative, "pricing.completion"),
+        (modality, "input_modalities"),
+        (json!({"upstream": "mine"}), "pricing"),
+    ] {
+        let (s, v) = put(&gw, "/v1/provider/models/m", &pk, body.clone()).await;
+        assert_eq!(
+            (s, v["error"].as_str()),
+            (400, Some("VALIDATION_ERROR")),
+            "{body}: {v}"
+        );
+        assert!(
+            v["message"].as_str().unwrap().starts_with(field),
+            "{body}: {v}"
+        );
+    }
+    let r = client()
+        .put(gw.url("/v1/provider/models/m"))
+        .bearer_auth(&pk)
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // Nothing half-written: the catalog has no `m`.
+    assert!(!lists(&gw, "m", "mine").await);
+}
+
+#[tokio::test]
+async fn upstreams_inside_the_gateways_network_are_refused_unless_allowed() {
+    let db = funded_db().await;
+    let mock = Mock::start().await;
+    let gw = node(&db, &mock, "  allow_private_upstreams: false\n").await;
+    let pk = provider_key(&gw, &PrivateKeySigner::random(), None).await;
+    for url in [
+        format!("http://{}/v1", mock.addr),
+        "http://10.0.0.1/v1".to_string(),
+        "http://169.254.169.254/latest".to_string(),
+        "http://[::1]:8080/v1".to_string(),
+        "http://[::ffff:127.0.0.1]/v1".to_string(),
+        format!("http://localhost:{}/v1", mock.addr.port()),
+        "http://0.0.0.0/v1".to_string(),
+    ] {
+        let (s, v) = put(
+            &gw,
+            "/v1/provider/upstreams/inside",
+            &pk,
+            json!({"kind": "openai", "base_url": url}),
+        )
+        .await;
+        assert_eq!(
+            (s, v["error"].as_str()),
+            (400, Some("VALIDATION_ERROR")),
+            "{url}: {v}"
+        );
+        let m = v["message"].as_str().unwrap();
+        assert!(
+            m.starts_with("base_url") && m.contains("public"),
+            "{url}: {m}"
+        );
+    }
+    assert!(
+        mock.recorder.requests().is_empty(),
+        "nothing was sent inside"
+    );
+}
+
+#[tokio::test]
+async fn inflated_usage_is_capped_counted_and_suspends_the_provider() {
+    let db = funded_db().await;
+    let mock = Mock::start().await;
+    let gw = node(
+        &db,
+        &mock,
+        "  suspend_min_requests: 3\n  suspend_bad_ratio: 0.5\n  upkeep_every: 200ms\n",
+    )
+    .await;
+    let pk = provider_key(&gw, &PrivateKeySigner::random(), None).await;
+    assert_eq!(
+        put(
+            &gw,
+            "/v1/provider/upstreams/greedy",
+            &pk,
+            upstream_body(&mock, "k")
+        )
+        .await
+        .0,
+        200
+    );
+    // Every answer claims 500 output tokens, whatever max_tokens said.
+    let (s, v) = put(
+        &gw,
+        "/v1/provider/models/big",
+        &pk,
+        model_body("greedy", "mock-gpt@output_tokens=500", "1", "10"),
+    )
+    .await;
+    assert_eq!((s, &v["live"]), (200, &json!(true)), "{v}");
+    wait_for("big listed", Duration::from_secs(2), || {
+        lists(&gw, "big", "greedy")
+    })
+    .await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (s, v, id) = chat(&gw, "big", json!({})).await;
+        assert_eq!(s, 200, "{v}");
+        ids.push(id);
+    }
+    for id in &ids {
+        let row = logged(&db, id).await;
+        // Output capped at max_tokens (16): 12 × $1 + 16 × $10 per 1M.
+        assert_eq!(
+            row.get::<_, i64>(5),
+            16,
+            "output billed within the request's limit"
+        );
+        assert_eq!(row.get::<_, i64>(1), 12 + 160);
+    }
+    let c = crate::common::pg::client(&db).await;
+    let disproved: i64 = c
+        .query_one(
+            "SELECT SUM(usage_disproved)::INT8 FROM provider_daily WHERE provider = 'greedy'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(disproved, 3);
+    wait_for("greedy suspended", Duration::from_secs(5), || async {
+        let (_, v) = call(&gw, reqwest::Method::GET, "/v1/provider/status", &pk, None).await;
+        v["upstreams"][0]["suspended"] == true
+    })
+    .await;
+    let (_, v) = call(&gw, reqwest::Method::GET, "/v1/provider/status", &pk, None).await;
+    let why = v["upstreams"][0]["suspended_reason"].as_str().unwrap();
+    assert!(why.contains("disproved (3)"), "{why}");
+    assert_eq!(v["upstreams"][0]["last_24h"]["usage_disproved"], 3);
+    wait_for("greedy unlisted", Duration::from_secs(2), || async {
+        !lists(&gw, "big", "greedy").await
+    })
+    .await;
+    ledger_check(&gw);
+}
+
+#[tokio::test]
+async fn a_marketplace_answer_without_usage_earns_nothing_and_is_counted() {
+    let db = funded_db().await;
+    let mock = Mock::start().await;
+    let gw = node(&db, &mock, "").await;
+    let pk = provider_key(&gw, &PrivateKeySigner::random(), None).await;
+    assert_eq!(
+        put(
+            &gw,
+            "/v1/provider/upstreams/shy",
+            &pk,
+            upstream_body(&mock, "k")
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        put(
+            &gw,
+            "/v1/provider/models/m",
+            &pk,
+            model_body("shy", "mock-gpt", "1", "1")
+        )
+        .await
+        .1["live"],
+        true
+    );
+    wait_for("m listed", Duration::from_secs(2), || {
+        lists(&gw, "m", "shy")
+    })
+    .await;
+    // The probe passed; later answers omit usage (the client asks the mock to).
+    let resp = gw
+        .post("/v1/chat/completions", &json!({"model": "m", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}), &[("x-mock-omit-usage", "1")])
+        .await;
+    assert_eq!(resp.status(), 200);
+    let id = request_id(&resp);
+    let row = logged(&db, &id).await;
+    assert_eq!(
+        (row.get::<_, i64>(1), row.get::<_, i64>(2)),
+        (0, 0),
+        "no usage, no payment"
+    );
+    let c = crate::common::pg::client(&db).await;
+    let missing: i64 = c
+        .query_one(
+            "SELECT SUM(usage_missing)::INT8 FROM provider_daily WHERE provider = 'shy'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(missing, 1);
+}
