@@ -3,7 +3,7 @@
 //! build every route's plugins → [`app::run`] (`Server` → proxy + admin + background services
 //! → `run_forever`), or an ops subcommand.
 
-use crate::cli::{self, chain::ChainOp, Op};
+use crate::cli::{self, chain::ChainOp, provider::ProviderOp, Op};
 use crate::plugins::{Chains, PluginRegistry};
 use crate::{app, config::Config};
 use clap::{Parser, Subcommand};
@@ -34,6 +34,12 @@ enum Command {
         #[command(subcommand)]
         command: ChainOp,
     },
+    /// The provider side: `provider push -c provider.toml` lists a provider's models on a
+    /// gateway (`-c` names the provider's file here, not the gateway's).
+    Provider {
+        #[command(subcommand)]
+        command: ProviderOp,
+    },
     #[command(flatten)]
     Ops(Op),
 }
@@ -47,6 +53,7 @@ pub fn main(registry: PluginRegistry) -> ExitCode {
     let cli = Cli::parse();
     let command = match cli.command {
         Some(Command::Chain { command }) => return cli::chain::run(command),
+        Some(Command::Provider { command }) => return cli::provider::run(&cli.config, command),
         other => other,
     };
     let invalid = |errors: &dyn std::fmt::Display| {
@@ -73,6 +80,8 @@ pub fn main(registry: PluginRegistry) -> ExitCode {
             ExitCode::SUCCESS
         }
         Some(Command::Ops(op)) => cli::run(&config, op),
-        Some(Command::Chain { .. }) => unreachable!("handled before the config is read"),
+        Some(Command::Chain { .. } | Command::Provider { .. }) => {
+            unreachable!("handled before the config is read")
+        }
     }
 }

@@ -1,14 +1,17 @@
-//! Operator subcommands of `tollgate`: `migrate`, `credit`, `keys create`, `ledger check`,
-//! `payouts run|cancel`, and `chain deploy-local` (which needs no config file).
+//! Operator subcommands of `tollgate`: `migrate`, `credit`, `keys create|rotate-master`,
+//! `ledger check`, `payouts run|cancel`; `chain deploy-local` (which needs no config file);
+//! and the provider side's `provider push` (which reads a provider file, not the gateway's).
 //!
 //! | module | commands |
 //! | --- | --- |
 //! | this file | the ledger commands and their dispatch |
 //! | [`payouts`] | `payouts run`, `payouts cancel` |
 //! | [`chain`] | `chain deploy-local` |
+//! | [`provider`] | `provider push` |
 
 pub mod chain;
 pub mod payouts;
+pub mod provider;
 
 use crate::config::Config;
 use crate::money::{solvency, OnChain};
@@ -61,6 +64,9 @@ pub enum KeysOp {
         #[arg(long, default_value = "default")]
         label: String,
     },
+    /// Re-seal every marketplace upstream key under `marketplace.master_key`, opening rows
+    /// sealed under one of `marketplace.previous_master_keys`.
+    RotateMaster,
 }
 
 #[derive(Subcommand)]
@@ -138,6 +144,7 @@ pub fn run(config: &Config, op: Op) -> ExitCode {
                 }
                 Err(e) => fail(e),
             },
+            Op::Keys { command: KeysOp::RotateMaster } => rotate_master(config, &ledger).await,
             Op::Payouts { command } => payouts::run(config, &ledger, command).await,
             Op::Ledger { command: LedgerOp::Check { chain } } => {
                 let books = match ledger.check().await {
@@ -159,6 +166,60 @@ pub fn run(config: &Config, op: Op) -> ExitCode {
             }
         }
     })
+}
+
+/// `keys rotate-master`: every sealed key not under the current master key is opened with
+/// the previous key it names and sealed again under the current one.
+async fn rotate_master(config: &Config, ledger: &Ledger) -> ExitCode {
+    let Some(m) = &config.marketplace else {
+        eprintln!("keys rotate-master needs the marketplace: section (master_key)");
+        return ExitCode::FAILURE;
+    };
+    let previous: Vec<String> = m
+        .previous_master_keys
+        .iter()
+        .map(|k| k.expose().to_string())
+        .collect();
+    let keys = match crate::market::sealed::Keyring::from_hex(m.master_key.expose(), &previous) {
+        Ok(k) => k,
+        Err(e) => return fail(e),
+    };
+    let rows = match ledger.sealed_keys().await {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let (mut moved, mut current, mut failed) = (0, 0, 0);
+    for (id, sealed, master_id) in rows {
+        if master_id == keys.current.id() {
+            current += 1;
+            continue;
+        }
+        match keys.open(&id, &sealed, &master_id) {
+            Ok(secret) => {
+                let again = keys.current.seal(&id, &secret);
+                match ledger
+                    .reseal_key(&id, &sealed, &again, keys.current.id())
+                    .await
+                {
+                    Ok(_) => moved += 1,
+                    Err(e) => return fail(e),
+                }
+            }
+            Err(e) => {
+                eprintln!("upstream {id}: {e}");
+                failed += 1;
+            }
+        }
+    }
+    println!(
+        "re-sealed {moved} upstream keys under master key {}; {current} already were; {failed} could not be opened",
+        keys.current.id()
+    );
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 fn fail(e: impl std::fmt::Display) -> ExitCode {

@@ -9,6 +9,8 @@ pub struct MarketplaceConfig {
     /// AES-256 key (32 bytes) that seals upstream API keys at rest (`master_key`, 64 hex,
     /// usually `${TOLLGATE_MASTER_KEY}`).
     pub master_key: Secret,
+    /// Master keys rows may still be sealed under, during a rotation (open only).
+    pub previous_master_keys: Vec<Secret>,
     /// Let providers' `base_url`s reach loopback, private, link-local and metadata addresses
     /// (tests and demos only: it lets a stranger make this gateway call into its network).
     pub allow_private_upstreams: bool,
@@ -36,6 +38,18 @@ impl Validator<'_> {
                 "must be 64 hex digits (32 random bytes, e.g. `openssl rand -hex 32`)",
             );
         }
+        let hex64 = |k: &str| k.len() == 64 && k.bytes().all(|b| b.is_ascii_hexdigit());
+        let mut previous_master_keys = Vec::new();
+        for (i, k) in raw.previous_master_keys.iter().enumerate() {
+            let path = format!("marketplace.previous_master_keys[{i}]");
+            if let Some(k) = self.resolve_env(&path, k) {
+                if hex64(&k) {
+                    previous_master_keys.push(Secret::new(k));
+                } else {
+                    self.err(path, "must be 64 hex digits");
+                }
+            }
+        }
         let probe_timeout = self.duration("marketplace.probe_timeout", raw.probe_timeout, "30s");
         let suspend_bad_bps = match raw.suspend_bad_ratio {
             None => 2_000,
@@ -53,6 +67,7 @@ impl Validator<'_> {
         };
         Some(MarketplaceConfig {
             master_key: Secret::new(master_key),
+            previous_master_keys,
             allow_private_upstreams: raw.allow_private_upstreams.unwrap_or(false),
             probe_timeout,
             suspend_min_requests: raw.suspend_min_requests.unwrap_or(20),

@@ -336,6 +336,8 @@ pub struct RawRedis {
 #[serde(deny_unknown_fields)]
 pub struct RawMarketplace {
     pub master_key: String,
+    #[serde(default)]
+    pub previous_master_keys: Vec<String>,
     pub allow_private_upstreams: Option<bool>,
     pub probe_timeout: Option<String>,
     pub suspend_min_requests: Option<u64>,

@@ -96,7 +96,7 @@ fn refused(r: Refused, id: &str) -> ApiError {
     }
 }
 
-fn market(a: &Accounts) -> Result<(&crate::market::Market, &sealed::MasterKey), ApiError> {
+fn market(a: &Accounts) -> Result<(&crate::market::Market, &sealed::Keyring), ApiError> {
     let m = a.market.as_ref();
     match (&m.settings, &m.master) {
         (Some(_), Some(k)) => Ok((m, k)),
@@ -125,8 +125,11 @@ async fn upsert_upstream(session: &mut Session, a: &Accounts, id: &str) -> Resul
         kind: body.kind_text().to_string(),
         base_url: body.base_url.clone(),
         priority: body.priority as i32,
-        key_sealed: body.api_key.as_deref().map(|k| master.seal(id, k)),
-        key_master_id: body.api_key.as_ref().map(|_| master.id().to_string()),
+        key_sealed: body.api_key.as_deref().map(|k| master.current.seal(id, k)),
+        key_master_id: body
+            .api_key
+            .as_ref()
+            .map(|_| master.current.id().to_string()),
         key_last4: body.api_key.as_deref().map(sealed::last4),
         enabled: body.enabled,
         suspended_reason: None,

@@ -29,7 +29,7 @@ use crate::metrics::Metrics;
 use arc_swap::ArcSwap;
 pub use listings::Listings;
 use provider_pool::HealthCell;
-use sealed::MasterKey;
+use sealed::Keyring;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -43,7 +43,7 @@ pub struct Market {
     cooldown: Duration,
     /// `None`: the config file's providers only.
     pub settings: Option<MarketplaceConfig>,
-    pub master: Option<MasterKey>,
+    pub master: Option<Keyring>,
     ledger: Option<Ledger>,
     cells: Mutex<HashMap<String, Arc<HealthCell>>>,
     /// One rebuild at a time (a burst of notifications is one reload, then another).
@@ -59,7 +59,13 @@ impl Market {
         metrics: Arc<Metrics>,
     ) -> Result<Market, String> {
         let master = match &config.marketplace {
-            Some(m) => Some(MasterKey::from_hex(m.master_key.expose())?),
+            Some(m) => Some(Keyring::from_hex(
+                m.master_key.expose(),
+                &m.previous_master_keys
+                    .iter()
+                    .map(|k| k.expose().to_string())
+                    .collect::<Vec<_>>(),
+            )?),
             None => None,
         };
         let mut cells = HashMap::new();

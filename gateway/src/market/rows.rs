@@ -3,7 +3,7 @@
 //! enabled, unsuspended upstream whose key opens, with its enabled models that passed their
 //! probe.
 
-use super::sealed::MasterKey;
+use super::sealed::Keyring;
 use crate::config::{parse_base_url, Provider, ProviderModel, Secret};
 use tollgate_billing::ledger::market::{ModelRow, PriceRow, UpstreamRow};
 use tollgate_billing::{Price, PriceSheet};
@@ -52,7 +52,7 @@ pub fn model(m: &ModelRow, kind: ApiFormat) -> ProviderModel {
 pub fn provider(
     up: &UpstreamRow,
     models: &[&ModelRow],
-    master: &MasterKey,
+    keys: &Keyring,
 ) -> Result<Provider, String> {
     if !up.enabled {
         return Err("disabled".into());
@@ -64,7 +64,7 @@ pub fn provider(
     let upstream = parse_base_url(&up.base_url, kind)?;
     let api_key = match &up.key_sealed {
         None => String::new(),
-        Some(sealed) => master.open(&up.id, sealed)?,
+        Some(sealed) => keys.open(&up.id, sealed, up.key_master_id.as_deref().unwrap_or(""))?,
     };
     let models: Vec<ProviderModel> = models
         .iter()

@@ -73,6 +73,47 @@ impl MasterKey {
     }
 }
 
+/// The master key new seals are made with, and the previous ones rows may still be sealed
+/// under (`marketplace.previous_master_keys`, during a rotation).
+#[derive(Debug)]
+pub struct Keyring {
+    pub current: MasterKey,
+    pub previous: Vec<MasterKey>,
+}
+
+impl Keyring {
+    pub fn from_hex(current: &str, previous: &[String]) -> Result<Keyring, String> {
+        Ok(Keyring {
+            current: MasterKey::from_hex(current)?,
+            previous: previous
+                .iter()
+                .map(|k| MasterKey::from_hex(k))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// The key named `master_id`.
+    pub fn get(&self, master_id: &str) -> Option<&MasterKey> {
+        std::iter::once(&self.current)
+            .chain(&self.previous)
+            .find(|k| k.id() == master_id)
+    }
+
+    /// Open a row sealed under whichever of the keys `master_id` names.
+    pub fn open(
+        &self,
+        upstream_id: &str,
+        sealed: &[u8],
+        master_id: &str,
+    ) -> Result<String, String> {
+        self.get(master_id)
+            .ok_or_else(|| {
+                format!("sealed under master key {master_id}, which this node does not have")
+            })?
+            .open(upstream_id, sealed)
+    }
+}
+
 /// The last four characters of a key: all that is ever shown of it.
 pub fn last4(secret: &str) -> String {
     let n = secret.chars().count();

@@ -62,7 +62,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
             "money",
         ],
     ),
-    ("cli", &["config", "money"]),
+    ("cli", &["config", "money", "market"]),
     ("admin", &["config", "metrics"]),
     (
         "app",

@@ -3,6 +3,7 @@
 //! keys and go offline; buyers choose among them; strangers' inputs are held to the SSRF and
 //! usage-plausibility rules.
 
+mod cli;
 mod listings;
 mod preferences;
 mod trust;
