@@ -22,6 +22,8 @@ CHAIN_ID = 31337
 # anvil's public dev key 0: deployer and operator (every role) of the local deployment.
 OPERATOR_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 ANVIL = ROOT / "contracts" / "node_modules" / ".bin" / "anvil"
+# Seals marketplace upstream keys (a test value: a real one comes from the environment).
+MASTER_KEY = "3b1f0e9d8c7a6b5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d"
 # Buyers that `chain deploy-local` mints USDC to (each test takes its own).
 BUYER_COUNT = 4
 BUYER_USDC = 100
@@ -171,6 +173,10 @@ chain:
   operator_key: "{OPERATOR_KEY}"
   confirmations: 1
   receipt_timeout: 20s
+marketplace:
+  master_key: "{MASTER_KEY}"
+  allow_private_upstreams: true
+  probe_timeout: 5s
 providers:
   - id: mock-openai
     kind: openai

@@ -114,3 +114,44 @@ impl UpstreamAddrs {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider(host: &str, owner: Option<&str>) -> Provider {
+        let c = crate::config::Config::from_yaml(
+            &format!(
+                "billing: {{ sink: memory }}\nproviders: [{{ id: p, kind: openai, base_url: \"http://{host}:9/v1\", models: [{{ id: m, pricing: {{ prompt: 1, completion: 1 }} }}] }}]\n"
+            ),
+            &|_| None,
+        )
+        .unwrap();
+        let mut p = c.providers[0].clone();
+        p.owner = owner.map(str::to_string);
+        p
+    }
+
+    #[tokio::test]
+    async fn a_strangers_internal_address_is_never_stored_so_never_connected_to() {
+        let stranger = [
+            provider("127.0.0.1", Some("0xab")),
+            provider("localhost", Some("0xab")),
+        ];
+        let addrs = UpstreamAddrs::new(&stranger, false);
+        addrs.refresh().await;
+        for i in 0..2 {
+            let e = addrs.get(i).unwrap_err();
+            assert!(e.contains("loopback"), "{e}");
+        }
+        // The operator's own providers, or strangers when private upstreams are allowed, resolve.
+        let own = [provider("127.0.0.1", None), provider("localhost", None)];
+        let addrs = UpstreamAddrs::new(&own, false);
+        addrs.refresh().await;
+        assert!(addrs.get(0).is_ok() && addrs.get(1).is_ok());
+        let allowed = UpstreamAddrs::new(&stranger, true);
+        allowed.refresh().await;
+        assert_eq!(allowed.get(0).unwrap().port(), 9);
+        assert!(resolve("localhost", 9, true).await.is_err());
+    }
+}
