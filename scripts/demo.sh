@@ -37,6 +37,11 @@ DEMO_BUYER=0x70997970C51812dc3A010C7d01b50e0d17dc79C8
 target/release/tollgate chain deploy-local --rpc "$TOLLGATE_RPC_URL" \
   --mint $DEMO_BUYER=1000 --out .dev/deployment.json
 
+# The master key that seals marketplace upstream keys: one per .dev/, kept across restarts.
+[[ -f .dev/master-key ]] || od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > .dev/master-key
+export TOLLGATE_MASTER_KEY
+TOLLGATE_MASTER_KEY=$(cat .dev/master-key)
+
 TG="target/release/tollgate -c conf/demo.yaml"
 $TG migrate
 DEMO_WALLET=0x00000000000000000000000000000000000000d0
@@ -85,6 +90,15 @@ PY
   Chain:    $TOLLGATE_RPC_URL (anvil, chain id 31337), contracts in .dev/deployment.json
 
   A key stored in the ledger (SHA-256 only) for the same wallet: $(cat .dev/demo-key)
+
+  Marketplace: one provider (mock-openai) serves gpt-4o-mini from conf/demo.yaml. Add a second
+  one through the API, as a provider would (SIWE from its wallet → a pk- key → an upstream and
+  a model, probed before they go live):
+            .venv/bin/python scripts/provider_demo.py
+  then:     curl http://127.0.0.1:8080/v1/marketplace
+            curl http://127.0.0.1:8080/v1/chat/completions -H "Authorization: Bearer $KEY" \
+              -H 'content-type: application/json' \
+              -d '{"model":"gpt-4o-mini","provider":{"sort":"price"},"messages":[{"role":"user","content":"Hi"}]}'
 
 Ctrl-C to stop.
 MSG

@@ -16,7 +16,8 @@ CREATE TABLE provider_keys (
 CREATE INDEX provider_keys_by_wallet ON provider_keys (wallet);
 
 -- One upstream = one provider id in the catalog (YAML ids are refused by the gateway, which
--- knows them). The owner is the payout wallet.
+-- knows them). The owner is the payout wallet. A deleted upstream keeps its row (disabled, key
+-- erased): its id, earnings account and payouts stay its owner's, never another wallet's.
 CREATE TABLE market_upstreams (
     id               TEXT PRIMARY KEY CHECK (id ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'),
     owner            TEXT NOT NULL CHECK (owner ~ '^0x[0-9a-f]{40}$'),
@@ -41,13 +42,15 @@ CREATE TABLE market_prices (
     id             BIGSERIAL PRIMARY KEY,
     upstream_id    TEXT NOT NULL,
     model          TEXT NOT NULL,
-    prompt         BIGINT NOT NULL CHECK (prompt >= 0),
-    completion     BIGINT NOT NULL CHECK (completion >= 0),
-    cache_read     BIGINT NOT NULL CHECK (cache_read >= 0),
-    cache_write_5m BIGINT NOT NULL CHECK (cache_write_5m >= 0),
-    cache_write_1h BIGINT NOT NULL CHECK (cache_write_1h >= 0),
-    image          BIGINT CHECK (image >= 0),
-    request        BIGINT NOT NULL DEFAULT 0 CHECK (request >= 0),
+    -- At most $1,000,000 per 1M tokens (and per request / image): far above any real price,
+    -- and low enough that no charge can overflow (billing/src/cost.rs).
+    prompt         BIGINT NOT NULL CHECK (prompt BETWEEN 0 AND 1000000000000),
+    completion     BIGINT NOT NULL CHECK (completion BETWEEN 0 AND 1000000000000),
+    cache_read     BIGINT NOT NULL CHECK (cache_read BETWEEN 0 AND 1000000000000),
+    cache_write_5m BIGINT NOT NULL CHECK (cache_write_5m BETWEEN 0 AND 1000000000000),
+    cache_write_1h BIGINT NOT NULL CHECK (cache_write_1h BETWEEN 0 AND 1000000000000),
+    image          BIGINT CHECK (image BETWEEN 0 AND 1000000000000),
+    request        BIGINT NOT NULL DEFAULT 0 CHECK (request BETWEEN 0 AND 1000000000000),
     created_at     TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 
@@ -64,6 +67,9 @@ CREATE TABLE market_models (
     -- Listed only after a probe succeeded and reported usage; `status` says why not.
     live              BOOLEAN NOT NULL DEFAULT false,
     status            TEXT NOT NULL DEFAULT 'unprobed',
+    -- Bumped by every change to the model or its upstream: a probe's verdict is recorded only
+    -- for the revision it probed.
+    revision          BIGINT NOT NULL DEFAULT 0,
     updated_at        TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (upstream_id, id)
 );

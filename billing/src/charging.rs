@@ -77,8 +77,27 @@ pub struct Plausibility {
     pub slack_tokens: u64,
 }
 
+/// The most tokens one bucket of one record may carry (2^40, about 10^12): far above any
+/// context window, and low enough that per-key and per-provider sums of a lifetime of records
+/// stay inside Postgres BIGINT. A provider reporting more is clamped, never summed as is.
+pub const MAX_RECORDED_TOKENS: u64 = 1 << 40;
+
+/// Clamp every bucket to [`MAX_RECORDED_TOKENS`].
+pub fn clamp_usage(u: &mut Usage) {
+    for b in [
+        &mut u.input,
+        &mut u.cache_write_5m,
+        &mut u.cache_write_1h,
+        &mut u.cache_read,
+        &mut u.output,
+    ] {
+        *b = (*b).min(MAX_RECORDED_TOKENS);
+    }
+}
+
 /// Cap `u` to what `p` proves possible; true when anything was above it. Input buckets are
-/// cut in the order input, cache write 1h, cache write 5m, cache read.
+/// cut dearest first as providers price them (cache write 1h, cache write 5m, input, cache
+/// read), so a disproved excess is never billed at the dearest rate.
 pub fn cap_implausible(u: &mut Usage, p: &Plausibility) -> bool {
     let mut disproved = false;
     if u.output > p.bounds.output {
@@ -104,9 +123,9 @@ pub fn cap_implausible(u: &mut Usage, p: &Plausibility) -> bool {
     if over > 0 {
         disproved = true;
         for bucket in [
-            &mut u.input,
             &mut u.cache_write_1h,
             &mut u.cache_write_5m,
+            &mut u.input,
             &mut u.cache_read,
         ] {
             let cut = over.min(*bucket);
@@ -172,8 +191,8 @@ mod tests {
         assert_eq!(
             u,
             Usage {
-                input: 95,
-                cache_write_1h: 30,
+                input: 100,
+                cache_write_1h: 25,
                 cache_read: 10,
                 output: 50,
                 ..Usage::default()
@@ -190,6 +209,27 @@ mod tests {
         assert_eq!(
             (u.cache_write_1h, u.cache_write_5m, u.cache_read),
             (0, 35, 100)
+        );
+        let mut u = Usage {
+            input: 200,
+            cache_read: 50,
+            ..Usage::default()
+        };
+        assert!(cap_implausible(&mut u, &p));
+        assert_eq!(
+            (u.input, u.cache_read),
+            (85, 50),
+            "input before cache reads"
+        );
+        let mut u = Usage {
+            input: u64::MAX,
+            output: u64::MAX,
+            ..Usage::default()
+        };
+        clamp_usage(&mut u);
+        assert_eq!(
+            (u.input, u.output),
+            (MAX_RECORDED_TOKENS, MAX_RECORDED_TOKENS)
         );
         // Without a count or a context length the body bound is the cap.
         let loose = Plausibility {

@@ -56,13 +56,17 @@ fn ceil_div(n: u128, d: u128) -> u128 {
 impl PriceSheet {
     /// Σ tokens × price, in micro-USDC × 10⁻⁶ (exact; one rounding happens at the end).
     fn exact_cost(&self, u: &Usage) -> u128 {
-        let term = |tokens: u64, p: Price| u128::from(tokens) * u128::from(p.micros_per_million());
+        // Saturating: no price or count can wrap a charge (a wrapped buyer cost would fit
+        // any reservation while the provider's stayed huge).
+        let term = |tokens: u64, p: Price| {
+            u128::from(tokens).saturating_mul(u128::from(p.micros_per_million()))
+        };
         term(u.input, self.prompt)
-            + term(u.cache_write_5m, self.cache_write_5m)
-            + term(u.cache_write_1h, self.cache_write_1h)
-            + term(u.cache_read, self.cache_read)
-            + term(u.output, self.completion)
-            + u128::from(self.request) * PER_MILLION
+            .saturating_add(term(u.cache_write_5m, self.cache_write_5m))
+            .saturating_add(term(u.cache_write_1h, self.cache_write_1h))
+            .saturating_add(term(u.cache_read, self.cache_read))
+            .saturating_add(term(u.output, self.completion))
+            .saturating_add(u128::from(self.request) * PER_MILLION)
     }
 
     /// The charge for metered usage. Costs round up once, after summing the buckets, so a
@@ -70,7 +74,12 @@ impl PriceSheet {
     pub fn charge(&self, usage: &Usage, share: ProviderShare) -> Charge {
         let exact = self.exact_cost(usage);
         let provider = ceil_div(exact, PER_MILLION);
-        let buyer = ceil_div(exact * 10_000, PER_MILLION * u128::from(share.bps()));
+        // The buyer never pays less than the provider earns, even saturated.
+        let buyer = ceil_div(
+            exact.saturating_mul(10_000),
+            PER_MILLION * u128::from(share.bps()),
+        )
+        .max(provider);
         let clamp = |v: u128| MicroUsdc::try_from(v).unwrap_or(MicroUsdc::MAX);
         let (provider_cost, buyer_cost) = (clamp(provider), clamp(buyer));
         Charge {

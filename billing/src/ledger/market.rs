@@ -92,6 +92,8 @@ pub struct ModelRow {
     pub status: String,
     pub price_id: i64,
     pub prices: PriceRow,
+    /// Which version of the listing a probe verdict is for.
+    pub revision: i64,
 }
 
 /// Why an upstream write was refused.
@@ -150,7 +152,8 @@ fn upstream_row(r: &tokio_postgres::Row) -> UpstreamRow {
 
 const MODEL_COLS: &str = "m.upstream_id, m.id, m.upstream_model, m.display_name, m.context_length,
     m.input_modalities, m.output_modalities, m.enabled, m.live, m.status, m.price_id,
-    p.prompt, p.completion, p.cache_read, p.cache_write_5m, p.cache_write_1h, p.image, p.request";
+    p.prompt, p.completion, p.cache_read, p.cache_write_5m, p.cache_write_1h, p.image, p.request,
+    m.revision";
 
 fn model_row(r: &tokio_postgres::Row) -> ModelRow {
     ModelRow {
@@ -174,6 +177,7 @@ fn model_row(r: &tokio_postgres::Row) -> ModelRow {
             image: r.get(16),
             request: r.get(17),
         },
+        revision: r.get(18),
     }
 }
 
@@ -359,7 +363,8 @@ impl Ledger {
         };
         // A changed upstream is probed again before its models route traffic.
         tx.execute(
-            "UPDATE market_models SET live = false, status = 'probing' WHERE upstream_id = $1",
+            "UPDATE market_models SET live = false, status = 'probing', revision = revision + 1
+             WHERE upstream_id = $1",
             &[&row.id],
         )
         .await?;
@@ -379,16 +384,25 @@ impl Ledger {
         Ok(row.as_ref().map(upstream_row))
     }
 
-    /// Remove an upstream and its models (in-flight requests finish on the node's snapshot).
+    /// Take an upstream offline for good: its models are removed and its key erased, but the
+    /// row stays, so the id (with its earnings and payouts) remains its owner's. In-flight
+    /// requests finish on the node's snapshot.
     pub async fn delete_upstream(&self, owner: &str, id: &str) -> Result<bool, LedgerError> {
         let mut c = self.conn().await?;
         let tx = c.transaction().await?;
         let n = tx
             .execute(
-                "DELETE FROM market_upstreams WHERE id = $1 AND owner = $2",
+                "UPDATE market_upstreams SET enabled = false, key_sealed = NULL, key_master_id = NULL,
+                     key_last4 = NULL, updated_at = now()
+                 WHERE id = $1 AND owner = $2",
                 &[&id, &owner],
             )
             .await?;
+        tx.execute(
+            "DELETE FROM market_models WHERE upstream_id = $1 AND $2",
+            &[&id, &(n == 1)],
+        )
+        .await?;
         notify(&tx, id).await?;
         tx.commit().await?;
         Ok(n == 1)
@@ -401,7 +415,7 @@ impl Ledger {
         &self,
         owner: &str,
         m: &ModelRow,
-    ) -> Result<Result<i64, Refused>, LedgerError> {
+    ) -> Result<Result<(i64, i64), Refused>, LedgerError> {
         let mut c = self.conn().await?;
         let tx = c.transaction().await?;
         let up_owner: Option<String> = tx
@@ -452,45 +466,51 @@ impl Ledger {
                 .await?
                 .get(0),
         };
-        tx.execute(
-            "INSERT INTO market_models (upstream_id, id, upstream_model, display_name, context_length,
-                 input_modalities, output_modalities, price_id, enabled, live, status)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, false, 'probing')
-             ON CONFLICT (upstream_id, id) DO UPDATE SET upstream_model = $3, display_name = $4,
-                 context_length = $5, input_modalities = $6, output_modalities = $7, price_id = $8,
-                 enabled = $9, live = false, status = 'probing', updated_at = now()",
-            &[
-                &m.upstream_id, &m.id, &m.upstream_model, &m.display_name, &m.context_length,
-                &m.input_modalities, &m.output_modalities, &price_id, &m.enabled,
-            ],
-        )
-        .await?;
+        let revision: i64 = tx
+            .query_one(
+                "INSERT INTO market_models AS mm (upstream_id, id, upstream_model, display_name, context_length,
+                     input_modalities, output_modalities, price_id, enabled, live, status)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, false, 'probing')
+                 ON CONFLICT (upstream_id, id) DO UPDATE SET upstream_model = $3, display_name = $4,
+                     context_length = $5, input_modalities = $6, output_modalities = $7, price_id = $8,
+                     enabled = $9, live = false, status = 'probing', revision = mm.revision + 1,
+                     updated_at = now()
+                 RETURNING revision",
+                &[
+                    &m.upstream_id, &m.id, &m.upstream_model, &m.display_name, &m.context_length,
+                    &m.input_modalities, &m.output_modalities, &price_id, &m.enabled,
+                ],
+            )
+            .await?
+            .get(0);
         notify(&tx, &m.upstream_id).await?;
         tx.commit().await?;
-        Ok(Ok(price_id))
+        Ok(Ok((price_id, revision)))
     }
 
-    /// Record a probe's verdict on a model (only for the price row that was probed, so a
-    /// concurrent change is not marked live by an older probe).
+    /// Record a probe's verdict on a model, only for the revision that was probed: a change
+    /// made meanwhile (to the model or its upstream) is never marked live by an older probe.
+    /// False when the listing changed since.
     pub async fn set_model_live(
         &self,
         upstream_id: &str,
         id: &str,
-        price_id: i64,
+        revision: i64,
         live: bool,
         status: &str,
-    ) -> Result<(), LedgerError> {
+    ) -> Result<bool, LedgerError> {
         let mut c = self.conn().await?;
         let tx = c.transaction().await?;
-        tx.execute(
-            "UPDATE market_models SET live = $4, status = $5
-             WHERE upstream_id = $1 AND id = $2 AND price_id = $3 AND status = 'probing'",
-            &[&upstream_id, &id, &price_id, &live, &status],
-        )
-        .await?;
+        let n = tx
+            .execute(
+                "UPDATE market_models SET live = $4, status = $5
+                 WHERE upstream_id = $1 AND id = $2 AND revision = $3 AND status = 'probing'",
+                &[&upstream_id, &id, &revision, &live, &status],
+            )
+            .await?;
         notify(&tx, upstream_id).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(n == 1)
     }
 
     pub async fn delete_model(

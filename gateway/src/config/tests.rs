@@ -291,6 +291,7 @@ fn the_shipped_configs_are_valid() {
         "DATABASE_URL" => Some("postgres://localhost/x".to_string()),
         "TOLLGATE_RPC_URL" => Some("http://127.0.0.1:8545".into()),
         "TOLLGATE_OPERATOR_KEY" => Some(format!("0x{}", "11".repeat(32))),
+        "TOLLGATE_MASTER_KEY" => Some("ab".repeat(32)),
         _ => Some("set".into()),
     };
     for file in ["conf/gateway.yaml", "conf/demo.yaml"] {

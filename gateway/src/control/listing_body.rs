@@ -9,6 +9,9 @@ use tollgate_billing::ledger::market::{ModelRow, PriceRow};
 use tollgate_billing::Price;
 use tollgate_filters::usage::ApiFormat;
 
+/// $1,000,000 (per 1M tokens, per request, per image), in micro-USD: the ledger's bound too.
+const MAX_PRICE: u64 = 1_000_000_000_000;
+
 fn bad(field: &str, what: impl std::fmt::Display) -> ApiError {
     ApiError::validation(format!("{field}: {what}"))
 }
@@ -168,9 +171,10 @@ fn usd(map: &Map<String, Value>, field: &str) -> Result<Option<i64>, ApiError> {
         Some(_) => return Err(bad(&path, "must be a decimal USD amount")),
     };
     let p = Price::parse_usd(&text).map_err(|e| bad(&path, e))?;
-    i64::try_from(p.micros_per_million())
-        .map(Some)
-        .map_err(|_| bad(&path, "is too large"))
+    match p.micros_per_million() {
+        v if v <= MAX_PRICE => Ok(Some(v as i64)),
+        _ => Err(bad(&path, "is above $1,000,000")),
+    }
 }
 
 impl ModelBody {
@@ -256,6 +260,7 @@ impl ModelBody {
             status: "probing".into(),
             price_id: 0,
             prices: self.prices,
+            revision: 0,
         }
     }
 }

@@ -163,14 +163,24 @@ async fn upsert_model(session: &mut Session, a: &Accounts, id: &str) -> Result<V
     market(a)?;
     let caller = a.provider_caller(session, "models:write").await?;
     let body = ModelBody::parse(read_json(session).await?, id)?;
+    // `acme/x` would read as provider acme's pin of `x`: refused while `acme` is a provider.
+    if let Some((prefix, _)) = id.split_once('/') {
+        let (ups, _) = a.ledger.market().await.map_err(ledger_error)?;
+        if a.market.is_yaml_provider(prefix) || ups.iter().any(|u| u.id == prefix) {
+            return Err(ApiError::validation(format!(
+                "id: {id:?} starts with provider id {prefix:?}, so buyers would read it as that provider's pin"
+            )));
+        }
+    }
     let mut row = body.row(id);
-    let price_id = a
+    let (price_id, revision) = a
         .ledger
         .put_model(&caller.wallet, &row)
         .await
         .map_err(ledger_error)?
         .map_err(|r| refused(r, &body.upstream))?;
     row.price_id = price_id;
+    row.revision = revision;
     let up = a
         .ledger
         .upstream(&body.upstream)
@@ -216,14 +226,22 @@ async fn probe_and_record(
             }
         }
     };
-    let (live, status) = match &verdict {
+    let (mut live, mut status) = match &verdict {
         Ok(()) => (true, "live".to_string()),
         Err(why) => (false, why.clone()),
     };
-    a.ledger
-        .set_model_live(&up.id, &model.id, model.price_id, live, &status)
+    let recorded = a
+        .ledger
+        .set_model_live(&up.id, &model.id, model.revision, live, &status)
         .await
         .map_err(ledger_error)?;
+    if !recorded {
+        // Changed while this probe ran: the newer change's own probe decides.
+        (live, status) = (
+            false,
+            "changed during the probe; the newer change is probed".into(),
+        );
+    }
     Ok(json!({
         "id": model.id,
         "upstream": up.id,

@@ -35,6 +35,7 @@ use crate::wire::{respond_error, respond_json, ApiError};
 use bytes::Bytes;
 use pingora::proxy::Session;
 use std::sync::Arc;
+use tollgate_billing::ledger::market::LastDay;
 use tollgate_billing::ledger::Ledger;
 
 /// A control-plane endpoint, from method and path (`proxy::route` decides).
@@ -109,6 +110,9 @@ pub struct ControlPlane {
     /// `GET /v1/models` and `/v1/marketplace` render the current snapshot.
     pub market: Arc<Market>,
     pub provider_share: tollgate_billing::ProviderShare,
+    /// The ledger's last-24-hours view, re-read at most every 2 s (a public endpoint must
+    /// not be a way to run an aggregate per request).
+    pub last_day: std::sync::Mutex<Option<(std::time::Instant, Arc<Vec<LastDay>>)>>,
     /// The ledger-backed endpoints (Postgres billing only).
     pub accounts: Option<Arc<Accounts>>,
     /// Its per-client-address limits apply before anything is verified.
@@ -143,13 +147,7 @@ impl ControlPlane {
                 respond_json(session, 200, body, None, false).await
             }
             Route::Marketplace => {
-                let last_day = match &self.accounts {
-                    Some(a) => a.ledger.last_day().await.unwrap_or_else(|e| {
-                        log::warn!("marketplace view without the last day: {e}");
-                        Vec::new()
-                    }),
-                    None => Vec::new(),
-                };
+                let last_day = self.last_day().await;
                 let body = public::marketplace_body(
                     &self.market.current(),
                     self.provider_share,
@@ -166,6 +164,33 @@ impl ControlPlane {
                 }
             },
         }
+    }
+}
+
+impl ControlPlane {
+    async fn last_day(&self) -> Arc<Vec<LastDay>> {
+        let fresh = |(at, v): &(std::time::Instant, Arc<Vec<LastDay>>)| {
+            (at.elapsed() < std::time::Duration::from_secs(2)).then(|| v.clone())
+        };
+        if let Some(v) = self
+            .last_day
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .and_then(fresh)
+        {
+            return v;
+        }
+        let v = Arc::new(match &self.accounts {
+            Some(a) => a.ledger.last_day().await.unwrap_or_else(|e| {
+                log::warn!("marketplace view without the last day: {e}");
+                Vec::new()
+            }),
+            None => Vec::new(),
+        });
+        *self.last_day.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((std::time::Instant::now(), v.clone()));
+        v
     }
 }
 

@@ -20,10 +20,23 @@ pub fn forbidden(ip: IpAddr) -> Option<&'static str> {
                 return forbidden_v4(v4);
             }
             let s = v6.segments();
+            let v4_at = |hi: u16, lo: u16| {
+                Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8)
+            };
             if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
-                let v4 =
-                    Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
-                return forbidden_v4(v4);
+                return forbidden_v4(v4_at(s[6], s[7]));
+            }
+            // 6to4 (2002::/16) carries an IPv4 address a relay would reach.
+            if s[0] == 0x2002 {
+                return forbidden_v4(v4_at(s[1], s[2]));
+            }
+            // Local-use NAT64 (64:ff9b:1::/48), Teredo (2001::/32), SIIT (::ffff:0:a.b.c.d),
+            // documentation (2001:db8::/32): translators or nothing public.
+            if (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1)
+                || (s[0] == 0x2001 && (s[1] == 0 || s[1] == 0xdb8))
+                || (s[0..4] == [0, 0, 0, 0] && s[4] == 0xffff && s[5] == 0)
+            {
+                return Some("a translated, tunnelled or documentation IPv6 address");
             }
             forbidden_v6(v6)
         }
@@ -46,6 +59,8 @@ fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
         Some("a shared (carrier-grade NAT) address")
     } else if a == 198 && (b == 18 || b == 19) || a == 192 && b == 0 && ip.octets()[2] == 0 {
         Some("a reserved address")
+    } else if ip.is_documentation() {
+        Some("a documentation (TEST-NET) address")
     } else {
         None
     }
@@ -105,6 +120,15 @@ mod tests {
             "::ffff:169.254.169.254",
             "64:ff9b::a9fe:a9fe",
             "::10.0.0.1",
+            "2002:7f00:1::1",
+            "2002:a9fe:a9fe::",
+            "64:ff9b:1::1",
+            "2001:0:4136:e378::1",
+            "2001:db8::1",
+            "::ffff:0:7f00:1",
+            "192.0.2.1",
+            "198.51.100.7",
+            "203.0.113.9",
         ] {
             assert!(
                 forbidden(bad.parse().unwrap()).is_some(),
@@ -114,6 +138,7 @@ mod tests {
         for good in [
             "1.1.1.1",
             "8.8.8.8",
+            "2002:101:101::1",
             "172.15.255.255",
             "172.32.0.1",
             "100.63.255.255",

@@ -81,9 +81,26 @@ pub struct ModelCatalog {
 }
 
 impl ModelCatalog {
+    /// Every model under its public id and its `provider/model` pin. A key is a public id or a
+    /// pin, never both, first come first served (the config file's providers come first): a
+    /// marketplace model named `acme/x` cannot join the pin of provider `acme`'s model `x`, and
+    /// an upstream named `org` cannot join a public id `org/x`.
     pub fn new(providers: &[Provider], route_aliases: &[RouteAlias]) -> Self {
         let mut entries: [HashMap<String, ModelEntry>; 2] = Default::default();
-        let mut add = |api: ApiFormat, id: String, route: Route| {
+        let mut pin_keys: std::collections::HashSet<String> = Default::default();
+        let mut add = |api: ApiFormat, id: String, route: Route, pin: bool| {
+            let taken = entries[api_index(api)].contains_key(&id);
+            if taken && pin_keys.contains(&id) != pin {
+                log::warn!(
+                    "model id {id:?} of provider #{} would join another provider's {}: not listed",
+                    route.provider,
+                    if pin { "public id" } else { "pin" }
+                );
+                return;
+            }
+            if pin {
+                pin_keys.insert(id.clone());
+            }
             entries[api_index(api)]
                 .entry(id)
                 .or_insert_with(|| ModelEntry {
@@ -99,8 +116,8 @@ impl ModelCatalog {
                     provider: pi,
                     model: mi,
                 };
-                add(p.kind, m.id.clone(), route);
-                add(p.kind, format!("{}/{}", p.id, m.id), route);
+                add(p.kind, m.id.clone(), route, false);
+                add(p.kind, format!("{}/{}", p.id, m.id), route, true);
             }
         }
         let aliases = route_aliases
@@ -249,5 +266,64 @@ route_aliases:
             .resolve("claude-3-haiku", ApiFormat::Anthropic, Some("team"))
             .unwrap();
         assert_eq!(r.public_id, "claude");
+    }
+}
+
+#[cfg(test)]
+mod shadowing {
+    use super::*;
+
+    #[test]
+    fn a_model_named_like_a_pin_never_joins_it_nor_the_reverse() {
+        let mut c = crate::config::Config::from_yaml(
+            r#"
+billing: { sink: memory }
+providers:
+  - { id: acme, kind: openai, base_url: "http://127.0.0.1:1/v1", models: [{ id: gpt, pricing: { prompt: 1, completion: 1 } }, { id: org/x, pricing: { prompt: 1, completion: 1 } }] }
+  - { id: evil, kind: openai, base_url: "http://127.0.0.1:2/v1", models: [{ id: acme/gpt, pricing: { prompt: 1, completion: 1 } }] }
+  - { id: org, kind: openai, base_url: "http://127.0.0.1:3/v1", models: [{ id: x, pricing: { prompt: 1, completion: 1 } }] }
+"#,
+            &|_| None,
+        )
+        .unwrap();
+        c.providers[1].owner = Some("0xevil".into());
+        let cat = ModelCatalog::new(&c.providers, &[]);
+        let routes = |id: &str| {
+            cat.resolve(id, ApiFormat::OpenAi, None)
+                .unwrap()
+                .entry
+                .routes
+                .clone()
+        };
+        assert_eq!(
+            routes("acme/gpt"),
+            vec![Route {
+                provider: 0,
+                model: 0
+            }],
+            "the pin is acme's alone"
+        );
+        assert_eq!(
+            routes("org/x"),
+            vec![Route {
+                provider: 0,
+                model: 1
+            }],
+            "the public id is not org's pin"
+        );
+        assert_eq!(
+            routes("evil/acme/gpt"),
+            vec![Route {
+                provider: 1,
+                model: 0
+            }]
+        );
+        assert_eq!(
+            routes("x"),
+            vec![Route {
+                provider: 2,
+                model: 0
+            }]
+        );
     }
 }

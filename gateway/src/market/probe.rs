@@ -11,6 +11,9 @@ use crate::config::UpstreamAddr;
 use std::time::Duration;
 use tollgate_filters::usage::{ApiFormat, BodyKind, UsageMeter};
 
+/// The most a probe answer may carry (a `max_tokens: 1` answer is a few hundred bytes).
+const PROBE_BODY_LIMIT: usize = 256 * 1024;
+
 /// What to probe.
 pub struct ProbeTarget<'a> {
     pub kind: ApiFormat,
@@ -25,7 +28,9 @@ pub struct ProbeTarget<'a> {
 pub async fn probe(t: &ProbeTarget<'_>, timeout: Duration) -> Result<(), String> {
     let addr = upstream_addrs::resolve(&t.upstream.host, t.upstream.port, t.checked).await?;
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // No proxy (a proxy would resolve the name itself, past the check), no redirect.
     let client = reqwest_013::Client::builder()
+        .no_proxy()
         .redirect(reqwest_013::redirect::Policy::none())
         .resolve(&t.upstream.host, addr)
         .timeout(timeout)
@@ -81,15 +86,25 @@ pub async fn probe(t: &ProbeTarget<'_>, timeout: Duration) -> Result<(), String>
             "probe answered {status} (redirects are not followed)"
         ));
     }
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|_| "probe response was cut".to_string())?;
     if !(200..300).contains(&status) {
         return Err(format!("probe answered HTTP {status}"));
     }
+    // A one-token answer is small: read at most PROBE_BODY_LIMIT, metered as it arrives.
     let mut meter = UsageMeter::new(t.kind, BodyKind::Json);
-    meter.feed(&bytes);
+    let (mut resp, mut read) = (resp, 0usize);
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|_| "probe response was cut".to_string())?
+    {
+        read += chunk.len();
+        if read > PROBE_BODY_LIMIT {
+            return Err(format!(
+                "probe answer is larger than {PROBE_BODY_LIMIT} bytes"
+            ));
+        }
+        meter.feed(&chunk);
+    }
     let report = meter.report();
     if report.upstream_error {
         return Err("probe answered with an error body".into());

@@ -18,8 +18,11 @@ pub fn kind(text: &str) -> Option<ApiFormat> {
     }
 }
 
+/// The ledger's bound on any price ($1,000,000 per 1M tokens), enforced again on read.
+const MAX_PRICE: i64 = 1_000_000_000_000;
+
 pub fn price_sheet(p: &PriceRow) -> PriceSheet {
-    let price = |v: i64| Price::from_micros_per_million(v.max(0) as u64);
+    let price = |v: i64| Price::from_micros_per_million(v.clamp(0, MAX_PRICE) as u64);
     PriceSheet {
         prompt: price(p.prompt),
         completion: price(p.completion),
@@ -27,7 +30,7 @@ pub fn price_sheet(p: &PriceRow) -> PriceSheet {
         cache_write_5m: price(p.cache_write_5m),
         cache_write_1h: price(p.cache_write_1h),
         image: p.image.map(price),
-        request: p.request.max(0) as u64,
+        request: p.request.clamp(0, MAX_PRICE) as u64,
     }
 }
 

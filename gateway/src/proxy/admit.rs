@@ -142,6 +142,9 @@ impl Gateway {
                 }
             })?;
         let public_model = resolved.public_id.to_string();
+        let countable_prompt = !["tools", "functions", "response_format", "tool_choice"]
+            .iter()
+            .any(|f| req.has_field(f));
         let call = LlmCall {
             listings,
             api,
@@ -166,6 +169,7 @@ impl Gateway {
             request_id: ctx.request_id.clone().unwrap_or_else(|| Arc::from("")),
             request_bytes: body.len() as u64,
             prompt,
+            countable_prompt,
             output_bound,
             reservation: Some(reservation),
             rate_limit: admitted.verdict,

@@ -49,6 +49,10 @@ pub struct LlmCall {
     pub request_id: Arc<str>,
     /// Size of the client's request body (bounds its prompt tokens; see `charging`).
     pub request_bytes: u64,
+    /// The gateway's own prompt count is a fair bound of what the provider may bill (no
+    /// `tools`, `functions`, `response_format` or `tool_choice`, which providers render into
+    /// the prompt in ways the count does not follow).
+    pub countable_prompt: bool,
     /// How the prompt's tokens are bounded (the reservation's prompt side).
     pub prompt: tollgate_filters::chat_request::PromptBound,
     /// `max_tokens × n`: the reservation's output side.

@@ -98,6 +98,7 @@ impl Gateway {
             control: ControlPlane {
                 market: market.clone(),
                 provider_share: config.server.provider_share,
+                last_day: Default::default(),
                 accounts,
                 limiter: limiter.clone(),
             },

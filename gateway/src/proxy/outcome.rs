@@ -52,11 +52,7 @@ pub fn prompt_to_count(call: &LlmCall) -> Option<(Encoding, Bytes)> {
     let stranger = call
         .current
         .is_some_and(|r| call.listings.provider(r).owner.is_some());
-    let needed = if stranger {
-        input_seen
-    } else {
-        cut && !input_seen
-    };
+    let needed = stranger || (cut && !input_seen);
     if !needed {
         return None;
     }
@@ -154,24 +150,26 @@ pub fn build(
             .current
             .is_some_and(|r| call.listings.provider(r).owner.is_some());
         if let (true, Some(m)) = (stranger, &config.marketplace) {
-            if report.complete && !report.usage_seen {
-                // A marketplace answer without usage earns nothing (and costs the buyer
-                // nothing): counted in usage_missing, which can suspend the provider.
+            if basis == Basis::Bound {
+                // A marketplace answer without usage (a JSON body without it, whole or not; a
+                // stream that ended without it) earns nothing and costs the buyer nothing:
+                // counted in usage_missing, which can suspend the provider. (A stream the
+                // client cut is estimated, so leaving early is not a free call.)
                 return o;
             }
-            if basis == Basis::Metered {
-                o.usage_disproved = charging::cap_implausible(
-                    &mut usage,
-                    &charging::Plausibility {
-                        bounds: bounds(call, model),
-                        context_length: model.context_length,
-                        counted_prompt,
-                        tolerance_pct: m.input_tolerance_pct,
-                        slack_tokens: m.input_slack_tokens,
-                    },
-                );
-            }
+            // Whatever the basis, usage the provider reported is held to what is provable.
+            o.usage_disproved = charging::cap_implausible(
+                &mut usage,
+                &charging::Plausibility {
+                    bounds: bounds(call, model),
+                    context_length: model.context_length,
+                    counted_prompt: counted_prompt.filter(|_| call.countable_prompt),
+                    tolerance_pct: m.input_tolerance_pct,
+                    slack_tokens: m.input_slack_tokens,
+                },
+            );
         }
+        charging::clamp_usage(&mut usage);
         o.tokens = usage.into();
         o.usage_estimated = basis != Basis::Metered;
         o.set_charge(model.prices.charge(&usage, config.server.provider_share));

@@ -59,6 +59,7 @@ async fn a_provider_joins_is_routed_and_billed_at_its_price_and_every_change_rea
     let probed: Value = serde_json::from_slice(&probe.body).unwrap();
     assert_eq!(probed["max_tokens"], 1);
     let took = on_both(&n1, &n2, "gpt-test", "acme", true).await;
+    eprintln!("propagation: listed on both nodes after {took:?}");
     assert!(took < Duration::from_secs(1), "listing took {took:?}");
 
     // Routed (pinned) on the other node, billed at the listed price: 12 input × $1 + 16
@@ -172,6 +173,7 @@ async fn a_provider_joins_is_routed_and_billed_at_its_price_and_every_change_rea
     let (s, v) = put(&n1, "/v1/provider/models/gpt-test", &pk, off).await;
     assert_eq!((s, &v["live"]), (200, &json!(false)), "{v}");
     let took = on_both(&n1, &n2, "gpt-test", "acme", false).await;
+    eprintln!("propagation: unlisted on both nodes after {took:?}");
     assert!(took < Duration::from_secs(1), "unlisting took {took:?}");
     let (s, v, _) = chat(&n2, "acme/gpt-test", json!({})).await;
     assert_eq!(

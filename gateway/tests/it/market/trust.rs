@@ -402,3 +402,260 @@ async fn a_marketplace_answer_without_usage_earns_nothing_and_is_counted() {
         .get(0);
     assert_eq!(missing, 1);
 }
+
+/// An Anthropic-kind upstream `id` on `mock` with `model` listed at $1 / $1.
+async fn anthropic_listing(gw: &Gateway, mock: &Mock, pk: &str, id: &str, model: &str) {
+    let up =
+        json!({"kind": "anthropic", "base_url": format!("http://{}", mock.addr), "api_key": "k"});
+    assert_eq!(
+        put(gw, &format!("/v1/provider/upstreams/{id}"), pk, up)
+            .await
+            .0,
+        200
+    );
+    let (s, v) = put(
+        gw,
+        &format!("/v1/provider/models/{model}"),
+        pk,
+        model_body(id, "mock-claude", "1", "1"),
+    )
+    .await;
+    assert_eq!((s, &v["live"]), (200, &json!(true)), "{v}");
+    wait_for("the listing", Duration::from_secs(2), || {
+        lists(gw, model, id)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn usage_a_stranger_reports_before_cutting_its_stream_is_still_capped() {
+    // Found by review: the cap ran on complete answers only, so a provider that announced a
+    // huge input in message_start and then cut the stream was paid for it.
+    let db = funded_db().await;
+    let mock = Mock::start().await;
+    let gw = node(&db, &mock, "").await;
+    let pk = provider_key(&gw, &PrivateKeySigner::random(), None).await;
+    anthropic_listing(&gw, &mock, &pk, "cutter", "claude-x").await;
+    let body = json!({"model": "claude-x", "max_tokens": 16, "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let resp = gw
+        .post(
+            "/v1/messages",
+            &body,
+            &[
+                ("x-mock-input-tokens", "900000"),
+                ("x-mock-close-after", "3"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let id = request_id(&resp);
+    let _ = resp.bytes().await;
+    let row = logged(&db, &id).await;
+    let body_len = body.to_string().len() as i64;
+    assert!(
+        row.get::<_, i64>(4) <= body_len,
+        "input {} billed above the body bound {body_len}",
+        row.get::<_, i64>(4)
+    );
+    let c = crate::common::pg::client(&db).await;
+    let disproved: i64 = c
+        .query_one(
+            "SELECT SUM(usage_disproved)::INT8 FROM provider_daily WHERE provider = 'cutter'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(disproved, 1);
+}
+
+#[tokio::test]
+async fn a_stranger_is_not_paid_the_bounds_for_a_broken_answer_without_usage() {
+    // Found by review: "no usage, no payment" applied to complete answers only, so a JSON
+    // answer cut (or garbled) before its end was billed at the full bounds.
+    let db = funded_db().await;
+    let mock = Mock::start().await;
+    let gw = node(&db, &mock, "").await;
+    let pk = provider_key(&gw, &PrivateKeySigner::random(), None).await;
+    assert_eq!(
+        put(
+            &gw,
+            "/v1/provider/upstreams/broken",
+            &pk,
+            upstream_body(&mock, "k")
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        put(
+            &gw,
+            "/v1/provider/models/bm",
+            &pk,
+            model_body("broken", "mock-gpt", "1", "1")
+        )
+        .await
+        .1["live"],
+        true
+    );
+    wait_for("bm listed", Duration::from_secs(2), || {
+        lists(&gw, "bm", "broken")
+    })
+    .await;
+    let resp = gw
+        .post(
+            "/v1/chat/completions",
+            &json!({"model": "bm", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}),
+            &[("x-mock-omit-usage", "1"), ("x-mock-close-after", "1")],
+        )
+        .await;
+    let id = request_id(&resp);
+    let _ = resp.bytes().await;
+    let row = logged(&db, &id).await;
+    assert_eq!((row.get::<_, i64>(1), row.get::<_, i64>(2)), (0, 0));
+}
+
+#[tokio::test]
+async fn a_deleted_upstream_id_and_its_earnings_stay_its_owners() {
+    // Found by review: deleting freed the id, and the next wallet to take it inherited the
+    // unpaid earnings and the payouts of that provider account.
+    let db = funded_db().await;
+    let mock = Mock::start().await;
+    let gw = node(&db, &mock, "").await;
+    let owner = provider_key(&gw, &PrivateKeySigner::random(), None).await;
+    let thief = provider_key(&gw, &PrivateKeySigner::random(), None).await;
+    assert_eq!(
+        put(
+            &gw,
+            "/v1/provider/upstreams/fastllm",
+            &owner,
+            upstream_body(&mock, "k")
+        )
+        .await
+        .0,
+        200
+    );
+    let (s, v) = call(
+        &gw,
+        reqwest::Method::DELETE,
+        "/v1/provider/upstreams/fastllm",
+        &owner,
+        None,
+    )
+    .await;
+    assert_eq!((s, &v["deleted"]), (200, &json!(true)), "{v}");
+    let (s, v) = put(
+        &gw,
+        "/v1/provider/upstreams/fastllm",
+        &thief,
+        upstream_body(&mock, "k"),
+    )
+    .await;
+    assert_eq!((s, v["error"].as_str()), (409, Some("CONFLICT")), "{v}");
+    let c = crate::common::pg::client(&db).await;
+    let row = c
+        .query_one(
+            "SELECT enabled, key_sealed IS NULL FROM market_upstreams WHERE id = 'fastllm'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (row.get::<_, bool>(0), row.get::<_, bool>(1)),
+        (false, true),
+        "offline, key erased"
+    );
+    // Its owner may bring it back.
+    assert_eq!(
+        put(
+            &gw,
+            "/v1/provider/upstreams/fastllm",
+            &owner,
+            upstream_body(&mock, "k")
+        )
+        .await
+        .0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn absurd_token_counts_from_any_provider_never_stall_settlement() {
+    // Found by review: counts near u64::MAX were cast to i64 and summed by the per-key and
+    // per-provider upserts until Postgres refused the batch ("bigint out of range"), and a
+    // refused batch is retried forever: nothing settled on that node after it.
+    let db = funded_db().await;
+    let mock = Mock::start().await;
+    let gw = node(&db, &mock, "").await;
+    let huge = &[("x-mock-output-tokens", "9000000000000000000")][..];
+    let mut ids = Vec::new();
+    for headers in [huge, huge, &[][..]] {
+        let resp = gw
+            .post("/v1/chat/completions", &json!({"model": "gpt-test", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}), headers)
+            .await;
+        ids.push(request_id(&resp));
+        let _ = resp.bytes().await;
+    }
+    for id in &ids {
+        let row = logged(&db, id).await;
+        assert!(
+            row.get::<_, i64>(5) <= 1 << 40,
+            "clamped: {}",
+            row.get::<_, i64>(5)
+        );
+    }
+    ledger_check(&gw);
+}
+
+#[tokio::test]
+async fn a_probe_verdict_only_lands_on_the_revision_it_probed() {
+    // Found by review: the verdict was keyed by price row, so a re-PUT that kept the price
+    // but changed the upstream could be marked live by the older probe.
+    let db = migrated_db().await;
+    let ledger = tollgate_billing::ledger::Ledger::connect(&db, 2)
+        .await
+        .unwrap();
+    let owner = "0x00000000000000000000000000000000000000ab";
+    let up = tollgate_billing::ledger::market::UpstreamRow {
+        id: "rev".into(),
+        owner: owner.into(),
+        kind: "openai".into(),
+        base_url: "http://127.0.0.1:1/v1".into(),
+        priority: 100,
+        key_sealed: None,
+        key_master_id: None,
+        key_last4: None,
+        enabled: true,
+        suspended_reason: None,
+    };
+    ledger.put_upstream(&up).await.unwrap().unwrap();
+    let model = tollgate_billing::ledger::market::ModelRow {
+        upstream_id: "rev".into(),
+        id: "m".into(),
+        upstream_model: "m".into(),
+        display_name: "m".into(),
+        context_length: 0,
+        input_modalities: vec!["text".into()],
+        output_modalities: vec!["text".into()],
+        enabled: true,
+        live: false,
+        status: "probing".into(),
+        price_id: 0,
+        prices: Default::default(),
+        revision: 0,
+    };
+    let (_, first) = ledger.put_model(owner, &model).await.unwrap().unwrap();
+    // The upstream changes (same price) while the first probe runs.
+    ledger.put_upstream(&up).await.unwrap().unwrap();
+    assert!(!ledger
+        .set_model_live("rev", "m", first, true, "live")
+        .await
+        .unwrap());
+    let (_, models) = ledger.market().await.unwrap();
+    assert!(!models[0].live, "the stale verdict did not land");
+    assert!(ledger
+        .set_model_live("rev", "m", models[0].revision, true, "live")
+        .await
+        .unwrap());
+}
