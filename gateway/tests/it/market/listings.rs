@@ -281,3 +281,74 @@ async fn a_model_whose_answers_carry_no_usage_is_never_listed() {
     assert!(!lists(&gw, "silent", "quiet").await && !lists(&gw, "failing", "quiet").await);
     assert_eq!(chat(&gw, "silent", json!({})).await.0, 400);
 }
+
+#[tokio::test]
+async fn a_stream_in_flight_when_its_model_goes_offline_finishes_and_is_billed() {
+    let db = funded_db().await;
+    let mock = Mock::start().await;
+    let gw = node(&db, &mock, "").await;
+    let pk = provider_key(&gw, &PrivateKeySigner::random(), None).await;
+    assert_eq!(
+        put(
+            &gw,
+            "/v1/provider/upstreams/slow",
+            &pk,
+            upstream_body(&mock, "k")
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        put(
+            &gw,
+            "/v1/provider/models/sm",
+            &pk,
+            model_body("slow", "mock-gpt", "1", "1")
+        )
+        .await
+        .1["live"],
+        true
+    );
+    wait_for("sm listed", Duration::from_secs(2), || {
+        lists(&gw, "sm", "slow")
+    })
+    .await;
+    // 16 tokens, 60 ms apart: about a second of stream.
+    let resp = gw
+        .post(
+            "/v1/chat/completions",
+            &json!({"model": "sm", "max_tokens": 16, "stream": true, "messages": [{"role": "user", "content": "hi"}]}),
+            &[("x-mock-inter-token-ms", "60")],
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let id = request_id(&resp);
+    let (s, v) = call(
+        &gw,
+        reqwest::Method::DELETE,
+        "/v1/provider/upstreams/slow",
+        &pk,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    wait_for("sm unlisted", Duration::from_secs(2), || async {
+        !lists(&gw, "sm", "slow").await
+    })
+    .await;
+    let text = resp.text().await.unwrap();
+    assert!(
+        text.trim_end().ends_with("data: [DONE]"),
+        "the stream finished: {text}"
+    );
+    let row = logged(&db, &id).await;
+    assert_eq!(row.get::<_, String>(0), "slow");
+    assert_eq!(
+        (row.get::<_, i64>(4), row.get::<_, i64>(5)),
+        (12, 16),
+        "billed in full"
+    );
+    // New requests are refused.
+    assert_eq!(chat(&gw, "sm", json!({})).await.0, 400);
+}
