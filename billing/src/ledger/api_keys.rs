@@ -9,17 +9,6 @@ use serde::Serialize;
 /// The channel revocations are announced on; the payload is the key hash in hex.
 const CHANNEL: &str = "tollgate_key_revoked";
 
-/// RFC 3339 UTC text for a timestamptz column (what the JSON APIs show).
-macro_rules! iso {
-    ($col:literal) => {
-        concat!(
-            "to_char(",
-            $col,
-            " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-        )
-    };
-}
-
 /// A freshly created API key: `key` is shown once and never stored.
 #[derive(Debug, Clone)]
 pub struct NewApiKey {

@@ -1,54 +1,18 @@
-//! The marketplace's tables: provider keys, upstreams (with their sealed API keys), listed
+//! The marketplace's tables: upstreams (with their sealed API keys), listed
 //! models and the append-only price history. Every change that alters what buyers can be
 //! routed to notifies `tollgate_catalog` in its own transaction, so every node reloads within
 //! a second of the commit.
 
-use super::{hash_api_key, normalise_wallet, random_hex, Ledger, LedgerError};
+use super::{Ledger, LedgerError};
 use serde::Serialize;
 
 /// Catalog changes are announced here (the payload is informational: nodes reload all).
 pub const CATALOG_CHANNEL: &str = "tollgate_catalog";
 
-/// What a provider key may do.
-pub const PROVIDER_SCOPES: [&str; 3] = ["models:write", "earnings:read", "status:read"];
-
-macro_rules! iso {
-    ($col:literal) => {
-        concat!(
-            "to_char(",
-            $col,
-            " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-        )
-    };
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct NewProviderKey {
-    pub id: String,
-    pub key: String,
-    pub label: String,
-    pub scopes: Vec<String>,
-    pub expires_at: String,
-    pub created_at: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ProviderKeyInfo {
-    pub id: String,
-    pub label: String,
-    pub scopes: Vec<String>,
-    pub expires_at: String,
-    pub created_at: String,
-    pub revoked_at: Option<String>,
-}
-
-/// A valid (unrevoked, unexpired) provider key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProviderKeyRecord {
-    pub id: String,
-    pub wallet: String,
-    pub scopes: Vec<String>,
-}
+pub use super::market_reports::{DailyEarnings, LastDay};
+pub use super::provider_keys::{
+    NewProviderKey, ProviderKeyInfo, ProviderKeyRecord, PROVIDER_SCOPES,
+};
 
 /// An upstream as stored. `key_sealed` is nonce || AES-256-GCM ciphertext (see the gateway's
 /// `market::sealed`); the ledger never sees a key in clear.
@@ -103,34 +67,6 @@ pub enum Refused {
     NotOwner,
     /// No such upstream (of this owner).
     Unknown,
-}
-
-/// Per model and UTC day: what a provider's listing did.
-#[derive(Debug, Clone, Serialize)]
-pub struct DailyEarnings {
-    pub provider: String,
-    pub model: String,
-    pub day: String,
-    pub requests: i64,
-    pub input_tokens: i64,
-    pub cache_write_5m_tokens: i64,
-    pub cache_write_1h_tokens: i64,
-    pub cache_read_tokens: i64,
-    pub output_tokens: i64,
-    pub earned_usdc: i64,
-    pub usage_missing: i64,
-    pub usage_disproved: i64,
-}
-
-/// One provider's last 24 hours, for the public marketplace view.
-#[derive(Debug, Clone, Serialize)]
-pub struct LastDay {
-    pub provider: String,
-    pub requests: i64,
-    pub succeeded: i64,
-    pub mean_latency_ms: Option<i64>,
-    pub mean_ttfb_ms: Option<i64>,
-    pub tokens: i64,
 }
 
 const UPSTREAM_COLS: &str = "id, owner, kind, base_url, priority, key_sealed, key_master_id, key_last4, enabled, suspended_reason";
@@ -188,135 +124,6 @@ async fn notify(tx: &tokio_postgres::Transaction<'_>, what: &str) -> Result<(), 
 }
 
 impl Ledger {
-    /// A provider key for `wallet`: `pk-` + 64 hex, shown once, stored as SHA-256.
-    pub async fn create_provider_key(
-        &self,
-        wallet: &str,
-        label: &str,
-        scopes: &[String],
-        valid_for_days: u32,
-    ) -> Result<NewProviderKey, LedgerError> {
-        let wallet = normalise_wallet(wallet)?;
-        if label.chars().count() > 100 {
-            return Err(LedgerError::Invalid(
-                "label is longer than 100 characters".into(),
-            ));
-        }
-        if let Some(bad) = scopes
-            .iter()
-            .find(|s| !PROVIDER_SCOPES.contains(&s.as_str()))
-        {
-            return Err(LedgerError::Invalid(format!(
-                "scopes: unknown scope {bad:?} (expected {})",
-                PROVIDER_SCOPES.join(", ")
-            )));
-        }
-        if !(1..=3650).contains(&valid_for_days) {
-            return Err(LedgerError::Invalid(
-                "valid_for_days must be between 1 and 3650".into(),
-            ));
-        }
-        let key = format!("pk-{}", random_hex(32)?);
-        let id = format!("pkey_{}", random_hex(8)?);
-        let hash = hash_api_key(&key);
-        let c = self.conn().await?;
-        let row = c
-            .query_one(
-                concat!(
-                    "INSERT INTO provider_keys (id, wallet, key_hash, label, scopes, expires_at)
-                     VALUES ($1, $2, $3, $4, $5, now() + make_interval(days => $6)) RETURNING ",
-                    iso!("expires_at"),
-                    ", ",
-                    iso!("created_at")
-                ),
-                &[
-                    &id,
-                    &wallet,
-                    &&hash[..],
-                    &label,
-                    &scopes,
-                    &(valid_for_days as i32),
-                ],
-            )
-            .await?;
-        Ok(NewProviderKey {
-            id,
-            key,
-            label: label.to_string(),
-            scopes: scopes.to_vec(),
-            expires_at: row.get(0),
-            created_at: row.get(1),
-        })
-    }
-
-    /// The key's owner and scopes, when it is neither revoked nor expired. Not cached: the
-    /// provider endpoints are rare, and a revocation is then effective on every node at once.
-    pub async fn find_provider_key(
-        &self,
-        hash: &[u8; 32],
-    ) -> Result<Option<ProviderKeyRecord>, LedgerError> {
-        let c = self.conn().await?;
-        let row = c
-            .query_opt(
-                "SELECT id, wallet, scopes FROM provider_keys
-                 WHERE key_hash = $1 AND revoked_at IS NULL AND expires_at > now()",
-                &[&&hash[..]],
-            )
-            .await?;
-        Ok(row.map(|r| ProviderKeyRecord {
-            id: r.get(0),
-            wallet: r.get(1),
-            scopes: r.get(2),
-        }))
-    }
-
-    pub async fn list_provider_keys(
-        &self,
-        wallet: &str,
-    ) -> Result<Vec<ProviderKeyInfo>, LedgerError> {
-        let wallet = normalise_wallet(wallet)?;
-        let c = self.conn().await?;
-        let rows = c
-            .query(
-                concat!(
-                    "SELECT id, label, scopes, ",
-                    iso!("expires_at"),
-                    ", ",
-                    iso!("created_at"),
-                    ", ",
-                    iso!("revoked_at"),
-                    " FROM provider_keys WHERE wallet = $1 ORDER BY created_at, id"
-                ),
-                &[&wallet],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| ProviderKeyInfo {
-                id: r.get(0),
-                label: r.get(1),
-                scopes: r.get(2),
-                expires_at: r.get(3),
-                created_at: r.get(4),
-                revoked_at: r.get(5),
-            })
-            .collect())
-    }
-
-    /// Revoke one of `wallet`'s provider keys; false when it has no such key.
-    pub async fn revoke_provider_key(&self, wallet: &str, id: &str) -> Result<bool, LedgerError> {
-        let wallet = normalise_wallet(wallet)?;
-        let c = self.conn().await?;
-        let n = c
-            .execute(
-                "UPDATE provider_keys SET revoked_at = COALESCE(revoked_at, now())
-                 WHERE id = $1 AND wallet = $2",
-                &[&id, &wallet],
-            )
-            .await?;
-        Ok(n == 1)
-    }
-
     /// Register or update an upstream owned by `row.owner`. `key_sealed: None` keeps the
     /// stored key. Refused when another wallet owns the id.
     pub async fn put_upstream(
@@ -591,99 +398,6 @@ impl Ledger {
         notify(&tx, id).await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    /// Per marketplace upstream over the last `hours`: (requests, usage missing, usage
-    /// disproved); `suspended_too`: also those already suspended.
-    pub async fn usage_flags(
-        &self,
-        hours: i32,
-        suspended_too: bool,
-    ) -> Result<Vec<(String, i64, i64, i64)>, LedgerError> {
-        let c = self.conn().await?;
-        let rows = c
-            .query(
-                "SELECT d.provider, SUM(d.requests)::INT8, SUM(d.usage_missing)::INT8, SUM(d.usage_disproved)::INT8
-                 FROM provider_daily d JOIN market_upstreams u ON u.id = d.provider
-                 WHERE ($2 OR u.suspended_reason IS NULL) AND d.hour > now() - make_interval(hours => $1)
-                 GROUP BY d.provider",
-                &[&hours, &suspended_too],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
-            .collect())
-    }
-
-    /// Per model and day for these providers, newest day first (at most `days` days).
-    pub async fn daily_earnings(
-        &self,
-        providers: &[String],
-        days: i32,
-    ) -> Result<Vec<DailyEarnings>, LedgerError> {
-        let c = self.conn().await?;
-        let rows = c
-            .query(
-                "SELECT provider, model, to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, SUM(requests)::INT8,
-                     SUM(input_tokens)::INT8, SUM(cache_write_5m_tokens)::INT8, SUM(cache_write_1h_tokens)::INT8,
-                     SUM(cache_read_tokens)::INT8, SUM(output_tokens)::INT8, SUM(earned)::INT8,
-                     SUM(usage_missing)::INT8, SUM(usage_disproved)::INT8
-                 FROM provider_daily
-                 WHERE provider = ANY($1) AND hour > now() - make_interval(days => $2)
-                 GROUP BY provider, model, day
-                 ORDER BY day DESC, provider, model",
-                &[&providers, &days],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| DailyEarnings {
-                provider: r.get(0),
-                model: r.get(1),
-                day: r.get(2),
-                requests: r.get(3),
-                input_tokens: r.get(4),
-                cache_write_5m_tokens: r.get(5),
-                cache_write_1h_tokens: r.get(6),
-                cache_read_tokens: r.get(7),
-                output_tokens: r.get(8),
-                earned_usdc: r.get(9),
-                usage_missing: r.get(10),
-                usage_disproved: r.get(11),
-            })
-            .collect())
-    }
-
-    /// The last 24 h per provider (every provider, the file's too): requests, successes, mean
-    /// latency and time to first byte of successes, tokens.
-    pub async fn last_day(&self) -> Result<Vec<LastDay>, LedgerError> {
-        let c = self.conn().await?;
-        let rows = c
-            .query(
-                "SELECT provider, SUM(requests)::INT8, SUM(succeeded)::INT8, SUM(latency_ms_sum)::INT8,
-                     SUM(ttfb_ms_sum)::INT8,
-                     SUM(input_tokens + cache_write_5m_tokens + cache_write_1h_tokens + cache_read_tokens + output_tokens)::INT8
-                 FROM provider_daily WHERE hour > now() - interval '24 hours'
-                 GROUP BY provider ORDER BY provider",
-                &[],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                let ok: i64 = r.get(2);
-                let mean = |sum: i64| (ok > 0).then(|| sum / ok);
-                LastDay {
-                    provider: r.get(0),
-                    requests: r.get(1),
-                    succeeded: ok,
-                    mean_latency_ms: mean(r.get(3)),
-                    mean_ttfb_ms: mean(r.get(4)),
-                    tokens: r.get(5),
-                }
-            })
-            .collect())
     }
 
     /// Marketplace upstreams and their owners (payouts go to the owner).

@@ -2,12 +2,25 @@
 //! request log. Every money movement is one transaction whose entries sum to zero and whose
 //! idempotency key makes a replay a no-op.
 
+/// RFC 3339 UTC text for a timestamptz column (what the JSON APIs show).
+macro_rules! iso {
+    ($col:literal) => {
+        concat!(
+            "to_char(",
+            $col,
+            " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+        )
+    };
+}
+
 mod api_keys;
 mod chain_credits;
 pub mod feed;
 pub mod market;
+mod market_reports;
 mod migrations;
 mod payouts;
+mod provider_keys;
 pub mod queries;
 mod siwe_nonces;
 mod solvency;

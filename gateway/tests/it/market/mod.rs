@@ -1,12 +1,13 @@
 //! The marketplace against real Postgres and two gateway nodes: providers join with SIWE,
 //! list upstreams and models through the API (probed before they route), change prices, rotate
 //! keys and go offline; buyers choose among them; strangers' inputs are held to the SSRF and
-//! usage-plausibility rules.
+//! usage-plausibility rules (`usage`).
 
 mod cli;
 mod listings;
 mod preferences;
 mod trust;
+mod usage;
 
 use crate::common::ledger::*;
 use crate::common::siwe::SiweMsg;
