@@ -133,15 +133,24 @@ async fn a_provider_joins_is_routed_and_billed_at_its_price_and_every_change_rea
         v["models"][0]["live"], true,
         "re-probed with the new key: {v}"
     );
+    // Every request served while waiting is billed; earnings below are read once all of
+    // them have settled (reading sooner races the settlement batch, not the code).
+    let served = std::cell::RefCell::new(Vec::new());
     wait_for(
         "the rotated key on node 2",
         Duration::from_secs(2),
         || async {
-            let (s, _, _) = chat(&n2, "acme/gpt-test", json!({})).await;
+            let (s, _, id) = chat(&n2, "acme/gpt-test", json!({})).await;
+            if s == 200 {
+                served.borrow_mut().push(id);
+            }
             s == 200 && acme.last().header("authorization") == Some("Bearer acme-key-0002")
         },
     )
     .await;
+    for id in served.take() {
+        logged(&db, &id).await;
+    }
     let raw = c
         .query_one(
             "SELECT key_sealed, key_last4, key_master_id FROM market_upstreams WHERE id = 'acme'",
