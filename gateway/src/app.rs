@@ -6,7 +6,7 @@
 //! 4. the market: the config file's providers resolved, then the marketplace's loaded;
 //! 5. identity and money for the control plane: SIWE (with fleet-wide nonces), the chain;
 //! 6. the proxy service on `server.listen`, the admin listener on `metrics.listen`;
-//! 7. background services: the catalog feed (reloads, DNS), Redis, limiter upkeep, key
+//! 7. background services: the health feed and probes, the catalog feed (reloads, DNS), Redis, limiter upkeep, key
 //!    revocations, chain jobs, and the billing service that drains everything on SIGTERM.
 
 use crate::admin::AdminApp;
@@ -24,6 +24,8 @@ use crate::jobs::settlement::{self, BillingRunner};
 use crate::jobs::shutdown::Shutdown;
 use crate::jobs::solvency_watch::SolvencyWatch;
 use crate::market::feed::MarketFeed;
+use crate::market::prober::Prober;
+use crate::market::shared_health::HealthFeed;
 use crate::market::Market;
 use crate::metrics::Metrics;
 use crate::money::{payouts, ChainReader, OnChain};
@@ -147,6 +149,8 @@ pub fn run(config: Config, chains: Chains) -> ExitCode {
         admin.add_tcp(&addr.to_string());
         server.add_service(admin);
     }
+    server.add_service(background_service("health feed", HealthFeed(market.clone())));
+    server.add_service(background_service("health probes", Prober(market.clone())));
     server.add_service(background_service("catalog", MarketFeed(market)));
     if let Some(h) = &redis {
         server.add_service(background_service("redis", RedisService(h.clone())));

@@ -39,6 +39,7 @@ fn main() -> std::io::Result<()> {
         cache_write_1h_tokens: args.cache_write_1h_tokens,
         ttft_ms: args.ttft_ms,
         inter_token_ms: args.inter_token_ms,
+        switch: Default::default(),
     };
     // One thread: a current-thread runtime avoids cross-thread wake-ups.
     let runtime = if args.threads <= 1 {

@@ -13,6 +13,29 @@ pub struct MockDefaults {
     pub cache_write_1h_tokens: u64,
     pub ttft_ms: u64,
     pub inter_token_ms: u64,
+    /// Flipped at run time by a test: every request answered with this status.
+    pub switch: FailSwitch,
+}
+
+/// A whole-mock fault a test turns on and off while the mock runs (requests carry no
+/// control of their own: e.g. the gateway's health probes).
+#[derive(Clone, Debug, Default)]
+pub struct FailSwitch(std::sync::Arc<std::sync::atomic::AtomicU16>);
+
+impl FailSwitch {
+    /// Answer every request with `status` from now on.
+    pub fn fail_with(&self, status: u16) {
+        self.0.store(status, std::sync::atomic::Ordering::Relaxed);
+    }
+    pub fn recover(&self) {
+        self.fail_with(0);
+    }
+    pub fn status(&self) -> Option<u16> {
+        match self.0.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => None,
+            s => Some(s),
+        }
+    }
 }
 
 impl Default for MockDefaults {
@@ -25,6 +48,7 @@ impl Default for MockDefaults {
             cache_write_1h_tokens: 0,
             ttft_ms: 0,
             inter_token_ms: 0,
+            switch: FailSwitch::default(),
         }
     }
 }
@@ -75,6 +99,14 @@ impl Controls {
             malformed_sse: false,
             count_prompt: false,
         }
+        .with_switch(d)
+    }
+
+    fn with_switch(mut self, d: &MockDefaults) -> Self {
+        if let Some(s) = d.switch.status() {
+            self.status = Some(s);
+        }
+        self
     }
 
     /// Applies every `x-mock-*` header. Unknown `x-mock-*` names are ignored

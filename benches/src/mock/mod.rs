@@ -15,7 +15,7 @@ mod request;
 mod server;
 mod sse;
 
-pub use controls::MockDefaults;
+pub use controls::{FailSwitch, MockDefaults};
 pub use recorder::{RecordedRequest, Recorder};
 pub use server::{serve, spawn_mock};
 

@@ -16,6 +16,7 @@ macro_rules! iso {
 mod api_keys;
 mod chain_credits;
 pub mod feed;
+pub mod health;
 pub mod market;
 mod market_reports;
 mod migrations;

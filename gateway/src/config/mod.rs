@@ -20,6 +20,7 @@
 
 mod billing;
 mod chain;
+mod health;
 mod identity;
 mod limits;
 mod marketplace;
@@ -30,6 +31,7 @@ mod server;
 
 pub use billing::{BillingConfig, LedgerConfig};
 pub use chain::{ChainConfig, Settlement};
+pub use health::{HealthConfig, Routing};
 pub use identity::{SiweConfig, SiwePolicy};
 pub use limits::{ControlLimits, LimitsConfig, RedisConfig, RedisFailure, WalletLimits};
 pub use marketplace::MarketplaceConfig;
@@ -67,6 +69,7 @@ pub struct Config {
     pub routes: RoutesConfig,
     /// Providers who join through the API (`marketplace:`; needs `billing.ledger`).
     pub marketplace: Option<MarketplaceConfig>,
+    pub health: HealthConfig,
 }
 
 /// A credential. Never printed: `Debug` and `Display` show `***`.
@@ -206,6 +209,7 @@ impl Validator<'_> {
         let route_aliases = self.route_aliases(raw.route_aliases, &known_models);
         let alias_names: Vec<String> = route_aliases.iter().map(|a| a.name.clone()).collect();
         let routes = self.routes(raw.routes, &alias_names);
+        let health = self.health(raw.health);
         Config {
             server,
             metrics_listen,
@@ -220,6 +224,7 @@ impl Validator<'_> {
             chain,
             routes,
             marketplace,
+            health,
         }
     }
 
@@ -301,6 +306,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         "s" => Some(Duration::from_secs(n)),
         "m" => Some(Duration::from_secs(n.checked_mul(60)?)),
         "h" => Some(Duration::from_secs(n.checked_mul(3600)?)),
+        "d" => Some(Duration::from_secs(n.checked_mul(86_400)?)),
         _ => None,
     }
 }

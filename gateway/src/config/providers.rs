@@ -49,6 +49,8 @@ pub struct ProviderModel {
     pub tokenizer: Option<Encoding>,
     /// The `market_prices` row `prices` came from (`None`: the config file's prices).
     pub price_id: Option<i64>,
+    /// Actively probed (`probe: false` in the file: passive health only).
+    pub probe: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -277,6 +279,7 @@ impl Validator<'_> {
             id: m.id,
             prices,
             price_id: None,
+            probe: m.probe.unwrap_or(true),
         })
     }
 }

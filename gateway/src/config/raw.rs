@@ -23,6 +23,8 @@ pub struct RawConfig {
     pub redis: Option<RawRedis>,
     pub chain: Option<RawChain>,
     pub marketplace: Option<RawMarketplace>,
+    #[serde(default)]
+    pub health: RawHealth,
     /// Plugin chains per route (`config/routes.rs`).
     #[serde(default)]
     pub routes: RawRoutes,
@@ -211,6 +213,8 @@ pub struct RawModel {
     pub pricing: Option<RawPricing>,
     /// `o200k_base`, `cl100k_base` or `none` (default: by the upstream model's name).
     pub tokenizer: Option<String>,
+    /// `false`: never actively probed (passive health only).
+    pub probe: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -345,4 +349,18 @@ pub struct RawMarketplace {
     pub input_tolerance_pct: Option<u64>,
     pub input_slack_tokens: Option<u64>,
     pub upkeep_every: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealth {
+    pub probes: Option<bool>,
+    pub probe_interval: Option<String>,
+    pub probe_timeout: Option<String>,
+    pub retention: Option<String>,
+    pub shared: Option<bool>,
+    pub routing: Option<String>,
+    #[serde(default)]
+    pub routing_by_model: std::collections::BTreeMap<String, String>,
+    pub latency_decay: Option<String>,
 }

@@ -5,6 +5,7 @@
 //! | module | endpoints |
 //! | --- | --- |
 //! | [`public`] | `GET /health`, `GET /v1/models`, `GET /v1/marketplace` |
+//! | [`health`] | `GET /v1/health/providers`, `GET /v1/health/history` |
 //! | [`caller`] | (who is asking: API key or SIWE; shared by the handlers below) |
 //! | [`account`] | `GET /v1/balance/:wallet`, `GET /v1/usage/:wallet`, `GET /v1/requests` |
 //! | [`keys`] | `POST /v1/auth/nonce`, `POST`/`GET /v1/auth/keys`, `DELETE /v1/auth/keys/:id` |
@@ -18,6 +19,7 @@
 pub mod account;
 pub mod caller;
 pub mod earnings;
+pub mod health;
 pub mod keys;
 pub mod listing_body;
 pub mod listings;
@@ -87,6 +89,10 @@ pub enum Route {
     DeleteModel(String),
     /// `GET /v1/provider/status` (provider key)
     ProviderStatus,
+    /// `GET /v1/health/providers` (public)
+    HealthProviders,
+    /// `GET /v1/health/history?provider=&model=&since=&limit=&cursor=` (public)
+    HealthHistory,
 }
 
 /// What the ledger-backed endpoints need.
@@ -117,6 +123,8 @@ pub struct ControlPlane {
     pub accounts: Option<Arc<Accounts>>,
     /// Its per-client-address limits apply before anything is verified.
     pub limiter: Arc<RateLimiter>,
+    /// `/v1/health/providers`'s cached aggregates.
+    pub health: health::HealthView,
 }
 
 impl ControlPlane {
@@ -154,6 +162,20 @@ impl ControlPlane {
                     &last_day,
                 );
                 respond_json(session, 200, body, None, false).await
+            }
+            Route::HealthProviders => {
+                let body = self.health.providers(&self.market).await;
+                respond_json(session, 200, Bytes::from(body.to_string()), None, false).await
+            }
+            Route::HealthHistory => {
+                let q = session.req_header().uri.query().map(str::to_string);
+                match health::history(&self.market, q.as_deref()).await {
+                    Ok(body) => {
+                        respond_json(session, 200, Bytes::from(body.to_string()), None, false)
+                            .await
+                    }
+                    Err(e) => respond_error(session, &e, None, false).await,
+                }
             }
             route => match &self.accounts {
                 Some(accounts) => serve_account(session, accounts, route).await,
@@ -196,7 +218,11 @@ impl ControlPlane {
 
 async fn serve_account(session: &mut Session, a: &Accounts, route: Route) -> pingora::Result<()> {
     match route {
-        Route::Health | Route::Models | Route::Marketplace => {
+        Route::Health
+        | Route::Models
+        | Route::Marketplace
+        | Route::HealthProviders
+        | Route::HealthHistory => {
             unreachable!("answered without a ledger")
         }
         Route::Balance(wallet) => account::balance(session, a, &wallet).await,

@@ -5,12 +5,11 @@
 //! finish on the listing they were admitted under.
 
 use super::catalog::ModelCatalog;
-use super::provider_pool::{HealthCell, ProviderPool};
+use super::provider_pool::{HealthCell, PoolTiming, ProviderPool};
 use super::upstream_addrs::UpstreamAddrs;
 use crate::config::{Provider, ProviderModel, RouteAlias};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 pub struct Listings {
     pub providers: Vec<Provider>,
@@ -25,7 +24,7 @@ impl Listings {
     pub fn new(
         providers: Vec<Provider>,
         aliases: &[RouteAlias],
-        cooldown: Duration,
+        timing: PoolTiming,
         allow_private: bool,
         cells: &mut HashMap<String, Arc<HealthCell>>,
     ) -> Listings {
@@ -34,7 +33,7 @@ impl Listings {
                 let cell = cells.entry(p.id.clone()).or_default().clone();
                 (cell, p.priority)
             }),
-            cooldown,
+            timing,
         );
         cells.retain(|id, _| providers.iter().any(|p| &p.id == id));
         Listings {

@@ -6,33 +6,38 @@
 //! | --- | --- |
 //! | [`listings`] | one snapshot: providers, catalog, health, addresses |
 //! | [`catalog`] | model id → candidate routes |
-//! | [`provider_pool`] | health and order of the candidates |
+//! | [`provider_pool`] | order of the candidates (health, priority, round-robin or latency) |
+//! | [`health_cell`] | one provider's breaker, latency average and in-flight count |
 //! | [`upstream_addrs`] | provider addresses, resolved off the request path and checked |
 //! | [`address_policy`] | which addresses a stranger's `base_url` may reach (SSRF) |
 //! | [`sealed`] | upstream API keys at rest (AES-256-GCM) |
 //! | [`rows`] | Postgres rows → [`crate::config::Provider`] |
 //! | [`probe`] | the minimal call a listing must pass, with usage |
 //! | [`feed`] | the background service: reload on `NOTIFY`, DNS refresh, suspensions |
+//! | [`shared_health`] | breaker transitions announced to and applied from the fleet |
+//! | [`prober`] | the background service: active probes, claimed once per interval fleet-wide |
 
 pub mod address_policy;
 pub mod catalog;
 pub mod feed;
+pub mod health_cell;
 pub mod listings;
 pub mod probe;
 pub mod provider_pool;
 pub mod rows;
+pub mod prober;
 pub mod sealed;
+pub mod shared_health;
 pub mod upstream_addrs;
 
-use crate::config::{Config, MarketplaceConfig, Provider, RouteAlias};
+use crate::config::{Config, HealthConfig, MarketplaceConfig, Provider, RouteAlias};
 use crate::metrics::Metrics;
 use arc_swap::ArcSwap;
 pub use listings::Listings;
-use provider_pool::HealthCell;
+use provider_pool::{HealthCell, PoolTiming};
 use sealed::Keyring;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tollgate_billing::ledger::{Ledger, LedgerError};
 
 /// The current [`Listings`] and how to rebuild them.
@@ -40,11 +45,18 @@ pub struct Market {
     current: ArcSwap<Listings>,
     yaml: Vec<Provider>,
     aliases: Vec<RouteAlias>,
-    cooldown: Duration,
+    timing: PoolTiming,
     /// `None`: the config file's providers only.
     pub settings: Option<MarketplaceConfig>,
     pub master: Option<Keyring>,
     ledger: Option<Ledger>,
+    /// The ledger for fleet health (probe claims and results, shared transitions), with
+    /// or without the marketplace.
+    fleet: Option<Ledger>,
+    /// Transitions to announce to the fleet ([`shared_health`]).
+    pub shared: shared_health::SharedHealth,
+    share_health: bool,
+    pub health: HealthConfig,
     cells: Mutex<HashMap<String, Arc<HealthCell>>>,
     /// One rebuild at a time (a burst of notifications is one reload, then another).
     rebuilding: tokio::sync::Mutex<()>,
@@ -68,11 +80,15 @@ impl Market {
             )?),
             None => None,
         };
+        let timing = PoolTiming {
+            cooldown: config.server.unhealthy_cooldown,
+            latency_decay: config.health.latency_decay,
+        };
         let mut cells = HashMap::new();
         let first = Listings::new(
             config.providers.clone(),
             &config.route_aliases,
-            config.server.unhealthy_cooldown,
+            timing,
             true,
             &mut cells,
         );
@@ -84,10 +100,14 @@ impl Market {
             current: ArcSwap::from_pointee(first),
             yaml: config.providers.clone(),
             aliases: config.route_aliases.clone(),
-            cooldown: config.server.unhealthy_cooldown,
+            timing,
             settings: config.marketplace.clone(),
             master,
+            share_health: config.health.shared && ledger.is_some(),
+            fleet: ledger.clone(),
             ledger: ledger.filter(|_| config.marketplace.is_some()),
+            shared: shared_health::SharedHealth::new(),
+            health: config.health.clone(),
             cells: Mutex::new(cells),
             rebuilding: tokio::sync::Mutex::new(()),
             metrics,
@@ -108,8 +128,18 @@ impl Market {
         &self.yaml
     }
 
+    /// The ledger, when the marketplace is on.
     pub fn ledger(&self) -> Option<&Ledger> {
         self.ledger.as_ref()
+    }
+
+    /// The ledger, whenever billing is in Postgres (fleet health).
+    pub fn fleet(&self) -> Option<&Ledger> {
+        self.fleet.as_ref()
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// Rebuild from the config file and the marketplace tables, resolve, swap. A row that
@@ -143,7 +173,7 @@ impl Market {
             Listings::new(
                 providers,
                 &self.aliases,
-                self.cooldown,
+                self.timing,
                 settings.allow_private_upstreams,
                 &mut cells,
             )

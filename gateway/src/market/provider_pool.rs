@@ -1,60 +1,25 @@
-//! Provider health and candidate ordering: healthy before unknown before unhealthy, then
-//! lower priority first, then round-robin among equals.
+//! Candidate ordering: healthy before unknown before unhealthy, then lower priority first,
+//! then round-robin among equals — or, with `routing: latency`, power of two choices on
+//! [`HealthCell::cost`] among the healthy candidates of the best priority.
 //!
-//! Health is local to this node and passive (learned from real traffic): a connect failure,
-//! a first-byte timeout or a 5xx marks a provider unhealthy; any success marks it healthy.
-//! After `cooldown` an unhealthy provider ranks as unknown again, so it gets retried first
-//! once its peers are no better. A provider's [`HealthCell`] outlives catalog snapshots
-//! (see [`super::Market`]): a reload neither forgets a failure nor a recovery.
+//! Health is learned from real traffic (a connect failure, a first-byte timeout or a 5xx
+//! opens a provider's breaker; any answer closes it), from probes, and from the other nodes
+//! ([`super::shared_health`]). An open breaker ranks last until the cooldown; then exactly
+//! one request (the trial) ranks it as healthy, and the others keep ranking it last until
+//! the trial has decided.
 
 use super::catalog::{ModelEntry, Route};
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+pub use super::health_cell::{Breaker, Health, HealthCell, InFlight};
+use crate::config::Routing;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
 
-/// Failure times are milliseconds since this instant (one per process, so cells carried
-/// from one snapshot to the next keep meaning the same thing).
-fn epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Health {
-    Healthy = 0,
-    Unknown = 1,
-    Unhealthy = 2,
-}
-
-impl Health {
-    /// Gauge value: 1 healthy, 0 unknown, -1 unhealthy.
-    pub fn gauge(self) -> i64 {
-        match self {
-            Health::Healthy => 1,
-            Health::Unknown => 0,
-            Health::Unhealthy => -1,
-        }
-    }
-}
-
-/// One provider's health, shared by every snapshot that lists it.
-#[derive(Debug)]
-pub struct HealthCell {
-    health: AtomicU8,
-    /// Milliseconds since [`epoch`] of the last failure.
-    failed_at_ms: AtomicU64,
-    /// Moving average (weight 1/8) of time to the response header, in ms + 1 (0: none yet).
-    ttfb_avg: AtomicU64,
-}
-
-impl Default for HealthCell {
-    fn default() -> Self {
-        HealthCell {
-            health: AtomicU8::new(Health::Unknown as u8),
-            failed_at_ms: AtomicU64::new(0),
-            ttfb_avg: AtomicU64::new(0),
-        }
-    }
+/// How long an open breaker waits for its trial, and the latency average's time constant.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolTiming {
+    pub cooldown: Duration,
+    pub latency_decay: Duration,
 }
 
 struct ProviderState {
@@ -65,6 +30,16 @@ struct ProviderState {
 pub struct ProviderPool {
     providers: Vec<ProviderState>,
     cooldown: Duration,
+    latency_decay: Duration,
+}
+
+/// A round-robin cursor value → a well-mixed number (splitmix64): the two random choices
+/// of [`Routing::Latency`] without a random-number generator on the request path.
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 impl ProviderPool {
@@ -73,101 +48,124 @@ impl ProviderPool {
         Self::with_cells(
             priorities
                 .into_iter()
-                .map(|p| (Arc::new(HealthCell::default()), p)),
-            cooldown,
+                .map(|p| (Arc::new(HealthCell::new()), p)),
+            PoolTiming {
+                cooldown,
+                latency_decay: Duration::from_secs(10),
+            },
         )
     }
 
     /// A pool over existing health cells, with each provider's priority.
     pub fn with_cells(
         cells: impl IntoIterator<Item = (Arc<HealthCell>, u32)>,
-        cooldown: Duration,
+        timing: PoolTiming,
     ) -> Self {
         ProviderPool {
             providers: cells
                 .into_iter()
                 .map(|(cell, priority)| ProviderState { cell, priority })
                 .collect(),
-            cooldown,
+            cooldown: timing.cooldown,
+            latency_decay: timing.latency_decay,
         }
     }
 
-    /// The health used for ordering now (an expired `Unhealthy` reads as `Unknown`).
+    pub fn cell(&self, provider: usize) -> &Arc<HealthCell> {
+        &self.providers[provider].cell
+    }
+
+    pub fn cooldown(&self) -> Duration {
+        self.cooldown
+    }
+
+    /// The health shown now (an open breaker past its cooldown reads as `Unknown`).
     pub fn health(&self, provider: usize) -> Health {
-        let p = &self.providers[provider].cell;
-        match p.health.load(Ordering::Relaxed) {
-            0 => Health::Healthy,
-            2 => {
-                let since = Duration::from_millis(p.failed_at_ms.load(Ordering::Relaxed));
-                if epoch().elapsed().saturating_sub(since) >= self.cooldown {
-                    Health::Unknown
-                } else {
-                    Health::Unhealthy
-                }
-            }
-            _ => Health::Unknown,
-        }
+        self.cell(provider).health(self.cooldown)
     }
 
-    pub fn mark_healthy(&self, provider: usize) {
-        self.providers[provider]
-            .cell
-            .health
-            .store(Health::Healthy as u8, Ordering::Relaxed);
+    pub fn breaker(&self, provider: usize) -> Breaker {
+        self.cell(provider).breaker(self.cooldown)
     }
 
-    pub fn mark_unhealthy(&self, provider: usize) {
-        let p = &self.providers[provider].cell;
-        p.failed_at_ms
-            .store(epoch().elapsed().as_millis() as u64, Ordering::Relaxed);
-        p.health.store(Health::Unhealthy as u8, Ordering::Relaxed);
+    /// Returns whether the breaker closed (a transition to announce).
+    pub fn mark_healthy(&self, provider: usize) -> bool {
+        self.cell(provider).mark_healthy()
     }
 
-    /// Fold one response's time to first byte into the provider's average (for
-    /// `provider.sort: "latency"`). A lost update under a race only skips one sample.
+    /// Returns whether the breaker opened (a transition to announce).
+    pub fn mark_unhealthy(&self, provider: usize) -> bool {
+        self.cell(provider).mark_unhealthy(self.cooldown)
+    }
+
     pub fn observe_ttfb(&self, provider: usize, ms: u64) {
-        let cell = &self.providers[provider].cell;
-        let old = cell.ttfb_avg.load(Ordering::Relaxed);
-        let sample = ms.saturating_add(1);
-        let new = if old == 0 {
-            sample
-        } else {
-            (old.saturating_mul(7).saturating_add(sample)) / 8
-        };
-        cell.ttfb_avg.store(new.max(1), Ordering::Relaxed);
+        self.cell(provider).observe_ttfb(ms, self.latency_decay);
     }
 
     /// The average time to first byte in ms, once one response was seen.
     pub fn latency_ms(&self, provider: usize) -> Option<u64> {
-        match self.providers[provider]
-            .cell
-            .ttfb_avg
-            .load(Ordering::Relaxed)
-        {
-            0 => None,
-            v => Some(v - 1),
-        }
+        self.cell(provider).latency_ms()
     }
 
-    /// Candidates for one request, best first. Advances the entry's round-robin cursor.
-    pub fn order(&self, entry: &ModelEntry) -> Vec<Route> {
+    /// Candidates for one request, best first, and whether the first is a half-open trial.
+    /// Advances the entry's round-robin cursor.
+    pub fn order(&self, entry: &ModelEntry, routing: Routing) -> (Vec<Route>, bool) {
         let n = entry.routes.len();
-        let start = entry.cursor.fetch_add(1, Ordering::Relaxed) % n.max(1);
+        let turn = entry.cursor.fetch_add(1, Ordering::Relaxed);
+        let start = turn % n.max(1);
+        let mut trial = false;
         let mut ranked: Vec<(Health, u32, usize, Route)> = entry
             .routes
             .iter()
             .enumerate()
             .map(|(i, r)| {
-                (
-                    self.health(r.provider),
-                    self.providers[r.provider].priority,
-                    (i + n - start) % n,
-                    *r,
-                )
+                let cell = self.cell(r.provider);
+                let prio = self.providers[r.provider].priority;
+                let rot = (i + n - start) % n;
+                match cell.breaker(self.cooldown) {
+                    Breaker::Closed => (cell.health(self.cooldown), prio, rot, *r),
+                    Breaker::Open => (Health::Unhealthy, prio, rot, *r),
+                    Breaker::HalfOpen if !trial && cell.claim_trial(self.cooldown) => {
+                        trial = true;
+                        (Health::Healthy, prio, 0, *r)
+                    }
+                    Breaker::HalfOpen => (Health::Unhealthy, prio, rot, *r),
+                }
             })
             .collect();
         ranked.sort_unstable_by_key(|(h, prio, rot, _)| (*h, *prio, *rot));
-        ranked.into_iter().map(|(.., r)| r).collect()
+        let is_trial = trial
+            && ranked
+                .first()
+                .is_some_and(|f| self.breaker(f.3.provider) == Breaker::HalfOpen);
+        if routing == Routing::Latency && !is_trial {
+            self.two_choices(&mut ranked, turn);
+        }
+        (ranked.into_iter().map(|(.., r)| r).collect(), is_trial)
+    }
+
+    /// Power of two choices among the leading healthy candidates of the best priority: the
+    /// cheaper of two picked at random goes first.
+    fn two_choices(&self, ranked: &mut [(Health, u32, usize, Route)], turn: usize) {
+        let Some(&(h, prio, ..)) = ranked.first() else {
+            return;
+        };
+        if h != Health::Healthy {
+            return;
+        }
+        let group = ranked
+            .iter()
+            .take_while(|(h2, p2, ..)| *h2 == h && *p2 == prio)
+            .count();
+        if group < 2 {
+            return;
+        }
+        let r = mix(turn as u64);
+        let a = (r % group as u64) as usize;
+        let b = (a + 1 + ((r >> 32) % (group as u64 - 1)) as usize) % group;
+        let cost = |i: usize| self.cell(ranked[i].3.provider).cost(self.latency_decay);
+        let best = if cost(b) < cost(a) { b } else { a };
+        ranked[..=best].rotate_right(1);
     }
 }
 
@@ -175,6 +173,7 @@ impl ProviderPool {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
+    use crate::config::Routing::{Latency, RoundRobin};
 
     fn entry(providers: &[usize]) -> ModelEntry {
         ModelEntry {
@@ -193,9 +192,9 @@ mod tests {
     fn priority_then_round_robin() {
         let pool = ProviderPool::new([1, 1, 0], Duration::from_secs(30));
         let e = entry(&[0, 1, 2]);
-        let firsts: Vec<usize> = (0..4).map(|_| pool.order(&e)[0].provider).collect();
+        let firsts: Vec<usize> = (0..4).map(|_| pool.order(&e, RoundRobin).0[0].provider).collect();
         assert_eq!(firsts, vec![2, 2, 2, 2], "lower priority value wins");
-        let seconds: Vec<usize> = (0..4).map(|_| pool.order(&e)[1].provider).collect();
+        let seconds: Vec<usize> = (0..4).map(|_| pool.order(&e, RoundRobin).0[1].provider).collect();
         assert!(
             seconds.contains(&0) && seconds.contains(&1),
             "equal priorities rotate: {seconds:?}"
@@ -203,18 +202,68 @@ mod tests {
     }
 
     #[test]
-    fn health_beats_priority_and_cooldown_restores() {
+    fn health_beats_priority_and_one_trial_decides_after_the_cooldown() {
         let pool = ProviderPool::new([0, 5], Duration::from_millis(50));
         let e = entry(&[0, 1]);
         pool.mark_unhealthy(0);
-        assert_eq!(pool.order(&e)[0].provider, 1);
+        assert_eq!(pool.order(&e, RoundRobin).0[0].provider, 1);
         pool.mark_healthy(1);
-        assert_eq!(pool.order(&e)[0].provider, 1);
+        assert_eq!(pool.order(&e, RoundRobin).0[0].provider, 1);
         std::thread::sleep(Duration::from_millis(60));
         assert_eq!(pool.health(0), Health::Unknown);
-        // Unknown still ranks below a provider known to be healthy.
-        assert_eq!(pool.order(&e)[0].provider, 1);
-        pool.mark_healthy(0);
-        assert_eq!(pool.order(&e)[0].provider, 0);
+        // Half-open: one request is the trial (first, by its priority) ...
+        let (order, trial) = pool.order(&e, RoundRobin);
+        assert_eq!((order[0].provider, trial), (0, true));
+        // ... and until it decides, every other request ranks it last.
+        for _ in 0..5 {
+            let (order, trial) = pool.order(&e, Latency);
+            assert_eq!((order[0].provider, trial), (1, false));
+        }
+        assert!(pool.mark_healthy(0), "the trial closed the breaker");
+        assert_eq!(pool.order(&e, RoundRobin).0[0].provider, 0);
+    }
+
+    #[test]
+    fn latency_routing_sends_most_requests_to_the_faster_of_equals() {
+        let pool = ProviderPool::new([0, 0, 0, 1], Duration::from_secs(30));
+        let e = entry(&[0, 1, 2, 3]);
+        for p in 0..4 {
+            pool.mark_healthy(p);
+        }
+        pool.observe_ttfb(0, 500);
+        pool.observe_ttfb(1, 100);
+        pool.observe_ttfb(2, 480);
+        pool.observe_ttfb(3, 1);
+        let mut firsts = [0usize; 4];
+        for _ in 0..3000 {
+            firsts[pool.order(&e, Latency).0[0].provider] += 1;
+        }
+        // Of three equals, the fast one wins every pair it is drawn into (2 in 3).
+        assert!(firsts[1] > 1800, "{firsts:?}");
+        assert_eq!(firsts[3], 0, "a worse priority is never chosen by latency");
+        let rr: Vec<usize> = (0..3)
+            .map(|_| pool.order(&e, RoundRobin).0[0].provider)
+            .collect();
+        assert!(rr.contains(&0) && rr.contains(&2), "round-robin ignores latency: {rr:?}");
+        // Load counts: a fast provider with many requests in flight sheds the next ones.
+        let _busy: Vec<_> = (0..10).map(|_| InFlight::start(pool.cell(1))).collect();
+        let mut firsts = [0usize; 4];
+        for _ in 0..300 {
+            firsts[pool.order(&e, Latency).0[0].provider] += 1;
+        }
+        assert!(firsts[1] < 100, "{firsts:?}");
+    }
+
+    #[test]
+    fn the_two_choices_are_distinct_and_cover_the_group() {
+        for turn in 0..64usize {
+            let r = mix(turn as u64);
+            for group in 2..6u64 {
+                let a = (r % group) as usize;
+                let b = (a + 1 + ((r >> 32) % (group - 1)) as usize) % group as usize;
+                assert_ne!(a, b);
+                assert!(b < group as usize);
+            }
+        }
     }
 }

@@ -48,6 +48,8 @@ pub fn model(m: &ModelRow, kind: ApiFormat) -> ProviderModel {
             ApiFormat::Anthropic => None,
         },
         price_id: Some(m.price_id),
+        // A stranger's listing is always probed: its health is the buyers' only warning.
+        probe: true,
     }
 }
 

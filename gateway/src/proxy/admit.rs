@@ -77,7 +77,13 @@ impl Gateway {
             })
             .map_err(|e| (e, false))?;
         let prompt = req.prompt_bound();
-        let mut candidates = listings.pool.order(resolved.entry);
+        let routing = self.config.health.routing_for(resolved.public_id);
+        let (mut candidates, trial) = listings.pool.order(resolved.entry, routing);
+        if trial {
+            self.metrics
+                .health
+                .breaker(&listings.provider(candidates[0]).id, "half_open");
+        }
         // The buyer's `provider` preferences (read and removed by the parser).
         if let Some(raw) = req.take_field("provider") {
             candidates = super::preferences::Preferences::parse(raw.get())
@@ -159,6 +165,8 @@ impl Gateway {
             current: None,
             upstream_status: None,
             ttfb: None,
+            attempt_started: None,
+            in_flight: None,
             meter: None,
             response_started: false,
             client_status: 0,

@@ -6,6 +6,7 @@
 
 use crate::identity::Principal;
 use crate::market::catalog::Route;
+use crate::market::provider_pool::InFlight;
 use crate::market::Listings;
 use crate::metrics::FailoverReason;
 use crate::plugins::Chain;
@@ -35,6 +36,10 @@ pub struct LlmCall {
     pub upstream_status: Option<u16>,
     /// Time from request arrival to the upstream's response header.
     pub ttfb: Option<Duration>,
+    /// When the current attempt began (its time to first byte feeds latency routing).
+    pub attempt_started: Option<Instant>,
+    /// Counts the current attempt in its provider's in-flight load until the call ends.
+    pub in_flight: Option<InFlight>,
     pub meter: Option<UsageMeter>,
     /// A response header has gone (or is going) to the client: no failover after this.
     pub response_started: bool,

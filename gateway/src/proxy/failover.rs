@@ -34,21 +34,13 @@ impl Gateway {
         };
         match failure {
             AttemptFailure::Provider(reason) => {
-                let l = &call.listings;
-                l.pool.mark_unhealthy(provider);
-                let id = &l.providers[provider].id;
-                self.metrics.failover(id, reason);
-                self.metrics.set_health(id, l.pool.health(provider).gauge());
+                self.demote(call, provider, reason);
                 call.last_failure = Some(reason);
                 call.next += 1;
                 call.retry_next = !call.response_started && call.next < call.candidates.len();
             }
             AttemptFailure::Slow => {
-                let l = &call.listings;
-                l.pool.mark_unhealthy(provider);
-                let id = &l.providers[provider].id;
-                self.metrics.failover(id, FailoverReason::Timeout);
-                self.metrics.set_health(id, l.pool.health(provider).gauge());
+                self.demote(call, provider, FailoverReason::Timeout);
                 call.last_failure = Some(FailoverReason::Timeout);
                 call.retry_next = false;
             }
@@ -59,6 +51,16 @@ impl Gateway {
             }
         }
         call.retry_next
+    }
+
+    /// Open the provider's breaker (announcing it when this opened it) and count why.
+    fn demote(&self, call: &LlmCall, provider: usize, reason: FailoverReason) {
+        let l = &call.listings;
+        let id = &l.providers[provider].id;
+        self.metrics.failover(id, reason);
+        if l.pool.mark_unhealthy(provider) {
+            self.market.learned(id, false, reason.label());
+        }
     }
 
     pub(super) fn classify(e: &Error, client_reused: bool) -> AttemptFailure {

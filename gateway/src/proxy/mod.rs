@@ -99,6 +99,7 @@ impl Gateway {
                 market: market.clone(),
                 provider_share: config.server.provider_share,
                 last_day: Default::default(),
+                health: Default::default(),
                 accounts,
                 limiter: limiter.clone(),
             },

@@ -19,6 +19,7 @@ use super::body_forwarding::{self, BodyPath};
 use super::failover::AttemptFailure;
 use super::route::Endpoint;
 use super::{outcome, upstream_request, Gateway, RequestCtx};
+use crate::market::provider_pool::InFlight;
 use crate::metrics::FailoverReason;
 use crate::rate_limit;
 use crate::wire::body::discard_rest_of_body;
@@ -147,6 +148,9 @@ impl ProxyHttp for Gateway {
         };
         call.current = Some(route);
         call.attempts += 1;
+        call.attempt_started = Some(std::time::Instant::now());
+        // The previous attempt's count ends here (replacing the guard drops it).
+        call.in_flight = Some(InFlight::start(call.listings.pool.cell(route.provider)));
         call.retry_next = false;
         call.upstream_status = None;
         call.meter = None;
@@ -242,10 +246,12 @@ impl ProxyHttp for Gateway {
         }
         if let Some(p) = call.current_provider() {
             let l = &call.listings;
-            l.pool.mark_healthy(p);
-            l.pool
-                .observe_ttfb(p, shared.started.elapsed().as_millis() as u64);
-            self.metrics.set_health(&l.providers[p].id, 1);
+            if let Some(t) = call.attempt_started {
+                l.pool.observe_ttfb(p, t.elapsed().as_millis() as u64);
+            }
+            if l.pool.mark_healthy(p) {
+                self.market.learned(&l.providers[p].id, true, "answered");
+            }
         }
         if (200..300).contains(&status) {
             let is_sse = resp

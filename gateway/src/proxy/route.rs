@@ -60,6 +60,10 @@ impl Endpoint {
             "/v1/withdraw" => expect(Method::POST, Endpoint::Control(Route::Withdraw)),
             "/provider/earnings" => expect(Method::GET, Endpoint::Control(Route::ProviderEarnings)),
             "/v1/marketplace" => expect(Method::GET, Endpoint::Control(Route::Marketplace)),
+            "/v1/health/providers" => {
+                expect(Method::GET, Endpoint::Control(Route::HealthProviders))
+            }
+            "/v1/health/history" => expect(Method::GET, Endpoint::Control(Route::HealthHistory)),
             "/v1/provider/status" => expect(Method::GET, Endpoint::Control(Route::ProviderStatus)),
             "/v1/provider/keys" => match *method {
                 Method::GET => Endpoint::Control(Route::ListProviderKeys),

@@ -112,6 +112,11 @@ pub struct GatewayOpts {
     pub log_file: Option<std::path::PathBuf>,
     /// Another build of the gateway (default: [`tollgate_bin`]).
     pub bin: Option<std::path::PathBuf>,
+    /// The `health:` section (indented by two spaces). Default: no active probes, so a
+    /// test's mock sees only the requests the test sends.
+    pub health: String,
+    /// More `server:` lines (indented by two spaces).
+    pub server: String,
 }
 
 impl GatewayOpts {
@@ -130,6 +135,8 @@ impl GatewayOpts {
             env: Vec::new(),
             log_file: None,
             bin: None,
+            health: "  probes: false\n".into(),
+            server: String::new(),
         }
     }
 }
@@ -171,7 +178,7 @@ server:
   max_body_bytes: {max_body}
   provider_share: 0.70
   upstream: {{ connect_timeout: 2s, first_byte_timeout: {fbt}, idle_timeout: 30s{ca} }}
-{write_timeout}{public_url}metrics:
+{server}{write_timeout}{public_url}metrics:
   listen: 127.0.0.1:{admin_port}
 auth:
   static_keys:
@@ -180,8 +187,11 @@ auth:
 billing:
 {billing}providers:{providers}
 route_aliases: {aliases}
-{extra}
+health:
+{health}{extra}
 "#,
+            health = opts.health,
+            server = opts.server,
             extra = opts.extra,
             write_timeout = opts
                 .downstream_write_timeout

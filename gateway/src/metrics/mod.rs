@@ -7,6 +7,8 @@ use prometheus::{
 };
 use tollgate_billing::Outcome;
 
+pub mod health;
+
 pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
@@ -23,6 +25,7 @@ pub struct Metrics {
     redis_up: IntGauge,
     overruns: IntCounter,
     overrun_micro: IntCounter,
+    pub health: health::HealthMetrics,
 }
 
 /// Why an attempt at a provider was abandoned for the next one.
@@ -34,7 +37,7 @@ pub enum FailoverReason {
 }
 
 impl FailoverReason {
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             FailoverReason::Connect => "connect",
             FailoverReason::Timeout => "timeout",
@@ -178,6 +181,7 @@ impl Metrics {
                 .expect("unique metric");
         }
         Metrics {
+            health: health::HealthMetrics::register(&registry),
             overruns,
             overrun_micro,
             registry,
