@@ -149,7 +149,10 @@ pub fn run(config: Config, chains: Chains) -> ExitCode {
         admin.add_tcp(&addr.to_string());
         server.add_service(admin);
     }
-    server.add_service(background_service("health feed", HealthFeed(market.clone())));
+    server.add_service(background_service(
+        "health feed",
+        HealthFeed(market.clone()),
+    ));
     server.add_service(background_service("health probes", Prober(market.clone())));
     server.add_service(background_service("catalog", MarketFeed(market)));
     if let Some(h) = &redis {

@@ -122,10 +122,8 @@ impl Ledger {
         if pairs.is_empty() || limit <= 0 {
             return Ok(Vec::new());
         }
-        let (providers, models): (Vec<&str>, Vec<&str>) = pairs
-            .iter()
-            .map(|(p, m)| (p.as_str(), m.as_str()))
-            .unzip();
+        let (providers, models): (Vec<&str>, Vec<&str>) =
+            pairs.iter().map(|(p, m)| (p.as_str(), m.as_str())).unzip();
         let every_ms = every.as_millis().min(i64::MAX as u128) as i64;
         let c = self.conn().await?;
         c.execute(
@@ -239,22 +237,40 @@ impl Ledger {
             .collect())
     }
 
-    /// Probes, newest first, by keyset on id.
+    /// Probes, newest first, by keyset on id. Only the filters given are in the SQL (a
+    /// generic plan of `$1 IS NULL OR provider = $1` could not use the pair's index).
     pub async fn probe_history(&self, q: &HistoryQuery) -> Result<Vec<ProbeRow>, LedgerError> {
         let c = self.conn().await?;
+        let mut conds: Vec<String> = Vec::new();
+        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = Vec::new();
+        if let Some(p) = &q.provider {
+            params.push(p);
+            conds.push(format!("provider = ${}", params.len()));
+        }
+        if let Some(m) = &q.model {
+            params.push(m);
+            conds.push(format!("model = ${}", params.len()));
+        }
+        if let Some(t) = &q.since {
+            params.push(t);
+            conds.push(format!("at >= ${}::text::timestamptz", params.len()));
+        }
+        if let Some(id) = &q.before_id {
+            params.push(id);
+            conds.push(format!("id < ${}", params.len()));
+        }
+        params.push(&q.limit);
+        let filter = if conds.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conds.join(" AND "))
+        };
         let sql = format!(
-            "SELECT {RESULT_COLS} FROM probe_results
-             WHERE ($1::text IS NULL OR provider = $1) AND ($2::text IS NULL OR model = $2)
-               AND ($3::text IS NULL OR at >= $3::text::timestamptz)
-               AND ($4::int8 IS NULL OR id < $4)
-             ORDER BY id DESC LIMIT $5"
+            "SELECT {RESULT_COLS} FROM probe_results {filter} ORDER BY id DESC LIMIT ${}",
+            params.len()
         );
-        let since: Option<&str> = q.since.as_deref();
         let rows = c
-            .query(
-                &sql,
-                &[&q.provider, &q.model, &since, &q.before_id, &q.limit],
-            )
+            .query(&sql, &params)
             .await
             .map_err(|e| match e.as_db_error() {
                 // 22xxx: data exception, here only the `since` text.

@@ -20,7 +20,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "marketplace",
         include_str!("../../migrations/0004_marketplace.sql"),
     ),
-    (5, "health", include_str!("../../migrations/0005_health.sql")),
+    (
+        5,
+        "health",
+        include_str!("../../migrations/0005_health.sql"),
+    ),
 ];
 
 pub fn latest() -> i32 {

@@ -72,10 +72,9 @@ impl Validator<'_> {
                 Routing::RoundRobin
             }
         };
-        let routing = raw
-            .routing
-            .as_deref()
-            .map_or(Routing::RoundRobin, |s| routing_for("health.routing".into(), s));
+        let routing = raw.routing.as_deref().map_or(Routing::RoundRobin, |s| {
+            routing_for("health.routing".into(), s)
+        });
         let routing_by_model = raw
             .routing_by_model
             .iter()

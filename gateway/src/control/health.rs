@@ -121,9 +121,14 @@ impl HealthView {
 /// would also take words like `yesterday`, which the API does not promise).
 fn rfc3339_shaped(v: String) -> Result<String, ApiError> {
     let b = v.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
-    if digits(0..4) && b.get(4) == Some(&b'-') && digits(5..7) && b.get(7) == Some(&b'-')
-        && digits(8..10) && matches!(b.get(10), Some(b'T' | b't'))
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    if digits(0..4)
+        && b.get(4) == Some(&b'-')
+        && digits(5..7)
+        && b.get(7) == Some(&b'-')
+        && digits(8..10)
+        && matches!(b.get(10), Some(b'T' | b't'))
     {
         Ok(v)
     } else {

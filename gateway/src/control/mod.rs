@@ -171,8 +171,7 @@ impl ControlPlane {
                 let q = session.req_header().uri.query().map(str::to_string);
                 match health::history(&self.market, q.as_deref()).await {
                     Ok(body) => {
-                        respond_json(session, 200, Bytes::from(body.to_string()), None, false)
-                            .await
+                        respond_json(session, 200, Bytes::from(body.to_string()), None, false).await
                     }
                     Err(e) => respond_error(session, &e, None, false).await,
                 }

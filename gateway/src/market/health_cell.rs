@@ -158,7 +158,8 @@ impl HealthCell {
         let was = self.breaker(cooldown);
         self.remote.store(false, Ordering::Relaxed);
         self.failed_at_ms.store(now_ms(), Ordering::Relaxed);
-        self.health.store(Health::Unhealthy as u8, Ordering::Release);
+        self.health
+            .store(Health::Unhealthy as u8, Ordering::Release);
         was != Breaker::Open
     }
 
@@ -169,7 +170,8 @@ impl HealthCell {
         } else {
             self.failed_at_ms
                 .store(now_ms().saturating_sub(age_ms).max(1), Ordering::Relaxed);
-            self.health.store(Health::Unhealthy as u8, Ordering::Release);
+            self.health
+                .store(Health::Unhealthy as u8, Ordering::Release);
         }
         self.remote.store(true, Ordering::Relaxed);
     }
@@ -287,10 +289,18 @@ mod tests {
         c.apply_remote(false, 29_000);
         assert_eq!(c.health(cd), Health::Unhealthy);
         std::thread::sleep(Duration::from_millis(1_050));
-        assert_eq!(c.breaker(cd), Breaker::HalfOpen, "the cooldown ran on the other node");
+        assert_eq!(
+            c.breaker(cd),
+            Breaker::HalfOpen,
+            "the cooldown ran on the other node"
+        );
         c.mark_unhealthy(cd);
         c.forget_remote();
-        assert_eq!(c.health(cd), Health::Unhealthy, "this node's own failure stays");
+        assert_eq!(
+            c.health(cd),
+            Health::Unhealthy,
+            "this node's own failure stays"
+        );
     }
 
     #[test]
@@ -309,7 +319,10 @@ mod tests {
         std::thread::sleep(Duration::from_millis(200));
         c.observe_ttfb(100, tau);
         let v = c.latency_ms().unwrap();
-        assert!(v < 120, "four time constants later it is mostly the new sample: {v}");
+        assert!(
+            v < 120,
+            "four time constants later it is mostly the new sample: {v}"
+        );
         let idle = c.cost(tau);
         let g = InFlight::start(&Arc::new(HealthCell::new()));
         drop(g);

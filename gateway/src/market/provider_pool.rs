@@ -172,8 +172,8 @@ impl ProviderPool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
     use crate::config::Routing::{Latency, RoundRobin};
+    use std::sync::atomic::AtomicUsize;
 
     fn entry(providers: &[usize]) -> ModelEntry {
         ModelEntry {
@@ -192,9 +192,13 @@ mod tests {
     fn priority_then_round_robin() {
         let pool = ProviderPool::new([1, 1, 0], Duration::from_secs(30));
         let e = entry(&[0, 1, 2]);
-        let firsts: Vec<usize> = (0..4).map(|_| pool.order(&e, RoundRobin).0[0].provider).collect();
+        let firsts: Vec<usize> = (0..4)
+            .map(|_| pool.order(&e, RoundRobin).0[0].provider)
+            .collect();
         assert_eq!(firsts, vec![2, 2, 2, 2], "lower priority value wins");
-        let seconds: Vec<usize> = (0..4).map(|_| pool.order(&e, RoundRobin).0[1].provider).collect();
+        let seconds: Vec<usize> = (0..4)
+            .map(|_| pool.order(&e, RoundRobin).0[1].provider)
+            .collect();
         assert!(
             seconds.contains(&0) && seconds.contains(&1),
             "equal priorities rotate: {seconds:?}"
@@ -244,7 +248,10 @@ mod tests {
         let rr: Vec<usize> = (0..3)
             .map(|_| pool.order(&e, RoundRobin).0[0].provider)
             .collect();
-        assert!(rr.contains(&0) && rr.contains(&2), "round-robin ignores latency: {rr:?}");
+        assert!(
+            rr.contains(&0) && rr.contains(&2),
+            "round-robin ignores latency: {rr:?}"
+        );
         // Load counts: a fast provider with many requests in flight sheds the next ones.
         let _busy: Vec<_> = (0..10).map(|_| InFlight::start(pool.cell(1))).collect();
         let mut firsts = [0usize; 4];

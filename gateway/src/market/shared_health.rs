@@ -170,11 +170,7 @@ impl Market {
     /// This node's breaker for `provider` opened (`healthy: false`) or closed: count it,
     /// show it and tell the fleet.
     pub fn learned(&self, provider: &str, healthy: bool, reason: &'static str) {
-        let (to, gauge) = if healthy {
-            ("closed", 1)
-        } else {
-            ("open", -1)
-        };
+        let (to, gauge) = if healthy { ("closed", 1) } else { ("open", -1) };
         self.metrics.health.breaker(provider, to);
         self.metrics.set_health(provider, gauge);
         if self.share_health {

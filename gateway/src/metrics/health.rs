@@ -89,8 +89,6 @@ impl HealthMetrics {
 
     /// `to`: `open`, `half_open` or `closed`.
     pub fn breaker(&self, provider: &str, to: &str) {
-        self.breaker
-            .with_label_values(&[provider, to])
-            .inc();
+        self.breaker.with_label_values(&[provider, to]).inc();
     }
 }

@@ -52,7 +52,11 @@ pub fn is_probe(r: &RecordedRequest) -> bool {
 
 /// Requests a mock received from buyers (not probes).
 pub fn buyer_requests(m: &Mock) -> usize {
-    m.recorder.requests().iter().filter(|r| !is_probe(r)).count()
+    m.recorder
+        .requests()
+        .iter()
+        .filter(|r| !is_probe(r))
+        .count()
 }
 
 pub async fn chat(gw: &Gateway, headers: &[(&str, &str)]) -> u16 {
@@ -85,8 +89,6 @@ pub async fn state_on(gw: &Gateway, provider: &str) -> Value {
 pub async fn fresh_db() -> String {
     funded_db().await
 }
-
-pub const FAST: Duration = Duration::from_millis(50);
 
 /// A mock whose every answer a test can turn into an error and back.
 pub async fn switchable() -> (Mock, tollgate_benches::mock::FailSwitch) {

@@ -39,7 +39,11 @@ async fn a_failing_provider_is_found_by_the_probe_before_any_buyer_and_the_histo
     for gw in [&n1, &n2, &n1, &n2] {
         assert_eq!(chat(gw, &[]).await, 200);
     }
-    assert_eq!(buyer_requests(&a), 1, "no buyer request reached the failing provider");
+    assert_eq!(
+        buyer_requests(&a),
+        1,
+        "no buyer request reached the failing provider"
+    );
     assert_eq!(buyer_requests(&b), 4);
 
     // It recovers: a probe after the cooldown closes the breaker on every node.
@@ -57,7 +61,11 @@ async fn a_failing_provider_is_found_by_the_probe_before_any_buyer_and_the_histo
     assert_eq!(buyer_requests(&a), 2);
 
     // The history, newest first: ok after fail after ok; errors name the status, no key.
-    let (s, h) = get(&n2, "/v1/health/history?provider=a&model=gpt-test&limit=500").await;
+    let (s, h) = get(
+        &n2,
+        "/v1/health/history?provider=a&model=gpt-test&limit=500",
+    )
+    .await;
     assert_eq!(s, 200, "{h}");
     let results: Vec<&str> = h["data"]
         .as_array()
@@ -75,7 +83,10 @@ async fn a_failing_provider_is_found_by_the_probe_before_any_buyer_and_the_histo
     assert_eq!(fail["status"], 503, "{fail}");
     assert!(fail["error"].as_str().unwrap().contains("503"), "{fail}");
     let text = h.to_string();
-    assert!(!text.contains("upstream-secret"), "no key in the history: {text}");
+    assert!(
+        !text.contains("upstream-secret"),
+        "no key in the history: {text}"
+    );
     let c = crate::common::pg::client(&db).await;
     let leaked: i64 = c
         .query_one(
@@ -89,17 +100,25 @@ async fn a_failing_provider_is_found_by_the_probe_before_any_buyer_and_the_histo
     // Keyset pages: the second page starts below the first's last id.
     let (_, p1) = get(&n1, "/v1/health/history?provider=a&limit=2").await;
     let cursor = p1["next_cursor"].as_str().expect("a next page").to_string();
-    let (_, p2) = get(&n1, &format!("/v1/health/history?provider=a&limit=2&cursor={cursor}")).await;
+    let (_, p2) = get(
+        &n1,
+        &format!("/v1/health/history?provider=a&limit=2&cursor={cursor}"),
+    )
+    .await;
     assert!(p2["data"][0]["id"].as_i64().unwrap() < p1["data"][1]["id"].as_i64().unwrap() + 1);
     assert!(p2["data"][0]["id"].as_i64().unwrap() < cursor.parse::<i64>().unwrap());
 
     // The public record and the metrics.
     // (aggregates are cached for 5 s per node)
-    wait_for("the failures in the uptime", Duration::from_secs(6), || async {
-        let view = state_on(&n1, "a").await;
-        view["latency_ms"]["p50_1h"].is_number()
-            && view["uptime_24h"].as_f64().is_some_and(|u| u < 1.0)
-    })
+    wait_for(
+        "the failures in the uptime",
+        Duration::from_secs(6),
+        || async {
+            let view = state_on(&n1, "a").await;
+            view["latency_ms"]["p50_1h"].is_number()
+                && view["uptime_24h"].as_f64().is_some_and(|u| u < 1.0)
+        },
+    )
     .await;
     let mut probes = 0.0;
     for gw in [&n1, &n2] {
@@ -177,8 +196,20 @@ async fn each_pair_is_probed_once_per_interval_by_the_whole_fleet_and_unmapped_m
         "colour=red",
     ] {
         let (s, v) = get(&nodes[1], &format!("/v1/health/history?{q}")).await;
-        assert_eq!((s, v["error"].as_str()), (400, Some("VALIDATION_ERROR")), "{q}: {v}");
+        assert_eq!(
+            (s, v["error"].as_str()),
+            (400, Some("VALIDATION_ERROR")),
+            "{q}: {v}"
+        );
     }
-    let (s, v) = get(&nodes[1], "/v1/health/history?since=2000-01-01T00:00:00Z&model=gpt-test&limit=1").await;
-    assert_eq!((s, v["data"].as_array().map(Vec::len)), (200, Some(1)), "{v}");
+    let (s, v) = get(
+        &nodes[1],
+        "/v1/health/history?since=2000-01-01T00:00:00Z&model=gpt-test&limit=1",
+    )
+    .await;
+    assert_eq!(
+        (s, v["data"].as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{v}"
+    );
 }

@@ -25,7 +25,10 @@ async fn one_node_learns_every_node_routes_around_it_and_one_trial_decides_the_r
         state_on(&n2, "a").await["breaker"] == "open"
     })
     .await;
-    eprintln!("shared health: node 2 demoted a {:?} after node 1 learned", learned.elapsed());
+    eprintln!(
+        "shared health: node 2 demoted a {:?} after node 1 learned",
+        learned.elapsed()
+    );
     assert_eq!(chat(&n2, &[]).await, 200);
     assert_eq!(
         (buyer_requests(&a), buyer_requests(&b)),
@@ -60,9 +63,11 @@ async fn one_node_learns_every_node_routes_around_it_and_one_trial_decides_the_r
     );
     // The trial succeeded: closed here, and on node 2 through the feed.
     assert_eq!(state_on(&n1, "a").await["breaker"], "closed");
-    wait_for("node 2 to hear of the recovery", Duration::from_secs(1), || async {
-        state_on(&n2, "a").await["state"] == "healthy"
-    })
+    wait_for(
+        "node 2 to hear of the recovery",
+        Duration::from_secs(1),
+        || async { state_on(&n2, "a").await["state"] == "healthy" },
+    )
     .await;
     let before = buyer_requests(&a);
     assert_eq!(chat(&n2, &[]).await, 200);
@@ -73,13 +78,20 @@ async fn one_node_learns_every_node_routes_around_it_and_one_trial_decides_the_r
     for to in ["open", "half_open", "closed"] {
         let label = format!("to=\"{to}\"");
         assert!(
-            metric_value(&m, "tollgate_breaker_transitions_total", &["provider=\"a\"", &label]) >= 1.0,
+            metric_value(
+                &m,
+                "tollgate_breaker_transitions_total",
+                &["provider=\"a\"", &label]
+            ) >= 1.0,
             "{to}"
         );
     }
     let c = crate::common::pg::client(&db).await;
     let row = c
-        .query_one("SELECT state, reason FROM provider_health WHERE provider = 'a'", &[])
+        .query_one(
+            "SELECT state, reason FROM provider_health WHERE provider = 'a'",
+            &[],
+        )
         .await
         .unwrap();
     assert_eq!(row.get::<_, String>(0), "healthy");
