@@ -86,7 +86,7 @@ impl HealthView {
             let cell = l.pool.cell(i);
             for m in &p.models {
                 let s = by_pair.get(&(p.id.as_str(), m.id.as_str()));
-                let probing = market.health.probes && m.probe && !m.upstream_model.is_empty();
+                let probing = crate::market::prober::is_probed(market, m);
                 data.push(json!({
                     "provider": p.id,
                     "model": m.id,

@@ -26,6 +26,11 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 pub struct Prober(pub Arc<Market>);
 
+/// Whether the prober sends `m` probes (the rule `/v1/health/providers` shows, too).
+pub fn is_probed(market: &Market, m: &crate::config::ProviderModel) -> bool {
+    market.health.probes && m.probe && !m.upstream_model.is_empty()
+}
+
 /// What this node can probe now: (provider id, model id), in catalog order.
 fn probe_pairs(market: &Market) -> Vec<(String, String)> {
     let l = market.current();
@@ -34,7 +39,7 @@ fn probe_pairs(market: &Market) -> Vec<(String, String)> {
         .flat_map(|p| {
             p.models
                 .iter()
-                .filter(|m| m.probe && !m.upstream_model.is_empty())
+                .filter(|m| is_probed(market, m))
                 .map(move |m| (p.id.clone(), m.id.clone()))
         })
         .collect()

@@ -86,10 +86,6 @@ pub async fn state_on(gw: &Gateway, provider: &str) -> Value {
         .unwrap_or_else(|| panic!("{provider} in {v}"))
 }
 
-pub async fn fresh_db() -> String {
-    funded_db().await
-}
-
 /// A mock whose every answer a test can turn into an error and back.
 pub async fn switchable() -> (Mock, tollgate_benches::mock::FailSwitch) {
     let switch = tollgate_benches::mock::FailSwitch::default();

@@ -6,7 +6,7 @@ use std::time::Instant;
 #[tokio::test]
 async fn a_failing_provider_is_found_by_the_probe_before_any_buyer_and_the_history_shows_the_episode(
 ) {
-    let db = fresh_db().await;
+    let db = funded_db().await;
     let (a, a_switch) = switchable().await;
     let (b, _) = switchable().await;
     let health = "  probe_interval: 300ms\n  probe_timeout: 2s\n";
@@ -134,7 +134,7 @@ async fn a_failing_provider_is_found_by_the_probe_before_any_buyer_and_the_histo
 #[tokio::test]
 async fn each_pair_is_probed_once_per_interval_by_the_whole_fleet_and_unmapped_models_are_skipped()
 {
-    let db = fresh_db().await;
+    let db = funded_db().await;
     let (a, _) = switchable().await;
     let (b, _) = switchable().await;
     let providers = format!(

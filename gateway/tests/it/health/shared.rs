@@ -5,7 +5,7 @@ use std::time::Instant;
 
 #[tokio::test]
 async fn one_node_learns_every_node_routes_around_it_and_one_trial_decides_the_recovery() {
-    let db = fresh_db().await;
+    let db = funded_db().await;
     let (a, a_switch) = switchable().await;
     let (b, _) = switchable().await;
     // Passive health only: what moves here is learned from buyers' requests.
