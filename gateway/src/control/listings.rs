@@ -27,6 +27,7 @@ use tollgate_billing::ledger::market::{ModelRow, Refused, UpstreamRow};
 
 pub async fn put_upstream(session: &mut Session, a: &Accounts, id: &str) -> pingora::Result<()> {
     let r = upsert_upstream(session, a, id).await;
+    let r = seen_here(a, r).await;
     reply(session, 200, r).await
 }
 
@@ -44,11 +45,13 @@ pub async fn delete_upstream(session: &mut Session, a: &Accounts, id: &str) -> p
         }
     }
     .await;
+    let r = seen_here(a, r).await;
     reply(session, 200, r).await
 }
 
 pub async fn put_model(session: &mut Session, a: &Accounts, id: &str) -> pingora::Result<()> {
     let r = upsert_model(session, a, id).await;
+    let r = seen_here(a, r).await;
     reply(session, 200, r).await
 }
 
@@ -71,7 +74,20 @@ pub async fn delete_model(session: &mut Session, a: &Accounts, id: &str) -> ping
         }
     }
     .await;
+    let r = seen_here(a, r).await;
     reply(session, 200, r).await
+}
+
+/// After a write that changed the catalog, this node's snapshot is rebuilt before the
+/// answer: a client that reads `/v1/models` right after its `PUT` sees it here (read your
+/// writes); the other nodes follow `NOTIFY` within a second.
+async fn seen_here(a: &Accounts, r: Result<Value, ApiError>) -> Result<Value, ApiError> {
+    if r.is_ok() {
+        if let Err(e) = a.market.reload().await {
+            log::warn!("marketplace reload after a listing change failed: {e}");
+        }
+    }
+    r
 }
 
 pub async fn status(session: &mut Session, a: &Accounts) -> pingora::Result<()> {
