@@ -3,5 +3,6 @@
 //! and property-tested in isolation and benchmarked in bytes/s.
 
 pub mod chat_request;
+pub mod operation;
 pub mod prompt_tokens;
 pub mod usage;
