@@ -4,4 +4,5 @@
 
 pub mod chat_request;
 pub mod prompt_tokens;
+pub mod translate;
 pub mod usage;
