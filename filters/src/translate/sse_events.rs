@@ -269,36 +269,46 @@ mod tests {
         assert_eq!(events[1].1, None, "a later mark makes an unknown field");
     }
 
+    /// The limit counts the same bytes however the event is cut, also when a cut falls
+    /// between the CR and LF of a line end.
     #[test]
     fn an_event_over_the_limit_is_skipped_whole_however_it_is_cut() {
-        for (len, kept) in [(MAX_EVENT_BYTES, true), (MAX_EVENT_BYTES + 1, false)] {
-            // "data: " + payload + "\n" is `len` bytes, the event before its blank line.
-            let mut body = b"data: x\n\n".to_vec();
-            body.extend_from_slice(b"data: ");
-            body.extend(std::iter::repeat_n(b'y', len - 7));
-            body.extend_from_slice(b"\n\ndata: z\n\n");
-            for cuts in [
-                vec![],
-                vec![12],
-                vec![len / 2],
-                vec![len + 8],
-                vec![3, len + 9],
-            ] {
-                let mut chunks = Vec::new();
-                let mut at = 0;
-                for cut in cuts.iter().copied().chain([body.len()]) {
-                    chunks.push(&body[at..cut]);
-                    at = cut;
+        for eol in ["\n", "\r\n"] {
+            let e = eol.len();
+            for (len, kept) in [(MAX_EVENT_BYTES, true), (MAX_EVENT_BYTES + 1, false)] {
+                // "data: " + payload + eol is `len` bytes: the event before its blank line.
+                let payload = len - 6 - e;
+                let first = format!("data: x{eol}{eol}");
+                let mut body = first.clone().into_bytes();
+                body.extend_from_slice(b"data: ");
+                body.extend(std::iter::repeat_n(b'y', payload));
+                body.extend_from_slice(format!("{eol}{eol}data: z{eol}{eol}").as_bytes());
+                let data_end = first.len() + len; // just after the data line's line end
+                let cuts = [
+                    vec![],
+                    vec![12],
+                    vec![len / 2],
+                    vec![data_end - 1],
+                    vec![data_end + e - 1],
+                    vec![3, data_end + 1],
+                ];
+                for cuts in cuts {
+                    let mut chunks = Vec::new();
+                    let mut at = 0;
+                    for cut in cuts.iter().copied().chain([body.len()]) {
+                        chunks.push(&body[at..cut]);
+                        at = cut;
+                    }
+                    let events = events_of(&chunks);
+                    let datas: Vec<usize> =
+                        events.iter().map(|e| e.1.as_ref().unwrap().len()).collect();
+                    let expected = if kept {
+                        vec![1, payload, 1]
+                    } else {
+                        vec![1, 1]
+                    };
+                    assert_eq!(datas, expected, "{eol:?}, len {len}, cuts {cuts:?}");
                 }
-                let events = events_of(&chunks);
-                let datas: Vec<usize> =
-                    events.iter().map(|e| e.1.as_ref().unwrap().len()).collect();
-                let expected = if kept {
-                    vec![1, len - 7, 1]
-                } else {
-                    vec![1, 1]
-                };
-                assert_eq!(datas, expected, "len {len}, cuts {cuts:?}");
             }
         }
     }
