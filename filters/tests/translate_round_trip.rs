@@ -129,3 +129,79 @@ fn a_round_trip_keeps_the_output_limit_and_the_order_of_turns() {
         assert_eq!(again["max_tokens"], json!(limit), "{}", f.name);
     }
 }
+
+/// `tool_choice` and `parallel_tool_calls` ⇄ Anthropic's `tool_choice`, each way.
+#[test]
+fn every_tool_choice_maps_both_ways() {
+    let tools_openai =
+        json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]);
+    let tools_anthropic = json!([{"name": "f", "input_schema": {"type": "object"}}]);
+    let named = json!({"type": "function", "function": {"name": "f"}});
+    // (OpenAI tool_choice, parallel_tool_calls, Anthropic tool_choice)
+    let rows = [
+        (json!("auto"), None, json!({"type": "auto"})),
+        (json!("none"), None, json!({"type": "none"})),
+        (json!("required"), None, json!({"type": "any"})),
+        (named.clone(), None, json!({"type": "tool", "name": "f"})),
+        (
+            json!("auto"),
+            Some(false),
+            json!({"type": "auto", "disable_parallel_tool_use": true}),
+        ),
+        (
+            json!("required"),
+            Some(false),
+            json!({"type": "any", "disable_parallel_tool_use": true}),
+        ),
+        (
+            named,
+            Some(false),
+            json!({"type": "tool", "name": "f", "disable_parallel_tool_use": true}),
+        ),
+    ];
+    for (openai, parallel, anthropic) in rows {
+        let mut request = json!({"model": "m", "max_tokens": 9, "messages": [{"role": "user", "content": "x"}],
+            "tools": tools_openai, "tool_choice": openai});
+        if let Some(p) = parallel {
+            request["parallel_tool_calls"] = json!(p);
+        }
+        let out = tail_value(
+            &translate_request(
+                Direction::OpenAiToAnthropic,
+                &serde_json::to_vec(&request).unwrap(),
+            )
+            .unwrap(),
+        );
+        assert_eq!(out["tool_choice"], anthropic, "{request}");
+
+        let request = json!({"model": "m", "max_tokens": 9, "messages": [{"role": "user", "content": "x"}],
+            "tools": tools_anthropic, "tool_choice": anthropic});
+        let out = tail_value(
+            &translate_request(
+                Direction::AnthropicToOpenAi,
+                &serde_json::to_vec(&request).unwrap(),
+            )
+            .unwrap(),
+        );
+        assert_eq!(out["tool_choice"], openai, "{request}");
+        assert_eq!(
+            out.get("parallel_tool_calls"),
+            parallel.map(Value::from).as_ref(),
+            "{request}"
+        );
+    }
+    // Without tool_choice, parallel_tool_calls: false still reaches Anthropic, on `auto`.
+    let request = json!({"model": "m", "max_tokens": 9, "messages": [{"role": "user", "content": "x"}],
+        "tools": tools_openai, "parallel_tool_calls": false});
+    let out = tail_value(
+        &translate_request(
+            Direction::OpenAiToAnthropic,
+            &serde_json::to_vec(&request).unwrap(),
+        )
+        .unwrap(),
+    );
+    assert_eq!(
+        out["tool_choice"],
+        json!({"type": "auto", "disable_parallel_tool_use": true})
+    );
+}

@@ -95,7 +95,7 @@ fn json_responses_meter_the_same_in_both_formats() {
         assert_same_usage(&f.name, f.dir, &provider, &client);
         compared += 1;
     }
-    assert_eq!(compared, 7);
+    assert_eq!(compared, 8);
 }
 
 /// Toward OpenAI, the cache-write total and its 5m/1h split are kept beside OpenAI's fields.

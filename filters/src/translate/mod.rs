@@ -4,8 +4,9 @@
 //! and Anthropic formats", for the field tables).
 //!
 //! Whatever one format says that the other cannot is refused with a [`TranslateError`] naming
-//! the field, never dropped; values that ask for nothing (`n: 1`, penalties 0, `null`) are
-//! accepted and left out.
+//! the field. Values that ask for nothing (`n: 1`, penalties 0, `null`) are accepted and left
+//! out, and so are the few hints whose work the provider does by itself (image `detail`, tool
+//! `strict`, `cache_control` toward OpenAI); the design doc's table lists each one.
 //!
 //! | module | job |
 //! | --- | --- |
@@ -113,6 +114,9 @@ impl std::error::Error for TranslateError {}
 /// A whole client request body in the client's format → the provider-format body tail
 /// `,"k":v,...}` without `model` (the gateway writes `{"model":"<upstream model>"` before it,
 /// as for [`crate::chat_request::UpstreamBody`]). The output limit is kept exactly.
+///
+/// `body` is the sanitised body as rendered for an upstream: fields the gateway consumes
+/// itself (`provider`) must be gone, or they are refused like any member with no translation.
 pub fn translate_request(dir: Direction, body: &[u8]) -> Result<Vec<u8>, TranslateError> {
     match dir {
         Direction::OpenAiToAnthropic => request_to_anthropic::translate(body),
