@@ -15,6 +15,7 @@ mod event_stream;
 mod json_body;
 mod payload;
 
+pub(crate) use event_stream::MAX_EVENT_BYTES;
 use event_stream::{EventName, EventStream, PayloadSink};
 use json_body::JsonBody;
 use payload::{PayloadEffect, UsageUpdate};
