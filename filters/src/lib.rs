@@ -6,5 +6,6 @@
 pub mod chat_request;
 pub mod operation;
 pub mod prompt_tokens;
+pub mod shaping;
 pub mod translate;
 pub mod usage;

@@ -14,6 +14,7 @@
 mod event_stream;
 mod json_body;
 mod payload;
+mod responses_payload;
 
 pub(crate) use event_stream::MAX_EVENT_BYTES;
 use event_stream::{EventName, EventStream, PayloadSink};
@@ -49,6 +50,27 @@ pub enum ApiFormat {
     OpenAi,
     /// Anthropic Messages.
     Anthropic,
+}
+
+/// Which response shape a body has, i.e. which usage objects and events the meter reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseShape {
+    /// OpenAI Chat Completions (and Embeddings, whose usage has the same `prompt_tokens`).
+    OpenAiChat,
+    /// Anthropic Messages.
+    Anthropic,
+    /// OpenAI Responses: `usage.input_tokens` (+ `input_tokens_details.cached_tokens`) and
+    /// `output_tokens`; streamed in `response.completed` (or `.incomplete` / `.failed`).
+    OpenAiResponses,
+}
+
+impl From<ApiFormat> for ResponseShape {
+    fn from(f: ApiFormat) -> Self {
+        match f {
+            ApiFormat::OpenAi => ResponseShape::OpenAiChat,
+            ApiFormat::Anthropic => ResponseShape::Anthropic,
+        }
+    }
 }
 
 /// How the response body is framed.
@@ -93,7 +115,8 @@ enum Body {
 }
 
 impl UsageMeter {
-    pub fn new(format: ApiFormat, kind: BodyKind) -> Self {
+    pub fn new(format: impl Into<ResponseShape>, kind: BodyKind) -> Self {
+        let format = format.into();
         let body = match kind {
             BodyKind::EventStream => Body::EventStream {
                 stream: EventStream::new(),
@@ -247,7 +270,7 @@ impl Tally {
 /// The metering side of an event stream: parses each event's data for the stream's format
 /// and folds the result into the tally.
 struct StreamMetering {
-    format: ApiFormat,
+    format: ResponseShape,
     tally: Tally,
 }
 
@@ -256,8 +279,9 @@ impl PayloadSink for StreamMetering {
 
     fn parse(&self, data: &[u8]) -> Option<PayloadEffect> {
         match self.format {
-            ApiFormat::OpenAi => payload::parse_openai_event(data),
-            ApiFormat::Anthropic => payload::parse_anthropic_event(data),
+            ResponseShape::OpenAiChat => payload::parse_openai_event(data),
+            ResponseShape::Anthropic => payload::parse_anthropic_event(data),
+            ResponseShape::OpenAiResponses => payload::parse_responses_event(data),
         }
     }
 
