@@ -403,6 +403,8 @@ mod tests {
             error_code: None,
             started_at_ms: 0,
             price_id: None,
+            prices: None,
+            response_id: None,
         }
     }
 

@@ -127,6 +127,10 @@ impl LeaseBook {
         if self.closed.load(Ordering::Relaxed) {
             return Err(ReserveError::Unavailable("shutting down".into()));
         }
+        // Nothing to set aside (a token count, a free model): no lease is taken for it.
+        if amount == 0 {
+            return Ok(());
+        }
         for _ in 0..3 {
             if self.reserve_local(wallet, amount).is_ok() {
                 return Ok(());

@@ -15,7 +15,7 @@ pub mod settlement;
 pub mod sink;
 
 pub use cost::{Charge, PriceSheet, ProviderShare};
-pub use outcome::{Outcome, OutcomeStatus};
+pub use outcome::{AppliedPrices, Outcome, OutcomeStatus};
 pub use price::{Price, PriceError};
 pub use sink::{AdmitError, BillingSink, MemorySink, Reservation};
 

@@ -75,6 +75,36 @@ pub struct Outcome {
     pub started_at_ms: u64,
     /// The `market_prices` row the charge was priced from (`None`: the config file's prices).
     pub price_id: Option<i64>,
+    /// The prices the charge was computed with (`None` when no provider served the call).
+    pub prices: Option<AppliedPrices>,
+    /// The id of the OpenAI Responses object the call produced (continuations go back to the
+    /// same provider).
+    pub response_id: Option<String>,
+}
+
+/// The provider's prices a charge was computed with, in micro-USDC per 1M tokens per bucket,
+/// and the provider's share of the buyer's price in basis points.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct AppliedPrices {
+    pub input: u64,
+    pub cache_write_5m: u64,
+    pub cache_write_1h: u64,
+    pub cache_read: u64,
+    pub output: u64,
+    pub share_bps: u32,
+}
+
+impl AppliedPrices {
+    pub fn of(sheet: &crate::PriceSheet, share: crate::ProviderShare) -> Self {
+        AppliedPrices {
+            input: sheet.prompt.micros_per_million(),
+            cache_write_5m: sheet.cache_write_5m.micros_per_million(),
+            cache_write_1h: sheet.cache_write_1h.micros_per_million(),
+            cache_read: sheet.cache_read.micros_per_million(),
+            output: sheet.completion.micros_per_million(),
+            share_bps: share.bps(),
+        }
+    }
 }
 
 /// The five metered token buckets, flattened into the record.

@@ -10,7 +10,7 @@ use crate::charging::cap_to_reservation;
 use crate::lease::{LeaseBook, ReserveError};
 use crate::ledger::{Ledger, LedgerError, LOCK_WALLETS};
 use crate::sink::{AdmitError, BillingSink, Reservation};
-use crate::{MicroUsdc, Outcome};
+use crate::{AppliedPrices, MicroUsdc, Outcome};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -507,6 +507,16 @@ async fn insert_request_log(
     let error_code = col!(|o| o.error_code);
     let overrun = col!(|o| o.overrun_usdc);
     let price_id = col!(|o| o.price_id);
+    let price = |f: fn(&AppliedPrices) -> u64| col!(|o| o.prices.as_ref().map(|p| f(p) as i64));
+    let (p_in, p_w5, p_w1, p_cr, p_out) = (
+        price(|p| p.input),
+        price(|p| p.cache_write_5m),
+        price(|p| p.cache_write_1h),
+        price(|p| p.cache_read),
+        price(|p| p.output),
+    );
+    let share = col!(|o| o.prices.as_ref().map(|p| p.share_bps as i32));
+    let response_id = col!(|o| o.response_id.as_deref());
     let transfer = col!(|o| if o.buyer_cost_usdc > 0 {
         transfer_id
     } else {
@@ -516,16 +526,19 @@ async fn insert_request_log(
         "INSERT INTO request_log (request_id, created_at, wallet, key_id, provider, model, upstream_model, api, stream,
              status, http_status, input_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens,
              output_tokens, usage_missing, stream_cut, provider_cost, buyer_cost, platform_fee, reserved, attempts,
-             latency_ms, ttfb_ms, error_code, transfer_id, overrun_usdc, price_id)
+             latency_ms, ttfb_ms, error_code, transfer_id, overrun_usdc, price_id, price_input, price_cache_write_5m,
+             price_cache_write_1h, price_cache_read, price_output, share_bps, response_id)
          SELECT * FROM UNNEST($1::TEXT[], $2::TIMESTAMPTZ[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[],
              $8::TEXT[], $9::BOOL[], $10::TEXT[], $11::INT2[], $12::INT8[], $13::INT8[], $14::INT8[], $15::INT8[],
              $16::INT8[], $17::BOOL[], $18::BOOL[], $19::INT8[], $20::INT8[], $21::INT8[], $22::INT8[], $23::INT2[],
-             $24::INT4[], $25::INT4[], $26::TEXT[], $27::INT8[], $28::INT8[], $29::INT8[])
+             $24::INT4[], $25::INT4[], $26::TEXT[], $27::INT8[], $28::INT8[], $29::INT8[], $30::INT8[], $31::INT8[],
+             $32::INT8[], $33::INT8[], $34::INT8[], $35::INT4[], $36::TEXT[])
          ON CONFLICT (request_id) DO NOTHING",
         &[
             &request_id, &created_at, &wallet, &key_id, &provider, &model, &upstream_model, &api, &stream, &status,
             &http_status, &input, &w5, &w1, &cr, &out, &usage_missing, &stream_cut, &provider_cost, &buyer_cost, &fee,
-            &reserved, &attempts, &latency, &ttfb, &error_code, &transfer, &overrun, &price_id,
+            &reserved, &attempts, &latency, &ttfb, &error_code, &transfer, &overrun, &price_id, &p_in, &p_w5, &p_w1,
+            &p_cr, &p_out, &share, &response_id,
         ],
     )
     .await?;

@@ -54,6 +54,8 @@ fn outcome(i: usize, wallets: usize, run: u128) -> Outcome {
         error_code: None,
         started_at_ms: 1_795_000_000_000 + i as u64,
         price_id: None,
+        prices: None,
+        response_id: None,
     }
 }
 

@@ -23,6 +23,7 @@ mod migrations;
 mod payouts;
 mod provider_keys;
 pub mod queries;
+pub mod receipts;
 mod siwe_nonces;
 mod solvency;
 mod withdrawals;

@@ -248,6 +248,12 @@ impl<'a> ChatRequest<'a> {
         self.choices
     }
 
+    /// A top-level field's value when it is a JSON string.
+    pub fn string_field(&self, name: &str) -> Option<String> {
+        let (_, v) = self.fields.iter().find(|(k, _)| k == name)?;
+        serde_json::from_str::<String>(v.get()).ok()
+    }
+
     /// Whether a top-level field is present (after sanitising).
     pub fn has_field(&self, name: &str) -> bool {
         self.fields.iter().any(|(k, _)| k == name)

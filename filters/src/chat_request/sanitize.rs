@@ -21,6 +21,12 @@ pub struct UpstreamBody {
 }
 
 impl UpstreamBody {
+    /// A body rendered elsewhere (a translated request): everything after the model member,
+    /// `,"k":v,...}`.
+    pub fn from_tail(tail: impl Into<Bytes>) -> Self {
+        UpstreamBody { tail: tail.into() }
+    }
+
     /// The two chunks to send for `upstream_model`, in order.
     pub fn chunks_for(&self, upstream_model: &str) -> [Bytes; 2] {
         let mut head = Vec::with_capacity(upstream_model.len() + 16);

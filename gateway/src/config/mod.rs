@@ -35,7 +35,9 @@ pub use health::{HealthConfig, Routing};
 pub use identity::{SiweConfig, SiwePolicy};
 pub use limits::{ControlLimits, LimitsConfig, RedisConfig, RedisFailure, WalletLimits};
 pub use marketplace::MarketplaceConfig;
-pub use providers::{parse_base_url, Provider, ProviderModel, RouteAlias, UpstreamAddr};
+pub use providers::{
+    parse_base_url, ModelApis, Provider, ProviderModel, RouteAlias, UpstreamAddr,
+};
 pub use routes::{PluginEntry, PluginList, RoutesConfig, SPINE};
 pub use server::{ServerConfig, StaticKey};
 

@@ -38,6 +38,9 @@ pub struct RawRoutes {
     pub default: Option<Vec<serde_yaml_ng::Value>>,
     pub chat_completions: Option<Vec<serde_yaml_ng::Value>>,
     pub messages: Option<Vec<serde_yaml_ng::Value>>,
+    pub responses: Option<Vec<serde_yaml_ng::Value>>,
+    pub embeddings: Option<Vec<serde_yaml_ng::Value>>,
+    pub count_tokens: Option<Vec<serde_yaml_ng::Value>>,
     #[serde(default)]
     pub aliases: std::collections::BTreeMap<String, Vec<serde_yaml_ng::Value>>,
     pub control: Option<Vec<serde_yaml_ng::Value>>,
@@ -63,6 +66,10 @@ pub struct RawServer {
     pub body_path: Option<String>,
     /// The URL clients reach this gateway at: SIWE `domain`/`uri`, x402 `resource`.
     pub public_url: Option<String>,
+    /// Serve OpenAI-format calls from Anthropic-kind providers and the reverse (default true).
+    pub translation: Option<bool>,
+    /// Write each call's cost into the usage object the client receives (default true).
+    pub usage_cost: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -215,6 +222,8 @@ pub struct RawModel {
     pub tokenizer: Option<String>,
     /// `false`: never actively probed (passive health only).
     pub probe: Option<bool>,
+    /// The APIs this model answers: `chat`, `responses`, `embeddings`, `count_tokens`.
+    pub apis: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]

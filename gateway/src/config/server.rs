@@ -29,6 +29,10 @@ pub struct ServerConfig {
     /// How long a write to the client may block: a client that stops reading is cut off, and
     /// its request (and settlement slot) ends.
     pub downstream_write_timeout: Duration,
+    /// Chat calls may reach providers of the other format, translated both ways.
+    pub translation: bool,
+    /// The buyer's charge is written into the usage object of every billed response.
+    pub usage_cost: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -133,6 +137,8 @@ impl Validator<'_> {
             unhealthy_cooldown,
             force_subrequest,
             downstream_write_timeout,
+            translation: s.translation.unwrap_or(true),
+            usage_cost: s.usage_cost.unwrap_or(true),
         }
     }
 

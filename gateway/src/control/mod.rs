@@ -8,6 +8,7 @@
 //! | [`health`] | `GET /v1/health/providers`, `GET /v1/health/history` |
 //! | [`caller`] | (who is asking: API key or SIWE; shared by the handlers below) |
 //! | [`account`] | `GET /v1/balance/:wallet`, `GET /v1/usage/:wallet`, `GET /v1/requests` |
+//! | [`receipts`] | `GET /v1/requests/:id` |
 //! | [`keys`] | `POST /v1/auth/nonce`, `POST`/`GET /v1/auth/keys`, `DELETE /v1/auth/keys/:id` |
 //! | [`topup`] | `POST /v1/topup`, `POST /v1/deposits`, `GET /v1/topups/:wallet` |
 //! | [`withdraw`] | `POST /v1/withdraw` |
@@ -25,6 +26,7 @@ pub mod listing_body;
 pub mod listings;
 pub mod provider_keys;
 pub mod public;
+pub mod receipts;
 pub mod topup;
 pub mod withdraw;
 
@@ -53,6 +55,8 @@ pub enum Route {
     Usage(String),
     /// `GET /v1/requests` (API key)
     Requests,
+    /// `GET /v1/requests/:id` (API key of the request's wallet): one request's receipt
+    Receipt(String),
     /// `POST /v1/auth/nonce`
     Nonce,
     /// `POST /v1/auth/keys` (SIWE in the body)
@@ -227,6 +231,7 @@ async fn serve_account(session: &mut Session, a: &Accounts, route: Route) -> pin
         Route::Balance(wallet) => account::balance(session, a, &wallet).await,
         Route::Usage(wallet) => account::usage(session, a, &wallet).await,
         Route::Requests => account::requests(session, a).await,
+        Route::Receipt(id) => receipts::receipt(session, a, &id).await,
         Route::Nonce => keys::nonce(session, a).await,
         Route::CreateKey => keys::create(session, a).await,
         Route::ListKeys => keys::list(session, a).await,

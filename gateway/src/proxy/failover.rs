@@ -98,10 +98,10 @@ impl Gateway {
         loop {
             let chunks = {
                 let call = shared.lock();
-                let Some(model) = Self::upstream_model(&call) else {
+                let Some((body, model)) = call.upstream_body() else {
                     break;
                 };
-                call.body.chunks_for(model)
+                body.chunks_for(model)
             };
             body_forwarding::pipe_attempt(session, shared, chunks, wait_limit).await?;
             let mut call = shared.lock();

@@ -32,7 +32,6 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType, Result};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tollgate_filters::usage::{BodyKind, UsageMeter};
 
 #[async_trait]
 impl ProxyHttp for Gateway {
@@ -62,7 +61,7 @@ impl ProxyHttp for Gateway {
             ctx.inner = true;
             let len = {
                 let call = shared.lock();
-                Self::upstream_model(&call).map(|m| call.body.len_for(m))
+                call.upstream_body().map(|(body, m)| body.len_for(m))
             };
             body_forwarding::prepare_inner_request(session, len.unwrap_or(0))?;
             ctx.call = Some(shared);
@@ -74,7 +73,7 @@ impl ProxyHttp for Gateway {
         session
             .as_downstream_mut()
             .set_write_timeout(Some(self.config.server.downstream_write_timeout));
-        let (api, alias) = match Endpoint::of(session.req_header(), &self.market.current().catalog)
+        let (op, alias) = match Endpoint::of(session.req_header(), &self.market.current().catalog)
         {
             Endpoint::Control(route) => {
                 // `/health` answers the orchestrator's probes whatever the control list says.
@@ -97,12 +96,12 @@ impl ProxyHttp for Gateway {
                 respond_error(session, &e, None, close).await?;
                 return Ok(true);
             }
-            Endpoint::Llm { api, alias } => (api, alias),
+            Endpoint::Llm { op, alias } => (op, alias),
         };
 
         let id: Arc<str> = Arc::from(format!("req_{}", uuid::Uuid::now_v7().simple()));
         ctx.request_id = Some(id.clone());
-        let shared = match self.admit(session, ctx, api, alias.as_deref()).await {
+        let shared = match self.admit(session, ctx, op, alias.as_deref()).await {
             Ok(s) => s,
             Err((e, close)) => {
                 ctx.rejected = Some(e.code);
@@ -197,7 +196,8 @@ impl ProxyHttp for Gateway {
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no attempt"))?;
         let provider = call.listings.provider(route);
         let model = &provider.models[route.model].upstream_model;
-        upstream_request::rewrite(upstream, provider, call.body.len_for(model))?;
+        let len = call.body_for(route).body.len_for(model);
+        upstream_request::rewrite(upstream, provider, call.op, len)?;
         shared.chain.upstream_request(upstream, &provider.id)
     }
 
@@ -220,7 +220,7 @@ impl ProxyHttp for Gateway {
             *body = None;
             return Ok(());
         }
-        *body = Self::upstream_model(&call).map(|m| call.body.to_bytes_for(m));
+        *body = call.upstream_body().map(|(b, m)| b.to_bytes_for(m));
         call.body_sent_for = Some(call.attempts);
         Ok(())
     }
@@ -253,19 +253,12 @@ impl ProxyHttp for Gateway {
                 self.market.learned(&l.providers[p].id, true, "answered");
             }
         }
-        if (200..300).contains(&status) {
-            let is_sse = resp
-                .headers
-                .get(http::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|ct| ct.trim_start().starts_with("text/event-stream"));
-            let kind = if is_sse {
-                BodyKind::EventStream
-            } else {
-                BodyKind::Json
-            };
-            call.meter = Some(UsageMeter::new(call.api, kind));
-        }
+        let is_sse = resp
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.trim_start().starts_with("text/event-stream"));
+        self.start_response(&mut call, status, is_sse);
         // After the meter chose how to read the body: a plugin cannot change that.
         if let Some(p) = call.current_provider() {
             shared
@@ -284,8 +277,12 @@ impl ProxyHttp for Gateway {
         let Some(shared) = ctx.call.as_ref() else {
             return Ok(());
         };
-        if shared.chain.has_chunk() && resp.headers.contains_key(http::header::CONTENT_LENGTH) {
-            // A chunk plugin may change the body's size: frame it by chunks instead.
+        let reshaped = shared.lock().shaper.is_some();
+        if (reshaped || shared.chain.has_chunk())
+            && resp.headers.contains_key(http::header::CONTENT_LENGTH)
+        {
+            // Translation, the cost stamp or a chunk plugin change the body's size: frame it
+            // by chunks instead.
             resp.remove_header(&http::header::CONTENT_LENGTH);
             if !session.is_http2() {
                 resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
@@ -314,12 +311,8 @@ impl ProxyHttp for Gateway {
         let Some(shared) = ctx.call.as_ref() else {
             return Ok(None);
         };
-        // The meter (spine) reads the provider's bytes before any chunk plugin.
-        if let Some(chunk) = body.as_ref() {
-            if let Some(meter) = shared.lock().meter.as_mut() {
-                meter.feed(chunk);
-            }
-        }
+        // The meter (spine) reads the provider's bytes before the shaper and any chunk plugin.
+        self.shape_chunk(&mut shared.lock(), body, end_of_stream);
         shared.chain.chunk(body, end_of_stream);
         Ok(None)
     }
@@ -461,6 +454,9 @@ impl ProxyHttp for Gateway {
                 o.provider,
                 o.model
             );
+        }
+        if let Some(id) = &o.response_id {
+            self.continuations.remember(id, &o.wallet, &o.provider);
         }
         self.metrics.observe(&o);
         shared.chain.outcome(&o);

@@ -6,13 +6,14 @@ use crate::market::catalog::ModelCatalog;
 use crate::wire::ApiError;
 use http::Method;
 use pingora::http::RequestHeader;
-use tollgate_filters::usage::ApiFormat;
+use tollgate_filters::operation::Operation;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Endpoint {
-    /// An LLM call: `POST /v1/chat/completions`, `POST /v1/messages`, `POST /<alias>/v1/messages`.
+    /// An LLM call: `POST /v1/chat/completions`, `/v1/messages`, `/v1/responses`,
+    /// `/v1/embeddings`, `/v1/messages/count_tokens`, `/<alias>/v1/messages`.
     Llm {
-        api: ApiFormat,
+        op: Operation,
         alias: Option<String>,
     },
     /// Answered by the control plane.
@@ -40,21 +41,16 @@ impl Endpoint {
         match path {
             "/health" => expect(Method::GET, Endpoint::Control(Route::Health)),
             "/v1/models" => expect(Method::GET, Endpoint::Control(Route::Models)),
-            "/v1/chat/completions" => expect(
-                Method::POST,
-                Endpoint::Llm {
-                    api: ApiFormat::OpenAi,
-                    alias: None,
-                },
-            ),
-            "/v1/messages" => expect(
-                Method::POST,
-                Endpoint::Llm {
-                    api: ApiFormat::Anthropic,
-                    alias: None,
-                },
-            ),
+            "/v1/chat/completions" => expect(Method::POST, llm(Operation::ChatCompletions)),
+            "/v1/messages" => expect(Method::POST, llm(Operation::Messages)),
+            "/v1/responses" => expect(Method::POST, llm(Operation::Responses)),
+            "/v1/embeddings" => expect(Method::POST, llm(Operation::Embeddings)),
+            "/v1/messages/count_tokens" => expect(Method::POST, llm(Operation::CountTokens)),
             "/v1/requests" => expect(Method::GET, Endpoint::Control(Route::Requests)),
+            _ if path.starts_with("/v1/requests/") => expect(
+                Method::GET,
+                Endpoint::Control(Route::Receipt(path["/v1/requests/".len()..].to_string())),
+            ),
             "/v1/topup" => expect(Method::POST, Endpoint::Control(Route::Topup)),
             "/v1/deposits" => expect(Method::POST, Endpoint::Control(Route::Deposit)),
             "/v1/withdraw" => expect(Method::POST, Endpoint::Control(Route::Withdraw)),
@@ -116,7 +112,7 @@ impl Endpoint {
                 Some((alias, "v1/messages")) if catalog.has_alias(alias) => expect(
                     Method::POST,
                     Endpoint::Llm {
-                        api: ApiFormat::Anthropic,
+                        op: Operation::Messages,
                         alias: Some(alias.to_string()),
                     },
                 ),
@@ -124,6 +120,10 @@ impl Endpoint {
             },
         }
     }
+}
+
+fn llm(op: Operation) -> Endpoint {
+    Endpoint::Llm { op, alias: None }
 }
 
 /// `%XX` escapes decoded (a model id sent as one path segment, `org%2Fmodel`).

@@ -6,6 +6,7 @@ mod failover;
 mod metering;
 mod pipelining;
 mod plugins;
+mod translation;
 
 use crate::common::*;
 use serde_json::{json, Value};
