@@ -81,7 +81,9 @@ impl Gateway {
             })
             .map_err(|e| (e, false))?;
         let routing = self.config.health.routing_for(resolved.public_id);
-        let (mut candidates, trial) = listings.pool.order(resolved.entry, routing);
+        let (mut candidates, trial) = listings.pool.order_preferring(resolved.entry, routing, &|r| {
+            call::translation(op, listings.provider(*r).kind).is_some()
+        });
         if trial {
             self.metrics
                 .health

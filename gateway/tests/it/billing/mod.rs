@@ -4,6 +4,7 @@
 mod charging;
 mod crashes;
 mod locks;
+mod receipts;
 mod reservations;
 
 use crate::common::ledger::*;

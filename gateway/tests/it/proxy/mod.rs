@@ -1,5 +1,6 @@
 //! The request path end to end: real gateway process, real HTTP on loopback, mock upstream.
 
+mod apis;
 mod bodies;
 mod endpoints;
 mod failover;
