@@ -5,11 +5,18 @@
 //! slow or down, batches retry, slots run out, and admission answers 503
 //! `BILLING_UNAVAILABLE`; records of requests already served are never dropped. When
 //! Postgres comes back the same batch commits and slots free up, without a restart.
+//!
+//! With a [`Spool`], each outcome is also on local disk from before its response ended until
+//! its batch commits, so a crash of the process loses none (replayed at the next start).
+
+mod charges;
+pub mod replay;
 
 use crate::charging::cap_to_reservation;
 use crate::lease::{LeaseBook, ReserveError};
 use crate::ledger::{Ledger, LedgerError, LOCK_WALLETS};
 use crate::sink::{AdmitError, BillingSink, Reservation};
+use crate::spool::{Spool, SpoolTicket};
 use crate::{MicroUsdc, Outcome};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashSet};
@@ -30,6 +37,7 @@ pub struct SettlementConfig {
 pub struct SettledRecord {
     pub outcome: Outcome,
     _slot: Option<OwnedSemaphorePermit>,
+    spooled: Option<SpoolTicket>,
 }
 
 /// The Postgres-backed [`BillingSink`].
@@ -38,6 +46,7 @@ pub struct LedgerSink {
     slots: Arc<Semaphore>,
     capacity: usize,
     tx: mpsc::Sender<SettledRecord>,
+    spool: Option<Arc<Spool>>,
 }
 
 /// Writes batches; run it on a background task.
@@ -47,6 +56,7 @@ pub struct SettlementWriter {
     rx: mpsc::Receiver<SettledRecord>,
     cfg: SettlementConfig,
     seq: u64,
+    spool: Option<Arc<Spool>>,
 }
 
 impl LedgerSink {
@@ -54,6 +64,7 @@ impl LedgerSink {
         ledger: Ledger,
         leases: Arc<LeaseBook>,
         cfg: SettlementConfig,
+        spool: Option<Arc<Spool>>,
     ) -> (Arc<LedgerSink>, SettlementWriter) {
         let capacity = cfg.queue_capacity.max(1);
         // The channel can hold every slot: `record` never finds it full.
@@ -63,6 +74,7 @@ impl LedgerSink {
             slots: Arc::new(Semaphore::new(capacity)),
             capacity,
             tx,
+            spool: spool.clone(),
         });
         let writer = SettlementWriter {
             ledger,
@@ -70,6 +82,7 @@ impl LedgerSink {
             rx,
             cfg,
             seq: 0,
+            spool,
         };
         (sink, writer)
     }
@@ -82,6 +95,11 @@ impl LedgerSink {
     pub fn leases(&self) -> &Arc<LeaseBook> {
         &self.leases
     }
+
+    /// The billing spool, when configured (its `healthy()` is the readiness seam).
+    pub fn spool(&self) -> Option<&Arc<Spool>> {
+        self.spool.as_ref()
+    }
 }
 
 #[async_trait]
@@ -91,6 +109,12 @@ impl BillingSink for LedgerSink {
         wallet: &Arc<str>,
         max_cost: MicroUsdc,
     ) -> Result<Reservation, AdmitError> {
+        // Nothing is served that could not be made durable.
+        if let Some(spool) = &self.spool {
+            spool.healthy().map_err(|why| {
+                AdmitError::Unavailable(format!("billing spool unavailable: {why}"))
+            })?;
+        }
         let slot = self.slots.clone().try_acquire_owned().map_err(|_| {
             AdmitError::Unavailable("settlement queue is full (database slow or down)".into())
         })?;
@@ -99,10 +123,27 @@ impl BillingSink for LedgerSink {
                 wallet: wallet.clone(),
                 amount: max_cost,
                 slot: Some(slot),
+                spooled: None,
             }),
             Err(ReserveError::Insufficient) => Err(AdmitError::InsufficientBalance),
             Err(ReserveError::Unavailable(m)) => Err(AdmitError::Unavailable(m)),
         }
+    }
+
+    fn persists(&self) -> bool {
+        self.spool.is_some()
+    }
+
+    fn persist(&self, outcome: &Outcome, reservation: &mut Reservation) -> Result<(), String> {
+        let Some(spool) = &self.spool else {
+            return Ok(());
+        };
+        if reservation.spooled.is_some() {
+            return Ok(());
+        }
+        let ticket = spool.append(outcome).map_err(|e| e.to_string())?;
+        reservation.spooled = Some(ticket);
+        Ok(())
     }
 
     fn record(&self, mut outcome: Outcome, reservation: Reservation) {
@@ -124,6 +165,7 @@ impl BillingSink for LedgerSink {
         let item = SettledRecord {
             outcome,
             _slot: reservation.slot,
+            spooled: reservation.spooled,
         };
         match self.tx.try_send(item) {
             Ok(()) => {}
@@ -170,6 +212,11 @@ impl SettlementWriter {
                 Ok(charged) => {
                     for (wallet, amount) in charged {
                         self.leases.committed(&wallet, amount);
+                    }
+                    if let Some(spool) = &self.spool {
+                        for t in batch.iter().filter_map(|r| r.spooled) {
+                            spool.committed(t);
+                        }
                     }
                     batch.clear(); // releases the slots
                     return;
@@ -253,13 +300,29 @@ pub async fn commit_batch(
     add_key_usage(&tx, &fresh).await?;
     add_provider_daily(&tx, &fresh).await?;
 
+    // Who pays each wallet's fresh charges: this node's lease, then the wallet's free balance,
+    // then — only when a lease was swept before its charges arrived and the money was spent
+    // since — the platform (`charges::take`).
+    let fresh_charges: BTreeMap<&str, i64> =
+        fresh
+            .iter()
+            .filter(|o| o.buyer_cost_usdc > 0)
+            .fold(BTreeMap::new(), |mut m, o| {
+                *m.entry(o.wallet.as_str()).or_default() += o.buyer_cost_usdc;
+                m
+            });
+    let taken = charges::take(&tx, node, &fresh_charges).await?;
+
     if let Some(tid) = transfer_id {
         // Aggregate per account: buyer debits, provider credits, the platform's fees.
         let mut deltas: BTreeMap<(&str, &str), i64> = BTreeMap::new();
         for o in fresh.iter().filter(|o| o.buyer_cost_usdc > 0) {
-            *deltas.entry(("wallet", o.wallet.as_str())).or_default() -= o.buyer_cost_usdc;
             *deltas.entry(("provider", o.provider.as_str())).or_default() += o.provider_cost_usdc;
             *deltas.entry(("platform", "fees")).or_default() += o.platform_fee_usdc;
+        }
+        for (w, t) in &taken {
+            *deltas.entry(("wallet", w)).or_default() -= t.debit;
+            *deltas.entry(("platform", charges::UNCOLLECTED)).or_default() -= t.uncollected;
         }
         deltas.retain(|_, v| *v != 0);
         let providers: Vec<&str> = deltas
@@ -274,6 +337,13 @@ pub async fn commit_batch(
             &[&providers],
         )
         .await?;
+        if deltas.contains_key(&("platform", charges::UNCOLLECTED)) {
+            tx.execute(
+                "INSERT INTO accounts (kind, ref) VALUES ('platform', $1) ON CONFLICT (kind, ref) DO NOTHING",
+                &[&charges::UNCOLLECTED],
+            )
+            .await?;
+        }
         let kinds: Vec<&str> = deltas.keys().map(|(k, _)| *k).collect();
         let refs: Vec<&str> = deltas.keys().map(|(_, r)| *r).collect();
         let amounts: Vec<i64> = deltas.values().copied().collect();
@@ -300,50 +370,7 @@ pub async fn commit_batch(
         )
         .await?;
     }
-
-    // The charges come out of this node's leases (the locked part of the balance). Wallet
-    // rows are locked above, so the lease amounts cannot move under us.
-    let fresh_charges: BTreeMap<&str, i64> =
-        fresh
-            .iter()
-            .filter(|o| o.buyer_cost_usdc > 0)
-            .fold(BTreeMap::new(), |mut m, o| {
-                *m.entry(o.wallet.as_str()).or_default() += o.buyer_cost_usdc;
-                m
-            });
-    if !fresh_charges.is_empty() {
-        let ws: Vec<&str> = fresh_charges.keys().copied().collect();
-        let held: BTreeMap<String, i64> = tx
-            .query(
-                "SELECT wallet, amount FROM leases WHERE node_id = $1 AND wallet = ANY($2)",
-                &[&node, &ws],
-            )
-            .await?
-            .into_iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
-        let mut lw = Vec::new();
-        let mut freed = Vec::new();
-        for (w, charge) in &fresh_charges {
-            let f = (*charge).min(held.get(*w).copied().unwrap_or(0));
-            if f > 0 {
-                lw.push(*w);
-                freed.push(f);
-            }
-        }
-        tx.execute(
-            "UPDATE leases l SET amount = l.amount - d.freed FROM UNNEST($2::TEXT[], $3::BIGINT[]) AS d(wallet, freed)
-             WHERE l.node_id = $1 AND l.wallet = d.wallet",
-            &[&node, &lw, &freed],
-        )
-        .await?;
-        tx.execute(
-            "UPDATE wallets w SET locked = w.locked - d.freed FROM UNNEST($1::TEXT[], $2::BIGINT[]) AS d(wallet, freed)
-             WHERE w.address = d.wallet",
-            &[&lw, &freed],
-        )
-        .await?;
-    }
+    charges::free_leases(&tx, node, &taken).await?;
     tx.commit().await?;
     // Every record's charge has now been taken from the lease (by this commit or an earlier
     // one whose acknowledgement was lost).
@@ -538,6 +565,7 @@ impl SettledRecord {
         SettledRecord {
             outcome,
             _slot: None,
+            spooled: None,
         }
     }
 }

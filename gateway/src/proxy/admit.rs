@@ -180,6 +180,7 @@ impl Gateway {
             countable_prompt,
             output_bound,
             reservation: Some(reservation),
+            sealed: None,
             rate_limit: admitted.verdict,
         };
         Ok(SharedCall::new(call, ctx.started, chain))

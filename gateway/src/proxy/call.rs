@@ -64,6 +64,9 @@ pub struct LlmCall {
     pub output_bound: u64,
     /// Taken by `logging` and handed to billing with the outcome.
     pub reservation: Option<tollgate_billing::Reservation>,
+    /// The outcome made durable before the response's last bytes (`outcome::seal`); `logging`
+    /// records this one instead of building another.
+    pub sealed: Option<tollgate_billing::Outcome>,
     /// Rate-limit state after admission (the response's `x-ratelimit-*` headers).
     pub rate_limit: Option<crate::rate_limit::Verdict>,
 }

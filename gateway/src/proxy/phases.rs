@@ -321,6 +321,13 @@ impl ProxyHttp for Gateway {
             }
         }
         shared.chain.chunk(body, end_of_stream);
+        // The record is durable before the last chunk is written: a crash after this point
+        // cannot lose what the client received.
+        if end_of_stream && self.sink.persists() {
+            outcome::seal(&self.config, &*self.sink, &mut shared.lock(), shared.started).map_err(
+                |why| Error::explain(ErrorType::InternalError, format!("billing spool: {why}")),
+            )?;
+        }
         Ok(None)
     }
 
@@ -430,22 +437,29 @@ impl ProxyHttp for Gateway {
             shared.mark_inner_done();
             return;
         }
+        // Sealed before the last chunk (the spool), or built now: a call that ended otherwise.
+        let sealed = shared.lock().sealed.take();
         // A stream cut before its usage is billed on a real count of its prompt: counted off
         // the proxy threads (the only CPU-heavy step of billing, and a rare one).
-        let to_count = outcome::prompt_to_count(&shared.lock());
+        let to_count = match sealed {
+            Some(_) => None,
+            None => outcome::prompt_to_count(&shared.lock()),
+        };
         let counted = match to_count {
             Some(prompt) => outcome::count_prompt(prompt).await,
             None => None,
         };
         let (o, reservation, wallet) = {
             let mut call = shared.lock();
-            let o = outcome::build(
-                &self.config,
-                &call,
-                ctx.started,
-                ctx.started_unix_ms,
-                counted,
-            );
+            let o = sealed.unwrap_or_else(|| {
+                outcome::build(
+                    &self.config,
+                    &call,
+                    ctx.started,
+                    ctx.started_unix_ms,
+                    counted,
+                )
+            });
             let wallet = self
                 .limiter
                 .tracks_tokens()
@@ -467,7 +481,12 @@ impl ProxyHttp for Gateway {
         if let Some(wallet) = wallet {
             self.limiter.charge_tokens(&wallet, o.tokens.total());
         }
-        if let Some(r) = reservation {
+        if let Some(mut r) = reservation {
+            // Spooled already when sealed; an error leaves it to the settlement queue alone
+            // (the spool refuses admissions meanwhile).
+            if let Err(why) = self.sink.persist(&o, &mut r) {
+                log::error!("request {}: billing spool: {why}", o.request_id);
+            }
             self.sink.record(o, r);
         }
         self.in_flight
