@@ -26,7 +26,8 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 #[derive(Debug, Clone)]
 pub struct SettlementConfig {
-    /// Requests admitted but not yet committed, at most. Also bounds what a SIGKILL can lose.
+    /// Requests admitted but not yet committed, at most. Without a spool, also what a SIGKILL
+    /// can lose.
     pub queue_capacity: usize,
     pub batch_size: usize,
     /// A batch is written at the latest this long after its first record.
@@ -493,69 +494,74 @@ async fn add_provider_daily(
     Ok(())
 }
 
+/// The request log rows, by binary `COPY` (about twice the rows per second of an `UNNEST`
+/// insert: no per-row array decoding or `ON CONFLICT` probe). Rows already logged were
+/// filtered out by the caller's `seen` query; should another transaction log one of these
+/// ids meanwhile (a replay racing its own node), the primary key fails this batch, which is
+/// retried and then skips it — still never a row twice.
 async fn insert_request_log(
     tx: &tokio_postgres::Transaction<'_>,
     rows: &[&Outcome],
     transfer_id: Option<i64>,
 ) -> Result<(), LedgerError> {
+    use tokio_postgres::binary_copy::BinaryCopyInWriter;
+    use tokio_postgres::types::{ToSql, Type};
     if rows.is_empty() {
         return Ok(());
     }
-    macro_rules! col {
-        ($f:expr) => {
-            rows.iter().map($f).collect::<Vec<_>>()
-        };
+    let sink = tx
+        .copy_in(
+            "COPY request_log (request_id, created_at, wallet, key_id, provider, model, upstream_model, api, stream,
+                 status, http_status, input_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens,
+                 output_tokens, usage_missing, stream_cut, provider_cost, buyer_cost, platform_fee, reserved, attempts,
+                 latency_ms, ttfb_ms, error_code, transfer_id, overrun_usdc, price_id) FROM STDIN (FORMAT binary)",
+        )
+        .await?;
+    let (text, int2, int4, int8, b) = (Type::TEXT, Type::INT2, Type::INT4, Type::INT8, Type::BOOL);
+    let types = [
+        text.clone(), Type::TIMESTAMPTZ, text.clone(), text.clone(), text.clone(), text.clone(), text.clone(),
+        text.clone(), b.clone(), text.clone(), int2.clone(), int8.clone(), int8.clone(), int8.clone(),
+        int8.clone(), int8.clone(), b.clone(), b, int8.clone(), int8.clone(), int8.clone(), int8.clone(), int2,
+        int4.clone(), int4, text, int8.clone(), int8.clone(), int8,
+    ];
+    let mut writer = std::pin::pin!(BinaryCopyInWriter::new(sink, &types));
+    for o in rows {
+        let t = &o.tokens;
+        let transfer = if o.buyer_cost_usdc > 0 { transfer_id } else { None };
+        let values: [&(dyn ToSql + Sync); 29] = [
+            &o.request_id,
+            &to_system_time(o.started_at_ms),
+            &o.wallet,
+            &o.key_id,
+            &o.provider,
+            &o.model,
+            &o.upstream_model,
+            &o.api,
+            &o.stream,
+            &o.status.as_str(),
+            &(o.http_status as i16),
+            &(t.input_tokens as i64),
+            &(t.cache_write_5m_tokens as i64),
+            &(t.cache_write_1h_tokens as i64),
+            &(t.cache_read_tokens as i64),
+            &(t.output_tokens as i64),
+            &o.usage_missing,
+            &o.stream_cut,
+            &o.provider_cost_usdc,
+            &o.buyer_cost_usdc,
+            &o.platform_fee_usdc,
+            &o.reserved_usdc,
+            &(o.attempts.min(i16::MAX as u32) as i16),
+            &(o.latency_ms.min(i32::MAX as u64) as i32),
+            &o.ttfb_ms.map(|v| v.min(i32::MAX as u64) as i32),
+            &o.error_code,
+            &transfer,
+            &o.overrun_usdc,
+            &o.price_id,
+        ];
+        writer.as_mut().write(&values).await?;
     }
-    let request_id = col!(|o| o.request_id.as_str());
-    let created_at = col!(|o| to_system_time(o.started_at_ms));
-    let wallet = col!(|o| o.wallet.as_str());
-    let key_id = col!(|o| o.key_id.as_str());
-    let provider = col!(|o| o.provider.as_str());
-    let model = col!(|o| o.model.as_str());
-    let upstream_model = col!(|o| o.upstream_model.as_str());
-    let api = col!(|o| o.api);
-    let stream = col!(|o| o.stream);
-    let status = col!(|o| o.status.as_str());
-    let http_status = col!(|o| o.http_status as i16);
-    let input = col!(|o| o.tokens.input_tokens as i64);
-    let w5 = col!(|o| o.tokens.cache_write_5m_tokens as i64);
-    let w1 = col!(|o| o.tokens.cache_write_1h_tokens as i64);
-    let cr = col!(|o| o.tokens.cache_read_tokens as i64);
-    let out = col!(|o| o.tokens.output_tokens as i64);
-    let usage_missing = col!(|o| o.usage_missing);
-    let stream_cut = col!(|o| o.stream_cut);
-    let provider_cost = col!(|o| o.provider_cost_usdc);
-    let buyer_cost = col!(|o| o.buyer_cost_usdc);
-    let fee = col!(|o| o.platform_fee_usdc);
-    let reserved = col!(|o| o.reserved_usdc);
-    let attempts = col!(|o| o.attempts.min(i16::MAX as u32) as i16);
-    let latency = col!(|o| o.latency_ms.min(i32::MAX as u64) as i32);
-    let ttfb = col!(|o| o.ttfb_ms.map(|t| t.min(i32::MAX as u64) as i32));
-    let error_code = col!(|o| o.error_code);
-    let overrun = col!(|o| o.overrun_usdc);
-    let price_id = col!(|o| o.price_id);
-    let transfer = col!(|o| if o.buyer_cost_usdc > 0 {
-        transfer_id
-    } else {
-        None
-    });
-    tx.execute(
-        "INSERT INTO request_log (request_id, created_at, wallet, key_id, provider, model, upstream_model, api, stream,
-             status, http_status, input_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens,
-             output_tokens, usage_missing, stream_cut, provider_cost, buyer_cost, platform_fee, reserved, attempts,
-             latency_ms, ttfb_ms, error_code, transfer_id, overrun_usdc, price_id)
-         SELECT * FROM UNNEST($1::TEXT[], $2::TIMESTAMPTZ[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[],
-             $8::TEXT[], $9::BOOL[], $10::TEXT[], $11::INT2[], $12::INT8[], $13::INT8[], $14::INT8[], $15::INT8[],
-             $16::INT8[], $17::BOOL[], $18::BOOL[], $19::INT8[], $20::INT8[], $21::INT8[], $22::INT8[], $23::INT2[],
-             $24::INT4[], $25::INT4[], $26::TEXT[], $27::INT8[], $28::INT8[], $29::INT8[])
-         ON CONFLICT (request_id) DO NOTHING",
-        &[
-            &request_id, &created_at, &wallet, &key_id, &provider, &model, &upstream_model, &api, &stream, &status,
-            &http_status, &input, &w5, &w1, &cr, &out, &usage_missing, &stream_cut, &provider_cost, &buyer_cost, &fee,
-            &reserved, &attempts, &latency, &ttfb, &error_code, &transfer, &overrun, &price_id,
-        ],
-    )
-    .await?;
+    writer.finish().await?;
     Ok(())
 }
 

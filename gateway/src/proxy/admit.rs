@@ -181,6 +181,8 @@ impl Gateway {
             output_bound,
             reservation: Some(reservation),
             sealed: None,
+            upstream_since: None,
+            upstream_time: std::time::Duration::ZERO,
             rate_limit: admitted.verdict,
         };
         Ok(SharedCall::new(call, ctx.started, chain))

@@ -38,6 +38,11 @@ pub struct LlmCall {
     pub ttfb: Option<Duration>,
     /// When the current attempt began (its time to first byte feeds latency routing).
     pub attempt_started: Option<Instant>,
+    /// Since when the current attempt has been the upstream's (its peer chosen; connect
+    /// included), until its last byte or its failure: `None` between attempts.
+    pub upstream_since: Option<Instant>,
+    /// The closed attempts' upstream time: what `tollgate_overhead_seconds` leaves out.
+    pub upstream_time: Duration,
     /// Counts the current attempt in its provider's in-flight load until the call ends.
     pub in_flight: Option<InFlight>,
     pub meter: Option<UsageMeter>,
@@ -74,6 +79,26 @@ pub struct LlmCall {
 impl LlmCall {
     pub fn current_provider(&self) -> Option<usize> {
         self.current.map(|r| r.provider)
+    }
+
+    /// An attempt goes to the upstream now (closing any attempt still open).
+    pub fn upstream_began(&mut self) {
+        self.upstream_ended();
+        self.upstream_since = Some(Instant::now());
+    }
+
+    /// The current attempt's upstream part is over: its last byte arrived, or it failed.
+    pub fn upstream_ended(&mut self) {
+        if let Some(t) = self.upstream_since.take() {
+            self.upstream_time += t.elapsed();
+        }
+    }
+
+    /// Time in the gateway, not waiting on an upstream, of a call that arrived at `started`:
+    /// admission, the gaps between attempts, and from the upstream's last byte to the end.
+    pub fn overhead(&mut self, started: Instant) -> Duration {
+        self.upstream_ended();
+        started.elapsed().saturating_sub(self.upstream_time)
     }
 }
 

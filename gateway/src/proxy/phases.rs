@@ -5,15 +5,15 @@
 //! | phase | decides | may refuse | writes |
 //! |---|---|---|---|
 //! | `request_filter` | which endpoint; request-head plugins; who pays; is the body valid; body plugins; which providers | 400/401/402/403/404/405/413/429/503 | the whole [`LlmCall`](super::call::LlmCall) via `admit` |
-//! | `upstream_peer` | the provider for this attempt; peer plugins (timeouts) | — (no candidate left: internal error) | `current`, `attempts`, resets per-attempt fields |
+//! | `upstream_peer` | the provider for this attempt; peer plugins (timeouts) | — (no candidate left: internal error) | `current`, `attempts`, `upstream_since`, resets per-attempt fields |
 //! | `upstream_request_filter` | upstream path, Host, credentials, Content-Length; upstream-request plugins | — | (the upstream header) |
 //! | `request_body_filter` | the rewritten body replaces the client's | — | `body_sent_for` |
 //! | `upstream_response_filter` | 5xx → fail over; 2xx → start metering; upstream-response plugins | 5xx (as an error, for failover) | `upstream_status`, `ttfb`, `meter` |
 //! | `response_filter` | the client's status line, Tollgate's headers, response plugins | — | `response_started`, `client_status` |
-//! | `response_body_filter` | feeds the usage meter, then chunk plugins | — | `meter` |
+//! | `response_body_filter` | feeds the usage meter, then chunk plugins; at the end, seals the outcome (spool) | 500 when the spool cannot take it | `meter`, `upstream_time`, `sealed` |
 //! | `fail_to_connect`, `error_while_proxy` | whether the next candidate may be tried | — | `next`, `retry_next`, `last_failure` |
 //! | `fail_to_proxy` | the 502 / 504 body when every candidate failed | — | `client_status`, `error_code` |
-//! | `logging` | one outcome to billing, metrics and outcome plugins | — | takes `reservation` |
+//! | `logging` | one outcome to billing, metrics and outcome plugins | — | takes `reservation`, `sealed` |
 
 use super::body_forwarding::{self, BodyPath};
 use super::failover::AttemptFailure;
@@ -149,6 +149,7 @@ impl ProxyHttp for Gateway {
         call.current = Some(route);
         call.attempts += 1;
         call.attempt_started = Some(std::time::Instant::now());
+        call.upstream_began();
         // The previous attempt's count ends here (replacing the guard drops it).
         call.in_flight = Some(InFlight::start(call.listings.pool.cell(route.provider)));
         call.retry_next = false;
@@ -321,12 +322,16 @@ impl ProxyHttp for Gateway {
             }
         }
         shared.chain.chunk(body, end_of_stream);
-        // The record is durable before the last chunk is written: a crash after this point
-        // cannot lose what the client received.
-        if end_of_stream && self.sink.persists() {
-            outcome::seal(&self.config, &*self.sink, &mut shared.lock(), shared.started).map_err(
-                |why| Error::explain(ErrorType::InternalError, format!("billing spool: {why}")),
-            )?;
+        if end_of_stream {
+            let mut call = shared.lock();
+            call.upstream_ended();
+            // The record is durable before the last chunk is written: a crash after this
+            // point cannot lose what the client received.
+            if self.sink.persists() {
+                outcome::seal(&self.config, &*self.sink, &mut call, shared.started).map_err(
+                    |why| Error::explain(ErrorType::InternalError, why),
+                )?;
+            }
         }
         Ok(None)
     }
@@ -451,6 +456,8 @@ impl ProxyHttp for Gateway {
         };
         let (o, reservation, wallet) = {
             let mut call = shared.lock();
+            self.metrics
+                .overhead(call.stream, call.overhead(shared.started));
             let o = sealed.unwrap_or_else(|| {
                 outcome::build(
                     &self.config,
@@ -485,7 +492,7 @@ impl ProxyHttp for Gateway {
             // Spooled already when sealed; an error leaves it to the settlement queue alone
             // (the spool refuses admissions meanwhile).
             if let Err(why) = self.sink.persist(&o, &mut r) {
-                log::error!("request {}: billing spool: {why}", o.request_id);
+                log::error!("request {}: {why}", o.request_id);
             }
             self.sink.record(o, r);
         }

@@ -5,6 +5,7 @@ mod charging;
 mod crashes;
 mod locks;
 mod reservations;
+mod spool;
 
 use crate::common::ledger::*;
 use crate::common::pg::{self, PrivateCluster};
