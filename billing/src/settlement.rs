@@ -323,7 +323,9 @@ pub async fn commit_batch(
         }
         for (w, t) in &taken {
             *deltas.entry(("wallet", w)).or_default() -= t.debit;
-            *deltas.entry(("platform", charges::UNCOLLECTED)).or_default() -= t.uncollected;
+            *deltas
+                .entry(("platform", charges::UNCOLLECTED))
+                .or_default() -= t.uncollected;
         }
         deltas.retain(|_, v| *v != 0);
         let providers: Vec<&str> = deltas
@@ -517,17 +519,21 @@ async fn insert_request_log(
                  latency_ms, ttfb_ms, error_code, transfer_id, overrun_usdc, price_id) FROM STDIN (FORMAT binary)",
         )
         .await?;
-    let (text, int2, int4, int8, b) = (Type::TEXT, Type::INT2, Type::INT4, Type::INT8, Type::BOOL);
+    use Type as T;
+    #[rustfmt::skip]
     let types = [
-        text.clone(), Type::TIMESTAMPTZ, text.clone(), text.clone(), text.clone(), text.clone(), text.clone(),
-        text.clone(), b.clone(), text.clone(), int2.clone(), int8.clone(), int8.clone(), int8.clone(),
-        int8.clone(), int8.clone(), b.clone(), b, int8.clone(), int8.clone(), int8.clone(), int8.clone(), int2,
-        int4.clone(), int4, text, int8.clone(), int8.clone(), int8,
+        T::TEXT, T::TIMESTAMPTZ, T::TEXT, T::TEXT, T::TEXT, T::TEXT, T::TEXT, T::TEXT, T::BOOL,
+        T::TEXT, T::INT2, T::INT8, T::INT8, T::INT8, T::INT8, T::INT8, T::BOOL, T::BOOL, T::INT8,
+        T::INT8, T::INT8, T::INT8, T::INT2, T::INT4, T::INT4, T::TEXT, T::INT8, T::INT8, T::INT8,
     ];
     let mut writer = std::pin::pin!(BinaryCopyInWriter::new(sink, &types));
     for o in rows {
         let t = &o.tokens;
-        let transfer = if o.buyer_cost_usdc > 0 { transfer_id } else { None };
+        let transfer = if o.buyer_cost_usdc > 0 {
+            transfer_id
+        } else {
+            None
+        };
         let values: [&(dyn ToSql + Sync); 29] = [
             &o.request_id,
             &to_system_time(o.started_at_ms),

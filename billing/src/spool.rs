@@ -61,8 +61,15 @@ pub enum SpoolError {
     /// Another process holds the directory.
     InUse(PathBuf),
     /// A record that is not the torn tail of a segment fails its checksum or does not parse.
-    Corrupt { path: PathBuf, offset: u64, why: String },
-    Io { path: PathBuf, error: std::io::Error },
+    Corrupt {
+        path: PathBuf,
+        offset: u64,
+        why: String,
+    },
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     /// The spool refuses appends (see [`Spool::healthy`]).
     Failed(String),
 }
@@ -268,7 +275,10 @@ impl Spool {
         let path = segment_path(&self.cfg.dir, seq);
         if let Err(e) = std::fs::remove_file(&path) {
             // Harmless: replayed (idempotently) and deleted at the next start.
-            log::warn!("could not delete committed spool segment {}: {e}", path.display());
+            log::warn!(
+                "could not delete committed spool segment {}: {e}",
+                path.display()
+            );
         }
     }
 
@@ -372,9 +382,7 @@ fn create_segment(dir: &Path, seq: u64, node_id: &str) -> Result<(PathBuf, File,
 }
 
 fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
 }
 
 /// Read one segment. A bad record followed by nothing but zero bytes (or running past the

@@ -122,7 +122,11 @@ mod tests {
     fn a_held_lease_pays_in_full() {
         assert_eq!(
             split(63, 1_000, 500, 500),
-            Taken { freed: 63, debit: 63, uncollected: 0 }
+            Taken {
+                freed: 63,
+                debit: 63,
+                uncollected: 0
+            }
         );
     }
 
@@ -131,7 +135,11 @@ mod tests {
         // Lease gone, nothing else locked: the wallet pays.
         assert_eq!(
             split(63, 1_000, 0, 0),
-            Taken { freed: 0, debit: 63, uncollected: 0 }
+            Taken {
+                freed: 0,
+                debit: 63,
+                uncollected: 0
+            }
         );
     }
 
@@ -139,12 +147,23 @@ mod tests {
     fn money_other_nodes_leased_is_not_touched() {
         // Lease gone; 980 of 1,000 leased by another node: 20 free.
         let t = split(63, 1_000, 980, 0);
-        assert_eq!(t, Taken { freed: 0, debit: 20, uncollected: 43 });
+        assert_eq!(
+            t,
+            Taken {
+                freed: 0,
+                debit: 20,
+                uncollected: 43
+            }
+        );
         assert!(1_000 - t.debit >= 980);
         // Withdrawn to zero meanwhile: all uncollected, balance stays 0.
         assert_eq!(
             split(63, 0, 0, 0),
-            Taken { freed: 0, debit: 0, uncollected: 63 }
+            Taken {
+                freed: 0,
+                debit: 0,
+                uncollected: 63
+            }
         );
     }
 
@@ -152,7 +171,14 @@ mod tests {
     fn a_partly_held_lease() {
         // 30 left in the lease (locked 30), balance 40: 30 from the lease, 10 free, 23 short.
         let t = split(63, 40, 30, 30);
-        assert_eq!(t, Taken { freed: 30, debit: 40, uncollected: 23 });
+        assert_eq!(
+            t,
+            Taken {
+                freed: 30,
+                debit: 40,
+                uncollected: 23
+            }
+        );
         assert!(40 - t.debit >= 30 - t.freed);
     }
 }

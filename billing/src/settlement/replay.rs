@@ -29,11 +29,8 @@ pub async fn replay(
     let mut done = Replayed::default();
     for seg in segments {
         for chunk in seg.outcomes.chunks(batch_size.max(1)) {
-            let batch: Vec<SettledRecord> = chunk
-                .iter()
-                .cloned()
-                .map(SettledRecord::detached)
-                .collect();
+            let batch: Vec<SettledRecord> =
+                chunk.iter().cloned().map(SettledRecord::detached).collect();
             commit_batch(ledger, &seg.node_id, 0, &batch).await?;
             done.records += batch.len();
         }

@@ -122,7 +122,12 @@ fn a_torn_last_record_is_skipped() {
     let seg = only_segment(&d);
     let len = std::fs::metadata(&seg).unwrap().len();
     // Cut mid-record, as a crash in the middle of the write would.
-    OpenOptions::new().write(true).open(&seg).unwrap().set_len(len - 7).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .unwrap()
+        .set_len(len - 7)
+        .unwrap();
     let (_s, old) = reopen(cfg(&d, 1 << 20)).unwrap();
     assert_eq!(ids(&old), ["r0", "r1"]);
     assert!(old[0].torn_tail);
@@ -152,7 +157,10 @@ fn a_bad_record_before_good_ones_stops_start_up_naming_file_and_offset() {
         other => panic!("expected corruption, got {other}"),
     }
     let msg = err.to_string();
-    assert!(msg.contains(&seg.display().to_string()) && msg.contains(&format!("offset {second}")), "{msg}");
+    assert!(
+        msg.contains(&seg.display().to_string()) && msg.contains(&format!("offset {second}")),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -164,9 +172,18 @@ fn committed_segments_are_deleted_once_rotated() {
     let tickets: Vec<SpoolTicket> = (0..5)
         .map(|i| spool.append(&outcome(&format!("r{i:02}"))).unwrap())
         .collect();
-    let segments = || std::fs::read_dir(&d).unwrap().filter(|e| {
-        e.as_ref().unwrap().path().extension().is_some_and(|x| x == "spool")
-    }).count();
+    let segments = || {
+        std::fs::read_dir(&d)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "spool")
+            })
+            .count()
+    };
     assert_eq!(segments(), 3);
     for t in &tickets[..4] {
         spool.committed(*t);
@@ -175,7 +192,11 @@ fn committed_segments_are_deleted_once_rotated() {
     assert_eq!(segments(), 1);
     drop(spool);
     let (_s, old) = reopen(cfg(&d, 1 << 20)).unwrap();
-    assert_eq!(ids(&old), ["r04"], "only the uncommitted record is replayed");
+    assert_eq!(
+        ids(&old),
+        ["r04"],
+        "only the uncommitted record is replayed"
+    );
 }
 
 #[test]

@@ -328,9 +328,8 @@ impl ProxyHttp for Gateway {
             // The record is durable before the last chunk is written: a crash after this
             // point cannot lose what the client received.
             if self.sink.persists() {
-                outcome::seal(&self.config, &*self.sink, &mut call, shared.started).map_err(
-                    |why| Error::explain(ErrorType::InternalError, why),
-                )?;
+                outcome::seal(&self.config, &*self.sink, &mut call, shared.started)
+                    .map_err(|why| Error::explain(ErrorType::InternalError, why))?;
             }
         }
         Ok(None)
@@ -446,10 +445,9 @@ impl ProxyHttp for Gateway {
         let sealed = shared.lock().sealed.take();
         // A stream cut before its usage is billed on a real count of its prompt: counted off
         // the proxy threads (the only CPU-heavy step of billing, and a rare one).
-        let to_count = match sealed {
-            Some(_) => None,
-            None => outcome::prompt_to_count(&shared.lock()),
-        };
+        let to_count = (sealed.is_none())
+            .then(|| outcome::prompt_to_count(&shared.lock()))
+            .flatten();
         let counted = match to_count {
             Some(prompt) => outcome::count_prompt(prompt).await,
             None => None,

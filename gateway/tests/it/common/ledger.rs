@@ -8,7 +8,10 @@ pub fn billing_yaml(url: &str, extra: &str) -> String {
     let mut out = format!("  sink: postgres\n  database_url: \"{url}\"\n{extra}");
     // Each gateway its own spool (the default, ./tollgate-spool, is locked by one process).
     if !extra.contains("spool:") {
-        out.push_str(&format!("  spool: {{ dir: \"{}\" }}\n", spool_dir().display()));
+        out.push_str(&format!(
+            "  spool: {{ dir: \"{}\" }}\n",
+            spool_dir().display()
+        ));
     }
     for (key, default) in [
         ("batch_interval", "10ms"),
@@ -24,7 +27,11 @@ pub fn billing_yaml(url: &str, extra: &str) -> String {
 
 /// A fresh spool directory under the system's temp dir.
 pub fn spool_dir() -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("tollgate-spool-{}-{}", std::process::id(), free_port()))
+    std::env::temp_dir().join(format!(
+        "tollgate-spool-{}-{}",
+        std::process::id(),
+        free_port()
+    ))
 }
 
 /// A minimal config file on `url`, for CLI commands (removed on drop).

@@ -352,16 +352,26 @@ async fn overhead_excludes_the_time_spent_waiting_on_the_upstream() {
     gw.outcome(&last).await;
     let m = gw.metrics().await;
     let count = |stream: &str| {
-        metric_value(&m, "tollgate_overhead_seconds_count", &[&format!("stream=\"{stream}\"")])
+        metric_value(
+            &m,
+            "tollgate_overhead_seconds_count",
+            &[&format!("stream=\"{stream}\"")],
+        )
     };
     assert_eq!((count("false"), count("true")), (1.0, 2.0));
     let overhead = metric_value(&m, "tollgate_overhead_seconds_sum", &[]);
     let duration = metric_value(&m, "tollgate_request_duration_seconds_sum", &[]);
-    assert!(duration >= 0.9, "three requests of at least 300 ms ({duration})");
+    assert!(
+        duration >= 0.9,
+        "three requests of at least 300 ms ({duration})"
+    );
     assert!(
         overhead < duration - 0.85,
         "the upstream's 300+ ms per request are not overhead ({overhead} of {duration})"
     );
     // The buckets start at 10 µs.
-    assert!(m.contains("tollgate_overhead_seconds_bucket{stream=\"false\",le=\"0.00001\"}"), "{m}");
+    assert!(
+        m.contains("tollgate_overhead_seconds_bucket{stream=\"false\",le=\"0.00001\"}"),
+        "{m}"
+    );
 }
