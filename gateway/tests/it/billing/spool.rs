@@ -14,10 +14,19 @@ struct Seen {
 }
 
 /// `clients` loops of requests (every other one streamed) until the gateway dies.
-fn load(gw: &Gateway, key: &str, clients: usize, seen: &Arc<Mutex<Seen>>) -> Vec<tokio::task::JoinHandle<()>> {
+fn load(
+    gw: &Gateway,
+    key: &str,
+    clients: usize,
+    seen: &Arc<Mutex<Seen>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     (0..clients)
         .map(|i| {
-            let (url, key, seen) = (gw.url("/v1/chat/completions"), key.to_string(), seen.clone());
+            let (url, key, seen) = (
+                gw.url("/v1/chat/completions"),
+                key.to_string(),
+                seen.clone(),
+            );
             tokio::spawn(async move {
                 let c = client();
                 for n in 0.. {
@@ -27,11 +36,15 @@ fn load(gw: &Gateway, key: &str, clients: usize, seen: &Arc<Mutex<Seen>>) -> Vec
                     let Ok(r) = c.post(&url).bearer_auth(&key).json(&body).send().await else {
                         return;
                     };
-                    let id = r.headers().get("x-request-id").map(|v| v.to_str().unwrap().to_string());
+                    let id = r
+                        .headers()
+                        .get("x-request-id")
+                        .map(|v| v.to_str().unwrap().to_string());
                     let status = r.status();
                     let complete = match r.bytes().await {
                         Ok(b) if stream => b.ends_with(b"data: [DONE]\n\n"),
-                        Ok(b) => serde_json::from_slice::<Value>(&b).is_ok_and(|v| v["usage"].is_object()),
+                        Ok(b) => serde_json::from_slice::<Value>(&b)
+                            .is_ok_and(|v| v["usage"].is_object()),
                         Err(_) => false,
                     };
                     let mut s = seen.lock().unwrap();
@@ -62,7 +75,10 @@ async fn request_log(url: &str) -> BTreeMap<String, i64> {
 
 fn spool_opts(mock: &Mock, url: &str, dir: &std::path::Path, extra: &str) -> GatewayOpts {
     let mut opts = GatewayOpts::new(providers(mock.addr));
-    opts.billing = billing_yaml(url, &format!("  spool: {{ dir: \"{}\" }}\n{extra}", dir.display()));
+    opts.billing = billing_yaml(
+        url,
+        &format!("  spool: {{ dir: \"{}\" }}\n{extra}", dir.display()),
+    );
     opts
 }
 
@@ -98,7 +114,11 @@ async fn sigkill_under_load_loses_no_record_of_a_served_response() {
     }
     let seen = std::mem::take(&mut *seen.lock().unwrap());
     let rows = request_log(&url).await;
-    let missing: Vec<&String> = seen.complete.iter().filter(|id| !rows.contains_key(*id)).collect();
+    let missing: Vec<&String> = seen
+        .complete
+        .iter()
+        .filter(|id| !rows.contains_key(*id))
+        .collect();
     assert!(
         missing.is_empty(),
         "{} of {} complete responses have no row (first: {:?})",
@@ -109,7 +129,11 @@ async fn sigkill_under_load_loses_no_record_of_a_served_response() {
     for id in &seen.complete {
         assert_eq!(rows[id], 63, "{id} charged once, in full");
     }
-    assert!(seen.complete.len() > 50, "the load ran ({} complete)", seen.complete.len());
+    assert!(
+        seen.complete.len() > 50,
+        "the load ran ({} complete)",
+        seen.complete.len()
+    );
     eprintln!(
         "{} complete responses, {} cut by the kills, {} rows",
         seen.complete.len(),
@@ -144,7 +168,10 @@ async fn replayed_charges_of_a_swept_lease_are_not_dropped() {
     }
     gw.signal("KILL");
     assert!(gw.wait_exit(Duration::from_secs(5)).await.is_some());
-    assert!(request_log(&url).await.is_empty(), "nothing was committed before the kill");
+    assert!(
+        request_log(&url).await.is_empty(),
+        "nothing was committed before the kill"
+    );
 
     // The sweep of gw-a's lease, then another node leasing everything left.
     let c = pg::client(&url).await;
@@ -165,9 +192,16 @@ async fn replayed_charges_of_a_swept_lease_are_not_dropped() {
         assert_eq!(rows.get(id), Some(&63), "{id} replayed");
     }
     let (balance, locked, _, _) = books(&url, BUYER).await;
-    assert_eq!((balance, locked), (1_000_000, 1_000_000), "gw-c's lease untouched");
+    assert_eq!(
+        (balance, locked),
+        (1_000_000, 1_000_000),
+        "gw-c's lease untouched"
+    );
     let uncollected: i64 = c
-        .query_one("SELECT balance FROM accounts WHERE kind = 'platform' AND ref = 'uncollected'", &[])
+        .query_one(
+            "SELECT balance FROM accounts WHERE kind = 'platform' AND ref = 'uncollected'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
@@ -228,7 +262,10 @@ async fn a_corrupt_spool_stops_start_up_with_file_and_offset() {
         err.contains(&seg.display().to_string()) && err.contains(&format!("offset {first}")),
         "{err}"
     );
-    assert!(request_log(&url).await.is_empty(), "nothing replayed from a corrupt spool");
+    assert!(
+        request_log(&url).await.is_empty(),
+        "nothing replayed from a corrupt spool"
+    );
 }
 
 /// A full disk: the write that fails withholds its response's end, the spool refuses paid work
@@ -250,7 +287,10 @@ async fn a_full_disk_refuses_paid_work_and_recovers() {
     struct Unmount(std::path::PathBuf);
     impl Drop for Unmount {
         fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
         }
     }
     let _unmount = Unmount(dir.clone());
@@ -262,28 +302,54 @@ async fn a_full_disk_refuses_paid_work_and_recovers() {
     credit(&gw, BUYER, "5");
     // Leave about 8 KiB: a dozen records.
     let free_kib = {
-        let out = std::process::Command::new("df").arg("-k").arg(&dir).output().unwrap();
+        let out = std::process::Command::new("df")
+            .arg("-k")
+            .arg(&dir)
+            .output()
+            .unwrap();
         let text = String::from_utf8_lossy(&out.stdout).to_string();
-        text.lines().nth(1).unwrap().split_whitespace().nth(3).unwrap().parse::<u64>().unwrap()
+        text.lines()
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .nth(3)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
     };
     let filler = dir.join("filler");
-    std::fs::write(&filler, vec![1u8; ((free_kib.saturating_sub(8)) * 1024) as usize]).unwrap();
+    std::fs::write(
+        &filler,
+        vec![1u8; ((free_kib.saturating_sub(8)) * 1024) as usize],
+    )
+    .unwrap();
 
     let (mut complete, mut refused) = (Vec::new(), 0);
     let c = client();
     for _ in 0..200 {
-        let sent = c.post(gw.url("/v1/chat/completions")).bearer_auth(&key).json(&chat(16)).send().await;
+        let sent = c
+            .post(gw.url("/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&chat(16))
+            .send()
+            .await;
         // The request whose record hit the full disk does not get its response.
         let Ok(r) = sent else { continue };
         match r.status().as_u16() {
             200 => {
                 let id = request_id(&r);
-                if r.bytes().await.is_ok_and(|b| serde_json::from_slice::<Value>(&b).is_ok()) {
+                if r.bytes()
+                    .await
+                    .is_ok_and(|b| serde_json::from_slice::<Value>(&b).is_ok())
+                {
                     complete.push(id);
                 }
             }
             503 => {
-                assert_eq!(r.json::<Value>().await.unwrap()["error"], "BILLING_UNAVAILABLE");
+                assert_eq!(
+                    r.json::<Value>().await.unwrap()["error"],
+                    "BILLING_UNAVAILABLE"
+                );
                 refused += 1;
                 if refused == 5 {
                     break;
@@ -294,15 +360,23 @@ async fn a_full_disk_refuses_paid_work_and_recovers() {
     }
     assert_eq!(refused, 5, "a full spool refuses paid work");
     std::fs::remove_file(&filler).unwrap();
-    wait_for("served again once there is room", Duration::from_secs(10), || async {
-        let r = post_json(&gw.url("/v1/chat/completions"), Some(&key), &chat(16), &[]).await;
-        r.status() == 200
-    })
+    wait_for(
+        "served again once there is room",
+        Duration::from_secs(10),
+        || async {
+            let r = post_json(&gw.url("/v1/chat/completions"), Some(&key), &chat(16), &[]).await;
+            r.status() == 200
+        },
+    )
     .await;
-    wait_for("every complete response billed", Duration::from_secs(10), || async {
-        let rows = request_log(&url).await;
-        complete.iter().all(|id| rows.contains_key(id))
-    })
+    wait_for(
+        "every complete response billed",
+        Duration::from_secs(10),
+        || async {
+            let rows = request_log(&url).await;
+            complete.iter().all(|id| rows.contains_key(id))
+        },
+    )
     .await;
     ledger_check(&gw);
 }
