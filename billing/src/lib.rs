@@ -13,6 +13,7 @@ pub mod outcome;
 pub mod price;
 pub mod settlement;
 pub mod sink;
+pub mod spool;
 
 pub use cost::{Charge, PriceSheet, ProviderShare};
 pub use outcome::{AppliedPrices, Outcome, OutcomeStatus};

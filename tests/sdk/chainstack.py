@@ -166,6 +166,7 @@ billing:
   batch_interval: 10ms
   lease_chunk_usd: 0.001
   lease_ttl: 3s
+  spool: {{ dir: "{tmp / 'spool'}" }}
 chain:
   chain_id: {CHAIN_ID}
   rpc_url: "{self.rpc_url}"

@@ -29,7 +29,7 @@ pub mod raw;
 mod routes;
 mod server;
 
-pub use billing::{BillingConfig, LedgerConfig};
+pub use billing::{BillingConfig, LedgerConfig, SpoolConfig};
 pub use chain::{ChainConfig, Settlement};
 pub use health::{HealthConfig, Routing};
 pub use identity::{SiweConfig, SiwePolicy};

@@ -192,6 +192,23 @@ pub struct RawBilling {
     pub batch_size: Option<usize>,
     pub batch_interval: Option<String>,
     pub shutdown_timeout: Option<String>,
+    /// The local billing spool (postgres sink): `false`, or its settings.
+    pub spool: Option<RawSpool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawSpool {
+    Enabled(bool),
+    Settings(RawSpoolSettings),
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpoolSettings {
+    pub dir: Option<String>,
+    pub fsync_every: Option<String>,
+    pub segment_mb: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -2,8 +2,8 @@
 //! listener.
 
 use prometheus::{
-    exponential_buckets, Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    exponential_buckets, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter,
+    IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use tollgate_billing::Outcome;
 
@@ -25,6 +25,8 @@ pub struct Metrics {
     redis_up: IntGauge,
     overruns: IntCounter,
     overrun_micro: IntCounter,
+    /// `tollgate_overhead_seconds{stream="false"|"true"}`, resolved once.
+    overhead: [Histogram; 2],
     pub health: health::HealthMetrics,
 }
 
@@ -180,8 +182,31 @@ impl Metrics {
                 .register(Box::new(m.clone()))
                 .expect("unique metric");
         }
+        // 10 µs … 1 s: the gateway's own time is microseconds when healthy.
+        let overhead_vec = HistogramVec::new(
+            HistogramOpts::new(
+                "tollgate_overhead_seconds",
+                "Time a request spends in the gateway, not waiting on an upstream: admission until \
+                 its first attempt's peer is chosen, gaps between attempts, and from the upstream's \
+                 last byte to the end of the response (docs/design.md \"Overhead\").",
+            )
+            .buckets(vec![
+                10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3,
+                50e-3, 100e-3, 250e-3, 500e-3, 1.0,
+            ]),
+            &["stream"],
+        )
+        .expect("metric");
+        registry
+            .register(Box::new(overhead_vec.clone()))
+            .expect("unique metric");
+        let overhead = [
+            overhead_vec.with_label_values(&["false"]),
+            overhead_vec.with_label_values(&["true"]),
+        ];
         Metrics {
             health: health::HealthMetrics::register(&registry),
+            overhead,
             overruns,
             overrun_micro,
             registry,
@@ -198,6 +223,11 @@ impl Metrics {
             redis_unavailable,
             redis_up,
         }
+    }
+
+    /// The gateway's own time in one LLM call (see `LlmCall::overhead`).
+    pub fn overhead(&self, stream: bool, d: std::time::Duration) {
+        self.overhead[usize::from(stream)].observe(d.as_secs_f64());
     }
 
     /// Count one finished request.

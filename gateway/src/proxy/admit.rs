@@ -203,6 +203,9 @@ impl Gateway {
             countable_prompt,
             output_bound,
             reservation: Some(reservation),
+            sealed: None,
+            upstream_since: None,
+            upstream_time: std::time::Duration::ZERO,
             rate_limit: admitted.verdict,
         };
         Ok(SharedCall::new(call, ctx.started, chain))

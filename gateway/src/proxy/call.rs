@@ -72,6 +72,11 @@ pub struct LlmCall {
     pub ttfb: Option<Duration>,
     /// When the current attempt began (its time to first byte feeds latency routing).
     pub attempt_started: Option<Instant>,
+    /// Since when the current attempt has been the upstream's (its peer chosen; connect
+    /// included), until its last byte or its failure: `None` between attempts.
+    pub upstream_since: Option<Instant>,
+    /// The closed attempts' upstream time: what `tollgate_overhead_seconds` leaves out.
+    pub upstream_time: Duration,
     /// Counts the current attempt in its provider's in-flight load until the call ends.
     pub in_flight: Option<InFlight>,
     pub meter: Option<UsageMeter>,
@@ -99,6 +104,9 @@ pub struct LlmCall {
     pub output_bound: u64,
     /// Taken by `logging` and handed to billing with the outcome.
     pub reservation: Option<tollgate_billing::Reservation>,
+    /// The outcome made durable before the response's last bytes (`outcome::seal`); `logging`
+    /// records this one instead of building another.
+    pub sealed: Option<tollgate_billing::Outcome>,
     /// Rate-limit state after admission (the response's `x-ratelimit-*` headers).
     pub rate_limit: Option<crate::rate_limit::Verdict>,
 }
@@ -134,6 +142,26 @@ impl LlmCall {
             &self.body_for(r).body,
             self.listings.model(r).upstream_model.as_str(),
         ))
+    }
+
+    /// An attempt goes to the upstream now (closing any attempt still open).
+    pub fn upstream_began(&mut self) {
+        self.upstream_ended();
+        self.upstream_since = Some(Instant::now());
+    }
+
+    /// The current attempt's upstream part is over: its last byte arrived, or it failed.
+    pub fn upstream_ended(&mut self) {
+        if let Some(t) = self.upstream_since.take() {
+            self.upstream_time += t.elapsed();
+        }
+    }
+
+    /// Time in the gateway, not waiting on an upstream, of a call that arrived at `started`:
+    /// admission, the gaps between attempts, and from the upstream's last byte to the end.
+    pub fn overhead(&mut self, started: Instant) -> Duration {
+        self.upstream_ended();
+        started.elapsed().saturating_sub(self.upstream_time)
     }
 }
 

@@ -32,6 +32,7 @@ impl Gateway {
         let Some(provider) = call.current_provider() else {
             return false;
         };
+        call.upstream_ended();
         match failure {
             AttemptFailure::Provider(reason) => {
                 self.demote(call, provider, reason);

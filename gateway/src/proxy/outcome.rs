@@ -1,11 +1,12 @@
-//! Turn a finished call into the billing record.
+//! Turn a finished call into the billing record (sealed before the response's last bytes when
+//! the sink persists, else built in `logging`).
 
 use super::call::LlmCall;
 use crate::config::{Config, ProviderModel};
 use bytes::Bytes;
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tollgate_billing::charging::{self, Basis, Bounds};
-use tollgate_billing::{AppliedPrices, Charge, Outcome, OutcomeStatus};
+use tollgate_billing::{AppliedPrices, BillingSink, Charge, Outcome, OutcomeStatus};
 use tollgate_filters::chat_request::PromptBound;
 use tollgate_filters::operation::Operation;
 use tollgate_filters::prompt_tokens::Encoding;
@@ -174,6 +175,32 @@ pub fn quote(config: &Config, call: &LlmCall) -> Option<i64> {
     let charge = price(config, call, &report, meter.is_event_stream(), 0, None)
         .map_or(0, |p| p.charge.buyer_cost);
     Some(charge.min(reserved))
+/// Seal the call's record before the response's last bytes go out: build it and make it
+/// durable ([`BillingSink::persist`], the billing spool), once per call. `logging` then records
+/// this outcome. A prompt count billing needs (marketplace answers, cut streams) is made here,
+/// on the proxy thread: `response_body_filter` cannot wait for a blocking pool.
+pub fn seal(
+    config: &Config,
+    sink: &dyn BillingSink,
+    call: &mut LlmCall,
+    started: Instant,
+) -> Result<(), String> {
+    if call.sealed.is_some() || call.reservation.is_none() {
+        return Ok(());
+    }
+    let counted = prompt_to_count(call).and_then(|(encoding, body)| {
+        tollgate_filters::prompt_tokens::openai_prompt_tokens(&body, encoding)
+    });
+    let started_unix_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+        .saturating_sub(started.elapsed().as_millis() as u64);
+    let o = build(config, call, started, started_unix_ms, counted);
+    if let Some(r) = call.reservation.as_mut() {
+        sink.persist(&o, r)?;
+    }
+    call.sealed = Some(o);
+    Ok(())
 }
 
 /// Build the one record of a call. Non-2xx and failed calls carry zero tokens and zero

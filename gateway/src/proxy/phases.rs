@@ -5,15 +5,15 @@
 //! | phase | decides | may refuse | writes |
 //! |---|---|---|---|
 //! | `request_filter` | which endpoint; request-head plugins; who pays; is the body valid; body plugins; which providers | 400/401/402/403/404/405/413/429/503 | the whole [`LlmCall`](super::call::LlmCall) via `admit` |
-//! | `upstream_peer` | the provider for this attempt; peer plugins (timeouts) | — (no candidate left: internal error) | `current`, `attempts`, resets per-attempt fields |
+//! | `upstream_peer` | the provider for this attempt; peer plugins (timeouts) | — (no candidate left: internal error) | `current`, `attempts`, `upstream_since`, resets per-attempt fields |
 //! | `upstream_request_filter` | upstream path, Host, credentials, Content-Length; upstream-request plugins | — | (the upstream header) |
 //! | `request_body_filter` | the rewritten body replaces the client's | — | `body_sent_for` |
 //! | `upstream_response_filter` | 5xx → fail over; 2xx → start metering; upstream-response plugins | 5xx (as an error, for failover) | `upstream_status`, `ttfb`, `meter` |
 //! | `response_filter` | the client's status line, Tollgate's headers, response plugins | — | `response_started`, `client_status` |
-//! | `response_body_filter` | feeds the usage meter, then chunk plugins | — | `meter` |
+//! | `response_body_filter` | feeds the usage meter, then chunk plugins; at the end, seals the outcome (spool) | 500 when the spool cannot take it | `meter`, `upstream_time`, `sealed` |
 //! | `fail_to_connect`, `error_while_proxy` | whether the next candidate may be tried | — | `next`, `retry_next`, `last_failure` |
 //! | `fail_to_proxy` | the 502 / 504 body when every candidate failed | — | `client_status`, `error_code` |
-//! | `logging` | one outcome to billing, metrics and outcome plugins | — | takes `reservation` |
+//! | `logging` | one outcome to billing, metrics and outcome plugins | — | takes `reservation`, `sealed` |
 
 use super::body_forwarding::{self, BodyPath};
 use super::failover::AttemptFailure;
@@ -148,6 +148,7 @@ impl ProxyHttp for Gateway {
         call.current = Some(route);
         call.attempts += 1;
         call.attempt_started = Some(std::time::Instant::now());
+        call.upstream_began();
         // The previous attempt's count ends here (replacing the guard drops it).
         call.in_flight = Some(InFlight::start(call.listings.pool.cell(route.provider)));
         call.retry_next = false;
@@ -314,6 +315,16 @@ impl ProxyHttp for Gateway {
         // The meter (spine) reads the provider's bytes before the shaper and any chunk plugin.
         self.shape_chunk(&mut shared.lock(), body, end_of_stream);
         shared.chain.chunk(body, end_of_stream);
+        if end_of_stream {
+            let mut call = shared.lock();
+            call.upstream_ended();
+            // The record is durable before the last chunk is written: a crash after this
+            // point cannot lose what the client received.
+            if self.sink.persists() {
+                outcome::seal(&self.config, &*self.sink, &mut call, shared.started)
+                    .map_err(|why| Error::explain(ErrorType::InternalError, why))?;
+            }
+        }
         Ok(None)
     }
 
@@ -423,22 +434,30 @@ impl ProxyHttp for Gateway {
             shared.mark_inner_done();
             return;
         }
+        // Sealed before the last chunk (the spool), or built now: a call that ended otherwise.
+        let sealed = shared.lock().sealed.take();
         // A stream cut before its usage is billed on a real count of its prompt: counted off
         // the proxy threads (the only CPU-heavy step of billing, and a rare one).
-        let to_count = outcome::prompt_to_count(&shared.lock());
+        let to_count = (sealed.is_none())
+            .then(|| outcome::prompt_to_count(&shared.lock()))
+            .flatten();
         let counted = match to_count {
             Some(prompt) => outcome::count_prompt(prompt).await,
             None => None,
         };
         let (o, reservation, wallet) = {
             let mut call = shared.lock();
-            let o = outcome::build(
-                &self.config,
-                &call,
-                ctx.started,
-                ctx.started_unix_ms,
-                counted,
-            );
+            self.metrics
+                .overhead(call.stream, call.overhead(shared.started));
+            let o = sealed.unwrap_or_else(|| {
+                outcome::build(
+                    &self.config,
+                    &call,
+                    ctx.started,
+                    ctx.started_unix_ms,
+                    counted,
+                )
+            });
             let wallet = self
                 .limiter
                 .tracks_tokens()
@@ -463,7 +482,12 @@ impl ProxyHttp for Gateway {
         if let Some(wallet) = wallet {
             self.limiter.charge_tokens(&wallet, o.tokens.total());
         }
-        if let Some(r) = reservation {
+        if let Some(mut r) = reservation {
+            // Spooled already when sealed; an error leaves it to the settlement queue alone
+            // (the spool refuses admissions meanwhile).
+            if let Err(why) = self.sink.persist(&o, &mut r) {
+                log::error!("request {}: {why}", o.request_id);
+            }
             self.sink.record(o, r);
         }
         self.in_flight

@@ -6,6 +6,7 @@ mod crashes;
 mod locks;
 mod receipts;
 mod reservations;
+mod spool;
 
 use crate::common::ledger::*;
 use crate::common::pg::{self, PrivateCluster};
