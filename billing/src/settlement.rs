@@ -252,6 +252,7 @@ pub async fn commit_batch(
     insert_request_log(&tx, &fresh, transfer_id).await?;
     add_key_usage(&tx, &fresh).await?;
     add_provider_daily(&tx, &fresh).await?;
+    crate::ledger::wallet_reports::add_wallet_daily(&tx, &fresh).await?;
 
     if let Some(tid) = transfer_id {
         // Aggregate per account: buyer debits, provider credits, the platform's fees.

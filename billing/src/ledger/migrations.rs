@@ -25,6 +25,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "health",
         include_str!("../../migrations/0005_health.sql"),
     ),
+    (
+        6,
+        "wallet_daily",
+        include_str!("../../migrations/0006_wallet_daily.sql"),
+    ),
 ];
 
 pub fn latest() -> i32 {

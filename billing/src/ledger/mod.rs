@@ -25,6 +25,7 @@ mod provider_keys;
 pub mod queries;
 mod siwe_nonces;
 mod solvency;
+pub mod wallet_reports;
 mod withdrawals;
 
 pub use api_keys::{watch_key_revocations, ApiKeyInfo, ApiKeyRecord, KeyEvent, NewApiKey};
