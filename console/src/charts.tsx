@@ -104,7 +104,7 @@ export function LatencyLine(props: { title: string; summary: string; points: { a
             pointStyle: pts.map((p) => (p.ok ? 'circle' : 'crossRot')),
             pointRadius: pts.map((p) => (p.ok ? 3 : 6)),
             borderWidth: 2,
-            tension: 0.2,
+            tension: 0,
           },
         ],
       },

@@ -64,6 +64,14 @@ export function when(t: string | number | null | undefined): string {
   return d.toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'short' });
 }
 
+/** To the second (probe results come every few seconds). */
+export function whenExact(t: string | number | null | undefined): string {
+  if (t === null || t === undefined || t === '') return '—';
+  const d = new Date(t);
+  if (Number.isNaN(d.getTime())) return String(t);
+  return d.toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'medium' });
+}
+
 export function isAddress(a: string): boolean {
   return /^0x[0-9a-fA-F]{40}$/.test(a);
 }

@@ -3,7 +3,7 @@
 // transaction link, a copy button). Text is always rendered as text: nothing here, or
 // anywhere in the console, writes HTML from a string.
 
-import type { ButtonHTMLAttributes, ComponentChildren } from 'preact';
+import { cloneElement, isValidElement, toChildArray, type ButtonHTMLAttributes, type ComponentChildren, type VNode } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { errorText } from './api';
 import { consoleConfig, txUrl } from './config';
@@ -113,8 +113,18 @@ export function healthTone(h: string | null | undefined): 'good' | 'bad' | 'warn
   return 'neutral';
 }
 
-/** A table that scrolls sideways inside its card on narrow screens. */
+/** A table; on narrow screens each row becomes a small card whose cells are labelled with
+ *  their column (`data-label`, added here to every cell of every row). */
 export function Table(props: { caption: string; head: string[]; children: ComponentChildren; numeric?: number[] }) {
+  const label = (row: ComponentChildren) => {
+    if (!isValidElement(row)) return row;
+    const r = row as VNode<{ children?: ComponentChildren }>;
+    const cells = toChildArray(r.props.children).map((c, i) =>
+      isValidElement(c) && props.head[i] ? cloneElement(c as VNode<Record<string, unknown>>, { 'data-label': props.head[i] }) : c,
+    );
+    return cloneElement(r, {}, ...cells);
+  };
+  const rows = toChildArray(props.children).map(label);
   return (
     <div class="table-wrap" tabIndex={0} role="region" aria-label={props.caption}>
       <table>
@@ -128,7 +138,7 @@ export function Table(props: { caption: string; head: string[]; children: Compon
             ))}
           </tr>
         </thead>
-        <tbody>{props.children}</tbody>
+        <tbody>{rows}</tbody>
       </table>
     </div>
   );

@@ -46,7 +46,9 @@ function ModelList() {
             {m.endpoints.map((e) => (
               <tr>
                 <th scope="row">
-                  <span class="mono">{e.provider}</span> {e.marketplace ? <Badge tone="info">marketplace</Badge> : <Badge>operator</Badge>}
+                  <span>
+                    <span class="mono">{e.provider}</span> {e.marketplace ? <Badge tone="info">marketplace</Badge> : <Badge>operator</Badge>}
+                  </span>
                 </th>
                 <td>{e.api}</td>
                 <td>

@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import { api, query } from '../api';
 import { LatencyLine } from '../charts';
-import { ms, percent, when } from '../money';
+import { ms, percent, when, whenExact } from '../money';
 import type { HealthRow, Probe } from '../types';
 import { Badge, Button, Card, Empty, ErrorBox, healthTone, Loading, Page, Table, useAction, useLoad } from '../ui';
 
@@ -45,9 +45,11 @@ export function Health() {
             {rows.map((r) => (
               <tr class={chosen?.provider === r.provider && chosen.model === r.model ? 'selected' : undefined}>
                 <th scope="row">
-                  <span class="mono">{r.provider}</span>
-                  <br />
-                  <span class="mono muted">{r.model}</span>
+                  <span>
+                    <span class="mono">{r.provider}</span>
+                    <br />
+                    <span class="mono muted">{r.model}</span>
+                  </span>
                 </th>
                 <td>
                   <Badge tone={healthTone(r.state)}>{r.state}</Badge>
@@ -63,9 +65,9 @@ export function Health() {
                 </td>
                 <td>
                   {r.last_probe ? (
-                    <>
+                    <span>
                       <Badge tone={healthTone(r.last_probe.result)}>{r.last_probe.result}</Badge> {when(r.last_probe.at)}
-                    </>
+                    </span>
                   ) : r.probe === 'skipped' ? (
                     <span class="muted">not probed</span>
                   ) : (
@@ -122,7 +124,7 @@ function History(props: { provider: string; model: string }) {
           <Table caption="Probe results, newest first" head={['When', 'Result', 'Latency', 'First byte', 'Status', 'Usage seen', 'Error']} numeric={[2, 3]}>
             {probes.map((p) => (
               <tr>
-                <td>{when(p.at)}</td>
+                <td>{whenExact(p.at)}</td>
                 <td>
                   <Badge tone={healthTone(p.result)}>{p.result}</Badge>
                 </td>

@@ -27,7 +27,9 @@ export function Marketplace() {
                 </>
               }
             >
-              <p class="meta">{p.api === 'openai' ? 'OpenAI Chat Completions' : 'Anthropic Messages'} API</p>
+              <p class="meta">
+                {p.api === 'openai' ? 'OpenAI Chat Completions' : 'Anthropic Messages'} API · buyer prices per million tokens (all buckets on the Models page)
+              </p>
               <Stats
                 items={[
                   ['Requests, 24 h', count(p.last_24h?.requests ?? 0)],
@@ -36,7 +38,7 @@ export function Marketplace() {
                   ['Tokens, 24 h', count(p.last_24h?.tokens ?? 0)],
                 ]}
               />
-              <Table caption={`Models of ${p.id}`} head={['Model', 'Input', 'Output', 'Cache read']} numeric={[1, 2, 3]}>
+              <Table caption={`Models of ${p.id}`} head={['Model', 'Input $/1M', 'Output $/1M']} numeric={[1, 2]}>
                 {p.models.map((m) => (
                   <tr>
                     <th scope="row" class="mono">
@@ -44,7 +46,6 @@ export function Marketplace() {
                     </th>
                     <td class="num">{price(m.pricing, 'prompt')}</td>
                     <td class="num">{price(m.pricing, 'completion')}</td>
-                    <td class="num">{price(m.pricing, 'cache_read')}</td>
                   </tr>
                 ))}
               </Table>

@@ -393,7 +393,7 @@ async fn listings_are_written_and_read_with_siwe_in_the_query_by_their_owner_onl
     .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["live"], true, "{v}");
-    assert!(lists(&gw, "acme-chat", "acme").await);
+    listed(&gw, true).await;
 
     // Another wallet's signature cannot take the id or touch the model.
     let (status, v) = signed(reqwest::Method::PUT, "/v1/provider/upstreams/acme", &stranger, Some(upstream_body(&mock, "x"))).await;
@@ -425,9 +425,14 @@ async fn listings_are_written_and_read_with_siwe_in_the_query_by_their_owner_onl
     let (status, v) = signed(reqwest::Method::PUT, "/v1/provider/models/acme-chat", &owner, Some(body)).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["live"], false);
+    listed(&gw, false).await;
+}
+
+/// Wait (up to 5 s: the catalog is swapped on NOTIFY) until `acme-chat` is or is not listed.
+async fn listed(gw: &Gateway, want: bool) {
     let deadline = Instant::now() + Duration::from_secs(5);
-    while lists(&gw, "acme-chat", "acme").await {
-        assert!(Instant::now() < deadline, "acme-chat left the catalog");
+    while lists(gw, "acme-chat", "acme").await != want {
+        assert!(Instant::now() < deadline, "acme-chat listed: {want}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

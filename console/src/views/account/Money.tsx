@@ -151,9 +151,11 @@ function History({ data, setData }: Props) {
                 <td>{when(r.at)}</td>
                 <td>{r.kind}</td>
                 <td class="num">{usd(r.amount)}</td>
-                <td>
-                  <Badge tone={healthTone(r.status)}>{r.status}</Badge>
-                  {r.error && <span class="muted"> {r.error}</span>}
+                <td class="wrap">
+                  <span>
+                    <Badge tone={healthTone(r.status)}>{r.status}</Badge>
+                    {r.error && <span class="muted"> {r.error}</span>}
+                  </span>
                 </td>
                 <td>
                   <Tx hash={r.tx} />

@@ -89,24 +89,30 @@ export function Listings() {
                     return (
                       <tr data-model={m.id}>
                         <th scope="row">
-                          <span class="mono">{m.id}</span>
-                          {m.display_name !== m.id && <span class="muted"> {m.display_name}</span>}
+                          <span>
+                            <span class="mono">{m.id}</span>
+                            {m.display_name !== m.id && <span class="muted"> {m.display_name}</span>}
+                          </span>
                         </th>
                         <td>
-                          <Badge tone={!m.enabled ? 'neutral' : m.live ? 'good' : 'bad'}>{!m.enabled ? 'disabled' : m.live ? 'live' : 'not live'}</Badge>
-                          {m.enabled && !m.live && <span class="muted"> {m.status}</span>}
+                          <span>
+                            <Badge tone={!m.enabled ? 'neutral' : m.live ? 'good' : 'bad'}>{!m.enabled ? 'disabled' : m.live ? 'live' : 'not live'}</Badge>
+                            {m.enabled && !m.live && <span class="muted"> {m.status}</span>}
+                          </span>
                         </td>
                         <td class="num">${m.pricing.prompt}</td>
                         <td class="num">${m.pricing.completion}</td>
                         <td class="num">{percent(h?.uptime_24h)}</td>
                         <td class="num">{percent(h?.success_rate_24h)}</td>
                         <td class="actions-cell">
+                          <span>
                           <Button kind="link" onClick={() => setEditModel(draftOf(u.id, m))} aria-label={`Edit ${m.id}`}>
                             Edit
                           </Button>
                           <Button kind="link" busy={toggle.busy} onClick={() => toggle.run(u, m)} aria-label={`${m.enabled ? 'Disable' : 'Enable'} ${m.id}`}>
                             {m.enabled ? 'Disable' : 'Enable'}
                           </Button>
+                          </span>
                         </td>
                       </tr>
                     );
