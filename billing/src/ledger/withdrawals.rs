@@ -143,7 +143,11 @@ impl Ledger {
             "SELECT {COLS} FROM withdrawals WHERE wallet = $1 ORDER BY created_at DESC LIMIT $2"
         );
         let limit = limit.clamp(1, 500);
-        Ok(c.query(&sql, &[&wallet, &limit]).await?.iter().map(row).collect())
+        Ok(c.query(&sql, &[&wallet, &limit])
+            .await?
+            .iter()
+            .map(row)
+            .collect())
     }
 
     /// Pending withdrawals last touched more than `older_than` ago (a live request is done with

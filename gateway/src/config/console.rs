@@ -30,7 +30,8 @@ impl Validator<'_> {
             Some(u) => {
                 let u = u.trim_end_matches('/').to_string();
                 let ok = u.starts_with("https://") || u.starts_with("http://");
-                let clean = !u.contains(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '<');
+                let clean =
+                    !u.contains(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '<');
                 if ok && clean && u.len() > "https://".len() {
                     Some(u)
                 } else {

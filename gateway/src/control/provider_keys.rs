@@ -99,7 +99,11 @@ impl Accounts {
     /// The provider wallet of a listing call: SIWE in the query (`?message=…&signature=…`,
     /// the wallet itself, which could mint a key of every scope), else a provider key that
     /// carries `scope`. The console signs each action this way and holds no key.
-    pub async fn provider_wallet(&self, session: &Session, scope: &str) -> Result<String, ApiError> {
+    pub async fn provider_wallet(
+        &self,
+        session: &Session,
+        scope: &str,
+    ) -> Result<String, ApiError> {
         let q = super::caller::Query::of(session);
         if q.message.is_some() || q.signature.is_some() {
             return self.siwe_query_wallet(session).await;

@@ -57,7 +57,10 @@ impl Endpoint {
             "/v1/requests" => expect(Method::GET, Endpoint::Control(Route::Requests)),
             "/v1/account" => expect(Method::GET, Endpoint::Control(Route::Account)),
             // The console: `/console` and `/console/` are its page (trailing `/` trimmed above).
-            "/console" => expect(Method::GET, Endpoint::Control(Route::Console(String::new()))),
+            "/console" => expect(
+                Method::GET,
+                Endpoint::Control(Route::Console(String::new())),
+            ),
             _ if path.starts_with("/console/") => expect(
                 Method::GET,
                 Endpoint::Control(Route::Console(path["/console/".len()..].to_string())),

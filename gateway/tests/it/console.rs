@@ -78,7 +78,10 @@ async fn console_assets_are_served_from_memory_with_a_strict_policy() {
         assert_eq!(r.status(), 200, "{path}");
         assert_eq!(header(&r, "content-type"), "text/html; charset=utf-8");
         assert_eq!(header(&r, "cache-control"), "no-cache");
-        assert_eq!(header(&r, "content-security-policy"), CONTENT_SECURITY_POLICY);
+        assert_eq!(
+            header(&r, "content-security-policy"),
+            CONTENT_SECURITY_POLICY
+        );
         assert_eq!(header(&r, "x-content-type-options"), "nosniff");
         assert_eq!(header(&r, "x-frame-options"), "DENY");
         assert!(r.text().await.unwrap().contains("app-1a2b.js"));
@@ -122,7 +125,12 @@ async fn console_assets_are_served_from_memory_with_a_strict_policy() {
         .read_to_end(&mut unzipped)
         .unwrap();
     assert_eq!(unzipped, body);
-    let again = get(&gw, "/console/assets/app-1a2b.js", &[("if-none-match", &etag)]).await;
+    let again = get(
+        &gw,
+        "/console/assets/app-1a2b.js",
+        &[("if-none-match", &etag)],
+    )
+    .await;
     assert_eq!(again.status(), 304);
     assert!(again.bytes().await.unwrap().is_empty());
 
@@ -164,7 +172,11 @@ async fn console_assets_are_served_from_memory_with_a_strict_policy() {
         (0..4).map(|_| async { get(&gw, "/v1/marketplace", &[]).await.status().as_u16() }),
     )
     .await;
-    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 1, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        1,
+        "{statuses:?}"
+    );
 }
 
 #[tokio::test]
@@ -216,7 +228,12 @@ fn siwe(gw: &Gateway, s: &PrivateKeySigner) -> [(&'static str, String); 2] {
 }
 
 async fn get_json(gw: &Gateway, path: &str, query: &[(&str, String)]) -> (u16, Value) {
-    let r = client().get(gw.url(path)).query(query).send().await.unwrap();
+    let r = client()
+        .get(gw.url(path))
+        .query(query)
+        .send()
+        .await
+        .unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
 }
@@ -238,7 +255,14 @@ async fn one_signed_read_gives_the_whole_dashboard_and_its_daily_rollup_equals_t
         .unwrap();
     assert_eq!(c["public_url"], gw.base);
     assert_eq!(c["chain_id"], CHAIN_ID);
-    assert_eq!((c["siwe"].clone(), c["ledger"].clone(), c["marketplace"].clone()), (json!(true), json!(true), json!(true)));
+    assert_eq!(
+        (
+            c["siwe"].clone(),
+            c["ledger"].clone(),
+            c["marketplace"].clone()
+        ),
+        (json!(true), json!(true), json!(true))
+    );
 
     // Two keys, three calls on two models.
     let mut keys = Vec::new();
@@ -256,8 +280,16 @@ async fn one_signed_read_gives_the_whole_dashboard_and_its_daily_rollup_equals_t
         let v: Value = r.json().await.unwrap();
         keys.push(v["key"].as_str().unwrap().to_string());
     }
-    for (key, model) in [(&keys[0], "gpt-test"), (&keys[0], "claude-test"), (&keys[1], "gpt-test")] {
-        let path = if model == "gpt-test" { "/v1/chat/completions" } else { "/v1/messages" };
+    for (key, model) in [
+        (&keys[0], "gpt-test"),
+        (&keys[0], "claude-test"),
+        (&keys[1], "gpt-test"),
+    ] {
+        let path = if model == "gpt-test" {
+            "/v1/chat/completions"
+        } else {
+            "/v1/messages"
+        };
         let body = json!({"model": model, "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]});
         let r = post_json(&gw.url(path), Some(key), &body, &[]).await;
         assert_eq!(r.status(), 200);
@@ -319,7 +351,13 @@ async fn one_signed_read_gives_the_whole_dashboard_and_its_daily_rollup_equals_t
         assert_eq!(d["cache_read_tokens"], cached);
         assert!(output > 0);
     }
-    assert_eq!(daily.iter().map(|d| d["spent_usdc"].as_i64().unwrap()).sum::<i64>(), spent);
+    assert_eq!(
+        daily
+            .iter()
+            .map(|d| d["spent_usdc"].as_i64().unwrap())
+            .sum::<i64>(),
+        spent
+    );
 
     // The wallet's own API key reads it too; bad parameters are refused before any signature
     // is spent, and a signature is spent once.
@@ -371,18 +409,28 @@ async fn listings_are_written_and_read_with_siwe_in_the_query_by_their_owner_onl
     let gw = signed_gateway(&db, &mock, &dist).await;
     let owner = PrivateKeySigner::random();
     let stranger = PrivateKeySigner::random();
-    let signed = |method: reqwest::Method, path: &str, s: &PrivateKeySigner, body: Option<Value>| {
-        let mut r = client().request(method, gw.url(path)).query(&siwe(&gw, s));
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        async move {
-            let resp = r.send().await.unwrap();
-            (resp.status().as_u16(), resp.json::<Value>().await.unwrap_or(Value::Null))
-        }
-    };
+    let signed =
+        |method: reqwest::Method, path: &str, s: &PrivateKeySigner, body: Option<Value>| {
+            let mut r = client().request(method, gw.url(path)).query(&siwe(&gw, s));
+            if let Some(b) = body {
+                r = r.json(&b);
+            }
+            async move {
+                let resp = r.send().await.unwrap();
+                (
+                    resp.status().as_u16(),
+                    resp.json::<Value>().await.unwrap_or(Value::Null),
+                )
+            }
+        };
 
-    let (status, v) = signed(reqwest::Method::PUT, "/v1/provider/upstreams/acme", &owner, Some(upstream_body(&mock, "acme-secret"))).await;
+    let (status, v) = signed(
+        reqwest::Method::PUT,
+        "/v1/provider/upstreams/acme",
+        &owner,
+        Some(upstream_body(&mock, "acme-secret")),
+    )
+    .await;
     assert_eq!(status, 200, "{v}");
     let (status, v) = signed(
         reqwest::Method::PUT,
@@ -396,9 +444,21 @@ async fn listings_are_written_and_read_with_siwe_in_the_query_by_their_owner_onl
     listed(&gw, true).await;
 
     // Another wallet's signature cannot take the id or touch the model.
-    let (status, v) = signed(reqwest::Method::PUT, "/v1/provider/upstreams/acme", &stranger, Some(upstream_body(&mock, "x"))).await;
+    let (status, v) = signed(
+        reqwest::Method::PUT,
+        "/v1/provider/upstreams/acme",
+        &stranger,
+        Some(upstream_body(&mock, "x")),
+    )
+    .await;
     assert_eq!(status, 409, "{v}");
-    let (status, _) = signed(reqwest::Method::DELETE, "/v1/provider/models/acme-chat?upstream=acme", &stranger, None).await;
+    let (status, _) = signed(
+        reqwest::Method::DELETE,
+        "/v1/provider/models/acme-chat?upstream=acme",
+        &stranger,
+        None,
+    )
+    .await;
     assert_eq!(status, 404);
     // A signature is a credential once: the same pair again is refused.
     let pair = siwe(&gw, &owner);
@@ -415,14 +475,23 @@ async fn listings_are_written_and_read_with_siwe_in_the_query_by_their_owner_onl
     // The status carries the listed prices, so the console can edit without retyping them.
     let m = &s["upstreams"][0]["models"][0];
     assert_eq!(m["id"], "acme-chat");
-    assert_eq!(m["pricing"], json!({"prompt": "0.1", "completion": "0.4", "cache_read": "0.1", "cache_write_5m": "0.1", "cache_write_1h": "0.1"}));
+    assert_eq!(
+        m["pricing"],
+        json!({"prompt": "0.1", "completion": "0.4", "cache_read": "0.1", "cache_write_5m": "0.1", "cache_write_1h": "0.1"})
+    );
     assert_eq!(m["context_length"], 8192);
     assert!(!s.to_string().contains("acme-secret"));
 
     // Disabled by its owner's signature: off the catalog.
     let mut body = model_body("acme", "mock-gpt", "0.1", "0.4");
     body["enabled"] = json!(false);
-    let (status, v) = signed(reqwest::Method::PUT, "/v1/provider/models/acme-chat", &owner, Some(body)).await;
+    let (status, v) = signed(
+        reqwest::Method::PUT,
+        "/v1/provider/models/acme-chat",
+        &owner,
+        Some(body),
+    )
+    .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["live"], false);
     listed(&gw, false).await;
