@@ -5,7 +5,8 @@ import { consoleConfig } from './config';
 import { shortAddress } from './money';
 import { useRoute } from './router';
 import { useStore } from './store';
-import { Button, useAction } from './ui';
+import { useErrorBoundary } from 'preact/hooks';
+import { Button, ErrorBox, useAction } from './ui';
 import { Account } from './views/Account';
 import { Balances } from './views/Balances';
 import { Catalog } from './views/Catalog';
@@ -50,10 +51,26 @@ function WalletButton() {
   );
 }
 
+/** A view that throws shows what went wrong instead of a blank page. */
+function Guarded(props: { view: () => preact.JSX.Element }) {
+  const [error, reset] = useErrorBoundary();
+  if (error) {
+    return (
+      <>
+        <ErrorBox error={error} title="This page failed" />
+        <Button kind="secondary" onClick={reset}>
+          Try again
+        </Button>
+      </>
+    );
+  }
+  const View = props.view;
+  return <View />;
+}
+
 function App() {
   const route = useRoute();
   const page = PAGES.find((p) => p[0] === route.page) ?? PAGES[0];
-  const View = page[2];
   return (
     <>
       <a
@@ -87,7 +104,7 @@ function App() {
         </div>
       </header>
       <main id="main" tabIndex={-1}>
-        <View />
+        <Guarded key={page[0]} view={page[2]} />
       </main>
       <WalletPrompt />
       <footer class="foot">
