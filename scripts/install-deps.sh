@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System packages the build and tests need (Debian). Idempotent; installs only what is
-# missing. cmake: Pingora's zlib-ng build. python3-venv: the SDK test venv.
+# missing. cmake: Pingora's zlib-ng build. python3-venv: the SDK test venv. chromium: the
+# console's end-to-end tests (Playwright cannot download its own browser here).
 set -euo pipefail
 need=()
 command -v cmake >/dev/null || need+=(cmake)
@@ -10,6 +11,7 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)   # throwaway test clusters
 command -v npm >/dev/null || need+=(npm)   # forge / anvil / solc-js for contracts/ (scripts/contracts.sh)
 command -v redis-server >/dev/null || need+=(redis-server)   # fleet rate-limit tests (scripts/redis.sh)
+[[ -x /usr/bin/chromium ]] || need+=(chromium)   # the console's browser tests (console/e2e, playwright-core)
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
     echo "missing packages: ${need[*]} (run as root or install them)" >&2

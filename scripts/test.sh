@@ -6,7 +6,8 @@
 #
 # Steps: system packages (apt) → Python venv with the official SDKs → build → a throwaway
 # PostgreSQL cluster and Redis → Rust unit, property and integration tests (real gateway
-# processes on loopback, real Postgres and Redis) → Python SDK tests.
+# processes on loopback, real Postgres and Redis) → the console (npm ci, build, unit tests,
+# browser tests in headless Chromium against the real stack) → Python SDK tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -53,6 +54,15 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast --features tollgate-gateway/wasm
 fi
+
+log "console: npm ci, build, unit tests, browser tests (headless Chromium, console/e2e)"
+(
+  cd console
+  npm ci --no-audit --no-fund --loglevel=error
+  npm run build
+  npm test
+  TOLLGATE_BIN_DIR="$ROOT/target/debug" npm run e2e
+)
 
 log "python SDK tests"
 TOLLGATE_BIN_DIR="$ROOT/target/debug" .venv/bin/pytest -q tests/sdk

@@ -300,6 +300,7 @@ pub async fn commit_batch(
     insert_request_log(&tx, &fresh, transfer_id).await?;
     add_key_usage(&tx, &fresh).await?;
     add_provider_daily(&tx, &fresh).await?;
+    crate::ledger::wallet_reports::add_wallet_daily(&tx, &fresh).await?;
 
     // Who pays each wallet's fresh charges: this node's lease, then the wallet's free balance,
     // then — only when a lease was swept before its charges arrived and the money was spent

@@ -5,12 +5,14 @@
 //! 3. billing: the memory sink, or the ledger (sink, writer, leases) with ledger-backed keys;
 //! 4. the market: the config file's providers resolved, then the marketplace's loaded;
 //! 5. identity and money for the control plane: SIWE (with fleet-wide nonces), the chain;
-//! 6. the proxy service on `server.listen`, the admin listener on `metrics.listen`;
+//! 6. the proxy service on `server.listen` (with the console's assets, read once), the admin
+//!    listener on `metrics.listen`;
 //! 7. background services: the health feed and probes, the catalog feed (reloads, DNS), Redis, limiter upkeep, key
 //!    revocations, chain jobs, and the billing service that drains everything on SIGTERM.
 
 use crate::admin::AdminApp;
 use crate::config::Config;
+use crate::control::console::ConsoleAssets;
 use crate::control::Accounts;
 use crate::identity::nonces::{MemoryNonces, NonceStore, PostgresNonces, RedisNonces};
 use crate::identity::revocation::KeyRevocationFeed;
@@ -122,7 +124,7 @@ pub fn run(config: Config, chains: Chains) -> ExitCode {
         })
     });
     let settled_accounts = accounts.clone().filter(|a| a.chain.is_some());
-    let gateway = Gateway::new(
+    let mut gateway = Gateway::new(
         config.clone(),
         billing.auth.clone(),
         billing.sink.clone(),
@@ -132,6 +134,13 @@ pub fn run(config: Config, chains: Chains) -> ExitCode {
         limiter.clone(),
         chains,
     );
+    gateway.control.console = match ConsoleAssets::load(&config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("tollgate: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let in_flight = gateway.in_flight.clone();
     let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, gateway);
     for addr in &config.server.listen {

@@ -30,6 +30,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "receipts",
         include_str!("../../migrations/0006_receipts.sql"),
     ),
+    (
+        7,
+        "wallet_daily",
+        include_str!("../../migrations/0007_wallet_daily.sql"),
+    ),
 ];
 
 pub fn latest() -> i32 {

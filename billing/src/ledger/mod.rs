@@ -26,6 +26,7 @@ pub mod queries;
 pub mod receipts;
 mod siwe_nonces;
 mod solvency;
+pub mod wallet_reports;
 mod withdrawals;
 
 pub use api_keys::{watch_key_revocations, ApiKeyInfo, ApiKeyRecord, KeyEvent, NewApiKey};

@@ -17,9 +17,11 @@
 //! | `limits` | `limits`, `redis` |
 //! | `routes` | `routes` (plugin lists and the money spine) |
 //! | `marketplace` | `marketplace` (providers who join through the API) |
+//! | `console` | `console` (the web console's built assets, served under `/console/`) |
 
 mod billing;
 mod chain;
+mod console;
 mod health;
 mod identity;
 mod limits;
@@ -31,6 +33,7 @@ mod server;
 
 pub use billing::{BillingConfig, LedgerConfig, SpoolConfig};
 pub use chain::{ChainConfig, Settlement};
+pub use console::ConsoleConfig;
 pub use health::{HealthConfig, Routing};
 pub use identity::{SiweConfig, SiwePolicy};
 pub use limits::{ControlLimits, LimitsConfig, RedisConfig, RedisFailure, WalletLimits};
@@ -72,6 +75,8 @@ pub struct Config {
     /// Providers who join through the API (`marketplace:`; needs `billing.ledger`).
     pub marketplace: Option<MarketplaceConfig>,
     pub health: HealthConfig,
+    /// The web console (`console:`; off without it).
+    pub console: Option<ConsoleConfig>,
 }
 
 /// A credential. Never printed: `Debug` and `Display` show `***`.
@@ -212,6 +217,7 @@ impl Validator<'_> {
         let alias_names: Vec<String> = route_aliases.iter().map(|a| a.name.clone()).collect();
         let routes = self.routes(raw.routes, &alias_names);
         let health = self.health(raw.health);
+        let console = raw.console.and_then(|c| self.console(c));
         Config {
             server,
             metrics_listen,
@@ -227,6 +233,7 @@ impl Validator<'_> {
             routes,
             marketplace,
             health,
+            console,
         }
     }
 

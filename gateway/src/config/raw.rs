@@ -25,6 +25,8 @@ pub struct RawConfig {
     pub marketplace: Option<RawMarketplace>,
     #[serde(default)]
     pub health: RawHealth,
+    /// The web console (`config/console.rs`).
+    pub console: Option<RawConsole>,
     /// Plugin chains per route (`config/routes.rs`).
     #[serde(default)]
     pub routes: RawRoutes,
@@ -359,6 +361,14 @@ pub struct RawRedis {
     pub connect_timeout: Option<String>,
     /// Prefix of every key (default `tollgate:`).
     pub key_prefix: Option<String>,
+}
+
+/// `console:` (`config/console.rs`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConsole {
+    pub dir: String,
+    pub explorer_url: Option<String>,
 }
 
 /// `marketplace:` (`config/marketplace.rs`).

@@ -356,3 +356,50 @@ providers:
         assert!(bad.contains(want), "{bad}");
     }
 }
+
+#[test]
+fn console_section() {
+    let c = Config::from_yaml(
+        &good_with(
+            "",
+            "console: { dir: console/dist, explorer_url: \"https://basescan.org/\" }",
+        ),
+        &env,
+    )
+    .unwrap();
+    let console = c.console.unwrap();
+    assert_eq!(console.dir, std::path::PathBuf::from("console/dist"));
+    assert_eq!(
+        console.explorer_url.as_deref(),
+        Some("https://basescan.org")
+    );
+    assert!(Config::from_yaml(&good_with("", ""), &env)
+        .unwrap()
+        .console
+        .is_none());
+
+    let errs = Config::from_yaml(
+        &good_with(
+            "",
+            "console: { dir: \"\", explorer_url: \"javascript:alert(1)\" }",
+        ),
+        &env,
+    )
+    .unwrap_err()
+    .0;
+    assert!(errs.iter().any(|e| e.path == "console.dir"), "{errs:?}");
+    let errs = Config::from_yaml(
+        &good_with(
+            "",
+            "console: { dir: d, explorer_url: \"https://x.example/\\\"><script>\" }",
+        ),
+        &env,
+    )
+    .unwrap_err()
+    .0;
+    assert!(
+        errs.iter().any(|e| e.path == "console.explorer_url"),
+        "{errs:?}"
+    );
+    assert!(Config::from_yaml(&good_with("", "console: { dir: d, extra: 1 }"), &env).is_err());
+}

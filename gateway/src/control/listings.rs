@@ -1,4 +1,5 @@
-//! A provider's listings, managed with a provider key (`models:write`, `status:read`):
+//! A provider's listings, managed with a provider key (`models:write`, `status:read`) or a
+//! SIWE message of the owning wallet in the query (`?message=…&signature=…`):
 //!
 //! - `PUT /v1/provider/upstreams/:id` `{"kind","base_url","api_key","priority","enabled"}` →
 //!   `{"id","created","kind","base_url","priority","enabled","api_key_last4","models":[…]}`;
@@ -23,7 +24,8 @@ use crate::market::{rows, sealed};
 use crate::wire::{read_json, reply, ApiError};
 use pingora::proxy::Session;
 use serde_json::{json, Value};
-use tollgate_billing::ledger::market::{ModelRow, Refused, UpstreamRow};
+use tollgate_billing::ledger::market::{ModelRow, PriceRow, Refused, UpstreamRow};
+use tollgate_billing::Price;
 
 pub async fn put_upstream(session: &mut Session, a: &Accounts, id: &str) -> pingora::Result<()> {
     let r = upsert_upstream(session, a, id).await;
@@ -33,10 +35,10 @@ pub async fn put_upstream(session: &mut Session, a: &Accounts, id: &str) -> ping
 
 pub async fn delete_upstream(session: &mut Session, a: &Accounts, id: &str) -> pingora::Result<()> {
     let r = async {
-        let caller = a.provider_caller(session, "models:write").await?;
+        let wallet = a.provider_wallet(session, "models:write").await?;
         match a
             .ledger
-            .delete_upstream(&caller.wallet, id)
+            .delete_upstream(&wallet, id)
             .await
             .map_err(ledger_error)?
         {
@@ -57,7 +59,7 @@ pub async fn put_model(session: &mut Session, a: &Accounts, id: &str) -> pingora
 
 pub async fn delete_model(session: &mut Session, a: &Accounts, id: &str) -> pingora::Result<()> {
     let r = async {
-        let caller = a.provider_caller(session, "models:write").await?;
+        let wallet = a.provider_wallet(session, "models:write").await?;
         let q = session.req_header().uri.query().unwrap_or("");
         let upstream = form_urlencoded::parse(q.as_bytes())
             .find(|(k, _)| k == "upstream")
@@ -65,7 +67,7 @@ pub async fn delete_model(session: &mut Session, a: &Accounts, id: &str) -> ping
             .ok_or_else(|| ApiError::validation("query parameter upstream is required"))?;
         match a
             .ledger
-            .delete_model(&caller.wallet, &upstream, id)
+            .delete_model(&wallet, &upstream, id)
             .await
             .map_err(ledger_error)?
         {
@@ -124,7 +126,7 @@ fn market(a: &Accounts) -> Result<(&crate::market::Market, &sealed::Keyring), Ap
 
 async fn upsert_upstream(session: &mut Session, a: &Accounts, id: &str) -> Result<Value, ApiError> {
     let (m, master) = market(a)?;
-    let caller = a.provider_caller(session, "models:write").await?;
+    let wallet = a.provider_wallet(session, "models:write").await?;
     let body = UpstreamBody::parse(read_json(session).await?, id)?;
     if m.is_yaml_provider(id) {
         return Err(ApiError::new(
@@ -137,7 +139,7 @@ async fn upsert_upstream(session: &mut Session, a: &Accounts, id: &str) -> Resul
     body.check_address(settings.allow_private_upstreams).await?;
     let row = UpstreamRow {
         id: id.to_string(),
-        owner: caller.wallet.clone(),
+        owner: wallet.clone(),
         kind: body.kind_text().to_string(),
         base_url: body.base_url.clone(),
         priority: body.priority as i32,
@@ -177,7 +179,7 @@ async fn upsert_upstream(session: &mut Session, a: &Accounts, id: &str) -> Resul
 
 async fn upsert_model(session: &mut Session, a: &Accounts, id: &str) -> Result<Value, ApiError> {
     market(a)?;
-    let caller = a.provider_caller(session, "models:write").await?;
+    let wallet = a.provider_wallet(session, "models:write").await?;
     let body = ModelBody::parse(read_json(session).await?, id)?;
     // `acme/x` would read as provider acme's pin of `x`: refused while `acme` is a provider.
     if let Some((prefix, _)) = id.split_once('/') {
@@ -191,7 +193,7 @@ async fn upsert_model(session: &mut Session, a: &Accounts, id: &str) -> Result<V
     let mut row = body.row(id);
     let (price_id, revision) = a
         .ledger
-        .put_model(&caller.wallet, &row)
+        .put_model(&wallet, &row)
         .await
         .map_err(ledger_error)?
         .map_err(|r| refused(r, &body.upstream))?;
@@ -267,15 +269,35 @@ async fn probe_and_record(
     }))
 }
 
+/// The provider's own prices as listed (USD per 1M tokens; `request` per request, `image`
+/// per image), so a listing can be edited without retyping them.
+fn listed_prices(p: &PriceRow) -> Value {
+    let usd = |m: i64| Price::from_micros_per_million(m.max(0) as u64).to_string();
+    let mut v = json!({
+        "prompt": usd(p.prompt),
+        "completion": usd(p.completion),
+        "cache_read": usd(p.cache_read),
+        "cache_write_5m": usd(p.cache_write_5m),
+        "cache_write_1h": usd(p.cache_write_1h),
+    });
+    if let Some(i) = p.image {
+        v["image"] = json!(usd(i));
+    }
+    if p.request > 0 {
+        v["request"] = json!(usd(p.request));
+    }
+    v
+}
+
 async fn status_of(session: &Session, a: &Accounts) -> Result<Value, ApiError> {
     market(a)?;
-    let caller = a.provider_caller(session, "status:read").await?;
+    let wallet = a.provider_wallet(session, "status:read").await?;
     let (ups, models) = a.ledger.market().await.map_err(ledger_error)?;
     let flags = a.ledger.usage_flags(24, true).await.map_err(ledger_error)?;
     let listings = a.market.current();
     let mine: Vec<Value> = ups
         .iter()
-        .filter(|u| u.owner == caller.wallet)
+        .filter(|u| u.owner == wallet)
         .map(|u| {
             let health = listings
                 .providers
@@ -302,6 +324,11 @@ async fn status_of(session: &Session, a: &Accounts) -> Result<Value, ApiError> {
                 "models": models.iter().filter(|m| m.upstream_id == u.id).map(|m| json!({
                     "id": m.id,
                     "upstream_model": m.upstream_model,
+                    "display_name": m.display_name,
+                    "context_length": m.context_length,
+                    "input_modalities": m.input_modalities,
+                    "output_modalities": m.output_modalities,
+                    "pricing": listed_prices(&m.prices),
                     "enabled": m.enabled,
                     "live": m.live,
                     "status": m.status,
@@ -310,5 +337,5 @@ async fn status_of(session: &Session, a: &Accounts) -> Result<Value, ApiError> {
             })
         })
         .collect();
-    Ok(json!({ "wallet": caller.wallet, "upstreams": mine }))
+    Ok(json!({ "wallet": wallet, "upstreams": mine }))
 }

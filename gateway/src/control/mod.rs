@@ -9,6 +9,7 @@
 //! | [`caller`] | (who is asking: API key or SIWE; shared by the handlers below) |
 //! | [`account`] | `GET /v1/balance/:wallet`, `GET /v1/usage/:wallet`, `GET /v1/requests` |
 //! | [`receipts`] | `GET /v1/requests/:id` |
+//! | [`dashboard`] | `GET /v1/account` (a wallet's whole dashboard in one signed read) |
 //! | [`keys`] | `POST /v1/auth/nonce`, `POST`/`GET /v1/auth/keys`, `DELETE /v1/auth/keys/:id` |
 //! | [`topup`] | `POST /v1/topup`, `POST /v1/deposits`, `GET /v1/topups/:wallet` |
 //! | [`withdraw`] | `POST /v1/withdraw` |
@@ -16,9 +17,12 @@
 //! | [`provider_keys`] | `POST`/`GET /v1/provider/keys`, `DELETE /v1/provider/keys/:id` |
 //! | [`listings`] | `PUT`/`DELETE /v1/provider/upstreams/:id`, `PUT`/`DELETE /v1/provider/models/:id`, `GET /v1/provider/status` |
 //! | [`listing_body`] | (the listing bodies, checked field by field) |
+//! | [`console`] | `GET /console/…` (the web console's assets and `config.json`) |
 
 pub mod account;
 pub mod caller;
+pub mod console;
+pub mod dashboard;
 pub mod earnings;
 pub mod health;
 pub mod keys;
@@ -97,6 +101,10 @@ pub enum Route {
     HealthProviders,
     /// `GET /v1/health/history?provider=&model=&since=&limit=&cursor=` (public)
     HealthHistory,
+    /// `GET /v1/account?message=…&signature=…` (SIWE or the wallet's API key)
+    Account,
+    /// `GET /console/<path>` (the web console; the path below `/console/`)
+    Console(String),
 }
 
 /// What the ledger-backed endpoints need.
@@ -129,11 +137,24 @@ pub struct ControlPlane {
     pub limiter: Arc<RateLimiter>,
     /// `/v1/health/providers`'s cached aggregates.
     pub health: health::HealthView,
+    /// The web console's assets (`console:`; `None`: `/console/` is 404).
+    pub console: Option<console::ConsoleAssets>,
 }
 
 impl ControlPlane {
     /// Answer one control-plane request.
     pub async fn serve(&self, session: &mut Session, route: Route) -> pingora::Result<()> {
+        // Static assets from memory cost what /health costs: not counted against the
+        // control-plane limits a page load would otherwise eat into.
+        if let Route::Console(path) = &route {
+            return match &self.console {
+                Some(c) => c.serve(session, path).await,
+                None => {
+                    let e = ApiError::not_found("/console/ (configure the console: section)");
+                    respond_error(session, &e, None, false).await
+                }
+            };
+        }
         if route != Route::Health {
             let client = session
                 .client_addr()
@@ -225,9 +246,11 @@ async fn serve_account(session: &mut Session, a: &Accounts, route: Route) -> pin
         | Route::Models
         | Route::Marketplace
         | Route::HealthProviders
-        | Route::HealthHistory => {
+        | Route::HealthHistory
+        | Route::Console(_) => {
             unreachable!("answered without a ledger")
         }
+        Route::Account => dashboard::account(session, a).await,
         Route::Balance(wallet) => account::balance(session, a, &wallet).await,
         Route::Usage(wallet) => account::usage(session, a, &wallet).await,
         Route::Requests => account::requests(session, a).await,

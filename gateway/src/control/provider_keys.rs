@@ -96,6 +96,21 @@ async fn create_key(session: &mut Session, a: &Accounts) -> Result<Value, ApiErr
 }
 
 impl Accounts {
+    /// The provider wallet of a listing call: SIWE in the query (`?message=…&signature=…`,
+    /// the wallet itself, which could mint a key of every scope), else a provider key that
+    /// carries `scope`. The console signs each action this way and holds no key.
+    pub async fn provider_wallet(
+        &self,
+        session: &Session,
+        scope: &str,
+    ) -> Result<String, ApiError> {
+        let q = super::caller::Query::of(session);
+        if q.message.is_some() || q.signature.is_some() {
+            return self.siwe_query_wallet(session).await;
+        }
+        Ok(self.provider_caller(session, scope).await?.wallet)
+    }
+
     /// The provider wallet behind `Authorization: Bearer pk-…`, which must carry `scope`.
     pub async fn provider_caller(
         &self,

@@ -110,6 +110,7 @@ impl Gateway {
                 provider_share: config.server.provider_share,
                 last_day: Default::default(),
                 health: Default::default(),
+                console: None,
                 accounts,
                 limiter: limiter.clone(),
             },

@@ -51,6 +51,16 @@ impl Endpoint {
                 Method::GET,
                 Endpoint::Control(Route::Receipt(path["/v1/requests/".len()..].to_string())),
             ),
+            "/v1/account" => expect(Method::GET, Endpoint::Control(Route::Account)),
+            // The console: `/console` and `/console/` are its page (trailing `/` trimmed above).
+            "/console" => expect(
+                Method::GET,
+                Endpoint::Control(Route::Console(String::new())),
+            ),
+            _ if path.starts_with("/console/") => expect(
+                Method::GET,
+                Endpoint::Control(Route::Console(path["/console/".len()..].to_string())),
+            ),
             "/v1/topup" => expect(Method::POST, Endpoint::Control(Route::Topup)),
             "/v1/deposits" => expect(Method::POST, Endpoint::Control(Route::Deposit)),
             "/v1/withdraw" => expect(Method::POST, Endpoint::Control(Route::Withdraw)),
