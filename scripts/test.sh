@@ -6,7 +6,8 @@
 #
 # Steps: system packages (apt) → Python venv with the official SDKs → build → a throwaway
 # PostgreSQL cluster and Redis → Rust unit, property and integration tests (real gateway
-# processes on loopback, real Postgres and Redis) → Python SDK tests.
+# processes on loopback, real Postgres and Redis) → Python SDK tests (and schemathesis against
+# docs/openapi.yaml) → browser tests (headless Chromium, tests/browser).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -54,5 +55,8 @@ else
   cargo test --workspace --no-fail-fast --features tollgate-gateway/wasm
 fi
 
-log "python SDK tests"
+log "python SDK tests (and the API contract, schemathesis)"
 TOLLGATE_BIN_DIR="$ROOT/target/debug" .venv/bin/pytest -q tests/sdk
+
+log "browser tests: headless Chromium from another origin (tests/browser, playwright-core pinned)"
+(cd tests/browser && npm ci --no-audit --no-fund --silent && TOLLGATE_BIN_DIR="$ROOT/target/debug" npm test)

@@ -10,6 +10,7 @@
 //! | --- | --- |
 //! | [`raw`] | the file as written (serde, `deny_unknown_fields`) |
 //! | `server` | `server`, `metrics`, `auth.static_keys` |
+//! | `cors` | `server.cors` (browsers) |
 //! | `billing` | `billing` |
 //! | `providers` | `providers`, `route_aliases` |
 //! | `identity` | `server.public_url`, `auth.siwe` |
@@ -20,6 +21,7 @@
 
 mod billing;
 mod chain;
+mod cors;
 mod health;
 mod identity;
 mod limits;
@@ -31,13 +33,14 @@ mod server;
 
 pub use billing::{BillingConfig, LedgerConfig};
 pub use chain::{ChainConfig, Settlement};
+pub use cors::{CorsConfig, Origins};
 pub use health::{HealthConfig, Routing};
 pub use identity::{SiweConfig, SiwePolicy};
 pub use limits::{ControlLimits, LimitsConfig, RedisConfig, RedisFailure, WalletLimits};
 pub use marketplace::MarketplaceConfig;
 pub use providers::{parse_base_url, Provider, ProviderModel, RouteAlias, UpstreamAddr};
 pub use routes::{PluginEntry, PluginList, RoutesConfig, SPINE};
-pub use server::{ServerConfig, StaticKey};
+pub use server::{ErrorShape, ServerConfig, StaticKey};
 
 use raw::{Decimal, RawConfig};
 use std::collections::HashSet;

@@ -63,6 +63,21 @@ pub struct RawServer {
     pub body_path: Option<String>,
     /// The URL clients reach this gateway at: SIWE `domain`/`uri`, x402 `resource`.
     pub public_url: Option<String>,
+    /// Browsers: the origins allowed to call the public port.
+    pub cors: Option<RawCors>,
+    /// `tollgate` (default), `openai` or `anthropic`: the body of the gateway's own errors.
+    pub error_shape: Option<String>,
+    /// After SIGTERM, how long `/ready` answers 503 while the listeners still serve.
+    pub drain_delay: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCors {
+    /// `https://app.example` origins, or `"*"` for any.
+    pub origins: OneOrMany,
+    /// How long a browser may cache a preflight answer (default 10m).
+    pub max_age: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -3,7 +3,8 @@
 //!
 //! | module | job | phase |
 //! | --- | --- | --- |
-//! | [`route`] | method + path → an LLM endpoint or a control-plane route (nothing else) | `request_filter` |
+//! | [`route`] | method + path → an LLM endpoint or a control-plane route (nothing else): the route table | `request_filter` |
+//! | [`local`] | answers that need no provider: control plane, CORS preflights, 404/405/501 | `request_filter` |
 //! | [`admit`] | key → rate limits → body → parse, resolve, sanitise → reservation | `request_filter` |
 //! | [`call`] | the per-call state ([`call::LlmCall`]) the later phases share | all |
 //! | [`crate::market`] | the catalog snapshot a call is routed by: candidates, health, addresses | `request_filter`, `upstream_peer` |
@@ -28,6 +29,7 @@ pub mod admit;
 pub mod body_forwarding;
 pub mod call;
 pub mod failover;
+mod local;
 pub mod outcome;
 mod phases;
 pub mod preferences;
@@ -41,6 +43,7 @@ use crate::market::Market;
 use crate::metrics::Metrics;
 use crate::plugins::Chains;
 use crate::rate_limit::RateLimiter;
+use crate::readiness::Readiness;
 use call::{LlmCall, SharedCall};
 use std::sync::Arc;
 use std::time::Instant;
@@ -89,6 +92,7 @@ impl Gateway {
         accounts: Option<Arc<Accounts>>,
         limiter: Arc<RateLimiter>,
         chains: Chains,
+        ready: Arc<Readiness>,
     ) -> Self {
         Gateway {
             auth,
@@ -102,6 +106,8 @@ impl Gateway {
                 health: Default::default(),
                 accounts,
                 limiter: limiter.clone(),
+                ready,
+                docs: crate::control::docs::ApiDocs::new(config.public_url.as_deref()),
             },
             market,
             in_flight: Arc::new(std::sync::atomic::AtomicUsize::new(0)),

@@ -1,6 +1,10 @@
-//! [`ApiError`]: the errors the gateway itself answers with, `{"error": "CODE", "message": "…"}`.
+//! [`ApiError`]: the errors the gateway itself answers with, and [`ApiError::body`], the one
+//! place their body is written: `{"error": "CODE", "message": "…"}` by default, or the shape
+//! of one vendor's SDK (`server.error_shape`).
 
+use crate::config::ErrorShape;
 use bytes::Bytes;
+use serde_json::{json, Value};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -9,6 +13,9 @@ pub struct ApiError {
     pub message: String,
     /// Extra response headers (`Retry-After`, `x-ratelimit-*`).
     pub headers: Vec<(&'static str, http::HeaderValue)>,
+    /// x402's 402 body (`x402Version`, `accepts`): x402 clients read it, so it is the body in
+    /// every shape, with `error` = the code and `message` added.
+    pub x402: Option<Box<Value>>,
 }
 
 impl ApiError {
@@ -18,6 +25,7 @@ impl ApiError {
             code,
             message: message.into(),
             headers: Vec::new(),
+            x402: None,
         }
     }
     pub fn validation(message: impl Into<String>) -> Self {
@@ -83,8 +91,58 @@ impl ApiError {
         )
     }
 
-    pub fn body(&self) -> Bytes {
-        let v = serde_json::json!({ "error": self.code, "message": self.message });
+    /// The body in `shape` (the status and headers are the same in every shape).
+    pub fn body(&self, shape: ErrorShape) -> Bytes {
+        let v = match (&self.x402, shape) {
+            (Some(x402), _) => {
+                let mut v = (**x402).clone();
+                v["error"] = json!(self.code);
+                v["message"] = json!(self.message);
+                v
+            }
+            (None, ErrorShape::Tollgate) => json!({ "error": self.code, "message": self.message }),
+            (None, ErrorShape::OpenAi) => json!({ "error": {
+                "message": self.message,
+                "type": openai_type(self.status),
+                "code": self.code,
+                "param": null,
+            }}),
+            (None, ErrorShape::Anthropic) => json!({
+                "type": "error",
+                "error": { "type": anthropic_type(self.status), "message": self.message },
+            }),
+        };
         Bytes::from(v.to_string())
+    }
+}
+
+/// OpenAI's `error.type` for a status (its SDKs pick the exception class by status; `type`
+/// is what callers match on). The table is in the README ("Error shapes").
+pub fn openai_type(status: u16) -> &'static str {
+    match status {
+        401 => "authentication_error",
+        402 => "insufficient_quota",
+        403 => "permission_error",
+        404 => "not_found_error",
+        409 => "conflict_error",
+        429 => "rate_limit_error",
+        500..=599 => "server_error",
+        _ => "invalid_request_error",
+    }
+}
+
+/// Anthropic's `error.type` for a status (the types its API documents).
+pub fn anthropic_type(status: u16) -> &'static str {
+    match status {
+        401 => "authentication_error",
+        402 => "billing_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        503 => "overloaded_error",
+        504 => "timeout_error",
+        500..=599 => "api_error",
+        _ => "invalid_request_error",
     }
 }
