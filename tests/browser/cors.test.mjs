@@ -8,7 +8,10 @@ import { launchChromium, openPage } from './lib/chromium.mjs';
 import { serveStatic } from './lib/static-server.mjs';
 import { startStack } from './lib/stack.mjs';
 
-const PAGE = { '/index.html': '<!doctype html><title>app</title><p>a buyer app</p>' };
+// `rel=icon` with an empty data URL: no /favicon.ico request (a 404 in the console).
+const PAGE = {
+  '/index.html': '<!doctype html><link rel="icon" href="data:,"><title>app</title><p>a buyer app</p>',
+};
 let app, stranger, stack, browser;
 
 before(async () => {

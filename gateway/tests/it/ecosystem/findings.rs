@@ -50,3 +50,22 @@ async fn an_empty_cursor_is_the_first_page() {
     let r = reqwest::get(gw.url("/v1/health/history?cursor=")).await.unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 }
+
+/// `limit` of `/v1/requests` is documented as 1..200; 0 and 201 were clamped silently (and
+/// `/v1/health/history` refuses them): now 400 on both.
+#[tokio::test]
+async fn a_limit_out_of_range_is_refused() {
+    let mock = Mock::start().await;
+    let gw = ledger_gateway(&mock).await;
+    for limit in ["0", "201", "-1"] {
+        let r = client()
+            .get(gw.url(&format!("/v1/requests?limit={limit}")))
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(error_of(r).await.1, "VALIDATION_ERROR", "limit={limit}");
+    }
+    let r = client().get(gw.url("/v1/requests?limit=200")).bearer_auth(KEY).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
