@@ -141,8 +141,8 @@ pub fn run(config: Config, chains: Chains) -> ExitCode {
         accounts,
         limiter.clone(),
         chains,
-        ready.clone(),
-    );
+    )
+    .with_readiness(ready.clone());
     let in_flight = gateway.in_flight.clone();
     let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, gateway);
     for addr in &config.server.listen {

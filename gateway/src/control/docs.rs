@@ -38,8 +38,10 @@ mod tests {
     use super::*;
     use std::path::Path;
 
+    type Render = fn(&Value) -> String;
+
     /// The README's generated sections: `<!-- NAME:begin … -->` … `<!-- NAME:end -->`.
-    const SECTIONS: [(&str, fn(&Value) -> String); 2] = [
+    const SECTIONS: [(&str, Render); 2] = [
         ("api", api_markdown::readme_endpoints),
         ("errors", api_markdown::readme_errors),
     ];

@@ -92,7 +92,6 @@ impl Gateway {
         accounts: Option<Arc<Accounts>>,
         limiter: Arc<RateLimiter>,
         chains: Chains,
-        ready: Arc<Readiness>,
     ) -> Self {
         Gateway {
             auth,
@@ -106,7 +105,7 @@ impl Gateway {
                 health: Default::default(),
                 accounts,
                 limiter: limiter.clone(),
-                ready,
+                ready: Arc::new(Readiness::new(Vec::new())),
                 docs: crate::control::docs::ApiDocs::new(config.public_url.as_deref()),
             },
             market,
@@ -114,6 +113,12 @@ impl Gateway {
             limiter,
             config,
         }
+    }
+
+    /// `/ready` answers from these checks (without them: ready whenever it serves).
+    pub fn with_readiness(mut self, ready: Arc<Readiness>) -> Self {
+        self.control.ready = ready;
+        self
     }
 
     fn upstream_model(call: &LlmCall) -> Option<&str> {

@@ -146,3 +146,60 @@ pub fn anthropic_type(status: u16) -> &'static str {
         _ => "invalid_request_error",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(e: &ApiError, shape: ErrorShape) -> Value {
+        serde_json::from_slice(&e.body(shape)).unwrap()
+    }
+
+    #[test]
+    fn each_shape_writes_its_body() {
+        let e = ApiError::insufficient_balance();
+        let message = "Insufficient balance. Top up at POST /v1/topup";
+        assert_eq!(
+            body(&e, ErrorShape::Tollgate),
+            json!({"error": "INSUFFICIENT_BALANCE", "message": message})
+        );
+        assert_eq!(
+            body(&e, ErrorShape::OpenAi),
+            json!({"error": {"message": message, "type": "insufficient_quota", "code": "INSUFFICIENT_BALANCE", "param": null}})
+        );
+        assert_eq!(
+            body(&e, ErrorShape::Anthropic),
+            json!({"type": "error", "error": {"type": "billing_error", "message": message}})
+        );
+    }
+
+    #[test]
+    fn an_x402_refusal_keeps_its_body_in_every_shape() {
+        let mut e = ApiError::new(402, "invalid_exact_evm_payload_signature", "bad signature");
+        e.x402 = Some(Box::new(json!({"x402Version": 1, "accepts": [{"scheme": "exact"}], "error": "x"})));
+        for shape in [ErrorShape::Tollgate, ErrorShape::OpenAi, ErrorShape::Anthropic] {
+            assert_eq!(
+                body(&e, shape),
+                json!({"x402Version": 1, "accepts": [{"scheme": "exact"}],
+                       "error": "invalid_exact_evm_payload_signature", "message": "bad signature"})
+            );
+        }
+    }
+
+    #[test]
+    fn every_status_has_a_type_in_both_sdk_shapes() {
+        for (status, openai, anthropic) in [
+            (400, "invalid_request_error", "invalid_request_error"),
+            (401, "authentication_error", "authentication_error"),
+            (403, "permission_error", "permission_error"),
+            (404, "not_found_error", "not_found_error"),
+            (413, "invalid_request_error", "request_too_large"),
+            (429, "rate_limit_error", "rate_limit_error"),
+            (502, "server_error", "api_error"),
+            (503, "server_error", "overloaded_error"),
+            (504, "server_error", "timeout_error"),
+        ] {
+            assert_eq!((openai_type(status), anthropic_type(status)), (openai, anthropic));
+        }
+    }
+}

@@ -109,6 +109,7 @@ async fn a_wrong_method_is_405_with_allow_and_unwired_endpoints_are_501() {
     assert_eq!(error_of(r).await.1, "METHOD_NOT_ALLOWED");
     let r = c.get(gw.url("/v1/nothing")).send().await.unwrap();
     assert_eq!(error_of(r).await, (404, "NOT_FOUND".into(), "No route for /v1/nothing".into()));
+    // Rows of the table whose handlers land with issue 14: drop this loop when they are wired.
     for path in ["/v1/responses", "/v1/embeddings", "/v1/messages/count_tokens"] {
         let r = post_json(&gw.url(path), Some(KEY), &json!({}), &[]).await;
         assert_eq!(error_of(r).await.1, "NOT_IMPLEMENTED", "{path}");
