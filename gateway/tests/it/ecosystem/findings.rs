@@ -69,3 +69,27 @@ async fn a_limit_out_of_range_is_refused() {
     let r = client().get(gw.url("/v1/requests?limit=200")).bearer_auth(KEY).send().await.unwrap();
     assert_eq!(r.status(), 200);
 }
+
+/// JSON Schema's `integer` is any whole number, `100.0` too (Python's `json` writes floats
+/// so): the listing bodies answered 400 "must be an integer" to `"priority": 100.0`.
+#[tokio::test]
+async fn whole_numbers_written_as_floats_are_integers() {
+    use crate::market::{node, put, upstream_body};
+    let mock = Mock::start().await;
+    let gw = node(&migrated_db().await, &mock, "").await;
+    let provider = alloy::signers::local::PrivateKeySigner::random();
+    let key = crate::market::provider_key(&gw, &provider, None).await;
+    let mut body = upstream_body(&mock, "acme-key");
+    body["priority"] = json!(100.0);
+    let (status, v) = put(&gw, "/v1/provider/upstreams/acme", &key, body).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["priority"], 100);
+    let model = json!({"upstream": "acme", "context_length": 8192.0,
+                       "pricing": {"prompt": 1, "completion": 2}});
+    let (status, v) = put(&gw, "/v1/provider/models/mock-gpt", &key, model).await;
+    assert_eq!(status, 200, "{v}");
+    let mut body = upstream_body(&mock, "acme-key");
+    body["priority"] = json!(100.5);
+    let (status, v) = put(&gw, "/v1/provider/upstreams/acme", &key, body).await;
+    assert_eq!((status, &v["error"]), (400, &json!("VALIDATION_ERROR")), "{v}");
+}
