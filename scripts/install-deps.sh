@@ -11,7 +11,7 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)   # throwaway test clusters
 command -v npm >/dev/null || need+=(npm)   # forge / anvil / solc-js for contracts/ (scripts/contracts.sh)
 command -v redis-server >/dev/null || need+=(redis-server)   # fleet rate-limit tests (scripts/redis.sh)
-[[ -x /usr/bin/chromium ]] || need+=(chromium)   # the console's browser tests (console/e2e, playwright-core)
+[[ -x /usr/bin/chromium ]] || need+=(chromium)   # browser tests (console/e2e, tests/browser: headless, playwright-core)
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
     echo "missing packages: ${need[*]} (run as root or install them)" >&2

@@ -7,7 +7,8 @@
 # Steps: system packages (apt) → Python venv with the official SDKs → build → a throwaway
 # PostgreSQL cluster and Redis → Rust unit, property and integration tests (real gateway
 # processes on loopback, real Postgres and Redis) → the console (npm ci, build, unit tests,
-# browser tests in headless Chromium against the real stack) → Python SDK tests.
+# browser tests in headless Chromium against the real stack) → Python SDK tests (and
+# schemathesis against docs/openapi.yaml) → CORS browser tests (headless Chromium, tests/browser).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -64,5 +65,8 @@ log "console: npm ci, build, unit tests, browser tests (headless Chromium, conso
   TOLLGATE_BIN_DIR="$ROOT/target/debug" npm run e2e
 )
 
-log "python SDK tests"
+log "python SDK tests (and the API contract, schemathesis)"
 TOLLGATE_BIN_DIR="$ROOT/target/debug" .venv/bin/pytest -q tests/sdk
+
+log "browser tests: headless Chromium from another origin (tests/browser, playwright-core pinned)"
+(cd tests/browser && npm ci --no-audit --no-fund --silent && TOLLGATE_BIN_DIR="$ROOT/target/debug" npm test)

@@ -5,10 +5,12 @@
 //! 3. billing: the memory sink, or the ledger (sink, writer, leases) with ledger-backed keys;
 //! 4. the market: the config file's providers resolved, then the marketplace's loaded;
 //! 5. identity and money for the control plane: SIWE (with fleet-wide nonces), the chain;
-//! 6. the proxy service on `server.listen` (with the console's assets, read once), the admin
+//! 6. readiness: one named check per dependency (`/ready` on both listeners);
+//! 7. the proxy service on `server.listen` (with the console's assets, read once), the admin
 //!    listener on `metrics.listen`;
-//! 7. background services: the health feed and probes, the catalog feed (reloads, DNS), Redis, limiter upkeep, key
-//!    revocations, chain jobs, and the billing service that drains everything on SIGTERM.
+//! 8. background services: the health feed and probes, the catalog feed (reloads, DNS), Redis, limiter upkeep, key
+//!    revocations, chain jobs, and the billing service that drains everything on SIGTERM;
+//! 9. run until SIGTERM, which first turns `/ready` to 503 for `server.drain_delay`.
 
 use crate::admin::AdminApp;
 use crate::config::Config;
@@ -23,7 +25,7 @@ use crate::jobs::chain_jobs::ChainJobs;
 use crate::jobs::credit_reconciler::CreditReconciler;
 use crate::jobs::deposit_watcher::DepositWatcher;
 use crate::jobs::settlement::{self, BillingRunner};
-use crate::jobs::shutdown::Shutdown;
+use crate::jobs::shutdown::{DrainFirst, Shutdown};
 use crate::jobs::solvency_watch::SolvencyWatch;
 use crate::market::feed::MarketFeed;
 use crate::market::prober::Prober;
@@ -33,10 +35,12 @@ use crate::metrics::Metrics;
 use crate::money::{payouts, ChainReader, OnChain};
 use crate::plugins::Chains;
 use crate::proxy::Gateway;
+use crate::config::RedisFailure;
 use crate::rate_limit::{LimiterService, RateLimiter};
+use crate::readiness::{Check, Readiness};
 use crate::redis::{RedisHandle, RedisService};
 use pingora::server::configuration::ServerConf;
-use pingora::server::Server;
+use pingora::server::{RunArgs, Server};
 use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 use std::process::ExitCode;
@@ -124,6 +128,12 @@ pub fn run(config: Config, chains: Chains) -> ExitCode {
         })
     });
     let settled_accounts = accounts.clone().filter(|a| a.chain.is_some());
+    let ready = Arc::new(readiness(
+        &config,
+        billing.ledger.as_ref(),
+        redis.as_ref(),
+        onchain.as_ref(),
+    ));
     let mut gateway = Gateway::new(
         config.clone(),
         billing.auth.clone(),
@@ -133,7 +143,8 @@ pub fn run(config: Config, chains: Chains) -> ExitCode {
         accounts,
         limiter.clone(),
         chains,
-    );
+    )
+    .with_readiness(ready.clone());
     gateway.control.console = match ConsoleAssets::load(&config) {
         Ok(c) => c,
         Err(e) => {
@@ -153,6 +164,8 @@ pub fn run(config: Config, chains: Chains) -> ExitCode {
             metrics: metrics.clone(),
             sink: billing.sink.clone(),
             expose_outcomes: config.billing.expose_outcomes,
+            ready: ready.clone(),
+            error_shape: config.server.error_shape,
         };
         let mut admin = Service::new("tollgate admin".to_string(), app);
         admin.add_tcp(&addr.to_string());
@@ -194,7 +207,65 @@ pub fn run(config: Config, chains: Chains) -> ExitCode {
         },
         config.metrics_listen
     );
-    server.run_forever();
+    server.run(RunArgs {
+        shutdown_signal: Box::new(DrainFirst {
+            ready,
+            delay: config.server.drain_delay,
+        }),
+    });
+    // The billing service exits the process once drained; this is the grace period's end.
+    std::process::exit(0)
+}
+
+/// `/ready`'s checks, one per dependency the node serves with. Postgres is required (no paid
+/// call is admitted without the ledger); Redis only with `limits.redis_failure: closed` (else
+/// limits fall back to this node's); the chain RPC is reported but not required (only top-ups,
+/// deposits and withdrawals need it). The reasons are fixed words: `/ready` is public, and an
+/// RPC URL may hold a key. A new dependency (a local spool) adds its check here.
+fn readiness(
+    config: &Config,
+    ledger: Option<&Ledger>,
+    redis: Option<&Arc<RedisHandle>>,
+    onchain: Option<&Arc<OnChain>>,
+) -> Readiness {
+    let mut checks = Vec::new();
+    if let Some(l) = ledger {
+        let l = l.clone();
+        checks.push(Check::new("postgres", true, move || {
+            let l = l.clone();
+            async move {
+                l.ping().await.map_err(|e| {
+                    log::debug!("readiness: postgres: {e}");
+                    "unreachable".to_string()
+                })
+            }
+        }));
+    }
+    if let Some(r) = redis {
+        let r = r.clone();
+        let required = config.limits.on_redis_failure == RedisFailure::Closed;
+        checks.push(Check::new("redis", required, move || {
+            let up = r.is_up();
+            async move { up.then_some(()).ok_or_else(|| "unreachable".to_string()) }
+        }));
+    }
+    if let Some(c) = onchain {
+        let c = c.clone();
+        checks.push(Check::new("chain", false, move || {
+            let c = c.clone();
+            async move {
+                let client = c.client().await.map_err(|e| {
+                    log::debug!("readiness: chain: {e}");
+                    "unreachable".to_string()
+                })?;
+                client.block_number().await.map(|_| ()).map_err(|e| {
+                    log::debug!("readiness: chain: {e}");
+                    "unreachable".to_string()
+                })
+            }
+        }));
+    }
+    Readiness::new(checks)
 }
 
 /// The config file's providers, resolved, and the marketplace's listings (a ledger that

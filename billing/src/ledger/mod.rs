@@ -259,6 +259,12 @@ impl Ledger {
         Ok(self.pool.get().await?)
     }
 
+    /// One round trip to Postgres on a pooled connection (the gateway's `/ready`).
+    pub async fn ping(&self) -> Result<(), LedgerError> {
+        self.conn().await?.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+
     /// The wallet's account id, creating wallet and account on first sight.
     pub async fn ensure_wallet(&self, address: &str) -> Result<i64, LedgerError> {
         let address = normalise_wallet(address)?;

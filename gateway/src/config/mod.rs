@@ -10,6 +10,7 @@
 //! | --- | --- |
 //! | [`raw`] | the file as written (serde, `deny_unknown_fields`) |
 //! | `server` | `server`, `metrics`, `auth.static_keys` |
+//! | `cors` | `server.cors` (browsers) |
 //! | `billing` | `billing` |
 //! | `providers` | `providers`, `route_aliases` |
 //! | `identity` | `server.public_url`, `auth.siwe` |
@@ -22,6 +23,7 @@
 mod billing;
 mod chain;
 mod console;
+mod cors;
 mod health;
 mod identity;
 mod limits;
@@ -34,6 +36,7 @@ mod server;
 pub use billing::{BillingConfig, LedgerConfig, SpoolConfig};
 pub use chain::{ChainConfig, Settlement};
 pub use console::ConsoleConfig;
+pub use cors::{CorsConfig, Origins};
 pub use health::{HealthConfig, Routing};
 pub use identity::{SiweConfig, SiwePolicy};
 pub use limits::{ControlLimits, LimitsConfig, RedisConfig, RedisFailure, WalletLimits};
@@ -42,7 +45,7 @@ pub use providers::{
     parse_base_url, ModelApis, Provider, ProviderModel, RouteAlias, UpstreamAddr,
 };
 pub use routes::{PluginEntry, PluginList, RoutesConfig, SPINE};
-pub use server::{ServerConfig, StaticKey};
+pub use server::{ErrorShape, ServerConfig, StaticKey};
 
 use raw::{Decimal, RawConfig};
 use std::collections::HashSet;

@@ -72,6 +72,21 @@ pub struct RawServer {
     pub translation: Option<bool>,
     /// Write each call's cost into the usage object the client receives (default true).
     pub usage_cost: Option<bool>,
+    /// Browsers: the origins allowed to call the public port.
+    pub cors: Option<RawCors>,
+    /// `tollgate` (default), `openai` or `anthropic`: the body of the gateway's own errors.
+    pub error_shape: Option<String>,
+    /// After SIGTERM, how long `/ready` answers 503 while the listeners still serve.
+    pub drain_delay: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCors {
+    /// `https://app.example` origins, or `"*"` for any.
+    pub origins: OneOrMany,
+    /// How long a browser may cache a preflight answer (default 10m).
+    pub max_age: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -1,7 +1,7 @@
 //! The `server`, `metrics` and `auth.static_keys` sections.
 
 use super::raw::{RawServer, RawStaticKey};
-use super::{is_evm_address, Secret, Validator, DEFAULT_MAX_BODY_BYTES};
+use super::{is_evm_address, parse_duration, CorsConfig, Secret, Validator, DEFAULT_MAX_BODY_BYTES};
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -33,6 +33,25 @@ pub struct ServerConfig {
     pub translation: bool,
     /// The buyer's charge is written into the usage object of every billed response.
     pub usage_cost: bool,
+    /// Browsers allowed to call the public port (`None`: no origin).
+    pub cors: Option<CorsConfig>,
+    /// The body of the errors the gateway writes itself.
+    pub error_shape: ErrorShape,
+    /// After SIGTERM: `/ready` answers 503 this long before the listeners close.
+    pub drain_delay: Duration,
+}
+
+/// `server.error_shape`: the body of the gateway's own errors, for clients that parse one SDK's
+/// shape (the status and headers are the same in every shape).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorShape {
+    /// `{"error":"CODE","message":"…"}` (the documented default).
+    #[default]
+    Tollgate,
+    /// `{"error":{"message","type","code","param"}}`, as OpenAI answers.
+    OpenAi,
+    /// `{"type":"error","error":{"type","message"}}`, as Anthropic answers.
+    Anthropic,
 }
 
 #[derive(Debug, Clone)]
@@ -123,6 +142,30 @@ impl Validator<'_> {
         if default_max_tokens == 0 {
             self.err("server.default_max_tokens", "must be positive");
         }
+        let error_shape = match s.error_shape.as_deref().unwrap_or("tollgate") {
+            "tollgate" => ErrorShape::Tollgate,
+            "openai" => ErrorShape::OpenAi,
+            "anthropic" => ErrorShape::Anthropic,
+            other => {
+                self.err(
+                    "server.error_shape",
+                    format!("unknown shape {other:?} (expected tollgate, openai or anthropic)"),
+                );
+                ErrorShape::Tollgate
+            }
+        };
+        let drain_delay = match s.drain_delay.as_deref().map(|t| (t, parse_duration(t))) {
+            None => Duration::ZERO,
+            Some((_, Some(d))) => d,
+            Some((t, None)) => {
+                self.err(
+                    "server.drain_delay",
+                    format!("{t:?} is not a duration (e.g. 0s, 5s, 1m)"),
+                );
+                Duration::ZERO
+            }
+        };
+        let cors = s.cors.and_then(|c| self.cors(c));
         ServerConfig {
             listen,
             threads: threads.max(1),
@@ -139,6 +182,9 @@ impl Validator<'_> {
             downstream_write_timeout,
             translation: s.translation.unwrap_or(true),
             usage_cost: s.usage_cost.unwrap_or(true),
+            cors,
+            error_shape,
+            drain_delay,
         }
     }
 

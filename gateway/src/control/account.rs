@@ -56,13 +56,18 @@ async fn history(session: &Session, accounts: &Accounts) -> Result<serde_json::V
     let q = Query::of(session);
     let limit = match q.limit {
         None => 50,
+        // Out of range is refused, as `/v1/health/history` does (it was clamped silently).
         Some(l) => l
             .parse()
-            .map_err(|_| ApiError::validation("limit must be an integer 1..200"))?,
+            .ok()
+            .filter(|l| (1..=200).contains(l))
+            .ok_or_else(|| ApiError::validation("limit must be an integer 1..200"))?,
     };
+    // An absent `next_cursor` sent back as `cursor=` asks for the first page.
+    let cursor = q.cursor.as_deref().filter(|c| !c.is_empty());
     let page = accounts
         .ledger
-        .request_history(&wallet, q.cursor.as_deref(), limit)
+        .request_history(&wallet, cursor, limit)
         .await
         .map_err(ledger_error)?;
     Ok(json!({ "object": "list", "data": page.data, "next_cursor": page.next_cursor }))

@@ -5,6 +5,8 @@
 //! | module | endpoints |
 //! | --- | --- |
 //! | [`public`] | `GET /health`, `GET /v1/models`, `GET /v1/marketplace` |
+//! | [`docs`] | `GET /openapi.yaml`, `GET /llms.txt`, `GET /llms-full.txt` (the contract, built in) |
+//! | [`api_markdown`] | (the contract rendered as markdown: llms files, the README's API tables) |
 //! | [`health`] | `GET /v1/health/providers`, `GET /v1/health/history` |
 //! | [`caller`] | (who is asking: API key or SIWE; shared by the handlers below) |
 //! | [`account`] | `GET /v1/balance/:wallet`, `GET /v1/usage/:wallet`, `GET /v1/requests` |
@@ -20,9 +22,11 @@
 //! | [`console`] | `GET /console/…` (the web console's assets and `config.json`) |
 
 pub mod account;
+pub mod api_markdown;
 pub mod caller;
 pub mod console;
 pub mod dashboard;
+pub mod docs;
 pub mod earnings;
 pub mod health;
 pub mod keys;
@@ -39,7 +43,8 @@ use crate::market::Market;
 use crate::money::payouts::Payee;
 use crate::money::OnChain;
 use crate::rate_limit::RateLimiter;
-use crate::wire::{respond_error, respond_json, ApiError};
+use crate::readiness::Readiness;
+use crate::wire::{respond_document, respond_error, respond_json, ApiError};
 use bytes::Bytes;
 use pingora::proxy::Session;
 use std::sync::Arc;
@@ -51,6 +56,14 @@ use tollgate_billing::ledger::Ledger;
 pub enum Route {
     /// `GET /health`
     Health,
+    /// `GET /ready`
+    Ready,
+    /// `GET /openapi.yaml`
+    OpenApi,
+    /// `GET /llms.txt`
+    LlmsTxt,
+    /// `GET /llms-full.txt`
+    LlmsFullTxt,
     /// `GET /v1/models`
     Models,
     /// `GET /v1/balance/:wallet` (public)
@@ -139,6 +152,10 @@ pub struct ControlPlane {
     pub health: health::HealthView,
     /// The web console's assets (`console:`; `None`: `/console/` is 404).
     pub console: Option<console::ConsoleAssets>,
+    /// `/ready` (shared with the admin listener and the shutdown service).
+    pub ready: Arc<Readiness>,
+    /// `/openapi.yaml` and the llms files.
+    pub docs: docs::ApiDocs,
 }
 
 impl ControlPlane {
@@ -155,7 +172,8 @@ impl ControlPlane {
                 }
             };
         }
-        if route != Route::Health {
+        // Probes of orchestrators are never limited (`/ready` bounds its own cost).
+        if !matches!(route, Route::Health | Route::Ready) {
             let client = session
                 .client_addr()
                 .and_then(|a| a.as_inet())
@@ -174,6 +192,20 @@ impl ControlPlane {
                     false,
                 )
                 .await
+            }
+            Route::Ready => {
+                let (status, body) = self.ready.answer().await;
+                respond_json(session, status, body, None, false).await
+            }
+            Route::OpenApi => {
+                respond_document(session, "application/yaml", self.docs.openapi.clone()).await
+            }
+            Route::LlmsTxt => {
+                respond_document(session, "text/plain; charset=utf-8", self.docs.llms.clone()).await
+            }
+            Route::LlmsFullTxt => {
+                let body = self.docs.llms_full.clone();
+                respond_document(session, "text/plain; charset=utf-8", body).await
             }
             Route::Models => {
                 let body = public::models_body(&self.market.current(), self.provider_share);
@@ -243,6 +275,10 @@ impl ControlPlane {
 async fn serve_account(session: &mut Session, a: &Accounts, route: Route) -> pingora::Result<()> {
     match route {
         Route::Health
+        | Route::Ready
+        | Route::OpenApi
+        | Route::LlmsTxt
+        | Route::LlmsFullTxt
         | Route::Models
         | Route::Marketplace
         | Route::HealthProviders

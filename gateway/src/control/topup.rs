@@ -10,7 +10,7 @@ use super::Accounts;
 use crate::money::deposits::{self, DepositRefused};
 use crate::money::topup::{self, usdc_text, TopUpRefused};
 use crate::money::OnChain;
-use crate::wire::{read_json, reply, respond_json_with, ApiError};
+use crate::wire::{read_json, reply, respond_error, respond_json_with, ApiError};
 use alloy::primitives::TxHash;
 use bytes::Bytes;
 use http::HeaderValue;
@@ -23,31 +23,26 @@ use tollgate_chain::ChainError;
 
 /// `POST /v1/topup {"amount": 5}` (USD).
 pub async fn topup(session: &mut Session, accounts: &Accounts) -> pingora::Result<()> {
-    let chain = match accounts.chain() {
-        Ok(c) => c,
-        Err(e) => return reply(session, 200, Err(e)).await,
+    let answer = match accounts.chain() {
+        Ok(chain) => topup_answer(session, accounts, chain).await,
+        Err(e) => Err(e),
     };
-    let answer = match topup_answer(session, accounts, chain).await {
-        Ok(a) => a,
-        Err(e) => return reply(session, 200, Err(e)).await,
-    };
-    let headers: Vec<(&'static str, HeaderValue)> = answer
-        .headers
-        .into_iter()
-        .filter_map(|(k, v)| HeaderValue::from_str(&v).ok().map(|v| (k, v)))
-        .collect();
-    respond_json_with(
-        session,
-        answer.status,
-        Bytes::from(answer.body.to_string()),
-        None,
-        false,
-        &headers,
-    )
-    .await
+    match answer {
+        Ok(a) => {
+            let headers: Vec<(&'static str, HeaderValue)> = a
+                .headers
+                .into_iter()
+                .filter_map(|(k, v)| HeaderValue::from_str(&v).ok().map(|v| (k, v)))
+                .collect();
+            let body = Bytes::from(a.body.to_string());
+            respond_json_with(session, a.status, body, None, false, &headers).await
+        }
+        // 413: the body was left unread, so the connection cannot be reused.
+        Err(e) => respond_error(session, &e, None, e.status == 413).await,
+    }
 }
 
-/// A response with x402 headers.
+/// A credited top-up with its x402 settlement header.
 struct Answer {
     status: u16,
     body: Value,
@@ -56,18 +51,22 @@ struct Answer {
 
 /// 402 with the requirements: the v1 body plus the v2 `PAYMENT-REQUIRED` header. `code` is the
 /// machine-readable reason (x402's `invalidReason` when a payment was refused).
-fn payment_required(chain: &OnChain, req: &ExactRequirements, code: &str, message: &str) -> Answer {
+fn payment_required(
+    chain: &OnChain,
+    req: &ExactRequirements,
+    code: &'static str,
+    message: &str,
+) -> ApiError {
     let v1 = x402::payment_required_v1(message, vec![req.to_v1(&chain.token)]);
-    let mut body = serde_json::to_value(&v1).expect("x402 types serialize");
-    // The gateway's error shape alongside x402's: `error` is the code, `message` the reason.
-    body["error"] = json!(code);
-    body["message"] = json!(message);
     let v2 = x402::payment_required_v2(message, req.resource_info(), vec![req.to_v2(&chain.token)]);
-    Answer {
-        status: 402,
-        body,
-        headers: vec![("payment-required", x402::encode_header(&v2))],
+    let mut e = ApiError::new(402, code, message);
+    e.x402 = Some(Box::new(
+        serde_json::to_value(&v1).expect("x402 types serialize"),
+    ));
+    if let Ok(v) = HeaderValue::from_str(&x402::encode_header(&v2)) {
+        e.headers.push(("payment-required", v));
     }
+    e
 }
 
 async fn topup_answer(
@@ -88,7 +87,7 @@ async fn topup_answer(
     let amount = topup_amount(&body, chain)?;
     let req = topup::requirements(chain, amount);
     let Some(payment) = payment else {
-        return Ok(payment_required(
+        return Err(payment_required(
             chain,
             &req,
             "PAYMENT_REQUIRED",
@@ -111,7 +110,7 @@ async fn topup_answer(
                 "payment configuration error",
             ));
         }
-        Err(e) => return Ok(payment_required(chain, &req, e.reason(), &e.to_string())),
+        Err(e) => return Err(payment_required(chain, &req, e.reason(), &e.to_string())),
     };
     match topup::settle(&accounts.ledger, chain, &verified, amount).await {
         Ok(done) => {
@@ -138,7 +137,7 @@ async fn topup_answer(
             })
         }
         Err(TopUpRefused::Payment { code, message }) => {
-            Ok(payment_required(chain, &req, code, &message))
+            Err(payment_required(chain, &req, code, &message))
         }
         Err(refused) => Err(refusal(refused)),
     }

@@ -3,7 +3,8 @@
 //!
 //! | module | job | phase |
 //! | --- | --- | --- |
-//! | [`route`] | method + path → an LLM endpoint or a control-plane route (nothing else) | `request_filter` |
+//! | [`route`] | method + path → an LLM endpoint or a control-plane route (nothing else): the route table | `request_filter` |
+//! | [`local`] | answers that need no provider: control plane, CORS preflights, 404/405 | `request_filter` |
 //! | [`admit`] | key → rate limits → body → parse, resolve, sanitise → reservation | `request_filter` |
 //! | [`call`] | the per-call state ([`call::LlmCall`]) the later phases share | all |
 //! | [`continuations`] | which provider a Responses call that continues another must reach | `request_filter`, `logging` |
@@ -32,6 +33,7 @@ pub mod body_forwarding;
 pub mod call;
 pub mod continuations;
 pub mod failover;
+mod local;
 pub mod outcome;
 mod phases;
 pub mod preferences;
@@ -46,6 +48,7 @@ use crate::market::Market;
 use crate::metrics::Metrics;
 use crate::plugins::Chains;
 use crate::rate_limit::RateLimiter;
+use crate::readiness::Readiness;
 use call::SharedCall;
 use std::sync::Arc;
 use std::time::Instant;
@@ -113,11 +116,19 @@ impl Gateway {
                 console: None,
                 accounts,
                 limiter: limiter.clone(),
+                ready: Arc::new(Readiness::new(Vec::new())),
+                docs: crate::control::docs::ApiDocs::new(config.public_url.as_deref()),
             },
             market,
             in_flight: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
             limiter,
             config,
         }
+    }
+
+    /// `/ready` answers from these checks (without them: ready whenever it serves).
+    pub fn with_readiness(mut self, ready: Arc<Readiness>) -> Self {
+        self.control.ready = ready;
+        self
     }
 }

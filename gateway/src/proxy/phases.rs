@@ -4,7 +4,7 @@
 //!
 //! | phase | decides | may refuse | writes |
 //! |---|---|---|---|
-//! | `request_filter` | which endpoint; request-head plugins; who pays; is the body valid; body plugins; which providers | 400/401/402/403/404/405/413/429/503 | the whole [`LlmCall`](super::call::LlmCall) via `admit` |
+//! | `request_filter` | which endpoint (the rest is answered by [`super::local`]); request-head plugins; who pays; is the body valid; body plugins; which providers | 400/401/402/403/404/405/413/429/503 | the whole [`LlmCall`](super::call::LlmCall) via `admit` |
 //! | `upstream_peer` | the provider for this attempt; peer plugins (timeouts) | — (no candidate left: internal error) | `current`, `attempts`, `upstream_since`, resets per-attempt fields |
 //! | `upstream_request_filter` | upstream path, Host, credentials, Content-Length; upstream-request plugins | — | (the upstream header) |
 //! | `request_body_filter` | the rewritten body replaces the client's | — | `body_sent_for` |
@@ -23,10 +23,11 @@ use crate::market::provider_pool::InFlight;
 use crate::metrics::FailoverReason;
 use crate::rate_limit;
 use crate::wire::body::discard_rest_of_body;
-use crate::wire::{respond_error, ApiError};
+use crate::wire::{respond_error, AnswerPolicy, ApiError};
 use async_trait::async_trait;
 use bytes::Bytes;
 use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::modules::http::HttpModules;
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType, Result};
@@ -36,6 +37,16 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 #[async_trait]
 impl ProxyHttp for Gateway {
     type CTX = RequestCtx;
+
+    fn init_downstream_modules(&self, modules: &mut HttpModules) {
+        // In place of Pingora's default (a disabled compression module): Tollgate never
+        // compresses, and the meter reads the provider's bytes as sent.
+        AnswerPolicy {
+            cors: self.config.server.cors.clone().map(Arc::new),
+            shape: self.config.server.error_shape,
+        }
+        .install(modules);
+    }
 
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx {
@@ -75,28 +86,11 @@ impl ProxyHttp for Gateway {
             .set_write_timeout(Some(self.config.server.downstream_write_timeout));
         let (op, alias) = match Endpoint::of(session.req_header(), &self.market.current().catalog)
         {
-            Endpoint::Control(route) => {
-                // `/health` answers the orchestrator's probes whatever the control list says.
-                let checked = match route {
-                    crate::control::Route::Health => Ok(()),
-                    _ => super::admit::admit_control(self.chains.control(), session),
-                };
-                if let Err(e) = checked {
-                    ctx.rejected = Some(e.code);
-                    let close = !session.as_mut().is_body_empty();
-                    respond_error(session, &e, None, close).await?;
-                    return Ok(true);
-                }
-                self.control.serve(session, route).await?;
-                return Ok(true);
-            }
-            Endpoint::Refused(e) => {
-                ctx.rejected = Some(e.code);
-                let close = !session.as_mut().is_body_empty();
-                respond_error(session, &e, None, close).await?;
-                return Ok(true);
-            }
             Endpoint::Llm { op, alias } => (op, alias),
+            other => {
+                self.answer_locally(session, ctx, other).await?;
+                return Ok(true);
+            }
         };
 
         let id: Arc<str> = Arc::from(format!("req_{}", uuid::Uuid::now_v7().simple()));

@@ -15,6 +15,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
     ("wire", &["config"]),
     ("metrics", &["config"]),
     ("redis", &["config", "metrics"]),
+    ("readiness", &[]),
     ("identity", &["config", "wire", "metrics", "redis"]),
     (
         "rate_limit",
@@ -34,6 +35,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
             "rate_limit",
             "money",
             "market",
+            "readiness",
         ],
     ),
     (
@@ -49,6 +51,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
             "control",
             "plugins",
             "market",
+            "readiness",
         ],
     ),
     (
@@ -60,10 +63,11 @@ const MAY_USE: &[(&str, &[&str])] = &[
             "identity",
             "rate_limit",
             "money",
+            "readiness",
         ],
     ),
     ("cli", &["config", "money", "market"]),
-    ("admin", &["config", "metrics"]),
+    ("admin", &["config", "metrics", "wire", "readiness"]),
     (
         "app",
         &[
@@ -81,6 +85,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
             "admin",
             "plugins",
             "market",
+            "readiness",
         ],
     ),
     ("binary", &["config", "plugins", "app", "cli"]),

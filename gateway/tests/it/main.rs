@@ -11,6 +11,7 @@
 //! | [`money`] | on chain: top-ups, deposits, payouts, withdrawals |
 //! | [`keys`] | API keys over SIWE, revocation on every node |
 //! | [`console`] | the web console's assets and policy, and the endpoints it signs for |
+//! | [`ecosystem`] | the API contract (spec ↔ route table, served documents), CORS, SDK error shapes, readiness and draining |
 //! | [`health`] | fleet-shared provider health: probes, the feed between nodes, the half-open trial |
 //! | [`market`] | the marketplace: listings over the API, two nodes, SSRF, plausibility, preferences |
 //! | [`rate_limits`] | per-wallet windows in process and on Redis; the in-flight cap |
@@ -22,6 +23,7 @@ mod common;
 mod adversarial;
 mod billing;
 mod console;
+mod ecosystem;
 mod health;
 mod keys;
 mod layering;
