@@ -34,6 +34,8 @@ fn outcome(id: &str) -> Outcome {
         error_code: Some("UPSTREAM_TIMEOUT"),
         started_at_ms: 1_700_000_000_000,
         price_id: None,
+        prices: None,
+        response_id: None,
     }
 }
 

@@ -175,6 +175,8 @@ pub fn quote(config: &Config, call: &LlmCall) -> Option<i64> {
     let charge = price(config, call, &report, meter.is_event_stream(), 0, None)
         .map_or(0, |p| p.charge.buyer_cost);
     Some(charge.min(reserved))
+}
+
 /// Seal the call's record before the response's last bytes go out: build it and make it
 /// durable ([`BillingSink::persist`], the billing spool), once per call. `logging` then records
 /// this outcome. A prompt count billing needs (marketplace answers, cut streams) is made here,
