@@ -5,7 +5,7 @@
 //! | layer | modules | job |
 //! |---|---|---|
 //! | 0 | [`config`] | YAML → the typed [`config::Config`]; imports no runtime module |
-//! | 1 | [`wire`], [`metrics`], [`redis`] | what the gateway writes itself (errors, JSON replies, bounded body reads); Prometheus (requests; probes and breakers); the node's Redis connection |
+//! | 1 | [`wire`], [`metrics`], [`redis`], [`telemetry`] | what the gateway writes itself (errors, JSON replies, bounded body reads); Prometheus (requests; probes and breakers; the process); the node's Redis connection; the process and access logs, traces |
 //! | 2 | [`identity`] | who is calling: API keys and their revocation feed, SIWE, nonces |
 //! | 3 | [`rate_limit`], [`plugins`], [`money`], [`market`] | per-wallet windows and their 429s; the per-route plugin chains; ledger ↔ chain operations (top-ups, deposits, withdrawals, payouts), no HTTP; the provider catalog (file + marketplace), its health, addresses and sealed keys |
 //! | 4 | [`control`] | the control plane on the public port: turns money outcomes into HTTP answers |
@@ -22,6 +22,7 @@ pub mod config;
 
 pub mod metrics;
 pub mod redis;
+pub mod telemetry;
 pub mod wire;
 
 pub mod identity;

@@ -28,6 +28,13 @@ pub struct RawConfig {
     /// Plugin chains per route (`config/routes.rs`).
     #[serde(default)]
     pub routes: RawRoutes,
+    /// The process log and the access log (`config/logging.rs`).
+    #[serde(default)]
+    pub log: super::logging::RawLog,
+    /// OpenTelemetry traces (`config/traces.rs`); absent = off.
+    pub tracing: Option<super::traces::RawTracing>,
+    /// A prices overlay file, relative to this file's directory (`config/prices.rs`).
+    pub prices_file: Option<String>,
 }
 
 /// `routes:`: an ordered plugin list per route. Entries stay YAML values here: each plugin
@@ -63,6 +70,10 @@ pub struct RawServer {
     pub body_path: Option<String>,
     /// The URL clients reach this gateway at: SIWE `domain`/`uri`, x402 `resource`.
     pub public_url: Option<String>,
+    /// Unix socket a `--upgrade` process receives the listening sockets on.
+    pub upgrade_sock: Option<String>,
+    /// Where `--daemon` writes the process id.
+    pub pid_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -217,7 +228,7 @@ pub struct RawModel {
     pub probe: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawPricing {
     pub prompt: Option<Decimal>,

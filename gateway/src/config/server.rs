@@ -29,6 +29,11 @@ pub struct ServerConfig {
     /// How long a write to the client may block: a client that stops reading is cut off, and
     /// its request (and settlement slot) ends.
     pub downstream_write_timeout: Duration,
+    /// The Unix socket through which `tollgate --upgrade` takes over the listening sockets
+    /// of the running process (Pingora's graceful upgrade).
+    pub upgrade_sock: String,
+    /// The process id file `--daemon` writes (systemd's `PIDFile=`).
+    pub pid_file: String,
 }
 
 #[derive(Debug, Clone)]
@@ -119,7 +124,17 @@ impl Validator<'_> {
         if default_max_tokens == 0 {
             self.err("server.default_max_tokens", "must be positive");
         }
+        let upgrade_sock = s
+            .upgrade_sock
+            .unwrap_or_else(|| "/tmp/tollgate-upgrade.sock".into());
+        // sockaddr_un holds 108 bytes with the terminating NUL.
+        if upgrade_sock.is_empty() || upgrade_sock.len() > 107 {
+            self.err("server.upgrade_sock", "must be a path of 1 to 107 bytes");
+        }
+        let pid_file = s.pid_file.unwrap_or_else(|| "/tmp/tollgate.pid".into());
         ServerConfig {
+            upgrade_sock,
+            pid_file,
             listen,
             threads: threads.max(1),
             max_body_bytes: usize::try_from(max_body).unwrap_or(usize::MAX),

@@ -148,6 +148,12 @@ impl Gateway {
                 }
             })?;
         let public_model = resolved.public_id.to_string();
+        let trace = super::observe::start_trace(
+            self,
+            session,
+            ctx,
+            (api, &public_model, output_limit, req.stream()),
+        );
         let countable_prompt = !["tools", "functions", "response_format", "tool_choice"]
             .iter()
             .any(|f| req.has_field(f));
@@ -181,6 +187,8 @@ impl Gateway {
             output_bound,
             reservation: Some(reservation),
             rate_limit: admitted.verdict,
+            trace,
+            first_token: None,
         };
         Ok(SharedCall::new(call, ctx.started, chain))
     }

@@ -26,12 +26,23 @@ pub(super) enum AttemptFailure {
     StaleConnection,
 }
 
+impl AttemptFailure {
+    pub(super) fn label(self) -> &'static str {
+        match self {
+            AttemptFailure::Provider(reason) => reason.label(),
+            AttemptFailure::Slow => "slow",
+            AttemptFailure::StaleConnection => "stale_connection",
+        }
+    }
+}
+
 impl Gateway {
     /// Book-keeping for a failed attempt. Returns whether another attempt may follow.
     pub(super) fn attempt_failed(&self, call: &mut LlmCall, failure: AttemptFailure) -> bool {
         let Some(provider) = call.current_provider() else {
             return false;
         };
+        super::observe::attempt_failed(call, failure.label());
         match failure {
             AttemptFailure::Provider(reason) => {
                 self.demote(call, provider, reason);

@@ -11,6 +11,7 @@
 //! | [`body_forwarding`] | getting the rewritten body upstream (retry buffer or subrequest pipe) | `request_filter`, `request_body_filter` |
 //! | [`failover`] | whether a failed attempt moves to the next candidate; the final 502/504 | `fail_to_connect`, `error_while_proxy` |
 //! | [`outcome`] | the finished call → its billing record | `logging` |
+//! | [`observe`] | trace spans per call and attempt, the access line | `request_filter`, `upstream_peer`, `upstream_request_filter`, `failover`, `logging` |
 //!
 //! Per-call state, who writes it and who reads it ([`call::LlmCall`]):
 //!
@@ -23,11 +24,14 @@
 //! | `response_started`, `client_status` | `response_filter` | `failover` (no failover once started), `outcome` |
 //! | `retry_next`, `last_failure` | `failover` | `body_forwarding` (piped attempts), `fail_to_proxy` |
 //! | `transfer_error`, `error_code` | `logging`, `fail_to_proxy`, `body_forwarding` | `outcome` |
+//! | `first_token` | `response_body_filter` (via `feed_meter`) | `outcome` |
+//! | `trace` | `admit` (the call span), `observe` (attempt spans) | `upstream_request_filter` (`traceparent`), `logging` |
 
 pub mod admit;
 pub mod body_forwarding;
 pub mod call;
 pub mod failover;
+mod observe;
 pub mod outcome;
 mod phases;
 pub mod preferences;
@@ -61,6 +65,8 @@ pub struct Gateway {
     pub limiter: Arc<RateLimiter>,
     /// Every route's plugins (`routes:`).
     chains: Chains,
+    /// The access log and traces, when configured (set by `app` after `new`).
+    pub observe: crate::telemetry::Observers,
 }
 
 /// Per-request state. For a large-body call the outer request and its inner subrequest each
@@ -107,6 +113,7 @@ impl Gateway {
             in_flight: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
             limiter,
             config,
+            observe: Default::default(),
         }
     }
 

@@ -18,7 +18,7 @@
 use super::body_forwarding::{self, BodyPath};
 use super::failover::AttemptFailure;
 use super::route::Endpoint;
-use super::{outcome, upstream_request, Gateway, RequestCtx};
+use super::{observe, outcome, upstream_request, Gateway, RequestCtx};
 use crate::market::provider_pool::InFlight;
 use crate::metrics::FailoverReason;
 use crate::rate_limit;
@@ -149,6 +149,7 @@ impl ProxyHttp for Gateway {
         call.current = Some(route);
         call.attempts += 1;
         call.attempt_started = Some(std::time::Instant::now());
+        observe::attempt_started(&mut call);
         // The previous attempt's count ends here (replacing the guard drops it).
         call.in_flight = Some(InFlight::start(call.listings.pool.cell(route.provider)));
         call.retry_next = false;
@@ -198,6 +199,7 @@ impl ProxyHttp for Gateway {
         let provider = call.listings.provider(route);
         let model = &provider.models[route.model].upstream_model;
         upstream_request::rewrite(upstream, provider, call.body.len_for(model))?;
+        observe::trace_upstream(&call, upstream);
         shared.chain.upstream_request(upstream, &provider.id)
     }
 
@@ -316,9 +318,7 @@ impl ProxyHttp for Gateway {
         };
         // The meter (spine) reads the provider's bytes before any chunk plugin.
         if let Some(chunk) = body.as_ref() {
-            if let Some(meter) = shared.lock().meter.as_mut() {
-                meter.feed(chunk);
-            }
+            shared.lock().feed_meter(chunk, shared.started);
         }
         shared.chain.chunk(body, end_of_stream);
         Ok(None)
@@ -416,11 +416,12 @@ impl ProxyHttp for Gateway {
         no_reuse(api_error.status)
     }
 
-    async fn logging(&self, _session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         let Some(shared) = ctx.call.as_ref() else {
             if let Some(code) = ctx.rejected {
                 self.metrics.rejected(code);
             }
+            self.observe_other(session, ctx);
             return;
         };
         if e.is_some() {
@@ -437,7 +438,7 @@ impl ProxyHttp for Gateway {
             Some(prompt) => outcome::count_prompt(prompt).await,
             None => None,
         };
-        let (o, reservation, wallet) = {
+        let (o, reservation, wallet, trace) = {
             let mut call = shared.lock();
             let o = outcome::build(
                 &self.config,
@@ -450,7 +451,7 @@ impl ProxyHttp for Gateway {
                 .limiter
                 .tracks_tokens()
                 .then(|| call.principal.wallet.clone());
-            (o, call.reservation.take(), wallet)
+            (o, call.reservation.take(), wallet, call.trace.take())
         };
         if o.overrun_usdc > 0 {
             log::error!(
@@ -463,6 +464,7 @@ impl ProxyHttp for Gateway {
             );
         }
         self.metrics.observe(&o);
+        self.observe_call(session, trace, &o);
         shared.chain.outcome(&o);
         if let Some(wallet) = wallet {
             self.limiter.charge_tokens(&wallet, o.tokens.total());

@@ -15,6 +15,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
     ("wire", &["config"]),
     ("metrics", &["config"]),
     ("redis", &["config", "metrics"]),
+    ("telemetry", &["config", "metrics"]),
     ("identity", &["config", "wire", "metrics", "redis"]),
     (
         "rate_limit",
@@ -49,6 +50,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
             "control",
             "plugins",
             "market",
+            "telemetry",
         ],
     ),
     (
@@ -60,6 +62,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
             "identity",
             "rate_limit",
             "money",
+            "telemetry",
         ],
     ),
     ("cli", &["config", "money", "market"]),
@@ -81,9 +84,10 @@ const MAY_USE: &[(&str, &[&str])] = &[
             "admin",
             "plugins",
             "market",
+            "telemetry",
         ],
     ),
-    ("binary", &["config", "plugins", "app", "cli"]),
+    ("binary", &["config", "plugins", "app", "cli", "telemetry"]),
     ("lib", &[]),
 ];
 
