@@ -12,11 +12,21 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)   # th
 command -v npm >/dev/null || need+=(npm)   # forge / anvil / solc-js for contracts/ (scripts/contracts.sh)
 command -v redis-server >/dev/null || need+=(redis-server)   # fleet rate-limit tests (scripts/redis.sh)
 [[ -x /usr/bin/chromium ]] || need+=(chromium)   # browser tests (console/e2e, tests/browser: headless, playwright-core)
-if ((${#need[@]})); then
+command -v systemd-analyze >/dev/null || need+=(systemd)   # conf/tollgate.service checked by systemd-analyze verify
+# promtool checks conf/alerts.yaml; a real Prometheus scrapes a test gateway. Installed without
+# its recommended node exporter (the tests do not use it).
+lean=()
+command -v promtool >/dev/null || lean+=(prometheus)
+if ((${#need[@]} + ${#lean[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
-    echo "missing packages: ${need[*]} (run as root or install them)" >&2
+    echo "missing packages: ${need[*]} ${lean[*]} (run as root or install them)" >&2
     exit 1
   fi
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  if ((${#need[@]})); then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+  if ((${#lean[@]})); then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${lean[@]}" >/dev/null
+  fi
 fi

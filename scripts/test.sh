@@ -25,6 +25,7 @@ if [[ ! -x .venv/bin/python ]]; then
   python3 -m venv .venv
 fi
 .venv/bin/pip install -q --disable-pip-version-check -r tests/sdk/requirements.txt
+.venv/bin/pip install -q --disable-pip-version-check --no-deps -r tests/sdk/requirements-nodeps.txt
 
 log "contracts: forge, anvil, solc-js from npm (pinned); forge tests; ABI drift check"
 bash scripts/contracts.sh install

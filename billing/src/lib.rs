@@ -17,7 +17,7 @@ pub mod spool;
 
 pub use cost::{Charge, PriceSheet, ProviderShare};
 pub use outcome::{AppliedPrices, Outcome, OutcomeStatus};
-pub use price::{Price, PriceError};
+pub use price::{PerToken, Price, PriceError};
 pub use sink::{AdmitError, BillingSink, MemorySink, Reservation};
 
 /// Integer micro-USDC. Signed so that ledger deltas and balances share one type.

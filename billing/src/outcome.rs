@@ -71,6 +71,9 @@ pub struct Outcome {
     pub latency_ms: u64,
     /// Time until the first response byte from the upstream; `None` when none arrived.
     pub ttfb_ms: Option<u64>,
+    /// Time until the first generated content (an SSE event carrying content, or a whole
+    /// JSON answer); `None` when none arrived.
+    pub ttft_ms: Option<u64>,
     #[serde(deserialize_with = "interned_opt")]
     pub error_code: Option<&'static str>,
     /// Unix milliseconds when the request arrived.

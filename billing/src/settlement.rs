@@ -93,6 +93,16 @@ impl LedgerSink {
         self.capacity - self.slots.available_permits()
     }
 
+    /// `billing.queue_capacity`: beyond it paid requests are refused (503).
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Records handed to the writer and not yet taken into a batch: its backlog.
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     pub fn leases(&self) -> &Arc<LeaseBook> {
         &self.leases
     }

@@ -163,6 +163,15 @@ impl UsageMeter {
         self.tally().content_bytes
     }
 
+    /// An event carrying generated content (text, tool-call arguments) has been dispatched.
+    /// Cheap enough per chunk: it reads a running total and parses nothing.
+    pub fn has_content(&self) -> bool {
+        match &self.body {
+            Body::EventStream { metering, .. } => metering.tally.content_bytes > 0,
+            Body::Json(_) => false,
+        }
+    }
+
     fn tally(&self) -> Tally {
         match &self.body {
             Body::EventStream { stream, metering } => {

@@ -30,6 +30,13 @@ pub struct RawConfig {
     /// Plugin chains per route (`config/routes.rs`).
     #[serde(default)]
     pub routes: RawRoutes,
+    /// The process log and the access log (`config/logging.rs`).
+    #[serde(default)]
+    pub log: super::logging::RawLog,
+    /// OpenTelemetry traces (`config/traces.rs`); absent = off.
+    pub tracing: Option<super::traces::RawTracing>,
+    /// A prices overlay file, relative to this file's directory (`config/prices.rs`).
+    pub prices_file: Option<String>,
 }
 
 /// `routes:`: an ordered plugin list per route. Entries stay YAML values here: each plugin
@@ -72,6 +79,10 @@ pub struct RawServer {
     pub translation: Option<bool>,
     /// Write each call's cost into the usage object the client receives (default true).
     pub usage_cost: Option<bool>,
+    /// Unix socket a `--upgrade` process receives the listening sockets on.
+    pub upgrade_sock: Option<String>,
+    /// Where `--daemon` writes the process id.
+    pub pid_file: Option<String>,
     /// Browsers: the origins allowed to call the public port.
     pub cors: Option<RawCors>,
     /// `tollgate` (default), `openai` or `anthropic`: the body of the gateway's own errors.
@@ -260,7 +271,7 @@ pub struct RawModel {
     pub apis: Option<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawPricing {
     pub prompt: Option<Decimal>,

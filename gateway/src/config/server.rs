@@ -39,6 +39,11 @@ pub struct ServerConfig {
     pub error_shape: ErrorShape,
     /// After SIGTERM: `/ready` answers 503 this long before the listeners close.
     pub drain_delay: Duration,
+    /// The Unix socket through which `tollgate --upgrade` takes over the listening sockets
+    /// of the running process (Pingora's graceful upgrade).
+    pub upgrade_sock: String,
+    /// The process id file `--daemon` writes (systemd's `PIDFile=`).
+    pub pid_file: String,
 }
 
 /// `server.error_shape`: the body of the gateway's own errors, for clients that parse one SDK's
@@ -166,7 +171,17 @@ impl Validator<'_> {
             }
         };
         let cors = s.cors.and_then(|c| self.cors(c));
+        let upgrade_sock = s
+            .upgrade_sock
+            .unwrap_or_else(|| "/tmp/tollgate-upgrade.sock".into());
+        // sockaddr_un holds 108 bytes with the terminating NUL.
+        if upgrade_sock.is_empty() || upgrade_sock.len() > 107 {
+            self.err("server.upgrade_sock", "must be a path of 1 to 107 bytes");
+        }
+        let pid_file = s.pid_file.unwrap_or_else(|| "/tmp/tollgate.pid".into());
         ServerConfig {
+            upgrade_sock,
+            pid_file,
             listen,
             threads: threads.max(1),
             max_body_bytes: usize::try_from(max_body).unwrap_or(usize::MAX),

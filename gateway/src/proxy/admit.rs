@@ -170,6 +170,12 @@ impl Gateway {
                 }
             })?;
         let public_model = resolved.public_id.to_string();
+        let trace = super::observe::start_trace(
+            self,
+            session,
+            ctx,
+            (api, &public_model, output_limit, req.stream()),
+        );
         let countable_prompt = !["tools", "functions", "response_format", "tool_choice"]
             .iter()
             .any(|f| req.has_field(f));
@@ -207,6 +213,8 @@ impl Gateway {
             upstream_since: None,
             upstream_time: std::time::Duration::ZERO,
             rate_limit: admitted.verdict,
+            trace,
+            first_token: None,
         };
         Ok(SharedCall::new(call, ctx.started, chain))
     }

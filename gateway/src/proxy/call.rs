@@ -109,6 +109,10 @@ pub struct LlmCall {
     pub sealed: Option<tollgate_billing::Outcome>,
     /// Rate-limit state after admission (the response's `x-ratelimit-*` headers).
     pub rate_limit: Option<crate::rate_limit::Verdict>,
+    /// The call's trace spans (`tracing:` configured and the exporter running).
+    pub trace: Option<Box<crate::telemetry::traces::CallTrace>>,
+    /// Time from request arrival to the first event carrying content (event streams).
+    pub first_token: Option<Duration>,
 }
 
 impl LlmCall {
@@ -162,6 +166,17 @@ impl LlmCall {
     pub fn overhead(&mut self, started: Instant) -> Duration {
         self.upstream_ended();
         started.elapsed().saturating_sub(self.upstream_time)
+    }
+
+    /// One chunk of the provider's body to the meter; notes when the first content came.
+    pub fn feed_meter(&mut self, chunk: &[u8], started: Instant) {
+        let Some(meter) = self.meter.as_mut() else {
+            return;
+        };
+        meter.feed(chunk);
+        if self.first_token.is_none() && meter.has_content() {
+            self.first_token = Some(started.elapsed());
+        }
     }
 }
 

@@ -26,6 +26,16 @@ pub(super) enum AttemptFailure {
     StaleConnection,
 }
 
+impl AttemptFailure {
+    pub(super) fn label(self) -> &'static str {
+        match self {
+            AttemptFailure::Provider(reason) => reason.label(),
+            AttemptFailure::Slow => "slow",
+            AttemptFailure::StaleConnection => "stale_connection",
+        }
+    }
+}
+
 impl Gateway {
     /// Book-keeping for a failed attempt. Returns whether another attempt may follow.
     pub(super) fn attempt_failed(&self, call: &mut LlmCall, failure: AttemptFailure) -> bool {
@@ -33,6 +43,7 @@ impl Gateway {
             return false;
         };
         call.upstream_ended();
+        super::observe::attempt_failed(call, failure.label());
         match failure {
             AttemptFailure::Provider(reason) => {
                 self.demote(call, provider, reason);

@@ -14,6 +14,7 @@
 //! | [`failover`] | whether a failed attempt moves to the next candidate; the final 502/504 | `fail_to_connect`, `error_while_proxy` |
 //! | [`shaping`] | what the client receives: the meter, translation and the cost stamp per chunk | `upstream_response_filter`, `response_body_filter` |
 //! | [`outcome`] | the finished call → its billing record | `logging` |
+//! | [`observe`] | trace spans per call and attempt, the access line | `request_filter`, `upstream_peer`, `upstream_request_filter`, `failover`, `logging` |
 //!
 //! Per-call state, who writes it and who reads it ([`call::LlmCall`]):
 //!
@@ -27,6 +28,8 @@
 //! | `response_started`, `client_status` | `response_filter` | `failover` (no failover once started), `outcome` |
 //! | `retry_next`, `last_failure` | `failover` | `body_forwarding` (piped attempts), `fail_to_proxy` |
 //! | `transfer_error`, `error_code` | `logging`, `fail_to_proxy`, `body_forwarding` | `outcome` |
+//! | `first_token` | `response_body_filter` (via `feed_meter`) | `outcome` |
+//! | `trace` | `admit` (the call span), `observe` (attempt spans) | `upstream_request_filter` (`traceparent`), `logging` |
 
 pub mod admit;
 pub mod body_forwarding;
@@ -34,6 +37,7 @@ pub mod call;
 pub mod continuations;
 pub mod failover;
 mod local;
+mod observe;
 pub mod outcome;
 mod phases;
 pub mod preferences;
@@ -71,6 +75,8 @@ pub struct Gateway {
     chains: Chains,
     /// Which provider produced each Responses object, for continuations.
     pub continuations: continuations::Continuations,
+    /// The access log and traces, when configured (set by `app` after `new`).
+    pub observe: crate::telemetry::Observers,
 }
 
 /// Per-request state. For a large-body call the outer request and its inner subrequest each
@@ -123,6 +129,7 @@ impl Gateway {
             in_flight: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
             limiter,
             config,
+            observe: Default::default(),
         }
     }
 

@@ -205,6 +205,20 @@ pub fn seal(
     Ok(())
 }
 
+/// When the first content arrived: the first content event of a stream, or the whole body
+/// of a JSON answer (which gives nothing before it is complete).
+fn first_token_ms(call: &LlmCall, report: &MeterReport, started: Instant) -> Option<u64> {
+    let meter = call.meter.as_ref()?;
+    let at = if meter.is_event_stream() {
+        call.first_token?
+    } else if report.complete && !report.upstream_error {
+        started.elapsed()
+    } else {
+        return None;
+    };
+    Some(at.as_millis() as u64)
+}
+
 /// Build the one record of a call. Non-2xx and failed calls carry zero tokens and zero
 /// cost: only a successful upstream response is billed — on what was metered, or, where the
 /// upstream's usage is missing or cut short, by `charging::billable_usage`'s rules
@@ -261,6 +275,7 @@ pub fn build(
         attempts: call.attempts,
         latency_ms: started.elapsed().as_millis() as u64,
         ttfb_ms: call.ttfb.map(|d| d.as_millis() as u64),
+        ttft_ms: first_token_ms(call, &report, started),
         error_code: call.error_code,
         started_at_ms: started_unix_ms,
         usage_disproved: false,

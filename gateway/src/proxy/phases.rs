@@ -18,7 +18,7 @@
 use super::body_forwarding::{self, BodyPath};
 use super::failover::AttemptFailure;
 use super::route::Endpoint;
-use super::{outcome, upstream_request, Gateway, RequestCtx};
+use super::{observe, outcome, upstream_request, Gateway, RequestCtx};
 use crate::market::provider_pool::InFlight;
 use crate::metrics::FailoverReason;
 use crate::rate_limit;
@@ -143,6 +143,7 @@ impl ProxyHttp for Gateway {
         call.attempts += 1;
         call.attempt_started = Some(std::time::Instant::now());
         call.upstream_began();
+        observe::attempt_started(&mut call);
         // The previous attempt's count ends here (replacing the guard drops it).
         call.in_flight = Some(InFlight::start(call.listings.pool.cell(route.provider)));
         call.retry_next = false;
@@ -193,6 +194,7 @@ impl ProxyHttp for Gateway {
         let model = &provider.models[route.model].upstream_model;
         let len = call.body_for(route).body.len_for(model);
         upstream_request::rewrite(upstream, provider, call.op, len)?;
+        observe::trace_upstream(&call, upstream);
         shared.chain.upstream_request(upstream, &provider.id)
     }
 
@@ -307,7 +309,7 @@ impl ProxyHttp for Gateway {
             return Ok(None);
         };
         // The meter (spine) reads the provider's bytes before the shaper and any chunk plugin.
-        self.shape_chunk(&mut shared.lock(), body, end_of_stream);
+        self.shape_chunk(&mut shared.lock(), body, end_of_stream, shared.started);
         shared.chain.chunk(body, end_of_stream);
         if end_of_stream {
             let mut call = shared.lock();
@@ -414,11 +416,12 @@ impl ProxyHttp for Gateway {
         no_reuse(api_error.status)
     }
 
-    async fn logging(&self, _session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         let Some(shared) = ctx.call.as_ref() else {
             if let Some(code) = ctx.rejected {
                 self.metrics.rejected(code);
             }
+            self.observe_other(session, ctx);
             return;
         };
         if e.is_some() {
@@ -439,7 +442,7 @@ impl ProxyHttp for Gateway {
             Some(prompt) => outcome::count_prompt(prompt).await,
             None => None,
         };
-        let (o, reservation, wallet) = {
+        let (o, reservation, wallet, trace) = {
             let mut call = shared.lock();
             self.metrics
                 .overhead(call.stream, call.overhead(shared.started));
@@ -456,7 +459,7 @@ impl ProxyHttp for Gateway {
                 .limiter
                 .tracks_tokens()
                 .then(|| call.principal.wallet.clone());
-            (o, call.reservation.take(), wallet)
+            (o, call.reservation.take(), wallet, call.trace.take())
         };
         if o.overrun_usdc > 0 {
             log::error!(
@@ -472,6 +475,7 @@ impl ProxyHttp for Gateway {
             self.continuations.remember(id, &o.wallet, &o.provider);
         }
         self.metrics.observe(&o);
+        self.observe_call(session, trace, &o);
         shared.chain.outcome(&o);
         if let Some(wallet) = wallet {
             self.limiter.charge_tokens(&wallet, o.tokens.total());

@@ -7,7 +7,7 @@ use super::call::LlmCall;
 use super::outcome;
 use super::Gateway;
 use bytes::Bytes;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tollgate_filters::operation::Operation;
 use tollgate_filters::shaping::{ResponseShaper, Shaped, ShaperOptions};
 use tollgate_filters::usage::{BodyKind, ResponseShape, UsageMeter};
@@ -65,9 +65,15 @@ impl Gateway {
     }
 
     /// One chunk of the provider's body: metered as it came, then shaped for the client.
-    pub(super) fn shape_chunk(&self, call: &mut LlmCall, body: &mut Option<Bytes>, end: bool) {
-        if let (Some(chunk), Some(meter)) = (body.as_ref(), call.meter.as_mut()) {
-            meter.feed(chunk);
+    pub(super) fn shape_chunk(
+        &self,
+        call: &mut LlmCall,
+        body: &mut Option<Bytes>,
+        end: bool,
+        started: Instant,
+    ) {
+        if let Some(chunk) = body.as_ref() {
+            call.feed_meter(chunk, started);
         }
         let Some(mut shaper) = call.shaper.take() else {
             return;

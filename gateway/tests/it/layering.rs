@@ -16,6 +16,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
     ("metrics", &["config"]),
     ("redis", &["config", "metrics"]),
     ("readiness", &[]),
+    ("telemetry", &["config", "metrics"]),
     ("identity", &["config", "wire", "metrics", "redis"]),
     (
         "rate_limit",
@@ -52,6 +53,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
             "plugins",
             "market",
             "readiness",
+            "telemetry",
         ],
     ),
     (
@@ -64,6 +66,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
             "rate_limit",
             "money",
             "readiness",
+            "telemetry",
         ],
     ),
     ("cli", &["config", "money", "market"]),
@@ -86,9 +89,10 @@ const MAY_USE: &[(&str, &[&str])] = &[
             "plugins",
             "market",
             "readiness",
+            "telemetry",
         ],
     ),
-    ("binary", &["config", "plugins", "app", "cli"]),
+    ("binary", &["config", "plugins", "app", "cli", "telemetry"]),
     ("lib", &[]),
 ];
 

@@ -16,6 +16,7 @@
 //! | [`market`] | the marketplace: listings over the API, two nodes, SSRF, plausibility, preferences |
 //! | [`rate_limits`] | per-wallet windows in process and on Redis; the in-flight cap |
 //! | [`tls`] | https upstreams |
+//! | [`ops`] | the access log, traces (OTLP), dashboards and alerts (promtool, Prometheus), zero-downtime upgrade, the command line, the systemd unit |
 //! | [`layering`] | the gateway's module layers (a source check, no processes) |
 
 mod common;
@@ -29,6 +30,7 @@ mod keys;
 mod layering;
 mod market;
 mod money;
+mod ops;
 mod proxy;
 mod rate_limits;
 mod tls;
