@@ -28,7 +28,7 @@ use crate::market::prober::Prober;
 use crate::market::shared_health::HealthFeed;
 use crate::market::Market;
 use crate::metrics::Metrics;
-use crate::money::{payouts, ChainReader, OnChain};
+use crate::money::{payouts, ChainReader, ChainSet};
 use crate::plugins::Chains;
 use crate::proxy::Gateway;
 use crate::rate_limit::{LimiterService, RateLimiter};
@@ -104,7 +104,7 @@ pub fn run(config: Config, chains: Chains) -> ExitCode {
     };
     drop(startup);
 
-    let onchain = OnChain::from_config(&config).map(Arc::new);
+    let onchain = ChainSet::from_config(&config).map(Arc::new);
     let accounts = billing.ledger.clone().map(|ledger| {
         Arc::new(Accounts {
             ledger,
@@ -115,13 +115,13 @@ pub fn run(config: Config, chains: Chains) -> ExitCode {
                 billing.ledger.as_ref(),
                 onchain.as_ref(),
             ),
-            chain: onchain.clone(),
+            chains: onchain.clone(),
             payees: payouts::payees(&config),
             limiter: limiter.clone(),
             market: market.clone(),
         })
     });
-    let settled_accounts = accounts.clone().filter(|a| a.chain.is_some());
+    let settled_accounts = accounts.clone().filter(|a| a.chains.is_some());
     let gateway = Gateway::new(
         config.clone(),
         billing.auth.clone(),
@@ -232,7 +232,7 @@ fn siwe(
     config: &Config,
     redis: Option<&Arc<RedisHandle>>,
     ledger: Option<&Ledger>,
-    onchain: Option<&Arc<OnChain>>,
+    onchain: Option<&Arc<ChainSet>>,
 ) -> Option<Arc<SiweVerifier>> {
     let s = config.siwe.as_ref()?;
     let contracts: Option<Arc<dyn ContractSignatures>> = match (onchain, &config.chain) {
@@ -258,30 +258,34 @@ fn siwe(
 /// The on-chain work beside the proxy (settlement configured): finishing top-ups and deposits,
 /// the optional deposit watcher, payouts on their schedule and withdrawal reconciliation.
 fn add_chain_services(server: &mut Server, accounts: &Arc<Accounts>, metrics: &Metrics) {
-    let chain = accounts.chain.clone().expect("settlement configured");
+    let chains = accounts.chains.clone().expect("settlement configured");
+    let first = chains.default_rail().clone();
     server.add_service(background_service(
         "chain credit reconciler",
         CreditReconciler {
             ledger: accounts.ledger.clone(),
-            chain: chain.clone(),
-            every: chain.settings.reconcile_every,
+            chains: chains.clone(),
+            every: first.settings.reconcile_every,
         },
     ));
-    if let Some(every) = chain.settings.deposit_watch {
-        server.add_service(background_service(
-            "deposit watcher",
-            DepositWatcher::new(accounts.ledger.clone(), chain.clone(), every),
-        ));
+    // One watcher per rail whose chain watches deposits (each rail has its own vault).
+    for rail in chains.all() {
+        if let Some(every) = rail.settings.deposit_watch {
+            server.add_service(background_service(
+                "deposit watcher",
+                DepositWatcher::new(accounts.ledger.clone(), rail.clone(), every),
+            ));
+        }
     }
     server.add_service(background_service(
         "solvency watch",
-        SolvencyWatch::new(accounts.ledger.clone(), chain.clone(), metrics),
+        SolvencyWatch::new(accounts.ledger.clone(), chains.clone(), metrics),
     ));
     server.add_service(background_service(
         "chain jobs",
         ChainJobs {
             ledger: accounts.ledger.clone(),
-            chain,
+            chains,
             payees: accounts.payees.clone(),
         },
     ));

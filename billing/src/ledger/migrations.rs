@@ -25,6 +25,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "health",
         include_str!("../../migrations/0005_health.sql"),
     ),
+    (
+        6,
+        "chains_and_assets",
+        include_str!("../../migrations/0006_chains_and_assets.sql"),
+    ),
 ];
 
 pub fn latest() -> i32 {

@@ -18,6 +18,7 @@
 //! | `routes` | `routes` (plugin lists and the money spine) |
 //! | `marketplace` | `marketplace` (providers who join through the API) |
 
+mod assets;
 mod billing;
 mod chain;
 mod health;
@@ -29,6 +30,7 @@ pub mod raw;
 mod routes;
 mod server;
 
+pub use assets::{AssetConfig, Transfer};
 pub use billing::{BillingConfig, LedgerConfig};
 pub use chain::{ChainConfig, Settlement};
 pub use health::{HealthConfig, Routing};
@@ -64,7 +66,10 @@ pub struct Config {
     pub public_url: Option<String>,
     /// SIWE is on when both `server.public_url` and `chain` are set.
     pub siwe: Option<SiweConfig>,
+    /// The first of [`Self::chains`] (its policies govern all of them).
     pub chain: Option<ChainConfig>,
+    /// Every configured chain, in configuration order.
+    pub chains: Vec<ChainConfig>,
     /// Plugin lists per route (`routes:`).
     pub routes: RoutesConfig,
     /// Providers who join through the API (`marketplace:`; needs `billing.ledger`).
@@ -187,8 +192,9 @@ impl Validator<'_> {
         let limits = self.limits(raw.limits);
         let redis = raw.redis.and_then(|r| self.redis(r));
         let public_url = public_url.as_deref().and_then(|u| self.public_url(u));
-        let chain = raw.chain.map(|c| self.chain(c));
-        let siwe = self.siwe(raw.auth.siwe, public_url.as_ref(), chain.as_ref());
+        let chains = raw.chain.map(|c| self.chains(c)).unwrap_or_default();
+        let chain = chains.first().cloned();
+        let siwe = self.siwe(raw.auth.siwe, public_url.as_ref(), &chains);
         let known_models: HashSet<String> = raw
             .providers
             .iter()
@@ -222,6 +228,7 @@ impl Validator<'_> {
             public_url: public_url.map(|u| u.origin),
             siwe,
             chain,
+            chains,
             routes,
             marketplace,
             health,
