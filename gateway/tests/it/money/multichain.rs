@@ -3,8 +3,8 @@
 //! chain and 18 on the second), one gateway settling on both.
 
 use crate::common::chain::{
-    chain_client, offer, offers_for, payment, permit2_authorization, permit2_header, post_topup,
-    token_of, Chain, USDC,
+    balance, chain_client, offer, offers_for, payment, permit2_authorization, permit2_header,
+    post_topup, token_of, Chain, USDC,
 };
 use crate::common::ledger::*;
 use crate::common::siwe::SiweMsg;
@@ -25,18 +25,20 @@ struct Two {
     _mock: Mock,
 }
 
-async fn two_chains(payer: Address) -> Two {
+/// Provider `pa` is paid in USDT on chain B, to `payee`.
+async fn two_chains(payer: Address, payee: Address) -> Two {
     let a = Chain::with_usdt_on(A, 6, &[(payer, 100)]).await;
     let b = Chain::with_usdt_on(B, 18, &[(payer, 100)]).await;
     let url = migrated_db().await;
     let mock = Mock::start().await;
     let mut opts = GatewayOpts::new(format!(
-        "\n  - {{ id: pa, kind: openai, base_url: \"http://{}/v1\", models: [{{ id: m, pricing: {{ prompt: 1, completion: 2 }} }}] }}\n",
+        "\n  - {{ id: pa, kind: openai, base_url: \"http://{}/v1\", payout_address: \"{payee:#x}\", payout_chain_id: {B}, payout_asset: usdt, models: [{{ id: m, pricing: {{ prompt: 1, completion: 2 }} }}] }}\n",
         mock.addr
     ));
     opts.billing = billing_yaml(&url, "");
     opts.public_url = Some(String::new());
-    opts.extra = format!("chain:\n{}{}", a.list_entry(""), b.list_entry(""));
+    let payouts = "    payouts: { threshold_usd: 0.000001, min_interval: 1ms }\n";
+    opts.extra = format!("chain:\n{}{}", a.list_entry(payouts), b.list_entry(""));
     opts.env = vec![a.env()];
     let gw = Gateway::start(opts).await;
     Two {
@@ -52,11 +54,13 @@ async fn two_chains(payer: Address) -> Two {
 /// on the second chain (18 decimals) and a USDC one through EIP-3009 on the first are each
 /// credited exactly once, at what moved; a withdrawal is paid on the chain and in the asset the
 /// buyer names (signed in with that chain's id), up to that vault's reserves; the chain check
-/// proves reserves per chain and asset.
+/// proves reserves per chain and asset; a vault deposit on the second chain is credited once;
+/// a provider that asked to be paid in USDT on the second chain is paid there.
 #[tokio::test]
 async fn every_asset_on_every_chain_is_offered_paid_once_and_withdrawn_where_asked() {
     let payer = tollgate_chain::client::parse_private_key(DEV_KEYS[4]).unwrap();
-    let t = two_chains(payer.address()).await;
+    let payee = alloy::signers::local::PrivateKeySigner::random();
+    let t = two_chains(payer.address(), payee.address()).await;
     let b_usdt = t.b.dep.assets[0].clone();
 
     // Four offers, v1 body and v2 header alike, in configuration order.
@@ -189,6 +193,58 @@ async fn every_asset_on_every_chain_is_offered_paid_once_and_withdrawn_where_ask
     let r = withdraw(json!(1), A, "DAI").send().await.unwrap();
     assert_eq!(r.status(), 400);
 
+    // A TreasuryVault deposit of USDT on chain B, reported naming its chain and asset: credited
+    // once, in micro-USD (18-decimal units converted exactly); the same report again is a no-op.
+    let deposit = on_b
+        .approve_and_deposit(b_usdt.address, b_usdt.treasury_vault, units * U256::from(2u64))
+        .await
+        .unwrap();
+    let key = create_key(&t.gw, &format!("{:#x}", payer.address()));
+    let report = || {
+        reqwest::Client::new()
+            .post(t.gw.url("/v1/deposits"))
+            .bearer_auth(&key)
+            .json(&json!({"tx_hash": format!("{deposit:#x}"), "chain_id": B, "asset": "USDT"}))
+            .send()
+    };
+    let v: Value = report().await.unwrap().json().await.unwrap();
+    assert_eq!(v["credited_usdc"], 2 * USDC, "{v}");
+    let v: Value = report().await.unwrap().json().await.unwrap();
+    assert_eq!(v["credited_usdc"], 0, "credited once: {v}");
+    assert_eq!(balance(&t.gw, payer.address()).await, 6 * USDC);
+
+    // Traffic earns provider `pa`; its payout goes out in USDT on chain B, as it asked.
+    let r = post_json(
+        &t.gw.url("/v1/chat/completions"),
+        Some(&key),
+        &json!({"model": "m", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let _ = r.bytes().await;
+    let earned = wait_for_earnings(&t.url, "pa").await;
+    let out = t.gw.cli(&["payouts", "run"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    let row = db
+        .query_one("SELECT amount, status, chain_id, asset FROM payouts", &[])
+        .await
+        .unwrap();
+    let (amount, status, chain_id, asset): (i64, String, i64, String) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    assert_eq!(
+        (amount, status.as_str(), chain_id, asset),
+        (earned, "paid", B as i64, format!("{:#x}", b_usdt.address)),
+        "{text}"
+    );
+    assert_eq!(
+        token_of(&t.b, b_usdt.address, payee.address()).await,
+        U256::from(earned as u64) * U256::from(10u64).pow(U256::from(12u64)),
+        "paid in 18-decimal USDT on chain B"
+    );
+    assert_eq!(token_of(&t.a, b_usdt.address, payee.address()).await, U256::ZERO);
+
     ledger_check(&t.gw);
     let (ok, out) = ledger_check_chain(&t.gw);
     assert!(ok, "{out}");
@@ -204,7 +260,28 @@ async fn every_asset_on_every_chain_is_offered_paid_once_and_withdrawn_where_ask
         );
     }
     assert!(
-        out.contains("reserves: 4000000 micro-USD"),
-        "5 + 2 in, 3 out: {out}"
+        out.contains(&format!("reserves: {} micro-USD", 6 * USDC - earned)),
+        "5 + 2 + 2 in, 3 and the payout out: {out}"
     );
+}
+
+/// The provider's pending earnings, once the call's settlement batch committed.
+async fn wait_for_earnings(url: &str, provider: &str) -> i64 {
+    let db = crate::common::pg::client(url).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let earned: Option<i64> = db
+            .query_opt(
+                "SELECT a.balance FROM providers p JOIN accounts a ON a.id = p.account_id WHERE p.id = $1",
+                &[&provider],
+            )
+            .await
+            .unwrap()
+            .map(|r| r.get(0));
+        if let Some(e) = earned.filter(|e| *e > 0) {
+            return e;
+        }
+        assert!(std::time::Instant::now() < deadline, "no earnings");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
