@@ -18,7 +18,12 @@ ABI_DIR="$ROOT/chain/abi"
 FORGE="$CONTRACTS/node_modules/.bin/forge"
 ANVIL="$CONTRACTS/node_modules/.bin/anvil"
 # Contracts whose artifacts the Rust side binds with alloy's sol! macro (src/<Name>.sol:<Name>).
-ARTIFACTS=(TreasuryVault PayoutVault MockUSDC)
+ARTIFACTS=(TreasuryVault PayoutVault MockUSDC MockUSDT X402ExactPermit2Proxy X402UptoPermit2Proxy)
+# Permit2 is not built here: its canonical runtime bytecode (the code at
+# 0x000000000022D473030F116dDEE9F6B43aC78BA3 on every chain) ships in the npm package
+# @uniswap/v4-periphery (lib/permit2/test/utils/DeployPermit2.sol, made for vm.etch); it is
+# written to chain/abi/Permit2.json and placed on local chains with anvil_setCode.
+PERMIT2_SOURCE="$CONTRACTS/node_modules/@uniswap/v4-periphery/lib/permit2/test/utils/DeployPermit2.sol"
 LOCK_STAMP="$CONTRACTS/node_modules/.tollgate-lock.sha256"
 
 log() { echo "contracts.sh: $*" >&2; }
@@ -75,6 +80,32 @@ for (const name of names) {
   fs.writeFileSync(path.join(dest, `${name}.json`), json);
 }
 EOF
+  CONTRACTS_DIR="$CONTRACTS" node - "$PERMIT2_SOURCE" "$dest/Permit2.json" <<'EOF'
+const fs = require('fs');
+const [src, out] = process.argv.slice(2);
+const text = fs.readFileSync(src, 'utf8');
+const address = /PERMIT2_ADDRESS = (0x[0-9a-fA-F]{40});/.exec(text);
+const code = /hex"([0-9a-f]+)"/.exec(text);
+if (!address || !code) throw new Error(`${src}: no Permit2 address or bytecode`);
+// That code was captured from a deployment on chain 31337 at another address: its immutable
+// EIP-712 cache (chain id 31337 and that address's domain separator, below) would be used as is
+// on a 31337 chain. Replace the cached separator with the one Permit2 computes at its canonical
+// address, so the code is what the canonical CREATE2 deployment leaves on a 31337 chain (other
+// chain ids recompute the separator from address(this) anyway).
+const CAPTURED = 'd5a17abc3865df5c1400c0299bd4ce2eefc8114aec5f9d3dded1745783e57b98';
+const { keccak256 } = require(`${process.env.CONTRACTS_DIR}/node_modules/js-sha3`);
+const word = (hex) => hex.replace(/^0x/, '').toLowerCase().padStart(64, '0');
+const canonical = keccak256(Buffer.from(
+  keccak256('EIP712Domain(string name,uint256 chainId,address verifyingContract)') +
+  keccak256('Permit2') + word((31337).toString(16)) + word(address[1]), 'hex'));
+if (code[1].split('7f' + CAPTURED).length !== 2) throw new Error(`${src}: cached domain separator not found once`);
+const json = JSON.stringify({
+  source: 'npm @uniswap/v4-periphery 1.0.3, lib/permit2/test/utils/DeployPermit2.sol (cached 31337 domain separator set to the canonical address)',
+  address: address[1],
+  deployedBytecode: '0x' + code[1].replace('7f' + CAPTURED, '7f' + canonical),
+}, null, 2) + '\n';
+fs.writeFileSync(out, json);
+EOF
 }
 
 cmd_artifacts() {
@@ -90,7 +121,7 @@ cmd_check_artifacts() {
   fresh="$(mktemp -d)"
   write_artifacts "$fresh"
   local bad=0 name
-  for name in "${ARTIFACTS[@]}"; do
+  for name in "${ARTIFACTS[@]}" Permit2; do
     if [[ ! -f "$ABI_DIR/$name.json" ]]; then
       log "missing chain/abi/$name.json"
       bad=1

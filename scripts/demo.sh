@@ -31,14 +31,15 @@ export DATABASE_URL
 DATABASE_URL=$(bash scripts/pg.sh start .dev/pg)
 
 # Local chain: anvil's dev account 0 deploys and operates both vaults (its key is public —
-# never use it anywhere real); dev account 1 is a buyer holding 1,000 demo USDC.
+# never use it anywhere real); dev account 1 is a buyer holding 1,000 demo USDC and 1,000
+# demo USDT (a MockUSDT without EIP-3009, paid through Permit2, with its own vaults).
 mkdir -p .dev/anvil
 bash scripts/contracts.sh anvil-stop .dev/anvil >/dev/null 2>&1 || true
 export TOLLGATE_RPC_URL TOLLGATE_OPERATOR_KEY=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
 TOLLGATE_RPC_URL=$(bash scripts/contracts.sh anvil-start .dev/anvil)
 DEMO_BUYER=0x70997970C51812dc3A010C7d01b50e0d17dc79C8
 target/release/tollgate chain deploy-local --rpc "$TOLLGATE_RPC_URL" \
-  --mint $DEMO_BUYER=1000 --out .dev/deployment.json
+  --mint $DEMO_BUYER=1000 --usdt 6 --out .dev/deployment.json
 
 # The master key that seals marketplace upstream keys: one per .dev/, kept across restarts.
 [[ -f .dev/master-key ]] || od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > .dev/master-key
@@ -91,10 +92,11 @@ PY
   Usage:    curl http://127.0.0.1:8080/v1/usage/$DEMO_WALLET -H "Authorization: Bearer $KEY"
   History:  curl http://127.0.0.1:8080/v1/requests -H "Authorization: Bearer $KEY"
   Ledger:   DATABASE_URL=$DATABASE_URL TOLLGATE_RPC_URL=$TOLLGATE_RPC_URL $TG ledger check
-  Top up:   curl -X POST http://127.0.0.1:8080/v1/topup -d '{"amount": 5}'   # 402 + x402 requirements
+  Top up:   curl -X POST http://127.0.0.1:8080/v1/topup -d '{"amount": 5}'   # 402 offering USDC and USDT
             .venv/bin/python scripts/topup_demo.py 5   # pays it with the official x402 SDK
-            (or any x402 client; USDC $(python3 -c 'import json; print(json.load(open(".dev/deployment.json"))["usdc"])'),
-             buyer $DEMO_BUYER holds 1,000 demo USDC — anvil dev account 1)
+            (or any x402 client; USDC $(python3 -c 'import json; print(json.load(open(".dev/deployment.json"))["usdc"])') through EIP-3009,
+             USDT $(python3 -c 'import json; print(json.load(open(".dev/deployment.json"))["assets"][0]["address"])') through Permit2 (approve Permit2 once first),
+             buyer $DEMO_BUYER holds 1,000 demo USDC and 1,000 demo USDT — anvil dev account 1)
   Chain:    $TOLLGATE_RPC_URL (anvil, chain id 31337), contracts in .dev/deployment.json
 
   A key stored in the ledger (SHA-256 only) for the same wallet: $(cat .dev/demo-key)

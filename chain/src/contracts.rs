@@ -33,6 +33,37 @@ sol!(
     #[allow(missing_docs, clippy::too_many_arguments)]
     #[sol(rpc)]
     #[derive(Debug, PartialEq, Eq)]
+    MockUSDT,
+    "abi/MockUSDT.json"
+);
+
+/// Tollgate's implementation of x402's exact Permit2 proxy (its code is placed on local chains).
+pub mod exact_proxy {
+    alloy::sol!(
+        #[allow(missing_docs, clippy::too_many_arguments)]
+        #[derive(Debug, PartialEq, Eq)]
+        X402ExactPermit2Proxy,
+        "abi/X402ExactPermit2Proxy.json"
+    );
+}
+
+/// Tollgate's implementation of x402's upto Permit2 proxy (its code is placed on local chains).
+pub mod upto_proxy {
+    alloy::sol!(
+        #[allow(missing_docs, clippy::too_many_arguments)]
+        #[derive(Debug, PartialEq, Eq)]
+        X402UptoPermit2Proxy,
+        "abi/X402UptoPermit2Proxy.json"
+    );
+}
+
+pub use exact_proxy::X402ExactPermit2Proxy;
+pub use upto_proxy::X402UptoPermit2Proxy;
+
+sol!(
+    #[allow(missing_docs, clippy::too_many_arguments)]
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
     TreasuryVault,
     "abi/TreasuryVault.json"
 );
@@ -232,6 +263,19 @@ impl ChainClient {
             return Err(ChainError::NotFromVault { tx_hash, vault });
         }
         Ok(deposits)
+    }
+
+    /// `token.approve(spender, amount)` from this client's key (a payer approving Permit2, tests).
+    pub async fn approve(
+        &self,
+        token: Address,
+        spender: Address,
+        amount: U256,
+    ) -> Result<TxHash, ChainError> {
+        Ok(self
+            .transact(token, IERC20Write::approveCall { spender, amount })
+            .await?
+            .transaction_hash)
     }
 
     /// Buyer side (demo clients, tests): `approve(vault, amount)` then `deposit(amount)`; returns

@@ -6,6 +6,7 @@
 //! | [`x402`] | x402 v1/v2 wire types (envelopes from the `x402-types` crate), header codecs, and the **pure** [`x402::verify_exact_payment`] |
 //! | [`client`] | [`ChainClient`]: HTTP provider + local key, chain-id check, nonces, `send_and_confirm`, retries, generic reads |
 //! | [`contracts`] | `sol!` bindings from `chain/abi/*.json` and typed vault/token operations (methods on [`ChainClient`]) |
+//! | [`permit2`] | Permit2 on chain: the x402 exact proxy's `settle`, nonce and allowance reads, what a settlement moved |
 //! | [`transfers`] | what moved on chain: the transfer an EIP-3009 authorization made (from its receipt), the transaction that used one |
 //! | [`deploy`] | deploy MockUSDC + vaults from artifact bytecode, mint demo USDC, [`deploy::Deployment`] JSON |
 //! | [`anvil`] | spawn a throw-away anvil for tests and demos |
@@ -36,6 +37,7 @@ pub mod client;
 pub mod contracts;
 pub mod deploy;
 pub mod error;
+pub mod permit2;
 pub mod transfers;
 pub mod x402;
 

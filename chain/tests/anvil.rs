@@ -745,3 +745,145 @@ async fn connect_checks_chain_id_and_confirmation_timeout() {
     );
     assert!(err.is_transient());
 }
+
+/// x402 `exact` through Permit2 with a token that has no EIP-3009 (MockUSDT): Permit2 and the
+/// x402 proxy at their canonical addresses, a client-signed authorization verified, settled by
+/// anyone, read back from its transaction, and never twice.
+#[tokio::test]
+async fn permit2_payment_verifies_settles_once_and_is_read_back() {
+    use tollgate_chain::permit2::permit2_settle_tx;
+    use tollgate_chain::x402::{
+        sign_permit2, verify_permit2_payment, ExactPermit2Payload, ExactWitness,
+        Permit2Authorization, Permitted, TokenExtra, PERMIT2_ADDRESS, X402_EXACT_PERMIT2_PROXY,
+    };
+    let anvil = Anvil::spawn().expect("anvil");
+    let deployer = client(&anvil, DEV_KEYS[0]).await;
+    let buyer_key = DEV_KEYS[1];
+    let options = DeployOptions {
+        mint: vec![(addr(buyer_key), usdc(100))],
+        usdt_decimals: Some(6),
+        ..Default::default()
+    };
+    let dep = deploy(&deployer, &options).await.unwrap();
+    let usdt = &dep.assets[0];
+    assert_eq!(
+        (usdt.symbol.as_str(), usdt.transfer.as_str()),
+        ("USDT", "permit2")
+    );
+    let buyer = client(&anvil, buyer_key).await;
+    let facilitator = client(&anvil, DEV_KEYS[2]).await;
+    assert_eq!(
+        buyer
+            .token_balance(usdt.address, buyer.address())
+            .await
+            .unwrap(),
+        usdc(100)
+    );
+
+    let req = ExactRequirements {
+        network: Network::new("anvil", ANVIL_CHAIN_ID),
+        asset: usdt.address,
+        pay_to: usdt.treasury_vault,
+        amount: usdc(5),
+        max_timeout_seconds: 300,
+        resource: "http://gw/v1/topup".into(),
+        description: "top-up".into(),
+        mime_type: "application/json".into(),
+    };
+    let auth = Permit2Authorization {
+        from: buyer.address(),
+        permitted: Permitted {
+            token: usdt.address,
+            amount: usdc(5),
+        },
+        spender: X402_EXACT_PERMIT2_PROXY,
+        nonce: U256::from(777u64),
+        deadline: now() + 300,
+        witness: ExactWitness {
+            to: usdt.treasury_vault,
+            valid_after: 0,
+        },
+    };
+    let signer = parse_private_key(buyer_key).unwrap();
+    let signature = sign_permit2(&signer, &auth, ANVIL_CHAIN_ID).unwrap();
+    let payload = PaymentPayload::v2(
+        req.to_v2_with(TokenExtra::permit2()),
+        Some(req.resource_info()),
+        ExactPermit2Payload {
+            signature: signature.clone(),
+            permit2_authorization: auth.clone(),
+        },
+    );
+    let decoded = decode_payment_header(&payload.to_header()).unwrap();
+    let verified = verify_permit2_payment(&decoded, &req, now()).unwrap();
+
+    // Not approved yet: the allowance read says so, and a send would revert.
+    assert_eq!(
+        buyer
+            .allowance(usdt.address, buyer.address(), PERMIT2_ADDRESS)
+            .await
+            .unwrap(),
+        U256::ZERO
+    );
+    assert!(facilitator
+        .send_and_confirm(permit2_settle_tx(&auth, &verified.signature_bytes()))
+        .await
+        .is_err());
+    buyer
+        .approve(usdt.address, PERMIT2_ADDRESS, U256::MAX)
+        .await
+        .unwrap();
+
+    assert!(!facilitator
+        .permit2_nonce_used(buyer.address(), auth.nonce)
+        .await
+        .unwrap());
+    let receipt = facilitator
+        .send_and_confirm(permit2_settle_tx(&auth, &verified.signature_bytes()))
+        .await
+        .unwrap();
+    let tx = receipt.transaction_hash;
+    assert!(facilitator
+        .permit2_nonce_used(buyer.address(), auth.nonce)
+        .await
+        .unwrap());
+    let moved = facilitator
+        .permit2_transfer_in(tx, usdt.address, buyer.address(), auth.nonce, 1)
+        .await
+        .unwrap()
+        .expect("the settlement's transfer");
+    assert_eq!((moved.to, moved.value), (usdt.treasury_vault, usdc(5)));
+    // Another nonce is not this transaction's.
+    assert_eq!(
+        facilitator
+            .permit2_transfer_in(tx, usdt.address, buyer.address(), U256::from(1u64), 1)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        facilitator
+            .permit2_used_by(
+                usdt.address,
+                buyer.address(),
+                usdt.treasury_vault,
+                auth.nonce,
+                1_000
+            )
+            .await
+            .unwrap(),
+        Some(tx)
+    );
+    // A replay fails: the nonce is spent.
+    assert!(facilitator
+        .send_and_confirm(permit2_settle_tx(&auth, &verified.signature_bytes()))
+        .await
+        .is_err());
+    assert_eq!(
+        buyer
+            .token_balance(usdt.address, usdt.treasury_vault)
+            .await
+            .unwrap(),
+        usdc(5)
+    );
+}

@@ -37,7 +37,7 @@ use crate::market::prober::Prober;
 use crate::market::shared_health::HealthFeed;
 use crate::market::Market;
 use crate::metrics::Metrics;
-use crate::money::{payouts, ChainReader, OnChain};
+use crate::money::{payouts, ChainReader, ChainSet, OnChain};
 use crate::plugins::Chains;
 use crate::proxy::Gateway;
 use crate::config::RedisFailure;
@@ -144,7 +144,7 @@ pub fn run(config: Config, chains: Chains, start: Start) -> ExitCode {
     };
     drop(startup);
 
-    let onchain = OnChain::from_config(&config).map(Arc::new);
+    let onchain = ChainSet::from_config(&config).map(Arc::new);
     let accounts = billing.ledger.clone().map(|ledger| {
         Arc::new(Accounts {
             ledger,
@@ -155,13 +155,13 @@ pub fn run(config: Config, chains: Chains, start: Start) -> ExitCode {
                 billing.ledger.as_ref(),
                 onchain.as_ref(),
             ),
-            chain: onchain.clone(),
+            chains: onchain.clone(),
             payees: payouts::payees(&config),
             limiter: limiter.clone(),
             market: market.clone(),
         })
     });
-    let settled_accounts = accounts.clone().filter(|a| a.chain.is_some());
+    let settled_accounts = accounts.clone().filter(|a| a.chains.is_some());
     let ready = Arc::new(readiness(
         &config,
         billing.ledger.as_ref(),
@@ -282,7 +282,7 @@ fn readiness(
     config: &Config,
     ledger: Option<&Ledger>,
     redis: Option<&Arc<RedisHandle>>,
-    onchain: Option<&Arc<OnChain>>,
+    onchain: Option<&Arc<ChainSet>>,
 ) -> Readiness {
     let mut checks = Vec::new();
     if let Some(l) = ledger {
@@ -305,19 +305,27 @@ fn readiness(
             async move { up.then_some(()).ok_or_else(|| "unreachable".to_string()) }
         }));
     }
-    if let Some(c) = onchain {
-        let c = c.clone();
+    if let Some(set) = onchain {
+        // One rail per chain: each chain's RPC must answer (the chain ids are named in the
+        // reason, never the RPC URL).
+        let mut rails: Vec<Arc<OnChain>> = Vec::new();
+        for r in set.all() {
+            if !rails.iter().any(|x| x.chain_id == r.chain_id) {
+                rails.push(r.clone());
+            }
+        }
         checks.push(Check::new("chain", false, move || {
-            let c = c.clone();
+            let rails = rails.clone();
             async move {
-                let client = c.client().await.map_err(|e| {
-                    log::debug!("readiness: chain: {e}");
-                    "unreachable".to_string()
-                })?;
-                client.block_number().await.map(|_| ()).map_err(|e| {
-                    log::debug!("readiness: chain: {e}");
-                    "unreachable".to_string()
-                })
+                for c in rails {
+                    let unreachable = |e: &dyn std::fmt::Display| {
+                        log::debug!("readiness: chain {}: {e}", c.chain_id);
+                        format!("chain {} unreachable", c.chain_id)
+                    };
+                    let client = c.client().await.map_err(|e| unreachable(&e))?;
+                    client.block_number().await.map_err(|e| unreachable(&e))?;
+                }
+                Ok(())
             }
         }));
     }
@@ -426,7 +434,7 @@ fn siwe(
     config: &Config,
     redis: Option<&Arc<RedisHandle>>,
     ledger: Option<&Ledger>,
-    onchain: Option<&Arc<OnChain>>,
+    onchain: Option<&Arc<ChainSet>>,
 ) -> Option<Arc<SiweVerifier>> {
     let s = config.siwe.as_ref()?;
     let contracts: Option<Arc<dyn ContractSignatures>> = match (onchain, &config.chain) {
@@ -452,30 +460,34 @@ fn siwe(
 /// The on-chain work beside the proxy (settlement configured): finishing top-ups and deposits,
 /// the optional deposit watcher, payouts on their schedule and withdrawal reconciliation.
 fn add_chain_services(server: &mut Server, accounts: &Arc<Accounts>, metrics: &Metrics) {
-    let chain = accounts.chain.clone().expect("settlement configured");
+    let chains = accounts.chains.clone().expect("settlement configured");
+    let first = chains.default_rail().clone();
     server.add_service(background_service(
         "chain credit reconciler",
         CreditReconciler {
             ledger: accounts.ledger.clone(),
-            chain: chain.clone(),
-            every: chain.settings.reconcile_every,
+            chains: chains.clone(),
+            every: first.settings.reconcile_every,
         },
     ));
-    if let Some(every) = chain.settings.deposit_watch {
-        server.add_service(background_service(
-            "deposit watcher",
-            DepositWatcher::new(accounts.ledger.clone(), chain.clone(), every),
-        ));
+    // One watcher per rail whose chain watches deposits (each rail has its own vault).
+    for rail in chains.all() {
+        if let Some(every) = rail.settings.deposit_watch {
+            server.add_service(background_service(
+                "deposit watcher",
+                DepositWatcher::new(accounts.ledger.clone(), rail.clone(), every),
+            ));
+        }
     }
     server.add_service(background_service(
         "solvency watch",
-        SolvencyWatch::new(accounts.ledger.clone(), chain.clone(), metrics),
+        SolvencyWatch::new(accounts.ledger.clone(), chains.clone(), metrics),
     ));
     server.add_service(background_service(
         "chain jobs",
         ChainJobs {
             ledger: accounts.ledger.clone(),
-            chain,
+            chains,
             payees: accounts.payees.clone(),
         },
     ));

@@ -84,7 +84,8 @@ class Anvil:
 class ChainStack:
     """`buyer()` hands out an eth-account `LocalAccount` holding BUYER_USDC USDC and no ETH: the
     gateway's operator pays the gas of x402 settlement. `server` adds lines to the `server:`
-    section, `extra` top-level sections; `models` names the OpenAI and Anthropic models."""
+    section, `extra` top-level sections; `models` names the OpenAI and Anthropic models; `usdt`
+    also deploys a MockUSDT paid through Permit2."""
 
     def __init__(
         self,
@@ -92,11 +93,14 @@ class ChainStack:
         server: str = "",
         extra: str = "",
         models: tuple[str, str] = ("gpt-sdk", "claude-sdk"),
+        usdt: bool = False,
     ) -> None:
         self.pg_url = pg_url
         self.server_extra = server
         self.extra = extra
         self.models = models
+        # Also deploy a MockUSDT (6 decimals, paid through Permit2) with its own vaults.
+        self.usdt = usdt
         self.mock_port = free_port()
         self.port = free_port()
         self.admin_port = free_port()
@@ -149,7 +153,7 @@ class ChainStack:
         mint = [a for b in self._buyers for a in ("--mint", f"{b.address}={BUYER_USDC}")]
         _run(
             [BIN_DIR / "tollgate", "chain", "deploy-local", "--rpc", self.rpc_url, *mint,
-             "--out", self.deployment_file],
+             *(["--usdt", "6"] if self.usdt else []), "--out", self.deployment_file],
             "tollgate chain deploy-local",
         )
         self.deployment = json.loads(self.deployment_file.read_text())
@@ -249,10 +253,11 @@ providers:
             raise RuntimeError(f"{method}: {v['error']}")
         return v["result"]
 
-    def usdc_balance(self, address: str) -> int:
-        """USDC units (µUSDC) `address` holds on chain: a raw `eth_call` of `balanceOf`."""
+    def usdc_balance(self, address: str, token: str | None = None) -> int:
+        """Units of `token` (default USDC) `address` holds on chain: a raw `eth_call` of `balanceOf`."""
         data = "0x70a08231" + address.lower().removeprefix("0x").rjust(64, "0")
-        return int(self.rpc("eth_call", [{"to": self.deployment["usdc"], "data": data}, "latest"]), 16)
+        to = token or self.deployment["usdc"]
+        return int(self.rpc("eth_call", [{"to": to, "data": data}, "latest"]), 16)
 
     def ledger_balance(self, wallet: str) -> int:
         """`available_usdc` of `GET /v1/balance/:wallet`."""

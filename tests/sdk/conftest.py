@@ -146,3 +146,16 @@ def chain_stack():
     s = ChainStack(pg_url).start()
     yield s
     s.stop()
+
+
+@pytest.fixture(scope="session")
+def usdt_stack():
+    """`chain_stack` whose chain also has a MockUSDT paid through Permit2."""
+    from chainstack import ChainStack
+
+    pg_url = os.environ.get("TOLLGATE_TEST_PG")
+    if not pg_url:
+        pytest.fail("TOLLGATE_TEST_PG is not set (see chain_stack)", pytrace=False)
+    s = ChainStack(pg_url, usdt=True).start()
+    yield s
+    s.stop()

@@ -26,6 +26,31 @@ impl CreditKind {
     }
 }
 
+/// The chain and token a money movement crossed (token address lower-case `0x…`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct ChainAsset {
+    pub chain_id: i64,
+    pub asset: String,
+}
+
+impl ChainAsset {
+    pub fn new(chain_id: u64, asset: impl Into<String>) -> ChainAsset {
+        ChainAsset {
+            chain_id: chain_id as i64,
+            asset: asset.into().to_ascii_lowercase(),
+        }
+    }
+
+    /// Whether a row's `(chain_id, asset)` names this one; rows from before chains were
+    /// recorded (both NULL) belong to `legacy` (the first configured chain's USDC).
+    pub fn owns(&self, chain_id: Option<i64>, asset: Option<&str>, legacy: bool) -> bool {
+        match (chain_id, asset) {
+            (Some(c), Some(a)) => c == self.chain_id && a == self.asset,
+            _ => legacy,
+        }
+    }
+}
+
 /// A row of `chain_credits`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChainCredit {
@@ -37,6 +62,9 @@ pub struct ChainCredit {
     pub tx_hash: Option<String>,
     pub error: Option<String>,
     pub created_at: String,
+    /// The chain and token it moved (`None` in rows from before several chains).
+    pub chain_id: Option<i64>,
+    pub asset: Option<String>,
 }
 
 /// What `begin_topup` found.
@@ -57,7 +85,7 @@ pub struct Credited {
 }
 
 pub(super) const COLS: &str = "id, kind, wallet, amount, status, tx_hash, error, \
-    to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')";
+    to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), chain_id, asset";
 
 pub(super) fn row(r: &tokio_postgres::Row) -> ChainCredit {
     ChainCredit {
@@ -69,6 +97,8 @@ pub(super) fn row(r: &tokio_postgres::Row) -> ChainCredit {
         tx_hash: r.get(5),
         error: r.get(6),
         created_at: r.get(7),
+        chain_id: r.get(8),
+        asset: r.get(9),
     }
 }
 
@@ -84,17 +114,19 @@ impl Ledger {
         id: &str,
         wallet: &str,
         amount: MicroUsdc,
+        rail: &ChainAsset,
     ) -> Result<Begun, LedgerError> {
         let wallet = normalise_wallet(wallet)?;
         self.ensure_wallet(&wallet).await?;
         let c = self.conn().await?;
         let inserted = c
             .execute(
-                "INSERT INTO chain_credits (id, kind, wallet, amount, status) VALUES ($1, 'x402', $2, $3, 'pending')
+                "INSERT INTO chain_credits (id, kind, wallet, amount, status, chain_id, asset)
+                 VALUES ($1, 'x402', $2, $3, 'pending', $4, $5)
                  ON CONFLICT (id) DO UPDATE SET status = 'pending', amount = EXCLUDED.amount,
                      tx_hash = NULL, error = NULL, updated_at = now()
                  WHERE chain_credits.status = 'failed' AND chain_credits.wallet = EXCLUDED.wallet",
-                &[&id, &wallet, &amount],
+                &[&id, &wallet, &amount, &rail.chain_id, &rail.asset],
             )
             .await?;
         if inserted == 1 {
@@ -206,20 +238,23 @@ impl Ledger {
         wallet: &str,
         amount: MicroUsdc,
         tx_hash: &str,
+        rail: &ChainAsset,
     ) -> Result<Credited, LedgerError> {
         let wallet = normalise_wallet(wallet)?;
         self.ensure_wallet(&wallet).await?;
         {
             let c = self.conn().await?;
             c.execute(
-                "INSERT INTO chain_credits (id, kind, wallet, amount, status, tx_hash)
-                 VALUES ($1, $2, $3, $4, 'pending', $5) ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO chain_credits (id, kind, wallet, amount, status, tx_hash, chain_id, asset)
+                 VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7) ON CONFLICT (id) DO NOTHING",
                 &[
                     &id,
                     &CreditKind::Deposit.as_str(),
                     &wallet,
                     &amount,
                     &tx_hash,
+                    &rail.chain_id,
+                    &rail.asset,
                 ],
             )
             .await?;
@@ -247,7 +282,10 @@ impl Ledger {
                 &[],
             )
             .await?;
-        Ok(rows.iter().map(|r| (row(r), r.get(8), r.get(9))).collect())
+        Ok(rows
+            .iter()
+            .map(|r| (row(r), r.get(10), r.get(11)))
+            .collect())
     }
 
     pub async fn mark_vault_recorded(&self, id: &str) -> Result<(), LedgerError> {

@@ -35,6 +35,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "wallet_daily",
         include_str!("../../migrations/0007_wallet_daily.sql"),
     ),
+    (
+        8,
+        "chains_and_assets",
+        include_str!("../../migrations/0008_chains_and_assets.sql"),
+    ),
 ];
 
 pub fn latest() -> i32 {

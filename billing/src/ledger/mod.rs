@@ -30,10 +30,10 @@ pub mod wallet_reports;
 mod withdrawals;
 
 pub use api_keys::{watch_key_revocations, ApiKeyInfo, ApiKeyRecord, KeyEvent, NewApiKey};
-pub use chain_credits::{Begun, ChainCredit, CreditKind, Credited};
+pub use chain_credits::{Begun, ChainAsset, ChainCredit, CreditKind, Credited};
 pub use feed::{watch, Feed};
 pub use payouts::{JobLock, NoPayout, Payout, ProviderEarnings};
-pub use solvency::Liabilities;
+pub use solvency::{Liabilities, PendingOut};
 pub use withdrawals::{Insufficient, Opened, Withdrawal};
 
 pub use migrations::latest as latest_schema;

@@ -7,7 +7,7 @@
 //!
 //! States: `pending` → `paid` (executed on chain) | `failed` (cancelled, earnings reversed).
 
-use super::{transfer_in, AccountRef, Ledger, LedgerError, Move};
+use super::{transfer_in, AccountRef, ChainAsset, Ledger, LedgerError, Move};
 use crate::MicroUsdc;
 use serde::Serialize;
 use std::time::Duration;
@@ -25,6 +25,9 @@ pub struct Payout {
     pub tx_hash: Option<String>,
     pub error: Option<String>,
     pub created_at: String,
+    /// The chain and token it is paid in (`None` in rows from before several chains).
+    pub chain_id: Option<i64>,
+    pub asset: Option<String>,
 }
 
 /// A provider's earnings as `GET /provider/earnings` shows them.
@@ -51,7 +54,7 @@ pub enum NoPayout {
 }
 
 const COLS: &str = "batch_id, provider, seq, to_address, amount, status, tx_hash, error, \
-    to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')";
+    to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), chain_id, asset";
 
 fn row(r: &tokio_postgres::Row) -> Payout {
     Payout {
@@ -64,6 +67,8 @@ fn row(r: &tokio_postgres::Row) -> Payout {
         tx_hash: r.get(6),
         error: r.get(7),
         created_at: r.get(8),
+        chain_id: r.get(9),
+        asset: r.get(10),
     }
 }
 
@@ -112,6 +117,7 @@ impl Ledger {
         threshold: MicroUsdc,
         min_interval: Duration,
         batch_id: impl Fn(i64) -> String,
+        rail: &ChainAsset,
     ) -> Result<Result<Payout, NoPayout>, LedgerError> {
         let account = self.ensure_provider(provider).await?;
         let mut c = self.conn().await?;
@@ -160,11 +166,22 @@ impl Ledger {
             .get(0);
         let id = batch_id(seq);
         let sql = format!(
-            "INSERT INTO payouts (batch_id, provider, seq, to_address, amount, status)
-             VALUES ($1, $2, $3, $4, $5, 'pending') RETURNING {COLS}"
+            "INSERT INTO payouts (batch_id, provider, seq, to_address, amount, status, chain_id, asset)
+             VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7) RETURNING {COLS}"
         );
         let payout = row(&tx
-            .query_one(&sql, &[&id, &provider, &seq, &to, &balance])
+            .query_one(
+                &sql,
+                &[
+                    &id,
+                    &provider,
+                    &seq,
+                    &to,
+                    &balance,
+                    &rail.chain_id,
+                    &rail.asset,
+                ],
+            )
             .await?);
         transfer_in(
             &tx,

@@ -34,7 +34,44 @@ impl Liabilities {
     }
 }
 
+/// Withdrawals and payouts debited here but not yet executed, for one chain and asset (both
+/// `None`: rows from before several chains, i.e. the first chain's USDC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingOut {
+    pub chain_id: Option<i64>,
+    pub asset: Option<String>,
+    pub withdrawals: MicroUsdc,
+    pub payouts: MicroUsdc,
+}
+
 impl Ledger {
+    /// Pending withdrawals and payouts by the chain and asset they will be paid in: each
+    /// vault pair must hold at least what it alone will pay out.
+    pub async fn pending_out(&self) -> Result<Vec<PendingOut>, LedgerError> {
+        let c = self.conn().await?;
+        let rows = c
+            .query(
+                "SELECT chain_id, asset,
+                        COALESCE(SUM(amount) FILTER (WHERE kind = 'w'), 0)::BIGINT,
+                        COALESCE(SUM(amount) FILTER (WHERE kind = 'p'), 0)::BIGINT
+                 FROM (SELECT chain_id, asset, amount, 'w' AS kind FROM withdrawals WHERE status = 'pending'
+                       UNION ALL
+                       SELECT chain_id, asset, amount, 'p' FROM payouts WHERE status = 'pending') o
+                 GROUP BY chain_id, asset",
+                &[],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| PendingOut {
+                chain_id: r.get(0),
+                asset: r.get(1),
+                withdrawals: r.get(2),
+                payouts: r.get(3),
+            })
+            .collect())
+    }
+
     /// The ledger's obligations now, in one snapshot.
     pub async fn liabilities(&self) -> Result<Liabilities, LedgerError> {
         let c = self.conn().await?;

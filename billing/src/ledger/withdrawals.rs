@@ -6,7 +6,9 @@
 //!
 //! States: `pending` → `paid` (executed on chain) | `failed` (not executed, amount credited back).
 
-use super::{normalise_wallet, transfer_in, AccountRef, Ledger, LedgerError, Move, LOCK_WALLET};
+use super::{
+    normalise_wallet, transfer_in, AccountRef, ChainAsset, Ledger, LedgerError, Move, LOCK_WALLET,
+};
 use crate::MicroUsdc;
 use serde::Serialize;
 use std::time::Duration;
@@ -21,6 +23,9 @@ pub struct Withdrawal {
     pub tx_hash: Option<String>,
     pub error: Option<String>,
     pub created_at: String,
+    /// The chain and token it is paid in (`None` in rows from before several chains).
+    pub chain_id: Option<i64>,
+    pub asset: Option<String>,
 }
 
 /// The wallet cannot cover the withdrawal (nothing was written).
@@ -45,7 +50,7 @@ pub struct Opened {
 }
 
 const COLS: &str = "withdrawal_id, wallet, amount, status, tx_hash, error, \
-    to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')";
+    to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), chain_id, asset";
 
 fn row(r: &tokio_postgres::Row) -> Withdrawal {
     Withdrawal {
@@ -56,6 +61,8 @@ fn row(r: &tokio_postgres::Row) -> Withdrawal {
         tx_hash: r.get(4),
         error: r.get(5),
         created_at: r.get(6),
+        chain_id: r.get(7),
+        asset: r.get(8),
     }
 }
 
@@ -75,6 +82,7 @@ impl Ledger {
         wallet: &str,
         amount: MicroUsdc,
         id: &str,
+        rail: &ChainAsset,
     ) -> Result<Result<Opened, Insufficient>, LedgerError> {
         if amount <= 0 {
             return Err(LedgerError::Invalid("a withdrawal must be positive".into()));
@@ -102,10 +110,12 @@ impl Ledger {
             return Ok(Err(Insufficient { balance, locked }));
         }
         let sql = format!(
-            "INSERT INTO withdrawals (withdrawal_id, wallet, amount, status)
-             VALUES ($1, $2, $3, 'pending') RETURNING {COLS}"
+            "INSERT INTO withdrawals (withdrawal_id, wallet, amount, status, chain_id, asset)
+             VALUES ($1, $2, $3, 'pending', $4, $5) RETURNING {COLS}"
         );
-        let withdrawal = row(&tx.query_one(&sql, &[&id, &wallet, &amount]).await?);
+        let withdrawal = row(&tx
+            .query_one(&sql, &[&id, &wallet, &amount, &rail.chain_id, &rail.asset])
+            .await?);
         transfer_in(
             &tx,
             Move {

@@ -117,6 +117,20 @@ impl ChainClient {
         .await
     }
 
+    /// The transaction, if the node knows it (mined or pending).
+    pub async fn transaction(
+        &self,
+        tx_hash: TxHash,
+    ) -> Result<Option<alloy::rpc::types::Transaction>, ChainError> {
+        self.retry("eth_getTransactionByHash", || {
+            self.inner
+                .provider
+                .get_transaction_by_hash(tx_hash)
+                .into_future()
+        })
+        .await
+    }
+
     /// Number of confirmations of a mined receipt (1 = in the head block).
     pub async fn confirmations_of(&self, receipt: &TransactionReceipt) -> Result<u64, ChainError> {
         let head = self.block_number().await?;

@@ -93,16 +93,20 @@ mod header;
 mod network;
 mod numbers;
 mod payload;
+mod permit2;
 mod requirements;
 mod settlement;
 mod verify;
+mod verify_permit2;
 
 pub use header::*;
 pub use network::*;
 pub use payload::*;
+pub use permit2::*;
 pub use requirements::*;
 pub use settlement::*;
 pub use verify::*;
+pub use verify_permit2::*;
 
 #[cfg(test)]
 mod tests;

@@ -106,15 +106,37 @@ impl TokenDomain {
     /// The `extra` object of x402 requirements (`{"name":…,"version":…}`).
     pub fn extra(&self) -> TokenExtra {
         TokenExtra {
-            name: self.name.clone(),
-            version: self.version.clone(),
+            name: Some(self.name.clone()),
+            version: Some(self.version.clone()),
+            asset_transfer_method: None,
         }
     }
 }
 
-/// `extra` of the exact-EVM requirements: the token's EIP-712 name and version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `extra` of the exact-EVM requirements: the token's EIP-712 name and version (EIP-3009), or
+/// `assetTransferMethod: "permit2"` (any ERC-20 through Permit2).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TokenExtra {
-    pub name: String,
-    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset_transfer_method: Option<String>,
+}
+
+impl TokenExtra {
+    /// The `extra` of a Permit2 offer.
+    pub fn permit2() -> TokenExtra {
+        TokenExtra {
+            asset_transfer_method: Some(super::PERMIT2_METHOD.into()),
+            ..TokenExtra::default()
+        }
+    }
+
+    /// Whether this offer (or the client's echo of it) is paid through Permit2.
+    pub fn is_permit2(&self) -> bool {
+        self.asset_transfer_method.as_deref() == Some(super::PERMIT2_METHOD)
+    }
 }

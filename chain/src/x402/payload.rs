@@ -1,8 +1,8 @@
 //! What the client sends: the exact-EVM payload (EIP-3009 authorization + signature), v1 or v2.
 
 use super::{
-    encode_header, v1, v2, Network, PayloadV1, PayloadV2, RequirementsV2, TokenDomain,
-    TransferWithAuthorization, EXACT_SCHEME,
+    encode_header, v1, v2, ExactPermit2Payload, Network, PayloadV1, PayloadV2, RequirementsV2,
+    TokenDomain, TransferWithAuthorization, EXACT_SCHEME,
 };
 use alloy::primitives::{Address, Bytes, B256, U256};
 use alloy::signers::{local::PrivateKeySigner, SignerSync};
@@ -63,6 +63,44 @@ pub fn sign_authorization(
     Ok(Bytes::from(sig.as_bytes().to_vec()))
 }
 
+/// The `payload` of an `exact` payment: an EIP-3009 authorization, or a Permit2 one (told apart
+/// by the `permit2Authorization` member, as the x402 clients do).
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum ExactPayload {
+    Eip3009(ExactEvmPayload),
+    Permit2(ExactPermit2Payload),
+}
+
+impl<'de> Deserialize<'de> for ExactPayload {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = serde_json::Value::deserialize(d)?;
+        let err = serde::de::Error::custom;
+        if raw.get("permit2Authorization").is_some() {
+            serde_json::from_value(raw)
+                .map(ExactPayload::Permit2)
+                .map_err(err)
+        } else {
+            serde_json::from_value(raw)
+                .map(ExactPayload::Eip3009)
+                .map_err(err)
+        }
+    }
+}
+
+impl From<ExactEvmPayload> for ExactPayload {
+    fn from(p: ExactEvmPayload) -> Self {
+        ExactPayload::Eip3009(p)
+    }
+}
+
+impl From<ExactPermit2Payload> for ExactPayload {
+    fn from(p: ExactPermit2Payload) -> Self {
+        ExactPayload::Permit2(p)
+    }
+}
+
 /// A decoded `X-PAYMENT` (v1) or `PAYMENT-SIGNATURE` (v2) header.
 // One short-lived value per paid request: not worth boxing the larger v2 variant.
 #[allow(clippy::large_enum_variant)]
@@ -80,11 +118,35 @@ impl PaymentPayload {
         }
     }
 
-    /// The signature and authorization.
-    pub fn exact(&self) -> &ExactEvmPayload {
+    /// The signed payload.
+    pub fn payload(&self) -> &ExactPayload {
         match self {
             PaymentPayload::V1(p) => &p.payload,
             PaymentPayload::V2(p) => &p.payload,
+        }
+    }
+
+    /// The EIP-3009 signature and authorization, if that is what was sent.
+    pub fn eip3009(&self) -> Option<&ExactEvmPayload> {
+        match self.payload() {
+            ExactPayload::Eip3009(p) => Some(p),
+            ExactPayload::Permit2(_) => None,
+        }
+    }
+
+    /// The Permit2 signature and authorization, if that is what was sent.
+    pub fn permit2(&self) -> Option<&ExactPermit2Payload> {
+        match self.payload() {
+            ExactPayload::Permit2(p) => Some(p),
+            ExactPayload::Eip3009(_) => None,
+        }
+    }
+
+    /// The payer the payload names (not yet verified).
+    pub fn claimed_payer(&self) -> Address {
+        match self.payload() {
+            ExactPayload::Eip3009(p) => p.authorization.from,
+            ExactPayload::Permit2(p) => p.permit2_authorization.from,
         }
     }
 
@@ -97,12 +159,12 @@ impl PaymentPayload {
     }
 
     /// A v1 payload for `network` (client side / tests).
-    pub fn v1(network: &Network, payload: ExactEvmPayload) -> Self {
+    pub fn v1(network: &Network, payload: impl Into<ExactPayload>) -> Self {
         PaymentPayload::V1(v1::PaymentPayload {
             x402_version: v1::X402Version1,
             scheme: EXACT_SCHEME.to_string(),
             network: network.name.clone(),
-            payload,
+            payload: payload.into(),
         })
     }
 
@@ -110,11 +172,11 @@ impl PaymentPayload {
     pub fn v2(
         accepted: RequirementsV2,
         resource: Option<v2::ResourceInfo>,
-        payload: ExactEvmPayload,
+        payload: impl Into<ExactPayload>,
     ) -> Self {
         PaymentPayload::V2(v2::PaymentPayload {
             accepted,
-            payload,
+            payload: payload.into(),
             resource,
             x402_version: v2::X402Version2,
             extensions: Default::default(),

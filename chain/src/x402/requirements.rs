@@ -1,6 +1,6 @@
 //! What the gateway asks for: one `exact` offer, rendered to the v1 and v2 wire forms.
 
-use super::{v1, v2, DecimalU256, ExactEvmPayload, Network, TokenDomain, TokenExtra, EXACT_SCHEME};
+use super::{v1, v2, DecimalU256, ExactPayload, Network, TokenDomain, TokenExtra, EXACT_SCHEME};
 use alloy::primitives::{Address, U256};
 
 /// One `exact` payment option as configured by the gateway; rendered to v1/v2 wire form by
@@ -25,17 +25,22 @@ pub type RequirementsV1 = v1::PaymentRequirements<String, DecimalU256, Address, 
 /// v1 402 body.
 pub type PaymentRequiredV1 = v1::PaymentRequired<RequirementsV1>;
 /// v1 `X-PAYMENT` content.
-pub type PayloadV1 = v1::PaymentPayload<String, ExactEvmPayload>;
+pub type PayloadV1 = v1::PaymentPayload<String, ExactPayload>;
 /// v2 requirements (CAIP-2 network, `amount`).
 pub type RequirementsV2 = v2::PaymentRequirements<String, DecimalU256, Address, Option<TokenExtra>>;
 /// v2 `PAYMENT-REQUIRED` content.
 pub type PaymentRequiredV2 = v2::PaymentRequired<RequirementsV2>;
 /// v2 `PAYMENT-SIGNATURE` content.
-pub type PayloadV2 = v2::PaymentPayload<RequirementsV2, ExactEvmPayload>;
+pub type PayloadV2 = v2::PaymentPayload<RequirementsV2, ExactPayload>;
 
 impl ExactRequirements {
-    /// v1 wire form (`maxAmountRequired`, network name, resource/description/mimeType inline).
+    /// v1 wire form of an EIP-3009 offer (`extra` = the token's EIP-712 name and version).
     pub fn to_v1(&self, token: &TokenDomain) -> RequirementsV1 {
+        self.to_v1_with(token.extra())
+    }
+
+    /// v1 wire form (`maxAmountRequired`, network name, resource/description/mimeType inline).
+    pub fn to_v1_with(&self, extra: TokenExtra) -> RequirementsV1 {
         v1::PaymentRequirements {
             scheme: EXACT_SCHEME.to_string(),
             network: self.network.name.clone(),
@@ -47,12 +52,17 @@ impl ExactRequirements {
             pay_to: self.pay_to,
             max_timeout_seconds: self.max_timeout_seconds,
             asset: self.asset,
-            extra: Some(token.extra()),
+            extra: Some(extra),
         }
     }
 
-    /// v2 wire form (CAIP-2 network, `amount`; the resource goes to [`Self::resource_info`]).
+    /// v2 wire form of an EIP-3009 offer.
     pub fn to_v2(&self, token: &TokenDomain) -> RequirementsV2 {
+        self.to_v2_with(token.extra())
+    }
+
+    /// v2 wire form (CAIP-2 network, `amount`; the resource goes to [`Self::resource_info`]).
+    pub fn to_v2_with(&self, extra: TokenExtra) -> RequirementsV2 {
         v2::PaymentRequirements {
             scheme: EXACT_SCHEME.to_string(),
             network: self.network.caip2(),
@@ -60,7 +70,7 @@ impl ExactRequirements {
             pay_to: self.pay_to,
             max_timeout_seconds: self.max_timeout_seconds,
             asset: self.asset,
-            extra: Some(token.extra()),
+            extra: Some(extra),
         }
     }
 

@@ -45,6 +45,14 @@ pub enum PaymentError {
     SignerMismatch { from: Address, recovered: Address },
     #[error("server misconfiguration: token domain does not match requirements ({0})")]
     DomainMismatch(String),
+    #[error("this offer is paid with an {expected} authorization")]
+    WrongTransferMethod { expected: &'static str },
+    #[error(
+        "wrong spender: the Permit2 authorization is for {got}, x402's exact proxy is {expected}"
+    )]
+    WrongSpender { expected: Address, got: Address },
+    #[error("wrong token: the Permit2 authorization moves {got}, the offer is {expected}")]
+    WrongToken { expected: Address, got: Address },
 }
 
 impl PaymentError {
@@ -64,6 +72,9 @@ impl PaymentError {
                 "invalid_exact_evm_payload_authorization_valid_before"
             }
             BadSignature(_) | SignerMismatch { .. } => "invalid_exact_evm_payload_signature",
+            WrongTransferMethod { .. } => "invalid_payload",
+            WrongSpender { .. } => "invalid_permit2_spender",
+            WrongToken { .. } => "permit2_token_mismatch",
         }
     }
 }
@@ -164,7 +175,11 @@ pub fn verify_exact_payment(
         }
     }
 
-    let exact = payload.exact();
+    let Some(exact) = payload.eip3009() else {
+        return Err(PaymentError::WrongTransferMethod {
+            expected: "eip3009",
+        });
+    };
     let auth = &exact.authorization;
     if auth.to != requirements.pay_to {
         return Err(PaymentError::WrongRecipient {
@@ -221,7 +236,7 @@ pub fn verify_exact_payment(
 }
 
 /// 65-byte `r‖s‖v`, v ∈ {0, 1, 27, 28}, s in the lower half (USDC and OpenZeppelin reject high s).
-fn parse_ecdsa_signature(sig: &[u8]) -> Result<Signature, PaymentError> {
+pub(super) fn parse_ecdsa_signature(sig: &[u8]) -> Result<Signature, PaymentError> {
     if sig.len() != 65 {
         return Err(PaymentError::BadSignature(format!(
             "expected a 65-byte ECDSA signature, got {} bytes (smart-wallet signatures are not accepted)",

@@ -18,6 +18,11 @@ interface Vm {
     function deal(address account, uint256 newBalance) external;
     function label(address account, string calldata newLabel) external;
     function assume(bool condition) external pure;
+    function etch(address target, bytes calldata newRuntimeBytecode) external;
+
+    // files (foundry.toml grants read access to ../chain/abi only)
+    function readFile(string calldata path) external view returns (string memory);
+    function parseJsonBytes(string calldata json, string calldata key) external pure returns (bytes memory);
 
     // keys and signatures
     function addr(uint256 privateKey) external pure returns (address);

@@ -24,9 +24,13 @@ pub enum ChainOp {
         /// Operator of both vaults (the gateway's `chain.operator_key` address).
         #[arg(long)]
         operator: Option<String>,
-        /// Mint demo USDC: ADDRESS=USD, repeatable.
+        /// Mint demo USDC (and USDT with --usdt): ADDRESS=USD, repeatable.
         #[arg(long = "mint")]
         mints: Vec<String>,
+        /// Also deploy a MockUSDT with these decimals (paid through Permit2) and its own vaults,
+        /// and place Permit2 and the x402 Permit2 proxies at their canonical addresses.
+        #[arg(long = "usdt", value_name = "DECIMALS")]
+        usdt_decimals: Option<u8>,
         /// Where to write the deployment JSON.
         #[arg(long)]
         out: PathBuf,
@@ -39,6 +43,7 @@ pub fn run(op: ChainOp) -> ExitCode {
         deployer_key_env,
         operator,
         mints,
+        usdt_decimals,
         out,
     } = op;
     let key = match deployer_key_env {
@@ -51,7 +56,10 @@ pub fn run(op: ChainOp) -> ExitCode {
         },
         None => tollgate_chain::anvil::DEV_KEYS[0].to_string(),
     };
-    let mut options = DeployOptions::default();
+    let mut options = DeployOptions {
+        usdt_decimals,
+        ..DeployOptions::default()
+    };
     if let Some(op) = operator {
         match Address::from_str(&op) {
             Ok(a) => {
@@ -98,6 +106,12 @@ pub fn run(op: ChainOp) -> ExitCode {
                 d.payout_vault,
                 out.display()
             );
+            for a in &d.assets {
+                println!(
+                    "  and {} ({} decimals, {}) {:#x}, TreasuryVault {:#x}, PayoutVault {:#x}",
+                    a.symbol, a.decimals, a.transfer, a.address, a.treasury_vault, a.payout_vault
+                );
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -17,7 +17,7 @@ pub mod prices;
 pub mod provider;
 
 use crate::config::Config;
-use crate::money::{solvency, OnChain};
+use crate::money::{solvency, ChainSet};
 use clap::Subcommand;
 use std::process::ExitCode;
 use tollgate_billing::ledger::{random_hex, Ledger};
@@ -233,27 +233,36 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
 /// `ledger check --chain`: prints the reserves, the obligations and every credit that does not
 /// match the chain; true when solvent and every credit matches.
 async fn check_chain(config: &Config, ledger: &Ledger) -> bool {
-    let Some(chain) = OnChain::from_config(config) else {
+    let Some(chains) = ChainSet::from_config(config) else {
         eprintln!("--chain needs on-chain settlement (chain: rpc_url, operator_key, contracts)");
         return false;
     };
-    let r = match solvency::check(ledger, &chain).await {
+    let r = match solvency::check(ledger, &chains).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("tollgate: chain check failed to run: {e}");
             return false;
         }
     };
-    let (res, l) = (&r.reserves, &r.liabilities);
+    let l = &r.liabilities;
+    for rail in &r.rails {
+        let res = &rail.reserves;
+        println!(
+            "reserves in {}: {} micro-USD (TreasuryVault {} − owed on contract {} + PayoutVault {}); pending out {}",
+            rail.rail,
+            res.available(),
+            res.treasury,
+            res.owed_on_contract,
+            res.payout_vault,
+            rail.pending_out
+        );
+    }
     println!(
-        "reserves: {} micro-USDC (TreasuryVault {} − owed on contract {} + PayoutVault {})",
-        res.available(),
-        res.treasury,
-        res.owed_on_contract,
-        res.payout_vault
+        "reserves: {} micro-USD on every chain and asset",
+        r.reserves()
     );
     println!(
-        "owed: {} micro-USDC (buyers {}, providers {}, fees {}, pending withdrawals {}, pending payouts {})",
+        "owed: {} micro-USD (buyers {}, providers {}, fees {}, pending withdrawals {}, pending payouts {})",
         l.total(),
         l.buyers,
         l.providers,
@@ -262,7 +271,7 @@ async fn check_chain(config: &Config, ledger: &Ledger) -> bool {
         l.pending_payouts
     );
     println!(
-        "surplus: {} micro-USDC; {} credits checked against the chain",
+        "surplus: {} micro-USD; {} credits checked against the chain",
         r.surplus(),
         r.credits_checked
     );

@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::money::payouts::{self, Scope, CLI_LOCK_WAIT};
-use crate::money::OnChain;
+use crate::money::ChainSet;
 use std::process::ExitCode;
 use tollgate_billing::ledger::Ledger;
 
@@ -25,7 +25,7 @@ pub enum PayoutsOp {
 
 /// Run a `payouts` subcommand (from [`super::run`], inside its runtime).
 pub async fn run(config: &Config, ledger: &Ledger, op: PayoutsOp) -> ExitCode {
-    let Some(chain) = OnChain::from_config(config) else {
+    let Some(chains) = ChainSet::from_config(config) else {
         eprintln!(
             "on-chain settlement is not configured (chain: rpc_url, operator_key, contracts)"
         );
@@ -34,7 +34,7 @@ pub async fn run(config: &Config, ledger: &Ledger, op: PayoutsOp) -> ExitCode {
     match op {
         PayoutsOp::Run => match payouts::run(
             ledger,
-            &chain,
+            &chains,
             &payouts::payees(config),
             Scope::Payouts,
             CLI_LOCK_WAIT,
@@ -55,7 +55,7 @@ pub async fn run(config: &Config, ledger: &Ledger, op: PayoutsOp) -> ExitCode {
             }
         },
         PayoutsOp::Cancel { batch, reason } => {
-            match payouts::cancel(ledger, &chain, &batch, &reason).await {
+            match payouts::cancel(ledger, &chains, &batch, &reason).await {
                 Ok(m) => {
                     println!("{m}");
                     ExitCode::SUCCESS

@@ -1,7 +1,10 @@
-//! The `chain:` section: network, contracts (written out or read from a `deploy-local` JSON),
-//! the operator key, and the top-up / payout / deposit policies.
+//! The `chain:` section: one chain or a list of them, each with its network, RPC, operator key
+//! and accepted assets (`config/assets.rs`: USDC through EIP-3009, any ERC-20 through Permit2,
+//! each with its own vaults; written out or read from a `deploy-local` JSON), and the top-up /
+//! payout / deposit policies (set on the first chain; they apply to all).
 
-use super::raw::{Decimal, RawChain};
+use super::assets::AssetConfig;
+use super::raw::{Decimal, RawChain, RawChains};
 use super::{is_evm_address, Secret, Validator};
 use std::time::Duration;
 use tollgate_billing::{MicroUsdc, Price};
@@ -22,11 +25,8 @@ pub struct ChainConfig {
 pub struct Settlement {
     pub rpc_url: Secret,
     pub operator_key: Secret,
-    pub usdc: String,
-    pub usdc_name: String,
-    pub usdc_version: String,
-    pub treasury_vault: String,
-    pub payout_vault: String,
+    /// The accepted assets, the first one the default (USDC when configured by `usdc:`).
+    pub assets: Vec<AssetConfig>,
     pub confirmations: u64,
     pub receipt_timeout: Duration,
     pub reconcile_every: Duration,
@@ -40,17 +40,6 @@ pub struct Settlement {
     /// How often the gateway compares the vaults' USDC with what the ledger owes (the
     /// `tollgate_reserve_surplus_microusdc` gauge).
     pub solvency_every: Duration,
-}
-
-/// The addresses `tollgate chain deploy-local` writes (the fields this section reads).
-#[derive(serde::Deserialize)]
-struct DeploymentFile {
-    chain_id: u64,
-    usdc: String,
-    treasury_vault: String,
-    payout_vault: String,
-    token_name: Option<String>,
-    token_version: Option<String>,
 }
 
 impl Validator<'_> {
@@ -73,7 +62,7 @@ impl Validator<'_> {
         }
     }
 
-    fn address(&mut self, path: &str, a: Option<String>) -> Option<String> {
+    pub(super) fn address(&mut self, path: &str, a: Option<String>) -> Option<String> {
         let a = a?.to_ascii_lowercase();
         if is_evm_address(&a) {
             Some(a)
@@ -83,108 +72,142 @@ impl Validator<'_> {
         }
     }
 
-    pub(super) fn chain(&mut self, c: RawChain) -> ChainConfig {
+    /// `chain:` as one entry or a list: every chain id once; the policies (`topup`, `payouts`,
+    /// `solvency_every`) only on the first entry, which they govern for all.
+    pub(super) fn chains(&mut self, raw: RawChains) -> Vec<ChainConfig> {
+        let listed = matches!(raw, RawChains::Many(_));
+        let raw = raw.into_vec();
+        if raw.is_empty() {
+            self.err("chain", "lists no chain");
+        }
+        let mut out: Vec<ChainConfig> = Vec::new();
+        for (i, c) in raw.into_iter().enumerate() {
+            let at = if listed {
+                format!("chain[{i}]")
+            } else {
+                "chain".into()
+            };
+            if i > 0 {
+                let policies = [
+                    (
+                        "topup",
+                        c.topup.min_usd.is_some()
+                            || c.topup.max_usd.is_some()
+                            || c.topup.max_timeout_seconds.is_some(),
+                    ),
+                    (
+                        "payouts",
+                        c.payouts.threshold_usd.is_some()
+                            || c.payouts.min_interval.is_some()
+                            || c.payouts.schedule.is_some(),
+                    ),
+                    ("solvency_every", c.solvency_every.is_some()),
+                ];
+                for (key, set) in policies {
+                    if set {
+                        self.err(
+                            &format!("{at}.{key}"),
+                            "set it on the first chain: it applies to every chain",
+                        );
+                    }
+                }
+            }
+            let chain = self.chain(c, &at);
+            if out.iter().any(|o| o.chain_id == chain.chain_id) {
+                self.err(
+                    &format!("{at}.chain_id"),
+                    format!("chain {} is listed twice", chain.chain_id),
+                );
+            }
+            out.push(chain);
+        }
+        // The policies of the first entry apply to every chain.
+        if let Some(first) = out.first().and_then(|c| c.settlement.clone()) {
+            for c in out.iter_mut().skip(1) {
+                if let Some(s) = c.settlement.as_mut() {
+                    s.topup_min = first.topup_min;
+                    s.topup_max = first.topup_max;
+                    s.max_timeout_seconds = first.max_timeout_seconds;
+                    s.payout_threshold = first.payout_threshold;
+                    s.payout_min_interval = first.payout_min_interval;
+                    s.payout_schedule = first.payout_schedule;
+                    s.solvency_every = first.solvency_every;
+                }
+            }
+        }
+        out
+    }
+
+    fn chain(&mut self, c: RawChain, at: &str) -> ChainConfig {
+        let p = |key: &str| format!("{at}.{key}");
+        let usdc = c.usdc_fields();
         if c.chain_id == 0 {
-            self.err("chain.chain_id", "must be a positive EIP-155 chain id");
+            self.err(&p("chain_id"), "must be a positive EIP-155 chain id");
         }
         let rpc_url = c
             .rpc_url
-            .and_then(|u| self.resolve_env("chain.rpc_url", &u))
+            .and_then(|u| self.resolve_env(&p("rpc_url"), &u))
             .map(Secret);
         if let Some(u) = &rpc_url {
             if !(u.expose().starts_with("http://") || u.expose().starts_with("https://")) {
-                self.err(
-                    "chain.rpc_url",
-                    "must be an http:// or https:// JSON-RPC URL",
-                );
+                self.err(&p("rpc_url"), "must be an http:// or https:// JSON-RPC URL");
             }
         }
         let network = c
             .network
+            .clone()
             .unwrap_or_else(|| tollgate_chain::x402::Network::for_chain_id(c.chain_id).name);
-
-        let (mut usdc, mut treasury, mut payout) = (c.usdc, c.treasury_vault, c.payout_vault);
-        let (mut usdc_name, mut usdc_version) = (c.usdc_name, c.usdc_version);
-        if let Some(path) = &c.deployment {
-            let file = std::fs::read_to_string(path)
-                .map_err(|e| e.to_string())
-                .and_then(|t| {
-                    serde_json::from_str::<DeploymentFile>(&t).map_err(|e| e.to_string())
-                });
-            match file {
-                Ok(d) => {
-                    if d.chain_id != c.chain_id {
-                        self.err(
-                            "chain.deployment",
-                            format!("{path:?} is for chain {}, not {}", d.chain_id, c.chain_id),
-                        );
-                    }
-                    usdc = usdc.or(Some(d.usdc));
-                    treasury = treasury.or(Some(d.treasury_vault));
-                    payout = payout.or(Some(d.payout_vault));
-                    usdc_name = usdc_name.or(d.token_name);
-                    usdc_version = usdc_version.or(d.token_version);
-                }
-                Err(e) => self.err("chain.deployment", format!("cannot read {path:?}: {e}")),
-            }
-        }
-        let usdc = self.address("chain.usdc", usdc);
-        let treasury = self.address("chain.treasury_vault", treasury);
-        let payout = self.address("chain.payout_vault", payout);
+        let assets = self.assets(at, c.chain_id, c.deployment.as_deref(), usdc, c.assets);
         let operator_key = c
             .operator_key
-            .and_then(|k| self.resolve_env("chain.operator_key", &k));
+            .and_then(|k| self.resolve_env(&p("operator_key"), &k));
         if let Some(k) = &operator_key {
             let hex = k.strip_prefix("0x").unwrap_or(k);
             if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
                 // Never echo the value: it is a private key.
-                self.err("chain.operator_key", "must be a 32-byte hex private key");
+                self.err(&p("operator_key"), "must be a 32-byte hex private key");
             }
         }
         let confirmations = c
             .confirmations
             .unwrap_or_else(|| default_confirmations(c.chain_id));
         if confirmations == 0 {
-            self.err("chain.confirmations", "must be at least 1");
+            self.err(&p("confirmations"), "must be at least 1");
         }
-        let receipt_timeout = self.duration("chain.receipt_timeout", c.receipt_timeout, "120s");
-        let reconcile_every = self.duration("chain.reconcile_every", c.reconcile_every, "10s");
-        let topup_min = self.usd_amount("chain.topup.min_usd", c.topup.min_usd, 1_000_000);
-        let topup_max = self.usd_amount("chain.topup.max_usd", c.topup.max_usd, 10_000_000_000);
+        let receipt_timeout = self.duration(&p("receipt_timeout"), c.receipt_timeout, "120s");
+        let reconcile_every = self.duration(&p("reconcile_every"), c.reconcile_every, "10s");
+        let topup_min = self.usd_amount(&p("topup.min_usd"), c.topup.min_usd, 1_000_000);
+        let topup_max = self.usd_amount(&p("topup.max_usd"), c.topup.max_usd, 10_000_000_000);
         if topup_max < topup_min {
-            self.err("chain.topup.max_usd", "must not be below min_usd");
+            self.err(&p("topup.max_usd"), "must not be below min_usd");
         }
         let max_timeout_seconds = c.topup.max_timeout_seconds.unwrap_or(300);
         if max_timeout_seconds == 0 {
-            self.err("chain.topup.max_timeout_seconds", "must be positive");
+            self.err(&p("topup.max_timeout_seconds"), "must be positive");
         }
         let payout_threshold = self.usd_amount(
-            "chain.payouts.threshold_usd",
+            &p("payouts.threshold_usd"),
             c.payouts.threshold_usd,
             10_000_000,
         );
         let payout_min_interval =
-            self.duration("chain.payouts.min_interval", c.payouts.min_interval, "24h");
+            self.duration(&p("payouts.min_interval"), c.payouts.min_interval, "24h");
         let payout_schedule = c
             .payouts
             .schedule
-            .map(|s| self.duration("chain.payouts.schedule", Some(s), "1h"));
-        let solvency_every = self.duration("chain.solvency_every", c.solvency_every, "60s");
+            .map(|s| self.duration(&p("payouts.schedule"), Some(s), "1h"));
+        let solvency_every = self.duration(&p("solvency_every"), c.solvency_every, "60s");
         let deposit_watch = c
             .deposits
             .watch
-            .map(|s| self.duration("chain.deposits.watch", Some(s), "15s"));
+            .map(|s| self.duration(&p("deposits.watch"), Some(s), "15s"));
 
         // Settlement needs all of it; a partial section is a mistake worth naming.
-        let settlement = match (&rpc_url, operator_key, usdc, treasury, payout) {
-            (Some(rpc), Some(key), Some(usdc), Some(treasury), Some(payout)) => Some(Settlement {
+        let settlement = match (&rpc_url, operator_key, assets) {
+            (Some(rpc), Some(key), Some(assets)) => Some(Settlement {
                 rpc_url: rpc.clone(),
                 operator_key: Secret(key),
-                usdc,
-                usdc_name: usdc_name.unwrap_or_else(|| "USD Coin".into()),
-                usdc_version: usdc_version.unwrap_or_else(|| "2".into()),
-                treasury_vault: treasury,
-                payout_vault: payout,
+                assets,
                 confirmations,
                 receipt_timeout,
                 reconcile_every,
@@ -197,23 +220,24 @@ impl Validator<'_> {
                 deposit_watch,
                 solvency_every,
             }),
-            (None, None, None, None, None) => None,
-            (rpc, key, usdc, treasury, payout) => {
+            (None, None, None) => None,
+            (rpc, key, assets) => {
                 let missing: Vec<&str> = [
                     ("rpc_url", rpc.is_none()),
                     ("operator_key", key.is_none()),
-                    ("usdc", usdc.is_none()),
-                    ("treasury_vault", treasury.is_none()),
-                    ("payout_vault", payout.is_none()),
+                    (
+                        "usdc, treasury_vault and payout_vault (or assets)",
+                        assets.is_none(),
+                    ),
                 ]
                 .into_iter()
                 .filter_map(|(n, m)| m.then_some(n))
                 .collect();
-                if self.errors.iter().all(|e| !e.path.starts_with("chain.")) {
+                if self.errors.iter().all(|e| !e.path.starts_with(at)) {
                     self.err(
-                        "chain",
+                        at,
                         format!(
-                            "on-chain settlement needs rpc_url, operator_key, usdc, treasury_vault and payout_vault (or deployment); missing: {}",
+                            "on-chain settlement needs rpc_url, operator_key and the contracts (usdc, treasury_vault, payout_vault, or assets, or deployment); missing: {}",
                             missing.join(", ")
                         ),
                     );

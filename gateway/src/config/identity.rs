@@ -17,7 +17,8 @@ pub struct SiwePolicy {
     pub domain: String,
     /// `scheme://authority` the message's `uri` must start with.
     pub origin: String,
-    pub chain_id: u64,
+    /// Every configured chain: a message may name any of them.
+    pub chain_ids: Vec<u64>,
     pub max_age: Duration,
     /// Tolerated clock difference between the signer and this gateway.
     pub clock_skew: Duration,
@@ -64,7 +65,7 @@ impl Validator<'_> {
         &mut self,
         raw: RawSiwe,
         public_url: Option<&PublicUrl>,
-        chain: Option<&ChainConfig>,
+        chains: &[ChainConfig],
     ) -> Option<SiweConfig> {
         let max_age = self.duration("auth.siwe.max_age", raw.max_age, "5m");
         let clock_skew = self.duration("auth.siwe.clock_skew", raw.clock_skew, "30s");
@@ -76,7 +77,13 @@ impl Validator<'_> {
             policy: SiwePolicy {
                 domain: public_url?.authority.clone(),
                 origin: public_url?.origin.clone(),
-                chain_id: chain?.chain_id,
+                chain_ids: {
+                    let ids: Vec<u64> = chains.iter().map(|c| c.chain_id).collect();
+                    if ids.is_empty() {
+                        return None;
+                    }
+                    ids
+                },
                 max_age,
                 clock_skew,
             },

@@ -23,6 +23,7 @@
 //! | `traces` | `tracing` (OpenTelemetry over OTLP/HTTP) |
 //! | [`prices`] | `prices_file` (the overlay `tollgate prices import` writes) |
 
+mod assets;
 mod billing;
 mod chain;
 mod console;
@@ -39,6 +40,7 @@ mod routes;
 mod server;
 mod traces;
 
+pub use assets::{AssetConfig, Transfer};
 pub use billing::{BillingConfig, LedgerConfig, SpoolConfig};
 pub use chain::{ChainConfig, Settlement};
 pub use console::ConsoleConfig;
@@ -80,7 +82,10 @@ pub struct Config {
     pub public_url: Option<String>,
     /// SIWE is on when both `server.public_url` and `chain` are set.
     pub siwe: Option<SiweConfig>,
+    /// The first of [`Self::chains`] (its policies govern all of them).
     pub chain: Option<ChainConfig>,
+    /// Every configured chain, in configuration order.
+    pub chains: Vec<ChainConfig>,
     /// Plugin lists per route (`routes:`).
     pub routes: RoutesConfig,
     /// Providers who join through the API (`marketplace:`; needs `billing.ledger`).
@@ -249,8 +254,9 @@ impl Validator<'_> {
         let limits = self.limits(raw.limits);
         let redis = raw.redis.and_then(|r| self.redis(r));
         let public_url = public_url.as_deref().and_then(|u| self.public_url(u));
-        let chain = raw.chain.map(|c| self.chain(c));
-        let siwe = self.siwe(raw.auth.siwe, public_url.as_ref(), chain.as_ref());
+        let chains = raw.chain.map(|c| self.chains(c)).unwrap_or_default();
+        let chain = chains.first().cloned();
+        let siwe = self.siwe(raw.auth.siwe, public_url.as_ref(), &chains);
         let known_models: HashSet<String> = raw
             .providers
             .iter()
@@ -290,6 +296,7 @@ impl Validator<'_> {
             public_url: public_url.map(|u| u.origin),
             siwe,
             chain,
+            chains,
             routes,
             marketplace,
             health,

@@ -18,6 +18,9 @@ pub struct Provider {
     pub priority: u32,
     /// Lower-case 0x address payouts go to (`None`: this provider is not paid on chain).
     pub payout_address: Option<String>,
+    /// The chain and asset (symbol) payouts are made in (`None`: the first chain, its first asset).
+    pub payout_chain_id: Option<u64>,
+    pub payout_asset: Option<String>,
     /// The wallet that listed it through the marketplace API (`None`: the config file's). Its
     /// addresses are held to the marketplace's SSRF rules; the file's are the operator's own.
     pub owner: Option<String>,
@@ -250,6 +253,8 @@ impl Validator<'_> {
             api_key: Secret(api_key?),
             priority: p.priority.unwrap_or(100),
             payout_address,
+            payout_chain_id: p.payout_chain_id,
+            payout_asset: p.payout_asset,
             owner: None,
             models,
         })

@@ -21,7 +21,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub limits: RawLimits,
     pub redis: Option<RawRedis>,
-    pub chain: Option<RawChain>,
+    /// One chain, or a list of chains.
+    pub chain: Option<RawChains>,
     pub marketplace: Option<RawMarketplace>,
     #[serde(default)]
     pub health: RawHealth,
@@ -167,6 +168,61 @@ pub struct RawChain {
     pub payouts: RawPayouts,
     #[serde(default)]
     pub deposits: RawDeposits,
+    /// Accepted assets besides the USDC above (or instead of it): each with its own vaults.
+    #[serde(default)]
+    pub assets: Vec<RawAsset>,
+}
+
+/// `chain:` is one chain (the original form) or a list of them.
+#[derive(Debug)]
+pub enum RawChains {
+    One(Box<RawChain>),
+    Many(Vec<RawChain>),
+}
+
+// Not `#[serde(untagged)]`: that would replace every error inside a chain (an unknown key, a
+// wrong type) by "did not match any variant".
+impl<'de> Deserialize<'de> for RawChains {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = serde_yaml_ng::Value::deserialize(d)?;
+        let err = serde::de::Error::custom;
+        if value.is_sequence() {
+            serde_yaml_ng::from_value(value)
+                .map(RawChains::Many)
+                .map_err(err)
+        } else {
+            serde_yaml_ng::from_value(value)
+                .map(|c| RawChains::One(Box::new(c)))
+                .map_err(err)
+        }
+    }
+}
+
+impl RawChains {
+    pub fn into_vec(self) -> Vec<RawChain> {
+        match self {
+            RawChains::One(c) => vec![*c],
+            RawChains::Many(v) => v,
+        }
+    }
+}
+
+/// One accepted asset of a chain: the token, how x402 moves it, and its vault pair.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawAsset {
+    /// Short name buyers and providers choose it by (`USDC`, `USDT`).
+    pub symbol: String,
+    pub address: String,
+    /// Token decimals (default 6); fewer than 6 is refused.
+    pub decimals: Option<u8>,
+    /// `eip3009` (USDC's `transferWithAuthorization`; needs `name`/`version`) or `permit2`.
+    pub transfer: String,
+    /// EIP-712 domain of an `eip3009` token.
+    pub name: Option<String>,
+    pub version: Option<String>,
+    pub treasury_vault: String,
+    pub payout_vault: String,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -249,6 +305,9 @@ pub struct RawProvider {
     pub priority: Option<u32>,
     /// Where payouts of this provider's earnings go (0x address).
     pub payout_address: Option<String>,
+    /// Chain and asset (symbol) of this provider's payouts (default: the first chain's first asset).
+    pub payout_chain_id: Option<u64>,
+    pub payout_asset: Option<String>,
     #[serde(default)]
     pub models: Vec<RawModel>,
 }

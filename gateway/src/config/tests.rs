@@ -218,7 +218,7 @@ fn siwe_is_on_with_a_public_url_and_a_chain() {
     let s = c.siwe.expect("siwe on");
     assert_eq!(s.policy.domain, "gw.example.com");
     assert_eq!(s.policy.origin, "https://gw.example.com");
-    assert_eq!(s.policy.chain_id, 8453);
+    assert_eq!(s.policy.chain_ids, vec![8453]);
     assert_eq!(s.policy.max_age, Duration::from_secs(300));
     assert_eq!(c.chain.unwrap().network, "base", "x402's name for 8453");
     // Either half alone: no SIWE (and no error).
@@ -260,7 +260,12 @@ fn chain_settlement_needs_every_piece_and_never_prints_the_key() {
     assert_eq!(s.topup_min, 2_000_000);
     assert_eq!(s.payout_threshold, 10_000_000);
     assert_eq!(s.payout_schedule, Some(Duration::from_secs(3600)));
-    assert_eq!(s.usdc, "0x5fbdb2315678afecb367f032d93f642f64180aa3");
+    assert_eq!(s.assets.len(), 1);
+    assert_eq!(s.assets[0].symbol, "USDC");
+    assert_eq!(
+        s.assets[0].address,
+        "0x5fbdb2315678afecb367f032d93f642f64180aa3"
+    );
     assert!(
         !format!("{c:?}").contains(&key[2..]),
         "the operator key leaks through Debug"
@@ -271,7 +276,7 @@ fn chain_settlement_needs_every_piece_and_never_prints_the_key() {
         .unwrap_err()
         .to_string();
     assert!(
-        errs.contains("missing: operator_key, treasury_vault, payout_vault"),
+        errs.contains("USDC needs usdc, treasury_vault and payout_vault; missing: treasury_vault, payout_vault"),
         "{errs}"
     );
 
@@ -402,4 +407,62 @@ fn console_section() {
         "{errs:?}"
     );
     assert!(Config::from_yaml(&good_with("", "console: { dir: d, extra: 1 }"), &env).is_err());
+}
+
+#[test]
+fn several_chains_and_assets_are_configured_and_checked() {
+    let key = format!("0x{}", "22".repeat(32));
+    let a = |n: u8| format!("\"0x{}\"", format!("{n:02x}").repeat(20));
+    let two = format!(
+        "chain:\n  - chain_id: 31337\n    rpc_url: http://127.0.0.1:8545\n    operator_key: \"{key}\"\n    usdc: {}\n    treasury_vault: {}\n    payout_vault: {}\n    topup: {{ min_usd: 2 }}\n    assets:\n      - {{ symbol: USDT, address: {}, transfer: permit2, decimals: 18, treasury_vault: {}, payout_vault: {} }}\n  - chain_id: 31338\n    rpc_url: http://127.0.0.1:8546\n    operator_key: \"{key}\"\n    assets:\n      - {{ symbol: USDT, address: {}, transfer: permit2, treasury_vault: {}, payout_vault: {} }}\n",
+        a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), a(9)
+    );
+    let c = Config::from_yaml(&good_with("", &two), &env).unwrap();
+    assert_eq!(c.chains.len(), 2);
+    assert_eq!(c.chain.as_ref().unwrap().chain_id, 31337);
+    let first = c.chains[0].settlement.as_ref().unwrap();
+    let second = c.chains[1].settlement.as_ref().unwrap();
+    assert_eq!(
+        first
+            .assets
+            .iter()
+            .map(|a| (a.symbol.as_str(), a.decimals))
+            .collect::<Vec<_>>(),
+        [("USDC", 6), ("USDT", 18)]
+    );
+    assert_eq!(first.assets[1].transfer, super::Transfer::Permit2);
+    assert_eq!(second.assets[0].symbol, "USDT");
+    // The first chain's policies govern every chain.
+    assert_eq!(second.topup_min, 2_000_000);
+
+    // Fewer than 6 decimals, a policy on a later chain, a chain listed twice: refused by name.
+    let bad = two.replace("decimals: 18", "decimals: 2").replace(
+        "chain_id: 31338",
+        "chain_id: 31337\n    topup: { min_usd: 5 }",
+    );
+    let errs = Config::from_yaml(&good_with("", &bad), &env)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errs.contains(
+            "chain[0].assets[0].decimals: 2 decimals cannot carry every micro-USD amount exactly"
+        ),
+        "{errs}"
+    );
+    assert!(
+        errs.contains("chain[1].topup: set it on the first chain"),
+        "{errs}"
+    );
+    assert!(
+        errs.contains("chain[1].chain_id: chain 31337 is listed twice"),
+        "{errs}"
+    );
+    let unknown = two.replace("transfer: permit2, decimals", "transfer: permit3, decimals");
+    let errs = Config::from_yaml(&good_with("", &unknown), &env)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errs.contains("\"permit3\" is not eip3009 or permit2"),
+        "{errs}"
+    );
 }

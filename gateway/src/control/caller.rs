@@ -3,7 +3,7 @@
 
 use super::Accounts;
 use crate::identity::{api_key, principal, SiweError, SiweVerifier};
-use crate::money::OnChain;
+use crate::money::{ChainSet, OnChain};
 use crate::wire::ApiError;
 use pingora::proxy::Session;
 use std::time::SystemTime;
@@ -20,10 +20,41 @@ pub fn ledger_error(e: LedgerError) -> ApiError {
 }
 
 impl Accounts {
-    pub fn chain(&self) -> Result<&OnChain, ApiError> {
-        self.chain.as_deref().ok_or_else(|| {
+    pub fn chains(&self) -> Result<&ChainSet, ApiError> {
+        self.chains.as_deref().ok_or_else(|| {
             ApiError::not_found("on-chain settlement (configure the chain: section to enable it)")
         })
+    }
+
+    /// The rail (chain and asset) a request body names with `chain_id` (a number) and `asset`
+    /// (a symbol such as `"USDT"`); either may be left out (the first chain, its first asset).
+    /// 400 naming the configured ones when no rail matches.
+    pub fn rail_of(&self, body: &serde_json::Value) -> Result<&OnChain, ApiError> {
+        let chains = self.chains()?;
+        let chain_id = match body.get("chain_id") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(v) => Some(v.as_u64().ok_or_else(|| {
+                ApiError::validation("chain_id must be a chain id number, e.g. 8453")
+            })?),
+        };
+        let asset = match body.get("asset") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(v) => Some(v.as_str().ok_or_else(|| {
+                ApiError::validation("asset must be a symbol string, e.g. \"USDC\"")
+            })?),
+        };
+        chains
+            .find(chain_id, asset)
+            .map(|r| r.as_ref())
+            .ok_or_else(|| {
+                let known: Vec<String> = chains.all().iter().map(|r| r.describe()).collect();
+                ApiError::validation(format!(
+                    "no asset {} on chain {}; this gateway accepts: {}",
+                    asset.unwrap_or("(first)"),
+                    chain_id.map_or("(first)".into(), |c| c.to_string()),
+                    known.join(", ")
+                ))
+            })
     }
 
     pub fn siwe(&self) -> Result<&SiweVerifier, ApiError> {

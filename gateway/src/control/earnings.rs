@@ -43,11 +43,12 @@ async fn earnings_of(session: &Session, accounts: &Accounts) -> Result<Value, Ap
         .payees
         .iter()
         .cloned()
-        .chain(
-            market
-                .into_iter()
-                .map(|(provider, address)| Payee { provider, address }),
-        )
+        .chain(market.into_iter().map(|(provider, address)| Payee {
+            provider,
+            address,
+            chain_id: None,
+            asset: None,
+        }))
         .filter(|p| p.address == wallet)
         .collect();
     if mine.is_empty() {

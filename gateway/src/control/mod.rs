@@ -41,7 +41,7 @@ pub mod withdraw;
 use crate::identity::{Authenticator, SiweVerifier};
 use crate::market::Market;
 use crate::money::payouts::Payee;
-use crate::money::OnChain;
+use crate::money::ChainSet;
 use crate::rate_limit::RateLimiter;
 use crate::readiness::Readiness;
 use crate::wire::{respond_document, respond_error, respond_json, ApiError};
@@ -127,7 +127,7 @@ pub struct Accounts {
     /// `None` when `server.public_url` / `chain` are not configured.
     pub siwe: Option<Arc<SiweVerifier>>,
     /// `None` when on-chain settlement is not configured.
-    pub chain: Option<Arc<OnChain>>,
+    pub chains: Option<Arc<ChainSet>>,
     /// Providers paid on chain (`providers[].payout_address`), for `GET /provider/earnings`.
     pub payees: Vec<Payee>,
     /// Its per-wallet limits apply once a caller is known ([`caller`]).

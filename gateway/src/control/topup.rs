@@ -2,14 +2,17 @@
 //! reported by its depositor) and `GET /v1/topups/:wallet` (their history).
 //!
 //! A top-up follows x402 (v1 `X-PAYMENT`, v2 `PAYMENT-SIGNATURE`): without a payment the answer
-//! is 402 with the requirements; with one, the header is decoded and verified without I/O, and
-//! [`crate::money::topup::settle`] does the rest; its outcome becomes the answer here.
+//! is 402 listing one offer per accepted asset on every configured chain ([`offers`]); with one,
+//! the header is decoded and verified without I/O against the offer it names, and the offer's
+//! settlement does the rest; its outcome becomes the answer here. A Permit2 payer who has not
+//! approved Permit2 gets 412 `PERMIT2_ALLOWANCE_REQUIRED` (x402's answer for it).
 
 use super::caller::ledger_error;
 use super::Accounts;
 use crate::money::deposits::{self, DepositRefused};
-use crate::money::topup::{self, usdc_text, TopUpRefused};
-use crate::money::OnChain;
+use crate::money::offers::{self, Offer};
+use crate::money::topup::{usdc_text, TopUpRefused};
+use crate::money::{ChainSet, OnChain};
 use crate::wire::{read_json, reply, respond_error, respond_json_with, ApiError};
 use alloy::primitives::TxHash;
 use bytes::Bytes;
@@ -18,13 +21,13 @@ use pingora::proxy::Session;
 use serde_json::{json, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tollgate_billing::{MicroUsdc, Price};
-use tollgate_chain::x402::{self, ExactRequirements, PaymentError};
+use tollgate_chain::x402::{self, PaymentError};
 use tollgate_chain::ChainError;
 
 /// `POST /v1/topup {"amount": 5}` (USD).
 pub async fn topup(session: &mut Session, accounts: &Accounts) -> pingora::Result<()> {
-    let answer = match accounts.chain() {
-        Ok(chain) => topup_answer(session, accounts, chain).await,
+    let answer = match accounts.chains() {
+        Ok(chains) => topup_answer(session, accounts, chains).await,
         Err(e) => Err(e),
     };
     match answer {
@@ -49,17 +52,26 @@ struct Answer {
     headers: Vec<(&'static str, String)>,
 }
 
-/// 402 with the requirements: the v1 body plus the v2 `PAYMENT-REQUIRED` header. `code` is the
-/// machine-readable reason (x402's `invalidReason` when a payment was refused).
-fn payment_required(
-    chain: &OnChain,
-    req: &ExactRequirements,
-    code: &'static str,
-    message: &str,
-) -> ApiError {
-    let v1 = x402::payment_required_v1(message, vec![req.to_v1(&chain.token)]);
-    let v2 = x402::payment_required_v2(message, req.resource_info(), vec![req.to_v2(&chain.token)]);
-    let mut e = ApiError::new(402, code, message);
+/// 402 (or `status`) with every offer: the v1 body plus the v2 `PAYMENT-REQUIRED` header.
+/// `code` is the machine-readable reason (x402's `invalidReason` when a payment was refused).
+fn payment_required(offers: &[Offer], status: u16, code: &'static str, message: &str) -> ApiError {
+    let v1 = x402::payment_required_v1(
+        message,
+        offers
+            .iter()
+            .map(|o| o.requirements.to_v1_with(o.rail.extra()))
+            .collect(),
+    );
+    let resource = offers[0].requirements.resource_info();
+    let v2 = x402::payment_required_v2(
+        message,
+        resource,
+        offers
+            .iter()
+            .map(|o| o.requirements.to_v2_with(o.rail.extra()))
+            .collect(),
+    );
+    let mut e = ApiError::new(status, code, message);
     e.x402 = Some(Box::new(
         serde_json::to_value(&v1).expect("x402 types serialize"),
     ));
@@ -72,7 +84,7 @@ fn payment_required(
 async fn topup_answer(
     session: &mut Session,
     accounts: &Accounts,
-    chain: &OnChain,
+    chains: &ChainSet,
 ) -> Result<Answer, ApiError> {
     let header = |name: &str| {
         session
@@ -84,12 +96,12 @@ async fn topup_answer(
     };
     let payment = header("x-payment").or_else(|| header("payment-signature"));
     let body = read_json(session).await?;
-    let amount = topup_amount(&body, chain)?;
-    let req = topup::requirements(chain, amount);
+    let amount = topup_amount(&body, chains.default_rail())?;
+    let offers = offers::offers(chains, amount);
     let Some(payment) = payment else {
         return Err(payment_required(
-            chain,
-            &req,
+            &offers,
+            402,
             "PAYMENT_REQUIRED",
             "X-PAYMENT header is required",
         ));
@@ -100,9 +112,9 @@ async fn topup_answer(
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs();
-    let verified = match x402::verify_exact_payment(&payload, &req, &chain.token, now) {
-        Ok(v) => v,
-        Err(e @ PaymentError::DomainMismatch(_)) => {
+    let (offer, verified) = match offers::verify(&offers, &payload, now) {
+        Ok(found) => found,
+        Err((_, e @ PaymentError::DomainMismatch(_))) => {
             log::error!("x402 configuration error: {e}");
             return Err(ApiError::new(
                 500,
@@ -110,9 +122,12 @@ async fn topup_answer(
                 "payment configuration error",
             ));
         }
-        Err(e) => return Err(payment_required(chain, &req, e.reason(), &e.to_string())),
+        Err((offer, e)) => {
+            let code = offer.map_or(e.reason(), |o| offers::reason(&o.rail, &e));
+            return Err(payment_required(&offers, 402, code, &e.to_string()));
+        }
     };
-    match topup::settle(&accounts.ledger, chain, &verified, amount).await {
+    match offers::settle(&accounts.ledger, offer, &verified, amount).await {
         Ok(done) => {
             let settled = x402::SettlementResponse::success(
                 done.tx_hash,
@@ -132,12 +147,21 @@ async fn topup_answer(
                     "credited_usdc": done.credited,
                     "balance_usdc": done.balance,
                     "tx_hash": format!("{:#x}", done.tx_hash),
+                    "chain_id": offer.rail.chain_id,
+                    "asset": offer.rail.symbol,
                 }),
                 headers: vec![(header, settled)],
             })
         }
         Err(TopUpRefused::Payment { code, message }) => {
-            Err(payment_required(chain, &req, code, &message))
+            Err(payment_required(&offers, 402, code, &message))
+        }
+        Err(TopUpRefused::AllowanceRequired { message }) => {
+            let mut e = payment_required(&offers, 412, "PERMIT2_ALLOWANCE_REQUIRED", &message);
+            if let Some(body) = e.x402.as_mut() {
+                body["invalidReason"] = json!("permit2_allowance_required");
+            }
+            Err(e)
         }
         Err(refused) => Err(refusal(refused)),
     }
@@ -147,6 +171,9 @@ async fn topup_answer(
 fn refusal(refused: TopUpRefused) -> ApiError {
     match refused {
         TopUpRefused::Payment { code, message } => ApiError::new(402, code, message),
+        TopUpRefused::AllowanceRequired { message } => {
+            ApiError::new(412, "PERMIT2_ALLOWANCE_REQUIRED", message)
+        }
         TopUpRefused::InProgress => ApiError::new(
             409,
             "PAYMENT_IN_PROGRESS",
@@ -212,7 +239,7 @@ fn topup_amount(body: &Value, chain: &OnChain) -> Result<MicroUsdc, ApiError> {
 /// transaction to its buyer, once (idempotent on tx hash + log index).
 pub async fn deposit(session: &mut Session, accounts: &Accounts) -> pingora::Result<()> {
     let result = async {
-        let chain = accounts.chain()?;
+        let chains = accounts.chains()?;
         let body = read_json(session).await?;
         let field = |k: &str| body.get(k).and_then(Value::as_str);
         let caller = match (field("message"), field("signature")) {
@@ -228,7 +255,19 @@ pub async fn deposit(session: &mut Session, accounts: &Accounts) -> pingora::Res
             .ok_or_else(|| {
                 ApiError::validation("tx_hash must be a 0x-prefixed 32-byte hex hash")
             })?;
-        let done = deposits::credit_reported(&accounts.ledger, chain, tx_hash, &caller)
+        // The vaults of the chain named (`chain_id`, default the first), or of one asset there.
+        let rails: Vec<&OnChain> = if body.get("asset").is_some() {
+            vec![accounts.rail_of(&body)?]
+        } else {
+            let chain_id = accounts.rail_of(&body)?.chain_id;
+            chains
+                .all()
+                .iter()
+                .filter(|r| r.chain_id == chain_id)
+                .map(|r| r.as_ref())
+                .collect()
+        };
+        let done = deposits::credit_reported(&accounts.ledger, &rails, tx_hash, &caller)
             .await
             .map_err(|e| match e {
                 DepositRefused::Chain(e) => chain_error(e),

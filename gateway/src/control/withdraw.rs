@@ -1,5 +1,7 @@
-//! `POST /v1/withdraw` `{"message","signature","amount"}` (SIWE in the body): `amount` in USD
-//! (a JSON number or decimal string, at most 6 decimals: `5` is $5, like `POST /v1/topup`).
+//! `POST /v1/withdraw` `{"message","signature","amount","chain_id"?,"asset"?}` (SIWE in the
+//! body): `amount` in USD (a JSON number or decimal string, at most 6 decimals: `5` is $5, like
+//! `POST /v1/topup`), paid in the asset and on the chain named (default: the first chain, its
+//! first asset), at most what that chain's vault holds (409 `VAULT_SHORT` otherwise).
 //!
 //! Answers: 200 `{"withdrawal_id","status":"paid","amount_usdc","tx_hash","balance_usdc"}`;
 //! 202 the same with `"status":"pending"` (sent, not confirmed; settled by the reconciler);
@@ -10,7 +12,7 @@
 use super::caller::ledger_error;
 use super::Accounts;
 use crate::money::withdrawals::{self, WithdrawRefused, Withdrawn};
-use crate::money::OnChain;
+use crate::money::ChainSet;
 use crate::wire::{read_json, reply, ApiError};
 use pingora::proxy::Session;
 use serde_json::{json, Value};
@@ -24,8 +26,8 @@ pub async fn withdraw(session: &mut Session, accounts: &Accounts) -> pingora::Re
 }
 
 /// On-chain settlement, or the 404 that says it is not configured.
-pub fn settlement(accounts: &Accounts) -> Result<&OnChain, ApiError> {
-    accounts.chain.as_deref().ok_or_else(|| {
+pub fn settlement(accounts: &Accounts) -> Result<&ChainSet, ApiError> {
+    accounts.chains.as_deref().ok_or_else(|| {
         ApiError::new(
             404,
             "NOT_FOUND",
@@ -59,8 +61,9 @@ pub fn usd_amount(v: Option<&Value>) -> Result<MicroUsdc, ApiError> {
 
 async fn answer(session: &mut Session, accounts: &Accounts) -> Result<(u16, Value), ApiError> {
     let body = read_json(session).await;
-    let chain = settlement(accounts)?;
+    settlement(accounts)?;
     let body = body?;
+    let chain = accounts.rail_of(&body)?;
     accounts.siwe()?;
     let field = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or("");
     let wallet = accounts
@@ -109,6 +112,13 @@ async fn answer(session: &mut Session, accounts: &Accounts) -> Result<(u16, Valu
                 ),
             ));
         }
+        Err(WithdrawRefused::VaultShort { available, rail }) => {
+            return Err(ApiError::new(
+                409,
+                "VAULT_SHORT",
+                format!("The {rail} vault can pay out {available} micro-USD now; withdraw less, or on another chain or asset"),
+            ))
+        }
         Err(WithdrawRefused::Ledger(e)) => return Err(ledger_error(e)),
     };
     let (status, state, tx, why) = match done.state {
@@ -121,6 +131,8 @@ async fn answer(session: &mut Session, accounts: &Accounts) -> Result<(u16, Valu
         "amount_usdc": done.amount,
         "tx_hash": tx,
         "balance_usdc": done.balance,
+        "chain_id": chain.chain_id,
+        "asset": chain.symbol,
     });
     if let Some(why) = why {
         v["message"] = json!(format!(

@@ -52,7 +52,8 @@ pub enum SiweError {
     },
     ChainId {
         got: u64,
-        want: u64,
+        /// The configured chain ids.
+        want: Vec<u64>,
     },
     IssuedTooLongAgo {
         max_age_secs: u64,
@@ -85,7 +86,7 @@ impl std::fmt::Display for SiweError {
             SiweError::ChainId { got, want } => {
                 write!(
                     f,
-                    "SIWE chain id {got} is not this gateway's chain ({want})"
+                    "SIWE chain id {got} is not one of this gateway's chains ({want:?})"
                 )
             }
             SiweError::IssuedTooLongAgo { max_age_secs } => write!(
@@ -237,10 +238,10 @@ impl SiweVerifier {
                 want: p.origin.clone(),
             });
         }
-        if msg.chain_id != p.chain_id {
+        if !p.chain_ids.contains(&msg.chain_id) {
             return Err(SiweError::ChainId {
                 got: msg.chain_id,
-                want: p.chain_id,
+                want: p.chain_ids.clone(),
             });
         }
         let now_ms = now

@@ -2,7 +2,7 @@
 //! `chain.payouts.schedule` (first at start-up) when it is set.
 
 use crate::money::payouts::{self, Payee, Scope};
-use crate::money::OnChain;
+use crate::money::ChainSet;
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
@@ -17,15 +17,15 @@ const RECONCILE_EVERY: Duration = Duration::from_secs(60);
 /// `chain.payouts.schedule` (first at start-up) when it is set.
 pub struct ChainJobs {
     pub ledger: Ledger,
-    pub chain: Arc<OnChain>,
+    pub chains: Arc<ChainSet>,
     pub payees: Vec<Payee>,
 }
 
 #[async_trait]
 impl BackgroundService for ChainJobs {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        let chain = &self.chain;
-        let schedule = chain.settings.payout_schedule;
+        let chains = &self.chains;
+        let schedule = chains.default_rail().settings.payout_schedule;
         let tick = schedule.map_or(RECONCILE_EVERY, |s| s.min(RECONCILE_EVERY));
         let mut last_payouts: Option<Instant> = None;
         loop {
@@ -36,7 +36,7 @@ impl BackgroundService for ChainJobs {
             } else {
                 Scope::Withdrawals
             };
-            match payouts::run(&self.ledger, chain, &self.payees, scope, Duration::ZERO).await {
+            match payouts::run(&self.ledger, chains, &self.payees, scope, Duration::ZERO).await {
                 Ok(r) => {
                     let text = r.render();
                     let quiet = r.paid.is_empty()

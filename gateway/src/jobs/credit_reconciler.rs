@@ -11,13 +11,18 @@
 //!   could live → failed (nothing moved); unused and young → wait;
 //! - an x402 top-up credited but not yet counted by the vault → `recordTopUp`;
 //! - a deposit `pending` (crash between insert and credit) → its `Deposited` log is read again
-//!   and credited.
+//!   and credited;
+//! - a Permit2 top-up `pending` → [`crate::money::topup_permit2::reconcile_pending`] (the same
+//!   decisions on Permit2's nonce and the proxy settlement that used it).
+//!
+//! Each row is finished on the rail (chain and asset) it names.
 //!
 //! Runs at start-up and then periodically ([`CreditReconciler`]); every action is idempotent.
 
 use crate::money::ids::{parse_deposit_id, parse_topup_id};
 use crate::money::topup::{credit_transfer, record_top_up, TopUpRefused, LOOKBACK_BLOCKS};
-use crate::money::OnChain;
+use crate::money::topup_permit2;
+use crate::money::{ChainSet, Method, OnChain};
 use alloy::primitives::B256;
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
@@ -38,18 +43,36 @@ pub struct Reconciled {
     pub waiting: usize,
 }
 
-pub async fn reconcile(ledger: &Ledger, chain: &OnChain) -> Result<Reconciled, String> {
+pub async fn reconcile(ledger: &Ledger, chains: &ChainSet) -> Result<Reconciled, String> {
     let mut done = Reconciled::default();
     let rows = ledger
         .unfinished_credits()
         .await
         .map_err(|e| e.to_string())?;
     for (row, vault_recorded, age_secs) in rows {
+        let Some(chain) = chains.for_row(row.chain_id, row.asset.as_deref()) else {
+            log::warn!(
+                "reconciling {}: its chain and asset are not configured",
+                row.id
+            );
+            done.waiting += 1;
+            continue;
+        };
+        let permit2 = chain.method == Method::Permit2;
         let outcome = match (row.kind.as_str(), row.status.as_str()) {
             ("deposit", "pending") => pending_deposit(ledger, chain, &row, &mut done).await,
             ("x402", "credited") if !vault_recorded => record(ledger, chain, &row)
                 .await
                 .map(|_| done.recorded += 1),
+            ("x402", "pending") if permit2 => {
+                topup_permit2::reconcile_pending(ledger, chain, &row, age_secs)
+                    .await
+                    .map(|r| match r {
+                        topup_permit2::Reconciled::Credited => done.credited += 1,
+                        topup_permit2::Reconciled::Failed => done.failed += 1,
+                        topup_permit2::Reconciled::Waiting => done.waiting += 1,
+                    })
+            }
             ("x402", "pending") => pending_topup(ledger, chain, &row, age_secs, &mut done).await,
             _ => Ok(()),
         };
@@ -62,7 +85,7 @@ pub async fn reconcile(ledger: &Ledger, chain: &OnChain) -> Result<Reconciled, S
 
 async fn record(ledger: &Ledger, chain: &OnChain, row: &ChainCredit) -> Result<(), String> {
     let (payer, _) = parse_topup_id(&row.id).ok_or("unparsable id")?;
-    record_top_up(chain, &row.id, payer, row.amount_usdc)
+    record_top_up(chain, &row.id, payer, chain.units(row.amount_usdc))
         .await
         .map_err(|e| e.to_string())?;
     ledger
@@ -88,7 +111,7 @@ async fn pending_deposit(
         .iter()
         .find(|d| d.position == index)
         .ok_or("the deposit's log is not in its transaction")?;
-    let amount = i64::try_from(d.amount).map_err(|e| e.to_string())?;
+    let amount = chain.micro(d.amount);
     ledger
         .credit_moved(
             &row.id,
@@ -114,7 +137,7 @@ async fn credit_from(
     let (payer, nonce) = parse_topup_id(&row.id).ok_or("unparsable id")?;
     let client = chain.client().await.map_err(|e| e.to_string())?;
     let moved = match client
-        .authorized_transfer_in(tx, chain.usdc, payer, nonce, chain.settings.confirmations)
+        .authorized_transfer_in(tx, chain.asset, payer, nonce, chain.settings.confirmations)
         .await
     {
         Ok(m) => m,
@@ -145,7 +168,7 @@ async fn pending_topup(
         let hash = B256::from_str(tx).map_err(|e| e.to_string())?;
         if let Some(receipt) = client.receipt(hash).await.map_err(|e| e.to_string())? {
             let (payer, nonce) = parse_topup_id(&row.id).ok_or("unparsable id")?;
-            let ours = authorized_transfer(&receipt, chain.usdc, payer, nonce).is_some();
+            let ours = authorized_transfer(&receipt, chain.asset, payer, nonce).is_some();
             if ours && credit_from(ledger, chain, row, hash, done).await? {
                 return Ok(());
             }
@@ -165,12 +188,12 @@ async fn pending_topup(
     }
     let (payer, nonce) = parse_topup_id(&row.id).ok_or("unparsable id")?;
     let used = client
-        .authorization_state(chain.usdc, payer, nonce)
+        .authorization_state(chain.asset, payer, nonce)
         .await
         .map_err(|e| e.to_string())?;
     if used {
         let by = client
-            .authorization_used_by(chain.usdc, payer, nonce, LOOKBACK_BLOCKS)
+            .authorization_used_by(chain.asset, payer, nonce, LOOKBACK_BLOCKS)
             .await
             .map_err(|e| e.to_string())?;
         if let Some(tx) = by {
@@ -204,7 +227,7 @@ async fn pending_topup(
 /// Runs [`reconcile`] at start-up and every `every`.
 pub struct CreditReconciler {
     pub ledger: Ledger,
-    pub chain: Arc<OnChain>,
+    pub chains: Arc<ChainSet>,
     pub every: Duration,
 }
 
@@ -212,7 +235,7 @@ pub struct CreditReconciler {
 impl BackgroundService for CreditReconciler {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         loop {
-            match reconcile(&self.ledger, &self.chain).await {
+            match reconcile(&self.ledger, &self.chains).await {
                 Ok(r) if r != Reconciled::default() => {
                     log::info!("chain credits reconciled: {r:?}")
                 }

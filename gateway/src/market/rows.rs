@@ -88,6 +88,8 @@ pub fn provider(
         api_key: Secret::new(api_key),
         priority: up.priority.max(0) as u32,
         payout_address: Some(up.owner.clone()),
+        payout_chain_id: None,
+        payout_asset: None,
         owner: Some(up.owner.clone()),
         models,
     })

@@ -45,26 +45,56 @@ impl From<LedgerError> for DepositRefused {
     }
 }
 
-/// Credit `caller`'s `Deposited` logs in `tx_hash` (logs of other wallets are left to them).
+/// Credit `caller`'s `Deposited` logs in `tx_hash`, emitted by the vault of any of `rails`
+/// (the assets of one chain); logs of other wallets are left to them.
 pub async fn credit_reported(
     ledger: &Ledger,
-    chain: &OnChain,
+    rails: &[&OnChain],
     tx_hash: TxHash,
     caller: &str,
 ) -> Result<DepositCredited, DepositRefused> {
-    let client = chain.client().await.map_err(DepositRefused::Chain)?;
-    let found = client
-        .find_deposit(chain.treasury_vault, tx_hash, chain.settings.confirmations)
-        .await
-        .map_err(DepositRefused::Chain)?;
-    let mine: Vec<_> = found
-        .iter()
-        .filter(|d| format!("{:#x}", d.buyer) == caller)
-        .collect();
-    if mine.is_empty() {
-        return Err(DepositRefused::NotYours);
+    let mut done: Option<DepositCredited> = None;
+    let mut anyone = false;
+    let mut not_found = None;
+    for chain in rails {
+        let client = chain.client().await.map_err(DepositRefused::Chain)?;
+        let found = match client
+            .find_deposit(chain.treasury_vault, tx_hash, chain.settings.confirmations)
+            .await
+        {
+            Ok(f) => f,
+            Err(e @ ChainError::NotFromVault { .. }) => {
+                not_found = Some(e);
+                continue;
+            }
+            Err(e) => return Err(DepositRefused::Chain(e)),
+        };
+        anyone = true;
+        let mine: Vec<_> = found
+            .iter()
+            .filter(|d| format!("{:#x}", d.buyer) == caller)
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let r = credit_logs(ledger, chain, &mine).await?;
+        done = Some(match done {
+            None => r,
+            Some(mut d) => {
+                d.credited += r.credited;
+                d.balance = r.balance;
+                d.logs.extend(r.logs);
+                d
+            }
+        });
     }
-    credit_logs(ledger, chain, &mine).await
+    match (done, anyone) {
+        (Some(d), _) => Ok(d),
+        (None, true) => Err(DepositRefused::NotYours),
+        (None, false) => Err(DepositRefused::Chain(
+            not_found.unwrap_or(ChainError::TxNotFound(tx_hash)),
+        )),
+    }
 }
 
 /// Credit `Deposited` logs read from their transaction's receipt (deep enough already), each
@@ -80,11 +110,20 @@ pub async fn credit_logs(
         logs: Vec::new(),
     };
     for d in logs {
-        let amount = i64::try_from(d.amount).map_err(|_| DepositRefused::OutOfRange)?;
+        let amount = chain.micro(d.amount);
+        if amount <= 0 || amount == MicroUsdc::MAX {
+            return Err(DepositRefused::OutOfRange);
+        }
         let id = ids::deposit_id(chain, d.tx_hash, d.position);
         let wallet = format!("{:#x}", d.buyer);
         let r = ledger
-            .credit_deposit(&id, &wallet, amount, &format!("{:#x}", d.tx_hash))
+            .credit_deposit(
+                &id,
+                &wallet,
+                amount,
+                &format!("{:#x}", d.tx_hash),
+                &chain.rail(),
+            )
             .await?;
         if r.applied {
             done.credited += amount;

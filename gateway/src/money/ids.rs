@@ -5,18 +5,27 @@
 use super::onchain::OnChain;
 use alloy_primitives::{keccak256, Address, TxHash, B256};
 
-/// An x402 top-up: the token's own identity of the authorization
-/// (`x402:<chain>:<token>:<payer>:<nonce>`); an EIP-3009 nonce moves money at most once.
+/// An x402 top-up: the chain's own identity of the authorization. EIP-3009:
+/// `x402:<chain>:<token>:<payer>:<nonce>` (the token moves a nonce at most once); Permit2:
+/// `permit2:<chain>:<token>:<payer>:<nonce as 32 bytes>` (Permit2 spends a payer's nonce at
+/// most once, whatever the token).
 pub fn topup_id(chain: &OnChain, payer: Address, nonce: B256) -> String {
+    let prefix = match chain.method {
+        super::onchain::Method::Eip3009(_) => "x402",
+        super::onchain::Method::Permit2 => "permit2",
+    };
     format!(
-        "x402:{}:{:#x}:{payer:#x}:{nonce:#x}",
-        chain.chain_id, chain.usdc
+        "{prefix}:{}:{:#x}:{payer:#x}:{nonce:#x}",
+        chain.chain_id, chain.asset
     )
 }
 
-/// `(payer, nonce)` of a [`topup_id`].
+/// `(payer, nonce)` of a [`topup_id`] (either method).
 pub fn parse_topup_id(id: &str) -> Option<(Address, B256)> {
-    let mut parts = id.strip_prefix("x402:")?.split(':');
+    let rest = id
+        .strip_prefix("x402:")
+        .or_else(|| id.strip_prefix("permit2:"))?;
+    let mut parts = rest.split(':');
     let (_chain, _token) = (parts.next()?, parts.next()?);
     let payer = parts.next()?.parse().ok()?;
     let nonce = parts.next()?.parse().ok()?;
@@ -76,6 +85,8 @@ mod tests {
             Address::repeat_byte(9)
         );
         assert_eq!(parse_topup_id(&id), Some((payer, nonce)));
+        let p2 = id.replacen("x402:", "permit2:", 1);
+        assert_eq!(parse_topup_id(&p2), Some((payer, nonce)));
         assert_eq!(parse_topup_id("deposit:1:0xab:0"), None);
         assert_eq!(parse_topup_id(&format!("{id}:extra")), None);
         let tx = TxHash::repeat_byte(0x22);

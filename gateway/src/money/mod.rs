@@ -4,9 +4,11 @@
 //!
 //! | module | job |
 //! | --- | --- |
-//! | [`onchain`] | [`OnChain`]: the configured contracts and the operator's lazily connected client |
+//! | [`onchain`] | [`ChainSet`]: one [`OnChain`] per accepted asset on each chain (token, method, vaults), sharing the chain's lazily connected operator client; micro-USD ↔ token units |
 //! | [`ids`] | every id that names what moved (top-up, deposit, payout batch, withdrawal), built once |
+//! | [`offers`] | a top-up's x402 offers (one per asset on every chain), the offer a payment names, its verification and settlement |
 //! | [`topup`] | x402 top-ups: settle a verified EIP-3009 authorization, credit it once |
+//! | [`topup_permit2`] | x402 top-ups through Permit2 (any ERC-20): settle, credit once, 412 without the allowance |
 //! | [`deposits`] | TreasuryVault deposits: verify from the receipt, credit each log once |
 //! | [`withdrawals`] | buyer withdrawals and their reconciliation |
 //! | [`payouts`] | the provider payout engine (one run, cancel) |
@@ -14,10 +16,12 @@
 
 pub mod deposits;
 pub mod ids;
+pub mod offers;
 pub mod onchain;
 pub mod payouts;
 pub mod solvency;
 pub mod topup;
+pub mod topup_permit2;
 pub mod withdrawals;
 
-pub use onchain::{ChainReader, OnChain};
+pub use onchain::{ChainReader, ChainSet, Method, OnChain};

@@ -3,7 +3,8 @@
 //! whose outcome a request could not learn (`super::withdrawals::reconcile`).
 //!
 //! One run, under a fleet-wide Postgres advisory lock (a second run at the same time does
-//! nothing):
+//! nothing), for each rail (asset on a chain, [`ChainSet`]) in turn — a chain that cannot be
+//! reached is reported and the others still run:
 //! 1. withdrawals `pending` for longer than a request can take: executed on chain → `paid`;
 //!    not executed and no transaction of ours can still carry it → `failed` + reversal;
 //! 2. `pending` payouts: executed on chain → `paid`; otherwise sent again below (the
@@ -17,7 +18,7 @@
 //! A payout nobody wants to retry is given up with `tollgate payouts cancel BATCH`: only when
 //! the batch has not executed and no transaction of ours can still execute it.
 
-use super::onchain::OnChain;
+use super::onchain::{ChainSet, OnChain};
 use super::{ids, withdrawals};
 use crate::config::Config;
 use alloy_primitives::{Address, TxHash, B256, U256};
@@ -33,6 +34,9 @@ pub struct Payee {
     pub provider: String,
     /// Lower-case 0x address.
     pub address: String,
+    /// The chain and asset (symbol) it chose (`None`: the first chain, its first asset).
+    pub chain_id: Option<u64>,
+    pub asset: Option<String>,
 }
 
 /// The configured providers with a `payout_address`.
@@ -44,6 +48,8 @@ pub fn payees(config: &Config) -> Vec<Payee> {
             Some(Payee {
                 provider: p.id.clone(),
                 address: p.payout_address.clone()?,
+                chain_id: p.payout_chain_id,
+                asset: p.payout_asset.clone(),
             })
         })
         .collect()
@@ -62,6 +68,8 @@ pub struct RunReport {
     pub withdrawals_paid: Vec<String>,
     pub withdrawals_reversed: Vec<String>,
     pub withdrawals_pending: Vec<String>,
+    /// Rails whose chain could not be reached this run (nothing done there).
+    pub unreachable: Vec<String>,
 }
 
 impl RunReport {
@@ -88,6 +96,9 @@ impl RunReport {
                 p.amount_usdc, p.to_address, p.provider, p.batch_id
             );
         }
+        for why in &self.unreachable {
+            let _ = writeln!(s, "UNREACHABLE {why}");
+        }
         for (provider, why) in &self.skipped {
             let _ = writeln!(s, "no payout for {provider}: {why}");
         }
@@ -105,7 +116,10 @@ impl RunReport {
 
     /// Nothing left for a later run.
     pub fn settled(&self) -> bool {
-        !self.busy && self.pending.is_empty() && self.withdrawals_pending.is_empty()
+        !self.busy
+            && self.pending.is_empty()
+            && self.withdrawals_pending.is_empty()
+            && self.unreachable.is_empty()
     }
 }
 
@@ -137,50 +151,110 @@ async fn lock(ledger: &Ledger, wait: Duration) -> Result<Option<JobLock>, String
 }
 
 /// One run (see the module docs), waiting up to `wait` for the fleet-wide lock. Errors only
-/// when it could not start (database or chain unreachable); per-payout problems are in the
-/// report.
+/// when it could not start (database unreachable); per-rail and per-payout problems are in
+/// the report.
 pub async fn run(
     ledger: &Ledger,
-    chain: &OnChain,
+    chains: &ChainSet,
     payees: &[Payee],
     scope: Scope,
     wait: Duration,
 ) -> Result<RunReport, String> {
     let mut report = RunReport::default();
-    if scope == Scope::Withdrawals
-        && ledger
-            .stale_withdrawals(withdrawals::grace(chain))
+    if scope == Scope::Withdrawals {
+        let shortest = chains
+            .all()
+            .iter()
+            .map(|r| withdrawals::grace(r))
+            .min()
+            .unwrap_or_default();
+        if ledger
+            .stale_withdrawals(shortest)
             .await
             .map_err(|e| e.to_string())?
             .is_empty()
-    {
-        // The common case: nothing to do, no lock, no chain connection.
-        return Ok(report);
+        {
+            // The common case: nothing to do, no lock, no chain connection.
+            return Ok(report);
+        }
     }
     let Some(_lock) = lock(ledger, wait).await? else {
         report.busy = true;
         return Ok(report);
     };
-    let client = chain
-        .client()
-        .await
-        .map_err(|e| format!("chain unreachable: {e}"))?;
+    // Marketplace upstreams are paid to the wallet that listed them, on the default rail.
+    let market = ledger.market_owners().await.map_err(|e| e.to_string())?;
+    let listed = market
+        .into_iter()
+        .filter(|(id, _)| !payees.iter().any(|p| &p.provider == id))
+        .map(|(provider, address)| Payee {
+            provider,
+            address,
+            chain_id: None,
+            asset: None,
+        });
+    let payees: Vec<Payee> = payees.iter().cloned().chain(listed).collect();
+    for p in &payees {
+        if chains.find(p.chain_id, p.asset.as_deref()).is_none() {
+            report.skipped.push((
+                p.provider.clone(),
+                format!(
+                    "payouts in {} on chain {:?} are not configured here",
+                    p.asset.as_deref().unwrap_or("the first asset"),
+                    p.chain_id
+                ),
+            ));
+        }
+    }
+    for rail in chains.all() {
+        let client = match rail.client().await {
+            Ok(c) => c,
+            Err(e) => {
+                report.unreachable.push(format!("{}: {e}", rail.describe()));
+                continue;
+            }
+        };
+        let mine: Vec<&Payee> = payees
+            .iter()
+            .filter(|p| {
+                chains
+                    .find(p.chain_id, p.asset.as_deref())
+                    .is_some_and(|r| std::ptr::eq(r.as_ref(), rail.as_ref()))
+            })
+            .collect();
+        run_rail(ledger, chains, rail, client, &mine, scope, &mut report).await?;
+    }
+    Ok(report)
+}
 
+/// One rail's part of a run.
+async fn run_rail(
+    ledger: &Ledger,
+    chains: &ChainSet,
+    chain: &OnChain,
+    client: &ChainClient,
+    payees: &[&Payee],
+    scope: Scope,
+    report: &mut RunReport,
+) -> Result<(), String> {
     let mut w = withdrawals::Reconciled::default();
-    let reconciled = withdrawals::reconcile(ledger, chain, client, &mut w).await;
-    report.withdrawals_paid = w.paid;
-    report.withdrawals_reversed = w.reversed;
-    report.withdrawals_pending = w.pending;
+    let reconciled = withdrawals::reconcile(ledger, chains, chain, client, &mut w).await;
+    report.withdrawals_paid.extend(w.paid);
+    report.withdrawals_reversed.extend(w.reversed);
+    report.withdrawals_pending.extend(w.pending);
     reconciled?;
     if scope == Scope::Withdrawals {
-        return Ok(report);
+        return Ok(());
     }
 
     let mut to_send = Vec::new();
     for p in ledger.pending_payouts().await.map_err(|e| e.to_string())? {
+        if !chains.owns(chain, p.chain_id, p.asset.as_deref()) {
+            continue;
+        }
         let id = parse_b256(&p.batch_id)?;
         match client.executed_batch(chain.payout_vault, id).await {
-            Ok(true) => finish_paid(ledger, p, None, &mut report).await?,
+            Ok(true) => finish_paid(ledger, p, None, report).await?,
             Ok(false) => to_send.push(p),
             Err(e) => report
                 .pending
@@ -188,14 +262,7 @@ pub async fn run(
         }
     }
 
-    // Marketplace upstreams are paid to the wallet that listed them.
-    let market = ledger.market_owners().await.map_err(|e| e.to_string())?;
-    let listed = market
-        .into_iter()
-        .filter(|(id, _)| !payees.iter().any(|p| &p.provider == id))
-        .map(|(provider, address)| Payee { provider, address });
-    let payees: Vec<Payee> = payees.iter().cloned().chain(listed).collect();
-    for payee in &payees {
+    for payee in payees {
         let opened = ledger
             .open_payout(
                 &payee.provider,
@@ -203,16 +270,18 @@ pub async fn run(
                 chain.settings.payout_threshold,
                 chain.settings.payout_min_interval,
                 |seq| format!("{:#x}", ids::payout_batch_id(chain, &payee.provider, seq)),
+                &chain.rail(),
             )
             .await;
         match opened {
             Ok(Ok(p)) => {
                 log::info!(
-                    "payout {} opened: {} micro-USDC of {} to {}",
+                    "payout {} opened: {} micro-USD of {} to {} in {}",
                     p.batch_id,
                     p.amount_usdc,
                     p.provider,
-                    p.to_address
+                    p.to_address,
+                    chain.describe()
                 );
                 to_send.push(p);
             }
@@ -236,17 +305,14 @@ pub async fn run(
         }
     }
     if to_send.is_empty() {
-        return Ok(report);
+        return Ok(());
     }
 
     // The PayoutVault pays from its own balance: top it up from the pool by what it lacks
     // (an earlier top-up whose payout did not happen is used, never repeated).
-    let need: U256 = to_send
-        .iter()
-        .map(|p| U256::from(p.amount_usdc as u64))
-        .sum();
+    let need: U256 = to_send.iter().map(|p| chain.units(p.amount_usdc)).sum();
     let mut funding_error = None;
-    match client.token_balance(chain.usdc, chain.payout_vault).await {
+    match client.token_balance(chain.asset, chain.payout_vault).await {
         Ok(have) if have < need => {
             if let Err(e) = client
                 .fund_payout_vault(chain.treasury_vault, need - have)
@@ -261,17 +327,9 @@ pub async fn run(
     }
 
     for p in to_send {
-        send_payout(
-            ledger,
-            chain,
-            client,
-            p,
-            funding_error.as_deref(),
-            &mut report,
-        )
-        .await?;
+        send_payout(ledger, chain, client, p, funding_error.as_deref(), report).await?;
     }
-    Ok(report)
+    Ok(())
 }
 
 async fn send_payout(
@@ -284,7 +342,7 @@ async fn send_payout(
 ) -> Result<(), String> {
     let id = parse_b256(&p.batch_id)?;
     let to = Address::from_str(&p.to_address).map_err(|e| format!("payout {}: {e}", p.batch_id))?;
-    let amount = U256::from(p.amount_usdc as u64);
+    let amount = chain.units(p.amount_usdc);
     let db = |e: tollgate_billing::ledger::LedgerError| e.to_string();
     match client.payout(chain.payout_vault, to, amount, id).await {
         Ok(tx) => finish_paid(ledger, p, Some(tx), report).await,
@@ -353,7 +411,7 @@ fn parse_b256(s: &str) -> Result<B256, String> {
 /// `tollgate payouts cancel`: give up a pending payout that has not executed and cannot.
 pub async fn cancel(
     ledger: &Ledger,
-    chain: &OnChain,
+    chains: &ChainSet,
     batch: &str,
     reason: &str,
 ) -> Result<String, String> {
@@ -368,6 +426,9 @@ pub async fn cancel(
     if p.status != "pending" {
         return Err(format!("payout {batch} is {}, not pending", p.status));
     }
+    let chain = chains
+        .for_row(p.chain_id, p.asset.as_deref())
+        .ok_or_else(|| format!("payout {batch} is on a chain or asset no longer configured"))?;
     let client = chain
         .client()
         .await

@@ -1,32 +1,36 @@
-//! Solvency, checked against the chain: the USDC the vaults hold must cover everything the
-//! ledger owes, and every credited top-up and deposit must match an on-chain transfer of
-//! exactly that value to the vault.
+//! Solvency, checked against the chain: the tokens the vaults hold, on every chain and in every
+//! asset, must cover everything the ledger owes, and every credited top-up and deposit must
+//! match an on-chain transfer of exactly that value to the vault of its chain and asset.
 //!
-//! - **Reserves** = the TreasuryVault's USDC − what it owes users on-contract (`release`d,
-//!   not yet withdrawn: `totalUserBalances`) + the PayoutVault's USDC. Raw token balances, not
+//! - **Reserves**, per rail (asset on a chain): the TreasuryVault's tokens − what it owes users
+//!   on-contract (`release`d, not yet withdrawn: `totalUserBalances`) + the PayoutVault's
+//!   tokens, in micro-USD (`units / 10^(decimals − 6)`, rounded down). Raw token balances, not
 //!   the vault's own pool counter: a top-up not yet recorded into the pool still backs a
 //!   balance.
 //! - **Liabilities** ([`tollgate_billing::ledger::Liabilities`]): buyer balances, provider
-//!   earnings, platform fees, pending withdrawals and payouts.
+//!   earnings, platform fees, pending withdrawals and payouts. Balances are one number per
+//!   wallet whatever the asset that paid them, so the books must be covered by the **sum** of
+//!   the rails' reserves; in addition each rail must cover the withdrawals and payouts it alone
+//!   will pay (those name their chain and asset).
 //! - **Credits**: each credited x402 row is read back from its transaction (the transfer its
-//!   authorization made must pay the vault exactly the row's amount); each deposit row from its
-//!   `Deposited` log (same buyer, same amount).
+//!   EIP-3009 authorization or Permit2 settlement made must pay the rail's vault exactly the
+//!   row's amount); each deposit row from its `Deposited` log (same buyer, same amount).
 //!
-//! Cost: reserves and liabilities are three `eth_call`s and one SQL statement (the gauge runs
-//! that every minute). Verifying credits reads one receipt per credited row, 16 at a time:
-//! about 2 ms each against a local node, so ~30 minutes per million credits against a
-//! hosted RPC at ~1,000 requests/s.
+//! Cost: reserves are three `eth_call`s per rail and liabilities one SQL statement (the gauge
+//! runs that every minute). Verifying credits reads one receipt per credited row (Permit2 rows
+//! also their transaction), 16 at a time: about 2 ms each against a local node.
 
 use super::ids::{parse_deposit_id, parse_topup_id};
-use super::onchain::OnChain;
+use super::onchain::{ChainSet, Method, OnChain};
 use alloy::primitives::U256;
+use std::sync::Arc;
 use tokio::task::JoinSet;
 use tollgate_billing::ledger::{ChainCredit, Ledger, Liabilities};
 use tollgate_billing::MicroUsdc;
 use tollgate_chain::contracts::TreasuryVault;
-use tollgate_chain::{ChainClient, ChainError};
+use tollgate_chain::ChainError;
 
-/// The USDC available to the ledger's obligations, micro-USDC.
+/// The tokens of one rail available to the ledger's obligations, micro-USD.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Reserves {
     pub treasury: MicroUsdc,
@@ -41,31 +45,43 @@ impl Reserves {
     }
 }
 
+/// One rail's reserves and what it alone must still pay out.
+#[derive(Debug, Clone)]
+pub struct RailReserves {
+    /// `"USDT on eip155:31338"`.
+    pub rail: String,
+    pub chain_id: u64,
+    pub reserves: Reserves,
+    /// Withdrawals and payouts debited here, to be executed by this rail's vaults.
+    pub pending_out: MicroUsdc,
+}
+
 /// What one check found.
 #[derive(Debug, Default)]
 pub struct SolvencyReport {
-    pub reserves: Reserves,
+    pub rails: Vec<RailReserves>,
     pub liabilities: Liabilities,
     pub credits_checked: u64,
     pub problems: Vec<String>,
 }
 
 impl SolvencyReport {
+    /// Σ of every rail's available reserves.
+    pub fn reserves(&self) -> MicroUsdc {
+        self.rails.iter().map(|r| r.reserves.available()).sum()
+    }
+
     /// Reserves minus liabilities: negative means the vaults cannot pay what the ledger owes.
     pub fn surplus(&self) -> MicroUsdc {
-        self.reserves.available() - self.liabilities.total()
+        self.reserves() - self.liabilities.total()
     }
 }
 
-fn micro(v: U256) -> MicroUsdc {
-    MicroUsdc::try_from(v).unwrap_or(MicroUsdc::MAX)
-}
-
-/// Read the vaults' holdings.
+/// Read one rail's vault holdings.
 pub async fn reserves(chain: &OnChain) -> Result<Reserves, ChainError> {
     let client = chain.client().await?;
     let treasury = client
-        .token_balance(chain.usdc, chain.treasury_vault)
+        .token_balance(chain.asset, chain.treasury_vault)
         .await?;
     let owed = client
         .call(
@@ -73,38 +89,78 @@ pub async fn reserves(chain: &OnChain) -> Result<Reserves, ChainError> {
             TreasuryVault::totalUserBalancesCall {},
         )
         .await?;
-    let payout = client.token_balance(chain.usdc, chain.payout_vault).await?;
+    let payout = client
+        .token_balance(chain.asset, chain.payout_vault)
+        .await?;
     Ok(Reserves {
-        treasury: micro(treasury),
-        owed_on_contract: micro(owed),
-        payout_vault: micro(payout),
+        treasury: chain.micro(treasury),
+        owed_on_contract: chain.micro(owed),
+        payout_vault: chain.micro(payout),
     })
 }
 
-/// Reserves against liabilities only (cheap: the gauge).
-pub async fn surplus(ledger: &Ledger, chain: &OnChain) -> Result<MicroUsdc, String> {
+/// Every rail's reserves against the liabilities only (cheap: the gauge).
+pub async fn surplus(ledger: &Ledger, chains: &ChainSet) -> Result<MicroUsdc, String> {
     let liabilities = ledger.liabilities().await.map_err(|e| e.to_string())?;
-    let reserves = reserves(chain).await.map_err(|e| e.to_string())?;
-    Ok(reserves.available() - liabilities.total())
+    let mut total: MicroUsdc = 0;
+    for rail in chains.all() {
+        let r = reserves(rail)
+            .await
+            .map_err(|e| format!("{}: {e}", rail.describe()))?;
+        total += r.available();
+    }
+    Ok(total - liabilities.total())
 }
 
-/// The whole check: reserves, liabilities, and every credit against its transaction.
-pub async fn check(ledger: &Ledger, chain: &OnChain) -> Result<SolvencyReport, String> {
+/// The whole check: reserves per rail, liabilities, and every credit against its transaction.
+pub async fn check(ledger: &Ledger, chains: &ChainSet) -> Result<SolvencyReport, String> {
     let mut report = SolvencyReport {
         liabilities: ledger.liabilities().await.map_err(|e| e.to_string())?,
-        reserves: reserves(chain).await.map_err(|e| e.to_string())?,
         ..SolvencyReport::default()
     };
+    let pending = ledger.pending_out().await.map_err(|e| e.to_string())?;
+    for rail in chains.all() {
+        let r = reserves(rail)
+            .await
+            .map_err(|e| format!("{}: {e}", rail.describe()))?;
+        let pending_out = pending
+            .iter()
+            .filter(|p| chains.owns(rail, p.chain_id, p.asset.as_deref()))
+            .map(|p| p.withdrawals + p.payouts)
+            .sum();
+        if r.available() < pending_out {
+            report.problems.push(format!(
+                "{} holds {} micro-USD but must still pay out {pending_out} in withdrawals and payouts",
+                rail.describe(),
+                r.available()
+            ));
+        }
+        report.rails.push(RailReserves {
+            rail: rail.describe(),
+            chain_id: rail.chain_id,
+            reserves: r,
+            pending_out,
+        });
+    }
+    for p in &pending {
+        if chains.for_row(p.chain_id, p.asset.as_deref()).is_none() {
+            report.problems.push(format!(
+                "{} micro-USD of withdrawals and payouts are pending on chain {:?} asset {:?}, which is not configured",
+                p.withdrawals + p.payouts,
+                p.chain_id,
+                p.asset
+            ));
+        }
+    }
     if report.surplus() < 0 {
         report.problems.push(format!(
-            "the vaults hold {} micro-USDC for the ledger's obligations but the ledger owes {} ({:?}): short by {}",
-            report.reserves.available(),
+            "the vaults of every chain hold {} micro-USD for the ledger's obligations but the ledger owes {} ({:?}): short by {}",
+            report.reserves(),
             report.liabilities.total(),
             report.liabilities,
             -report.surplus()
         ));
     }
-    let client = chain.client().await.map_err(|e| e.to_string())?.clone();
     let mut after = String::new();
     loop {
         let page = ledger
@@ -116,8 +172,16 @@ pub async fn check(ledger: &Ledger, chain: &OnChain) -> Result<SolvencyReport, S
         for chunk in page.chunks(16) {
             let mut checks = JoinSet::new();
             for row in chunk {
-                let (client, row, facts) = (client.clone(), row.clone(), Facts::of(chain));
-                checks.spawn(async move { verify(&client, &row, facts).await });
+                let Some(rail) = chains.for_row(row.chain_id, row.asset.as_deref()) else {
+                    report.credits_checked += 1;
+                    report.problems.push(format!(
+                        "{} was credited on chain {:?} asset {:?}, which is not configured",
+                        row.id, row.chain_id, row.asset
+                    ));
+                    continue;
+                };
+                let (rail, row) = (Arc::clone(rail), row.clone());
+                checks.spawn(async move { verify(&rail, &row).await });
             }
             while let Some(done) = checks.join_next().await {
                 report.credits_checked += 1;
@@ -130,53 +194,55 @@ pub async fn check(ledger: &Ledger, chain: &OnChain) -> Result<SolvencyReport, S
     Ok(report)
 }
 
-/// What a verification needs of the chain configuration (copied into each task).
-#[derive(Clone, Copy)]
-struct Facts {
-    usdc: alloy::primitives::Address,
-    vault: alloy::primitives::Address,
-    confirmations: u64,
-}
-
-impl Facts {
-    fn of(chain: &OnChain) -> Facts {
-        Facts {
-            usdc: chain.usdc,
-            vault: chain.treasury_vault,
-            confirmations: chain.settings.confirmations,
-        }
-    }
-}
-
 /// `None` when the credit matches what moved on chain; else what is wrong.
-async fn verify(client: &ChainClient, row: &ChainCredit, f: Facts) -> Option<String> {
+async fn verify(chain: &OnChain, row: &ChainCredit) -> Option<String> {
     let Some(tx) = row.tx_hash.as_deref().and_then(|t| t.parse().ok()) else {
         return Some(format!("{} is credited without a transaction", row.id));
     };
+    let client = match chain.client().await {
+        Ok(c) => c,
+        Err(e) => return Some(format!("{}: cannot verify {tx:#x}: {e}", row.id)),
+    };
+    let (vault, confirmations) = (chain.treasury_vault, chain.settings.confirmations);
     let moved: Result<Option<(String, MicroUsdc)>, ChainError> = match row.kind.as_str() {
         "x402" => match parse_topup_id(&row.id) {
             None => return Some(format!("{}: unreadable id", row.id)),
-            Some((payer, nonce)) => client
-                .authorized_transfer_in(tx, f.usdc, payer, nonce, f.confirmations)
-                .await
-                .map(|t| {
-                    t.filter(|t| t.to == f.vault)
-                        .map(|t| (format!("{payer:#x}"), micro(t.value)))
-                }),
+            Some((payer, nonce)) => {
+                let t = match chain.method {
+                    Method::Eip3009(_) => {
+                        client
+                            .authorized_transfer_in(tx, chain.asset, payer, nonce, confirmations)
+                            .await
+                    }
+                    Method::Permit2 => {
+                        client
+                            .permit2_transfer_in(
+                                tx,
+                                chain.asset,
+                                payer,
+                                U256::from_be_bytes(nonce.0),
+                                confirmations,
+                            )
+                            .await
+                    }
+                };
+                t.map(|t| {
+                    t.filter(|t| t.to == vault)
+                        .map(|t| (format!("{payer:#x}"), chain.micro(t.value)))
+                })
+            }
         },
         _ => match parse_deposit_id(&row.id) {
             None => return Some(format!("{}: unreadable id", row.id)),
-            Some((_, index)) => {
-                client
-                    .find_deposit(f.vault, tx, f.confirmations)
-                    .await
-                    .map(|found| {
-                        found
-                            .iter()
-                            .find(|d| d.position == index)
-                            .map(|d| (format!("{:#x}", d.buyer), micro(d.amount)))
-                    })
-            }
+            Some((_, index)) => client
+                .find_deposit(vault, tx, confirmations)
+                .await
+                .map(|found| {
+                    found
+                        .iter()
+                        .find(|d| d.position == index)
+                        .map(|d| (format!("{:#x}", d.buyer), chain.micro(d.amount)))
+                }),
         },
     };
     match moved {
@@ -186,8 +252,11 @@ async fn verify(client: &ChainClient, row: &ChainCredit, f: Facts) -> Option<Str
             row.id, row.amount_usdc, row.wallet
         )),
         Ok(None) => Some(format!(
-            "{} credits {} to {} but {tx:#x} moved nothing to the vault for it",
-            row.id, row.amount_usdc, row.wallet
+            "{} credits {} to {} but {tx:#x} moved nothing to the {} vault for it",
+            row.id,
+            row.amount_usdc,
+            row.wallet,
+            chain.describe()
         )),
         Err(e) => Some(format!("{}: cannot verify {tx:#x}: {e}", row.id)),
     }

@@ -58,6 +58,11 @@ pub enum TopUpRefused {
     NotConfirmed {
         tx_hash: TxHash,
     },
+    /// Permit2: the payer has not approved Permit2 for this token (x402's 412
+    /// `PERMIT2_ALLOWANCE_REQUIRED`); nothing was sent.
+    AllowanceRequired {
+        message: String,
+    },
     Ledger(LedgerError),
 }
 
@@ -71,20 +76,21 @@ impl From<LedgerError> for TopUpRefused {
 /// most `max_timeout_seconds`; providers cap `eth_getLogs` ranges).
 pub const LOOKBACK_BLOCKS: u64 = 50_000;
 
-const USED: &str = "invalid_exact_evm_payload_authorization_nonce";
+pub(super) const USED: &str = "invalid_exact_evm_payload_authorization_nonce";
 
-/// The x402 `exact` offer for a top-up of `amount`.
+/// The x402 `exact` offer for a top-up of `amount` micro-USD on `chain` (in its token's units).
 pub fn requirements(chain: &OnChain, amount: MicroUsdc) -> ExactRequirements {
     ExactRequirements {
         network: chain.network.clone(),
-        asset: chain.usdc,
+        asset: chain.asset,
         pay_to: chain.treasury_vault,
-        amount: U256::from(amount as u64),
+        amount: chain.units(amount),
         max_timeout_seconds: chain.settings.max_timeout_seconds,
         resource: chain.topup_resource.clone(),
         description: format!(
-            "Tollgate prepaid balance top-up of {} USDC",
-            usdc_text(amount)
+            "Tollgate prepaid balance top-up of {} USD in {}",
+            usdc_text(amount),
+            chain.describe()
         ),
         mime_type: "application/json".into(),
     }
@@ -102,7 +108,10 @@ pub async fn settle(
     let id = ids::topup_id(chain, payer, auth.nonce);
     let wallet = format!("{payer:#x}");
     let refuse = |code: &'static str, message: String| TopUpRefused::Payment { code, message };
-    match ledger.begin_topup(&id, &wallet, amount).await? {
+    match ledger
+        .begin_topup(&id, &wallet, amount, &chain.rail())
+        .await?
+    {
         Begun::New => {}
         Begun::Seen(row) if row.status == "pending" => return Err(TopUpRefused::InProgress),
         Begun::Seen(_) => {
@@ -131,12 +140,12 @@ pub async fn settle(
     }
     let before = async {
         if client
-            .authorization_state(chain.usdc, payer, auth.nonce)
+            .authorization_state(chain.asset, payer, auth.nonce)
             .await?
         {
             return Ok(Before::Used);
         }
-        let balance = client.token_balance(chain.usdc, payer).await?;
+        let balance = client.token_balance(chain.asset, payer).await?;
         Ok::<_, ChainError>(if balance < auth.value {
             Before::Short(balance)
         } else {
@@ -152,8 +161,8 @@ pub async fn settle(
         }
         Ok(Before::Short(balance)) => {
             let message = format!(
-                "The payer holds {balance} USDC units, the payment needs {}",
-                auth.value
+                "The payer holds {balance} {} units, the payment needs {}",
+                chain.symbol, auth.value
             );
             let _ = ledger.fail_credit(&id, &message).await;
             return Err(refuse("insufficient_funds", message));
@@ -163,7 +172,7 @@ pub async fn settle(
             return Err(unavailable(e));
         }
     }
-    let tx = transfer_with_authorization_tx(chain.usdc, auth, v.vrs());
+    let tx = transfer_with_authorization_tx(chain.asset, auth, v.vrs());
     let tx_hash = match client.send(tx).await {
         Ok(h) => h,
         Err(e @ ChainError::Rpc { .. }) => {
@@ -189,7 +198,7 @@ pub async fn settle(
         .wait_for_confirmations(tx_hash, chain.settings.confirmations)
         .await
     {
-        Ok(receipt) => match authorized_transfer(&receipt, chain.usdc, payer, auth.nonce) {
+        Ok(receipt) => match authorized_transfer(&receipt, chain.asset, payer, auth.nonce) {
             Some(t) => credit_transfer(ledger, chain, &id, payer, t).await,
             // Reverted (or did not use it): another transaction used it first, or nothing moved.
             None => used_elsewhere(ledger, chain, client, &id, payer, auth.nonce).await,
@@ -220,14 +229,14 @@ async fn used_elsewhere(
         TopUpRefused::ChainUnavailable { maybe_sent: true }
     };
     let Some(tx) = client
-        .authorization_used_by(chain.usdc, payer, nonce, LOOKBACK_BLOCKS)
+        .authorization_used_by(chain.asset, payer, nonce, LOOKBACK_BLOCKS)
         .await
         .map_err(unavailable)?
     else {
         return Err(TopUpRefused::InProgress);
     };
     match client
-        .authorized_transfer_in(tx, chain.usdc, payer, nonce, chain.settings.confirmations)
+        .authorized_transfer_in(tx, chain.asset, payer, nonce, chain.settings.confirmations)
         .await
     {
         Ok(Some(t)) => credit_transfer(ledger, chain, id, payer, t).await,
@@ -247,7 +256,7 @@ pub async fn credit_transfer(
     t: AuthorizedTransfer,
 ) -> Result<TopUpCredited, TopUpRefused> {
     let hash_text = format!("{:#x}", t.tx_hash);
-    let moved = MicroUsdc::try_from(t.value).unwrap_or(0);
+    let moved = chain.micro(t.value);
     if t.to != chain.treasury_vault || moved <= 0 {
         let why = format!(
             "the authorization was used in {hash_text} for {} units to {:#x}, not this gateway's vault",
@@ -260,10 +269,15 @@ pub async fn credit_transfer(
         });
     }
     let credited = ledger
-        .credit_moved(id, moved, &hash_text, &format!("x402 top-up {hash_text}"))
+        .credit_moved(
+            id,
+            moved,
+            &hash_text,
+            &format!("x402 top-up in {} {hash_text}", chain.describe()),
+        )
         .await?;
     // Count the payment into the vault's pool; if this fails the reconciler retries it.
-    match record_top_up(chain, id, payer, moved).await {
+    match record_top_up(chain, id, payer, chain.units(moved)).await {
         Ok(()) => {
             let _ = ledger.mark_vault_recorded(id).await;
         }
@@ -277,13 +291,13 @@ pub async fn credit_transfer(
     })
 }
 
-/// `TreasuryVault.recordTopUp(buyer, amount, keccak256(id))` — moves the transferred USDC from
-/// the vault's surplus into its pool, once per top-up.
+/// `TreasuryVault.recordTopUp(buyer, units, keccak256(id))` — moves the transferred tokens
+/// from the vault's surplus into its pool, once per top-up.
 pub async fn record_top_up(
     chain: &OnChain,
     id: &str,
     buyer: Address,
-    amount: MicroUsdc,
+    units: U256,
 ) -> Result<(), ChainError> {
     let client = chain.client().await?;
     let top_up_id = alloy::primitives::keccak256(id.as_bytes());
@@ -298,7 +312,7 @@ pub async fn record_top_up(
     }
     let call = TreasuryVault::recordTopUpCall {
         buyer,
-        amount: U256::from(amount as u64),
+        amount: units,
         topUpId: top_up_id,
     };
     let tx = TransactionRequest::default()

@@ -9,9 +9,9 @@
 //!   paid, else reversed once nothing of ours can still carry it).
 
 use super::ids;
-use super::onchain::OnChain;
+use super::onchain::{ChainSet, OnChain};
 use alloy::providers::Provider;
-use alloy_primitives::{Address, TxHash, B256, U256};
+use alloy_primitives::{Address, TxHash, B256};
 use std::str::FromStr;
 use std::time::Duration;
 use tollgate_billing::ledger::{random_hex, Ledger, LedgerError};
@@ -42,6 +42,12 @@ pub struct Withdrawal {
 
 #[derive(Debug)]
 pub enum WithdrawRefused {
+    /// The chosen chain's vault holds less than the amount for withdrawals (nothing was
+    /// debited): withdraw less, or on another chain.
+    VaultShort {
+        available: MicroUsdc,
+        rail: String,
+    },
     /// Available balance too low (nothing was debited).
     Insufficient {
         available: MicroUsdc,
@@ -86,7 +92,8 @@ fn not_sent(e: &ChainError) -> bool {
     }
 }
 
-/// Withdraw `amount` of `wallet`'s available balance to the wallet itself.
+/// Withdraw `amount` of `wallet`'s available balance to the wallet itself, in `chain`'s asset
+/// from its TreasuryVault (at most what that vault's pool holds).
 pub async fn withdraw(
     ledger: &Ledger,
     chain: &OnChain,
@@ -100,7 +107,22 @@ pub async fn withdraw(
     let id = ids::withdrawal_id(to, &nonce);
     let id_text = format!("{id:#x}");
 
-    let opened = match ledger.open_withdrawal(wallet, amount, &id_text).await? {
+    // Up to this chain's reserves: the vault refuses more anyway, but say so before debiting.
+    // (An unreachable chain is found again below and answered there.)
+    if let Ok(client) = chain.client().await {
+        if let Ok(pool) = client.pool_balance(chain.treasury_vault).await {
+            if pool < chain.units(amount) {
+                return Err(WithdrawRefused::VaultShort {
+                    available: chain.micro(pool),
+                    rail: chain.describe(),
+                });
+            }
+        }
+    }
+    let opened = match ledger
+        .open_withdrawal(wallet, amount, &id_text, &chain.rail())
+        .await?
+    {
         Ok(o) => o,
         Err(short) => {
             return Err(WithdrawRefused::Insufficient {
@@ -119,7 +141,7 @@ pub async fn withdraw(
     let sent = match chain.client().await {
         Ok(client) => {
             client
-                .operator_withdraw(chain.treasury_vault, to, U256::from(amount as u64), id)
+                .operator_withdraw(chain.treasury_vault, to, chain.units(amount), id)
                 .await
         }
         Err(e) => Err(e),
@@ -211,9 +233,10 @@ pub struct Reconciled {
     pub pending: Vec<String>,
 }
 
-/// Settle withdrawals left `pending` for longer than [`grace`].
+/// Settle `chain`'s withdrawals left `pending` for longer than [`grace`].
 pub async fn reconcile(
     ledger: &Ledger,
+    chains: &ChainSet,
     chain: &OnChain,
     client: &ChainClient,
     out: &mut Reconciled,
@@ -223,6 +246,9 @@ pub async fn reconcile(
         .await
         .map_err(|e| e.to_string())?;
     for w in stale {
+        if !chains.owns(chain, w.chain_id, w.asset.as_deref()) {
+            continue;
+        }
         let id = B256::from_str(&w.withdrawal_id)
             .map_err(|e| format!("bad id {:?} in the ledger: {e}", w.withdrawal_id))?;
         let flying = match in_flight(client, w.tx_hash.as_deref()).await {

@@ -112,7 +112,7 @@ fn spec_example_payload_parses() {
         "nonce":"0xf3746613c2d920b5fdabc0856f2aeb2d4f88ee6037b8cc5d04a71a4462f13480"}}}"#;
     let header = base64::engine::general_purpose::STANDARD.encode(json);
     let p = decode_payment_header(&header).unwrap();
-    let a = &p.exact().authorization;
+    let a = &p.eip3009().unwrap().authorization;
     assert_eq!(a.value, U256::from(10_000u64));
     assert_eq!(a.valid_before, 1_740_672_154);
     assert_eq!(p.network(), "base-sepolia");
@@ -264,3 +264,5 @@ fn header_decoding_errors() {
 }
 
 mod verification;
+
+mod permit2;

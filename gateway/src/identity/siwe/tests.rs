@@ -15,7 +15,7 @@ fn verifier() -> SiweVerifier {
         SiwePolicy {
             domain: DOMAIN.into(),
             origin: ORIGIN.into(),
-            chain_id: 8453,
+            chain_ids: vec![8453, 42161],
             max_age: Duration::from_secs(300),
             clock_skew: Duration::from_secs(30),
         },
@@ -162,8 +162,15 @@ async fn domain_uri_and_chain_must_be_this_gateways() {
     m.chain_id = 1;
     assert_eq!(
         check(&m, &s).await,
-        Err(SiweError::ChainId { got: 1, want: 8453 })
+        Err(SiweError::ChainId {
+            got: 1,
+            want: vec![8453, 42161]
+        })
     );
+    // Any configured chain is accepted.
+    let mut m = Msg::new(&s);
+    m.chain_id = 42161;
+    assert!(check(&m, &s).await.is_ok());
 }
 
 #[tokio::test]

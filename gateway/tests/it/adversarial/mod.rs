@@ -14,6 +14,7 @@
 //! | [`dos`] | 9: never-read streams, long nonces, junk keys, slow providers |
 //! | [`leaks`] | 10: no provider identity in response headers; no silent in-memory billing |
 //! | [`leases`] | 7: a lease swept during a partition is dropped, not spent again |
+//! | [`permit2`] | issue 18: every bad Permit2 payment refused (recipient, amount, token, deadline, spender, signature, balance, allowance → 412), a reused nonce credited what moved, a front-run credited once |
 //! | [`secrets`] | 8: no secret in a response, a log line or a metric |
 //! | [`reservations`] | 3, 4: the reservation bounds the charge (content by reference, overruns, output limits) |
 
@@ -22,6 +23,7 @@ mod deposits;
 mod dos;
 mod leaks;
 mod leases;
+mod permit2;
 mod reservations;
 mod secrets;
 mod topup;

@@ -62,6 +62,21 @@ impl Chain {
         args: &[&str],
         mint: &[(Address, u64)],
     ) -> Chain {
+        Self::deployed(chain_id, args, mint, None).await
+    }
+
+    /// [`Self::deployed_by_cli_on`] with a MockUSDT of `decimals` (paid through Permit2, its
+    /// own vaults; the mints are made in it too) and Permit2 + the x402 proxies placed.
+    pub async fn with_usdt_on(chain_id: u64, decimals: u8, mint: &[(Address, u64)]) -> Chain {
+        Self::deployed(chain_id, &[], mint, Some(decimals)).await
+    }
+
+    async fn deployed(
+        chain_id: u64,
+        args: &[&str],
+        mint: &[(Address, u64)],
+        usdt: Option<u8>,
+    ) -> Chain {
         let anvil = Anvil::spawn_on_chain(chain_id, args)
             .expect("anvil (run `bash scripts/contracts.sh install`)");
         let file = std::env::temp_dir().join(format!("tollgate-deploy-{}.json", free_port()));
@@ -76,6 +91,10 @@ impl Chain {
         for (a, usd) in mint {
             args.push("--mint".into());
             args.push(format!("{a:#x}={usd}"));
+        }
+        if let Some(d) = usdt {
+            args.push("--usdt".into());
+            args.push(d.to_string());
         }
         let out = std::process::Command::new(crate::common::tollgate_bin())
             .args(&args)
@@ -145,6 +164,17 @@ impl Chain {
             .unwrap_or_default();
         format!(
             "chain:\n  chain_id: {}\n  rpc_url: \"{}\"\n  deployment: \"{}\"\n  operator_key: \"${{{OPERATOR_ENV}}}\"\n{confirmations}{extra}",
+            self.anvil.chain_id(),
+            self.anvil.url(),
+            self.file.0.display()
+        )
+    }
+
+    /// This chain as an entry of a `chain:` list; `extra` holds more of its lines, each
+    /// indented by four spaces.
+    pub fn list_entry(&self, extra: &str) -> String {
+        format!(
+            "  - chain_id: {}\n    rpc_url: \"{}\"\n    deployment: \"{}\"\n    operator_key: \"${{{OPERATOR_ENV}}}\"\n    confirmations: 1\n    receipt_timeout: 20s\n    reconcile_every: 300ms\n{extra}",
             self.anvil.chain_id(),
             self.anvil.url(),
             self.file.0.display()
@@ -296,4 +326,88 @@ pub async fn balance(gw: &Gateway, wallet: Address) -> i64 {
         .await
         .unwrap();
     v["available_usdc"].as_i64().unwrap()
+}
+
+// === x402 through Permit2, from the client side ===
+
+/// The v2 `PAYMENT-REQUIRED` of a 402 (decoded) and its v1 body.
+pub async fn offers_for(gw: &Gateway, usd: Value) -> (Value, Value) {
+    let r = post_topup(gw, usd, None).await;
+    assert_eq!(r.status(), 402);
+    let header = r.headers()["payment-required"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let v2: Value = x402::decode_header(&header).unwrap();
+    (v2, r.json().await.unwrap())
+}
+
+/// The v2 offer for `asset` on `chain_id`.
+pub fn offer(v2: &Value, chain_id: u64, asset: Address) -> Value {
+    v2["accepts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| {
+            a["network"] == format!("eip155:{chain_id}")
+                && Address::from_str(a["asset"].as_str().unwrap()).unwrap() == asset
+        })
+        .unwrap_or_else(|| panic!("no offer for {asset} on {chain_id}: {v2}"))
+        .clone()
+}
+
+/// A Permit2 authorization for the v2 `offer`, as an x402 client builds it (spender = x402's
+/// exact proxy, witness.to = payTo, deadline = now + 120); `tweak` changes it before signing.
+pub fn permit2_authorization(
+    offer: &Value,
+    payer: Address,
+    tweak: impl FnOnce(&mut x402::Permit2Authorization),
+) -> x402::Permit2Authorization {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut auth = x402::Permit2Authorization {
+        from: payer,
+        permitted: x402::Permitted {
+            token: Address::from_str(offer["asset"].as_str().unwrap()).unwrap(),
+            amount: U256::from_str(offer["amount"].as_str().unwrap()).unwrap(),
+        },
+        spender: x402::X402_EXACT_PERMIT2_PROXY,
+        nonce: U256::from_be_bytes(random_nonce().0),
+        deadline: now + 120,
+        witness: x402::ExactWitness {
+            to: Address::from_str(offer["payTo"].as_str().unwrap()).unwrap(),
+            valid_after: 0,
+        },
+    };
+    tweak(&mut auth);
+    auth
+}
+
+/// The v2 `PAYMENT-SIGNATURE` header carrying `auth` signed by `signer` for `offer`.
+pub fn permit2_header(
+    offer: &Value,
+    signer: &PrivateKeySigner,
+    auth: &x402::Permit2Authorization,
+) -> String {
+    let chain_id: u64 = offer["network"].as_str().unwrap()["eip155:".len()..]
+        .parse()
+        .unwrap();
+    let signature = x402::sign_permit2(signer, auth, chain_id).unwrap();
+    let accepted: x402::RequirementsV2 = serde_json::from_value(offer.clone()).unwrap();
+    PaymentPayload::v2(
+        accepted,
+        None,
+        x402::ExactPermit2Payload {
+            signature,
+            permit2_authorization: auth.clone(),
+        },
+    )
+    .to_header()
+}
+
+/// `token` balance of `who` on `chain`.
+pub async fn token_of(chain: &Chain, token: Address, who: Address) -> U256 {
+    chain.admin.token_balance(token, who).await.unwrap()
 }

@@ -2,6 +2,7 @@
 //! deposits, provider payouts, buyer withdrawals. Needs anvil (`bash scripts/contracts.sh
 //! install`) and Postgres (`scripts/pg.sh`).
 
+mod multichain;
 mod payouts;
 mod stack;
 mod topup;
