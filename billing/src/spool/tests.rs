@@ -31,6 +31,7 @@ fn outcome(id: &str) -> Outcome {
         attempts: 1,
         latency_ms: 3,
         ttfb_ms: Some(1),
+        ttft_ms: None,
         error_code: Some("UPSTREAM_TIMEOUT"),
         started_at_ms: 1_700_000_000_000,
         price_id: None,

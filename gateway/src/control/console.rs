@@ -129,10 +129,15 @@ fn config_json(config: &Config) -> serde_json::Value {
     let chain = config.chain.as_ref();
     let settlement = chain.and_then(|c| {
         let s = c.settlement.as_ref()?;
+        // The console tops up with EIP-3009 (USDC) on the first chain.
+        let usdc = s
+            .assets
+            .iter()
+            .find(|a| matches!(a.transfer, crate::config::Transfer::Eip3009 { .. }))?;
         Some(json!({
             "network": format!("eip155:{}", c.chain_id),
-            "usdc": s.usdc,
-            "treasury_vault": s.treasury_vault,
+            "usdc": usdc.address,
+            "treasury_vault": usdc.treasury_vault,
             "topup_min_usdc": s.topup_min,
             "topup_max_usdc": s.topup_max,
         }))

@@ -316,9 +316,10 @@ async fn every_metric_the_dashboard_and_alerts_query_is_exported_and_prometheus_
     // Traffic: streamed and plain calls (failing over from `bad`), a refused key, a wallet
     // over its rate limit.
     for i in 0..8 {
-        let r = gw
-            .post("/v1/chat/completions", &chat("gpt-test", i % 2 == 0), &[])
-            .await;
+        // `bad` first whatever the probes found about `good` meanwhile: every call fails over.
+        let mut body = chat("gpt-test", i % 2 == 0);
+        body["provider"] = json!({"order": ["bad", "good"]});
+        let r = gw.post("/v1/chat/completions", &body, &[]).await;
         assert!([200, 429].contains(&r.status().as_u16()), "{}", r.status());
         let _ = r.bytes().await;
     }
