@@ -83,7 +83,7 @@ providers:
     base_url: http://127.0.0.1:{self.mock_port}/v1
     api_key: upstream-key
     models:
-      - {{ id: gpt-sdk, upstream_model: mock-gpt, apis: [chat, responses], pricing: {{ prompt: 1, completion: 2, cache_read: 0.5 }} }}
+      - {{ id: gpt-sdk, upstream_model: mock-gpt, apis: [chat, responses], context_length: 128000, pricing: {{ prompt: 1, completion: 2, cache_read: 0.5 }} }}
       - {{ id: embed-sdk, upstream_model: mock-embed, apis: [embeddings], pricing: {{ prompt: 0.1, completion: 0 }} }}
   - id: mock-anthropic
     kind: anthropic

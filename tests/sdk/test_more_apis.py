@@ -2,6 +2,9 @@
 continuation), Embeddings (float and base64), Anthropic count_tokens — each metered (or not)
 exactly as the mock reported, with the charge in the usage object."""
 
+import base64
+import struct
+
 import anthropic
 import openai
 import pytest
@@ -74,7 +77,12 @@ def test_embeddings(stack, oai, encoding):
         extra_headers={"x-mock-input-tokens": "30"},
     )
     result = raw.parse()
-    assert len(result.data) == 2 and len(result.data[0].embedding) == 8
+    # Asked for base64 explicitly, the SDK hands the string over as sent: 8 little-endian float32.
+    vectors = [
+        d.embedding if encoding == "float" else struct.unpack("<8f", base64.b64decode(d.embedding))
+        for d in result.data
+    ]
+    assert len(vectors) == 2 and all(len(v) == 8 for v in vectors)
     assert result.usage.prompt_tokens == 30
     o = stack.outcome(raw.headers["x-request-id"])
     # 30 × 0.1 = 3 micro-USDC provider cost, ceil(3 / 0.7) = 5 for the buyer.

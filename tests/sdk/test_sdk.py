@@ -175,4 +175,4 @@ def test_errors_surface_as_sdk_exceptions(stack):
 
 def test_models_list(stack, oai):
     ids = {m.id for m in oai.models.list()}
-    assert ids == {"gpt-sdk", "claude-sdk"}
+    assert ids == {"gpt-sdk", "claude-sdk", "embed-sdk"}
