@@ -107,6 +107,16 @@ pub async fn withdraw(
     let id = ids::withdrawal_id(to, &nonce);
     let id_text = format!("{id:#x}");
 
+    // More than the wallet has is the first thing to say (the debit below decides for real;
+    // this read only orders the answers: a balance question before a vault question).
+    let held = ledger.wallet_balance(wallet).await?;
+    if amount > held.available() {
+        return Err(WithdrawRefused::Insufficient {
+            available: held.available().max(0),
+            locked: held.locked,
+            balance: held.balance,
+        });
+    }
     // Up to this chain's reserves: the vault refuses more anyway, but say so before debiting.
     // (An unreachable chain is found again below and answered there.)
     if let Ok(client) = chain.client().await {
