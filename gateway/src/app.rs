@@ -162,9 +162,14 @@ pub fn run(config: Config, chains: Chains, start: Start) -> ExitCode {
         })
     });
     let settled_accounts = accounts.clone().filter(|a| a.chains.is_some());
+    let spool = billing
+        .runner
+        .as_ref()
+        .and_then(|r| r.sink.spool().cloned());
     let ready = Arc::new(readiness(
         &config,
         billing.ledger.as_ref(),
+        spool,
         redis.as_ref(),
         onchain.as_ref(),
     ));
@@ -276,11 +281,12 @@ pub fn run(config: Config, chains: Chains, start: Start) -> ExitCode {
 /// `/ready`'s checks, one per dependency the node serves with. Postgres is required (no paid
 /// call is admitted without the ledger); Redis only with `limits.redis_failure: closed` (else
 /// limits fall back to this node's); the chain RPC is reported but not required (only top-ups,
-/// deposits and withdrawals need it). The reasons are fixed words: `/ready` is public, and an
-/// RPC URL may hold a key. A new dependency (a local spool) adds its check here.
+/// deposits and withdrawals need it); the billing spool, when there is one, is required. The
+/// reasons are fixed words: `/ready` is public, and an RPC URL may hold a key.
 fn readiness(
     config: &Config,
     ledger: Option<&Ledger>,
+    spool: Option<Arc<tollgate_billing::spool::Spool>>,
     redis: Option<&Arc<RedisHandle>>,
     onchain: Option<&Arc<ChainSet>>,
 ) -> Readiness {
@@ -295,6 +301,16 @@ fn readiness(
                     "unreachable".to_string()
                 })
             }
+        }));
+    }
+    if let Some(s) = spool {
+        // Required: a node that cannot append records refuses paid work (503) anyway.
+        checks.push(Check::new("spool", true, move || {
+            let healthy = s.healthy().map_err(|why| {
+                log::debug!("readiness: spool: {why}");
+                "failing".to_string()
+            });
+            async move { healthy }
         }));
     }
     if let Some(r) = redis {

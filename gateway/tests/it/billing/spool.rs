@@ -359,6 +359,22 @@ async fn a_full_disk_refuses_paid_work_and_recovers() {
         }
     }
     assert_eq!(refused, 5, "a full spool refuses paid work");
+    // ... and says so on /ready, so a balancer stops sending traffic (a fixed word, no path).
+    let ready = client().get(gw.url("/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let v: Value = ready.json().await.unwrap();
+    let spool_check = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "spool")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (&spool_check["ok"], &spool_check["required"], &spool_check["error"]),
+        (&json!(false), &json!(true), &json!("failing")),
+        "{v}"
+    );
     std::fs::remove_file(&filler).unwrap();
     wait_for(
         "served again once there is room",
@@ -369,6 +385,8 @@ async fn a_full_disk_refuses_paid_work_and_recovers() {
         },
     )
     .await;
+    let ready = client().get(gw.url("/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 200, "ready again once the spool writes");
     wait_for(
         "every complete response billed",
         Duration::from_secs(10),
