@@ -153,6 +153,10 @@ describe.sequential('the console', () => {
     const rc = page.getByTestId('receipt');
     expect(await rc.textContent()).toContain(requestId);
     expect(await rc.textContent()).toContain('mock-openai');
+    // The prices it was charged at, from GET /v1/requests/{id} (one more signature).
+    await rc.getByRole('button', { name: 'Show the prices applied' }).click();
+    await rc.getByTestId('settled').waitFor();
+    expect(await rc.textContent()).toContain('USD per 1M');
     await check(page, 'account-usage');
 
     // Withdraw $1: exactly $1 leaves the balance, the transaction is on chain.

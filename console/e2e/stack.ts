@@ -164,6 +164,7 @@ billing:
   sink: postgres
   database_url: "${databaseUrl}"
   batch_interval: 10ms
+  spool: { dir: "${join(tmp, 'spool')}" }
 chain:
   chain_id: ${CHAIN_ID}
   rpc_url: "${rpc}"

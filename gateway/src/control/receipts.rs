@@ -1,9 +1,9 @@
-//! `GET /v1/requests/:id` (the API key of the request's wallet): one request's receipt — the
-//! buckets it was billed on, the prices applied, the charge, the provider and when it settled.
+//! `GET /v1/requests/:id` (the API key of the request's wallet, or SIWE in the query as for
+//! `GET /v1/requests`): one request's receipt — the buckets it was billed on, the prices
+//! applied, the charge, the provider and when it settled.
 
 use super::caller::ledger_error;
 use super::Accounts;
-use crate::identity::{api_key, principal};
 use crate::wire::{reply, ApiError};
 use pingora::proxy::Session;
 use serde_json::Value;
@@ -14,10 +14,7 @@ pub async fn receipt(session: &mut Session, a: &Accounts, id: &str) -> pingora::
 }
 
 async fn receipt_of(session: &Session, a: &Accounts, id: &str) -> Result<Value, ApiError> {
-    let wallet = principal(a.auth.as_ref(), api_key(session.req_header()))
-        .await?
-        .wallet;
-    a.limiter.control.admit_wallet(&wallet)?;
+    let wallet = a.caller_wallet(session).await?;
     // Request ids are `req_` + 32 hex digits; anything else cannot be one.
     if id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
         return Err(ApiError::validation("invalid request id"));

@@ -122,6 +122,7 @@ billing:
   sink: postgres
   database_url: "${cluster}/${db}"
   batch_interval: 10ms
+  spool: { dir: "${path.join(tmp, 'spool')}" }
   lease_chunk_usd: 0.001
 chain:
   chain_id: 31337
