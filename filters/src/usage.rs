@@ -163,6 +163,15 @@ impl UsageMeter {
         self.tally().content_bytes
     }
 
+    /// A JSON body's top-level `usage` value: its `[start, end)` byte offsets in the body
+    /// (whitespace around it included), once it has ended. `None` for event streams.
+    pub fn json_usage_span(&self) -> Option<(usize, usize)> {
+        match &self.body {
+            Body::Json(json) => json.usage_span(),
+            Body::EventStream { .. } => None,
+        }
+    }
+
     /// An event carrying generated content (text, tool-call arguments) has been dispatched.
     /// Cheap enough per chunk: it reads a running total and parses nothing.
     pub fn has_content(&self) -> bool {

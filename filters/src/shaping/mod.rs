@@ -73,6 +73,9 @@ pub struct ResponseShaper {
     response_id: Option<String>,
     /// Bytes held back: an unfinished line (event streams) or the body so far (JSON).
     held: Vec<u8>,
+    /// Where the usage meter found the body's top-level `usage` value (a JSON body in the
+    /// client's format): the stamp goes there without a second parse of the body.
+    usage_span: Option<(usize, usize)>,
 }
 
 impl ResponseShaper {
@@ -101,7 +104,14 @@ impl ResponseShaper {
             stamped: false,
             response_id: None,
             held: Vec::new(),
+            usage_span: None,
         }
+    }
+
+    /// The usage meter's [`crate::usage::UsageMeter::json_usage_span`] of the same bytes this
+    /// shaper holds; given before the last chunk, it spares the stamp a parse of the body.
+    pub fn json_usage_span(&mut self, span: Option<(usize, usize)>) {
+        self.usage_span = span;
     }
 
     /// Whether the body the client gets may differ in length from the provider's (its
@@ -184,7 +194,12 @@ impl ResponseShaper {
         if self.opts.capture_response_id {
             self.response_id = usage_stamp::response_id(&body, false);
         }
-        if let (Some(id), Some(at)) = (&self.opts.stamp, usage_stamp::usage_insert_point(&body, usage_stamp::Payload::Whole)) {
+        let at = match (translate, self.usage_span) {
+            (None, Some(span)) => usage_stamp::insert_point_in(&body, span),
+            _ => None,
+        };
+        let at = at.or_else(|| usage_stamp::usage_insert_point(&body, usage_stamp::Payload::Whole));
+        if let (Some(id), Some(at)) = (&self.opts.stamp, at) {
             if let Some(cost) = quote() {
                 self.stamped = true;
                 let stamp = Stamp { cost_microusdc: cost, request_id: id.clone() };

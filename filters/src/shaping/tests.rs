@@ -208,3 +208,86 @@ fn translated_json_and_error_bodies_take_the_clients_shape() {
     assert_eq!((v["type"].as_str(), asked), (Some("error"), 0));
     assert!(v["error"]["message"].as_str().unwrap().contains("slow down"));
 }
+
+mod usage_span {
+    //! The stamp of a JSON body written where the usage meter saw `usage` is the stamp the
+    //! body's own parse finds, however the body is written and cut.
+    use super::*;
+    use crate::usage::UsageMeter;
+    use proptest::prelude::*;
+
+    /// The shaper fed with the meter's span (as the gateway does) and without it.
+    fn both_ways(body: &[u8], cuts: &[usize]) -> (Vec<u8>, Vec<u8>) {
+        let o = opts(ResponseShape::OpenAiChat, BodyKind::Json);
+        let (without, _, _) = run(&o, body, cuts);
+        let mut meter = UsageMeter::new(ResponseShape::OpenAiChat, BodyKind::Json);
+        let mut shaper = ResponseShaper::new(o);
+        let mut out = Vec::new();
+        let mut bounds = vec![0];
+        bounds.extend(cuts.iter().copied().filter(|&c| c > 0 && c < body.len()));
+        bounds.push(body.len());
+        for w in bounds.windows(2) {
+            let chunk = Bytes::copy_from_slice(&body[w[0]..w[1]]);
+            let end = w[1] == body.len();
+            meter.feed(&chunk);
+            if end {
+                shaper.json_usage_span(meter.json_usage_span());
+            }
+            match shaper.feed(&chunk, end, &mut || Some(1234)) {
+                Shaped::Unchanged => out.extend_from_slice(&chunk),
+                Shaped::Replace(b) => out.extend_from_slice(&b),
+                Shaped::Hold => {}
+            }
+        }
+        // The span itself names the object a parse finds (not only the fallback agreeing).
+        let by_span = meter.json_usage_span().and_then(|span| usage_stamp::insert_point_in(body, span));
+        let by_parse = usage_stamp::usage_insert_point(body, usage_stamp::Payload::Whole);
+        assert_eq!(by_span, by_parse, "{}", String::from_utf8_lossy(body));
+        (out, without)
+    }
+
+    fn member() -> impl Strategy<Value = (String, serde_json::Value)> {
+        let usage = prop_oneof![
+            Just(serde_json::json!({"prompt_tokens": 3, "completion_tokens": 4})),
+            Just(serde_json::json!({})),
+            Just(serde_json::Value::Null),
+            Just(serde_json::json!({"x": {"usage": {"a": 1}}, "s": "}\"usage\":{"})),
+        ];
+        prop_oneof![
+            usage.clone().prop_map(|u| ("usage".to_string(), u)),
+            usage.prop_map(|u| ("choices".to_string(), serde_json::json!([{"usage": u}]))),
+            "[a-z\"\\\\{}:, ]{0,12}".prop_map(|s| ("text".to_string(), serde_json::Value::String(s))),
+            any::<u32>().prop_map(|n| ("created".to_string(), serde_json::json!(n))),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn the_meters_span_stamps_what_a_parse_would(
+            members in proptest::collection::vec(member(), 0..6),
+            pretty in any::<bool>(),
+            mut cuts in proptest::collection::vec(0usize..400, 0..4),
+        ) {
+            cuts.sort_unstable();
+            cuts.dedup();
+            let mut map = serde_json::Map::new();
+            for (k, v) in members {
+                map.insert(k, v);
+            }
+            let v = serde_json::Value::Object(map);
+            let body = if pretty { serde_json::to_vec_pretty(&v) } else { serde_json::to_vec(&v) }.unwrap();
+            let (with_span, parsed) = both_ways(&body, &cuts);
+            prop_assert_eq!(String::from_utf8_lossy(&with_span), String::from_utf8_lossy(&parsed));
+        }
+    }
+
+    #[test]
+    fn a_span_that_is_not_an_object_falls_back_to_the_parse() {
+        let body = br#"{"usage" : {"prompt_tokens":1} , "id":"x"}"#;
+        assert_eq!(usage_stamp::insert_point_in(body, (10, 31)), Some((29, true)));
+        assert_eq!(usage_stamp::insert_point_in(body, (0, 5)), None);
+        assert_eq!(usage_stamp::insert_point_in(body, (9, 900)), None);
+        assert_eq!(usage_stamp::insert_point_in(br#"{"usage": {} }"#, (9, 13)), Some((11, false)));
+        assert_eq!(usage_stamp::insert_point_in(br#"{"usage": null}"#, (9, 14)), None);
+    }
+}

@@ -175,6 +175,20 @@ pub(super) fn usage_insert_point(payload: &[u8], of: Payload) -> Option<(usize, 
     Some((close, !inner.is_empty()))
 }
 
+/// The usage object of a whole body from where the meter saw its value (`[start, end)`,
+/// whitespace included): its closing brace and whether it has members. `None` when the span
+/// does not hold an object (`null`, or not this body's bytes): then the body is parsed.
+pub(super) fn insert_point_in(body: &[u8], (start, end): (usize, usize)) -> Option<(usize, bool)> {
+    let value = body.get(start..end)?;
+    let first = value.iter().position(|b| !b.is_ascii_whitespace())?;
+    let last = value.iter().rposition(|b| !b.is_ascii_whitespace())?;
+    if value[first] != b'{' || value[last] != b'}' || first == last {
+        return None;
+    }
+    let inner = &value[first + 1..last];
+    Some((start + last, inner.iter().any(|b| !b.is_ascii_whitespace())))
+}
+
 /// `payload` with `members` written into the usage object that ends at `close`.
 pub(super) fn insert(payload: &[u8], (close, has_members): (usize, bool), members: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + members.len() + 1);

@@ -64,6 +64,16 @@ pub(crate) struct JsonBody {
     usage: Option<Vec<u8>>,
     error: Option<Vec<u8>>,
     kind: Option<Vec<u8>>,
+    /// Bytes fed before the current chunk (offsets below are from the body's first byte).
+    offset: usize,
+    /// Where the capture being read started.
+    capture_start: usize,
+    /// Where the (last) top-level `usage` value lies, `[start, end)` with surrounding
+    /// whitespace: the cost stamp is written into it without parsing the body again.
+    usage_span: Option<(usize, usize)>,
+    /// The last [`Self::verdict`] (cleared by `feed`): billing asks several times per call
+    /// (the cost stamp, the record, the prompt count) and the usage parse is the costly part.
+    verdict: std::sync::OnceLock<JsonVerdict>,
 }
 
 /// What a finished (or cut) body amounts to.
@@ -84,6 +94,7 @@ impl JsonBody {
     }
 
     pub(crate) fn feed(&mut self, chunk: &[u8]) {
+        self.verdict = std::sync::OnceLock::new();
         let mut i = 0;
         // Where the current capture's bytes start in this chunk.
         let mut copy_from = self.capture.as_ref().map(|_| 0);
@@ -145,6 +156,7 @@ impl JsonBody {
                 b':' if self.depth == 1 => {
                     if let Some(m) = self.pending.take() {
                         self.capture = Some((m, Vec::new(), false));
+                        self.capture_start = self.offset + i + 1;
                         copy_from = Some(i + 1);
                     }
                 }
@@ -160,6 +172,13 @@ impl JsonBody {
         if let (Some(from), Some((_, buf, too_big))) = (copy_from, self.capture.as_mut()) {
             append(buf, too_big, &chunk[from.min(chunk.len())..]);
         }
+        self.offset += chunk.len();
+    }
+
+    /// Where the top-level `usage` value lies in the body fed so far: `[start, end)` byte
+    /// offsets, whitespace around the value included. `None` until it ended.
+    pub(crate) fn usage_span(&self) -> Option<(usize, usize)> {
+        self.usage_span
     }
 
     fn key_byte(&mut self, b: u8) {
@@ -199,6 +218,9 @@ impl JsonBody {
             append(&mut buf, &mut too_big, &chunk[from.min(end)..end]);
         }
         let value = (!too_big).then(|| trim(buf));
+        if member == Member::Usage {
+            self.usage_span = Some((self.capture_start, self.offset + end));
+        }
         match member {
             // A later duplicate wins, as in every JSON parser the upstream's client uses.
             Member::Usage => self.usage = value.or(Some(Vec::new())),
@@ -209,6 +231,10 @@ impl JsonBody {
 
     /// What the body says so far (it may still be arriving, or have been cut).
     pub(crate) fn verdict(&self) -> JsonVerdict {
+        *self.verdict.get_or_init(|| self.compute_verdict())
+    }
+
+    fn compute_verdict(&self) -> JsonVerdict {
         let format = self.format.unwrap_or(ResponseShape::OpenAiChat);
         let usage = self
             .usage

@@ -80,6 +80,10 @@ impl Gateway {
         };
         let chunk = body.take().unwrap_or_default();
         let config = &self.config;
+        if end {
+            // The meter already scanned these bytes: the stamp reuses where it saw `usage`.
+            shaper.json_usage_span(call.meter.as_ref().and_then(|m| m.json_usage_span()));
+        }
         let shaped = {
             let call: &LlmCall = call;
             shaper.feed(&chunk, end, &mut || outcome::quote(config, call))
