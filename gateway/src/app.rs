@@ -56,6 +56,8 @@ use std::sync::Arc;
 use tollgate_billing::ledger::Ledger;
 use tollgate_billing::{BillingSink, MemorySink};
 
+mod daemon;
+
 /// What the billing configuration wires in: the sink, who authenticates, the ledger for the
 /// account endpoints, and the Postgres machinery to run in the background.
 struct Billing {
@@ -80,6 +82,10 @@ pub struct Start {
 /// Run the gateway until SIGTERM, or SIGQUIT after a new process took over its sockets
 /// (both exit the process after draining).
 pub fn run(config: Config, chains: Chains, start: Start) -> ExitCode {
+    // Before anything spawns a thread or builds a runtime (a fork keeps neither).
+    let detached = start
+        .daemon
+        .then(|| daemon::detach(&config.server.pid_file));
     let config = Arc::new(config);
     let conf = ServerConf {
         threads: config.server.threads,
@@ -89,14 +95,11 @@ pub fn run(config: Config, chains: Chains, start: Start) -> ExitCode {
         graceful_shutdown_timeout_seconds: Some(5),
         ca_file: config.server.upstream_ca_file.clone(),
         upgrade_sock: config.server.upgrade_sock.clone(),
-        pid_file: config.server.pid_file.clone(),
-        // The parent of a daemon returns once the daemon is up (or is taking over sockets).
-        daemon_wait_for_ready: start.daemon,
         ..ServerConf::default()
     };
+    // `--daemon` is ours (`daemon.rs`), not Pingora's.
     let opt = Opt {
         upgrade: start.upgrade,
-        daemon: start.daemon,
         ..Opt::default()
     };
     let mut server = Server::new_with_opt_and_conf(opt, conf);
@@ -268,6 +271,11 @@ pub fn run(config: Config, chains: Chains, start: Start) -> ExitCode {
         },
         config.metrics_listen
     );
+    // The parent of a daemon returns now (Pingora's bootstrap, which takes over the sockets
+    // after a SIGQUIT to the running process, comes next).
+    if let Some(d) = detached {
+        d.done();
+    }
     server.run(RunArgs {
         shutdown_signal: Box::new(DrainFirst {
             ready,

@@ -123,7 +123,8 @@ fn read_pid(file: &std::path::Path) -> u32 {
 }
 
 /// Run one `Exec…=` line as systemd would: `$MAINPID` is the main process systemd tracks (it
-/// reads the PID file again only when that process exits). (A daemon keeps its stdout and
+/// reads the PID file again only when that process exits), and a command that does not
+/// return within 60 s (`TimeoutStartSec`) is killed and fails. (A daemon keeps its stdout and
 /// stderr: a file, not a pipe someone waits to close.)
 fn exec(line: &str, main_pid: Option<u32>, pid_file: &std::path::Path) {
     let line = line.replace(
@@ -132,13 +133,38 @@ fn exec(line: &str, main_pid: Option<u32>, pid_file: &std::path::Path) {
     );
     let log = pid_file.with_file_name(format!("exec-{}.log", free_port()));
     let mut words = line.split_whitespace();
-    let status = Command::new(words.next().unwrap())
+    let mut command = Command::new(words.next().unwrap())
         .args(words)
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
-        .status()
+        .spawn()
         .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = command.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = command.kill();
+            let _ = command.wait();
+            // A daemon the command started is not left serving.
+            let started = std::fs::read_to_string(pid_file).unwrap_or_default();
+            if let Ok(pid) = started.trim().parse::<u32>() {
+                if Some(pid) != main_pid {
+                    let _ = Command::new("kill")
+                        .arg("-KILL")
+                        .arg(pid.to_string())
+                        .status();
+                }
+            }
+            panic!(
+                "{line}: no exit within 60 s (killed): {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert!(
         status.success(),
         "{line}: {}",
