@@ -392,7 +392,7 @@ async fn add_key_usage(
 
 /// Per (provider, model, UTC hour): requests that reached the provider, successes and their
 /// latency sums, tokens by bucket, earnings, and answers whose usage was missing or disproved.
-async fn add_provider_daily(
+pub(crate) async fn add_provider_daily(
     tx: &tokio_postgres::Transaction<'_>,
     rows: &[&Outcome],
 ) -> Result<(), LedgerError> {
@@ -466,7 +466,7 @@ async fn add_provider_daily(
     Ok(())
 }
 
-async fn insert_request_log(
+pub(crate) async fn insert_request_log(
     tx: &tokio_postgres::Transaction<'_>,
     rows: &[&Outcome],
     transfer_id: Option<i64>,

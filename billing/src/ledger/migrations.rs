@@ -30,6 +30,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "chains_and_assets",
         include_str!("../../migrations/0006_chains_and_assets.sql"),
     ),
+    (
+        7,
+        "pay_per_call",
+        include_str!("../../migrations/0007_pay_per_call.sql"),
+    ),
 ];
 
 pub fn latest() -> i32 {

@@ -17,6 +17,7 @@
 //! | `limits` | `limits`, `redis` |
 //! | `routes` | `routes` (plugin lists and the money spine) |
 //! | `marketplace` | `marketplace` (providers who join through the API) |
+//! | `pay_per_call` | `pay_per_call` (LLM calls paid per call with x402 `upto`) |
 
 mod assets;
 mod billing;
@@ -25,6 +26,7 @@ mod health;
 mod identity;
 mod limits;
 mod marketplace;
+mod pay_per_call;
 mod providers;
 pub mod raw;
 mod routes;
@@ -37,6 +39,7 @@ pub use health::{HealthConfig, Routing};
 pub use identity::{SiweConfig, SiwePolicy};
 pub use limits::{ControlLimits, LimitsConfig, RedisConfig, RedisFailure, WalletLimits};
 pub use marketplace::MarketplaceConfig;
+pub use pay_per_call::PayPerCallConfig;
 pub use providers::{parse_base_url, Provider, ProviderModel, RouteAlias, UpstreamAddr};
 pub use routes::{PluginEntry, PluginList, RoutesConfig, SPINE};
 pub use server::{ServerConfig, StaticKey};
@@ -74,6 +77,8 @@ pub struct Config {
     pub routes: RoutesConfig,
     /// Providers who join through the API (`marketplace:`; needs `billing.ledger`).
     pub marketplace: Option<MarketplaceConfig>,
+    /// LLM calls paid per call with x402 `upto` (`pay_per_call:`; needs the ledger and a chain).
+    pub pay_per_call: Option<PayPerCallConfig>,
     pub health: HealthConfig,
 }
 
@@ -211,6 +216,15 @@ impl Validator<'_> {
                 "needs billing.ledger (listings live in Postgres)",
             );
         }
+        let pay_per_call = raw.pay_per_call.map(|p| self.pay_per_call(p));
+        if pay_per_call.is_some()
+            && (billing.ledger.is_none() || chains.iter().all(|c| c.settlement.is_none()))
+        {
+            self.err(
+                "pay_per_call",
+                "needs billing.ledger and a chain with settlement (calls are recorded in Postgres and settled on chain)",
+            );
+        }
         let providers = self.providers(raw.providers, marketplace.is_some());
         let route_aliases = self.route_aliases(raw.route_aliases, &known_models);
         let alias_names: Vec<String> = route_aliases.iter().map(|a| a.name.clone()).collect();
@@ -231,6 +245,7 @@ impl Validator<'_> {
             chains,
             routes,
             marketplace,
+            pay_per_call,
             health,
         }
     }

@@ -7,8 +7,10 @@ pub struct ApiError {
     pub status: u16,
     pub code: &'static str,
     pub message: String,
-    /// Extra response headers (`Retry-After`, `x-ratelimit-*`).
+    /// Extra response headers (`Retry-After`, `x-ratelimit-*`, `PAYMENT-REQUIRED`).
     pub headers: Vec<(&'static str, http::HeaderValue)>,
+    /// A body of its own instead of `{"error","message"}` (x402's 402 carries its offers).
+    pub body: Option<Bytes>,
 }
 
 impl ApiError {
@@ -18,6 +20,7 @@ impl ApiError {
             code,
             message: message.into(),
             headers: Vec::new(),
+            body: None,
         }
     }
     pub fn validation(message: impl Into<String>) -> Self {
@@ -84,6 +87,9 @@ impl ApiError {
     }
 
     pub fn body(&self) -> Bytes {
+        if let Some(b) = &self.body {
+            return b.clone();
+        }
         let v = serde_json::json!({ "error": self.code, "message": self.message });
         Bytes::from(v.to_string())
     }
