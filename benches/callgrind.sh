@@ -6,7 +6,9 @@
 #   bash benches/callgrind.sh BINARY [CONFIG] [plain|stream]
 #
 # CONFIG listens on 127.0.0.1:18004 with mock-llm on :18001 (benches/bench-gateway.yaml).
-# Prints one number: instructions per request.
+# BINARY may also be bare-pingora (CONFIG is then ignored): the same proxy on :18004, one
+# worker thread. Prints one number: instructions per request (all the process's threads:
+# settlement, leases and spool included). benches/instructions.sh prints the whole table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=$1 CONFIG=${2:-benches/bench-gateway.yaml} MODE=${3:-plain}
@@ -18,11 +20,18 @@ target/release/mock-llm --listen 127.0.0.1:18001 --threads 1 >/dev/null 2>&1 &
 MOCK=$!
 trap 'kill $MOCK 2>/dev/null || true; rm -rf "$out"' EXIT
 
+if [[ $(basename "$BIN") == bare-pingora ]]; then
+  ARGS=(--listen 127.0.0.1:18004 --upstream 127.0.0.1:18001 --threads 1)
+else
+  ARGS=(-c "$CONFIG")
+fi
+
 count() {
   local n=$1
-  valgrind --tool=callgrind --callgrind-out-file="$out/cg.$n" "$BIN" -c "$CONFIG" >/dev/null 2>"$out/valgrind.$n" &
+  valgrind --tool=callgrind --callgrind-out-file="$out/cg.$n" "$BIN" "${ARGS[@]}" >/dev/null 2>"$out/valgrind.$n" &
   local pid=$!
-  for _ in $(seq 600); do curl -fs http://127.0.0.1:18004/health >/dev/null 2>&1 && break; sleep 0.1; done
+  # Any HTTP answer means it listens (bare Pingora passes /health to the mock).
+  for _ in $(seq 600); do curl -s -o /dev/null http://127.0.0.1:18004/health && break; sleep 0.1; done
   python3 - "$n" "$MODE" <<'PY'
 import http.client, json, sys
 n, mode = int(sys.argv[1]), sys.argv[2]

@@ -6,12 +6,15 @@
 #   bash scripts/demo.sh
 #
 # Serves the OpenAI API at http://127.0.0.1:8080/v1 and the Anthropic API at
-# http://127.0.0.1:8080, metrics at http://127.0.0.1:9464/metrics. Ctrl-C stops everything.
+# http://127.0.0.1:8080, the console at http://127.0.0.1:8080/console/, metrics at
+# http://127.0.0.1:9464/metrics. Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
 bash scripts/contracts.sh install
+echo "building the console (console/dist)…"
+(cd console && npm ci --no-audit --no-fund --loglevel=error && npm run build >/dev/null)
 echo "building (release; the first build takes a few minutes on 2 cores)…"
 cargo build --release -q -p tollgate-gateway -p tollgate-benches
 
@@ -65,6 +68,11 @@ KEY=sk-demo-0000000000000000000000000000000000000000000000000000000000000000
 cat <<MSG
 
 Tollgate is running (demo config: conf/demo.yaml, mock upstream on :18101).
+
+  Console:  http://127.0.0.1:8080/console/
+            (catalog, health, balances; connect a browser wallet on chain 31337 at
+             $TOLLGATE_RPC_URL — e.g. import anvil's dev account 1 — to top up, make keys and
+             see usage; anvil's dev account 2 is mock-openai's payout wallet)
 
   curl http://127.0.0.1:8080/v1/chat/completions \\
     -H "Authorization: Bearer $KEY" -H 'content-type: application/json' \\

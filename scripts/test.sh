@@ -6,7 +6,9 @@
 #
 # Steps: system packages (apt) → Python venv with the official SDKs → build → a throwaway
 # PostgreSQL cluster and Redis → Rust unit, property and integration tests (real gateway
-# processes on loopback, real Postgres and Redis) → Python SDK tests.
+# processes on loopback, real Postgres and Redis) → the console (npm ci, build, unit tests,
+# browser tests in headless Chromium against the real stack) → Python SDK tests (and
+# schemathesis against docs/openapi.yaml) → CORS browser tests (headless Chromium, tests/browser).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -23,6 +25,7 @@ if [[ ! -x .venv/bin/python ]]; then
   python3 -m venv .venv
 fi
 .venv/bin/pip install -q --disable-pip-version-check -r tests/sdk/requirements.txt
+.venv/bin/pip install -q --disable-pip-version-check --no-deps -r tests/sdk/requirements-nodeps.txt
 
 log "contracts: forge, anvil, solc-js from npm (pinned); forge tests; ABI drift check"
 bash scripts/contracts.sh install
@@ -54,5 +57,17 @@ else
   cargo test --workspace --no-fail-fast --features tollgate-gateway/wasm
 fi
 
-log "python SDK tests"
+log "console: npm ci, build, unit tests, browser tests (headless Chromium, console/e2e)"
+(
+  cd console
+  npm ci --no-audit --no-fund --loglevel=error
+  npm run build
+  npm test
+  TOLLGATE_BIN_DIR="$ROOT/target/debug" npm run e2e
+)
+
+log "python SDK tests (and the API contract, schemathesis)"
 TOLLGATE_BIN_DIR="$ROOT/target/debug" .venv/bin/pytest -q tests/sdk
+
+log "browser tests: headless Chromium from another origin (tests/browser, playwright-core pinned)"
+(cd tests/browser && npm ci --no-audit --no-fund --silent && TOLLGATE_BIN_DIR="$ROOT/target/debug" npm test)

@@ -400,9 +400,12 @@ mod tests {
             attempts: 1,
             latency_ms: 0,
             ttfb_ms: None,
+            ttft_ms: None,
             error_code: None,
             started_at_ms: 0,
             price_id: None,
+            prices: None,
+            response_id: None,
         }
     }
 

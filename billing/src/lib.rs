@@ -13,10 +13,11 @@ pub mod outcome;
 pub mod price;
 pub mod settlement;
 pub mod sink;
+pub mod spool;
 
 pub use cost::{Charge, PriceSheet, ProviderShare};
-pub use outcome::{Outcome, OutcomeStatus};
-pub use price::{Price, PriceError};
+pub use outcome::{AppliedPrices, Outcome, OutcomeStatus};
+pub use price::{PerToken, Price, PriceError};
 pub use sink::{AdmitError, BillingSink, MemorySink, Reservation};
 
 /// Integer micro-USDC. Signed so that ledger deltas and balances share one type.

@@ -3,11 +3,11 @@
 //! It carries counts, prices and timings — never prompt or completion content.
 
 use crate::Charge;
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 use tollgate_filters::usage::Usage;
 
 /// How a request ended, from the billing point of view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OutcomeStatus {
     /// The upstream answered 2xx and the whole response reached the client.
@@ -32,8 +32,8 @@ impl OutcomeStatus {
     }
 }
 
-/// One finished request.
-#[derive(Debug, Clone, Serialize)]
+/// One finished request. (Deserialized only when the billing spool is replayed.)
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Outcome {
     pub request_id: String,
     pub wallet: String,
@@ -43,6 +43,7 @@ pub struct Outcome {
     /// Provider id that served (or last failed) the request; empty when none was tried.
     pub provider: String,
     pub upstream_model: String,
+    #[serde(deserialize_with = "interned")]
     pub api: &'static str,
     pub stream: bool,
     pub status: OutcomeStatus,
@@ -70,15 +71,49 @@ pub struct Outcome {
     pub latency_ms: u64,
     /// Time until the first response byte from the upstream; `None` when none arrived.
     pub ttfb_ms: Option<u64>,
+    /// Time until the first generated content (an SSE event carrying content, or a whole
+    /// JSON answer); `None` when none arrived.
+    pub ttft_ms: Option<u64>,
+    #[serde(deserialize_with = "interned_opt")]
     pub error_code: Option<&'static str>,
     /// Unix milliseconds when the request arrived.
     pub started_at_ms: u64,
     /// The `market_prices` row the charge was priced from (`None`: the config file's prices).
     pub price_id: Option<i64>,
+    /// The prices the charge was computed with (`None` when no provider served the call).
+    pub prices: Option<AppliedPrices>,
+    /// The id of the OpenAI Responses object the call produced (continuations go back to the
+    /// same provider).
+    pub response_id: Option<String>,
+}
+
+/// The provider's prices a charge was computed with, in micro-USDC per 1M tokens per bucket,
+/// and the provider's share of the buyer's price in basis points.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedPrices {
+    pub input: u64,
+    pub cache_write_5m: u64,
+    pub cache_write_1h: u64,
+    pub cache_read: u64,
+    pub output: u64,
+    pub share_bps: u32,
+}
+
+impl AppliedPrices {
+    pub fn of(sheet: &crate::PriceSheet, share: crate::ProviderShare) -> Self {
+        AppliedPrices {
+            input: sheet.prompt.micros_per_million(),
+            cache_write_5m: sheet.cache_write_5m.micros_per_million(),
+            cache_write_1h: sheet.cache_write_1h.micros_per_million(),
+            cache_read: sheet.cache_read.micros_per_million(),
+            output: sheet.completion.micros_per_million(),
+            share_bps: share.bps(),
+        }
+    }
 }
 
 /// The five metered token buckets, flattened into the record.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tokens {
     pub input_tokens: u64,
     pub cache_write_5m_tokens: u64,
@@ -116,4 +151,25 @@ impl Outcome {
         self.buyer_cost_usdc = c.buyer_cost;
         self.platform_fee_usdc = c.platform_fee;
     }
+}
+
+/// The gateway's `&'static str` fields (API names, error codes) read back from the spool: a
+/// handful of distinct values, each leaked once.
+fn intern(s: String) -> &'static str {
+    static SEEN: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(hit) = seen.iter().find(|v| **v == s) {
+        return hit;
+    }
+    let leaked: &'static str = Box::leak(s.into_boxed_str());
+    seen.push(leaked);
+    leaked
+}
+
+fn interned<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    String::deserialize(d).map(intern)
+}
+
+fn interned_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'static str>, D::Error> {
+    Option::<String>::deserialize(d).map(|o| o.map(intern))
 }

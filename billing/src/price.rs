@@ -97,6 +97,60 @@ impl Price {
             .map(Price)
             .ok_or_else(|| PriceError::TooLarge(text.to_string()))
     }
+
+    /// A USD amount per token (price lists such as LiteLLM's write `1.5e-07` or
+    /// `0.00000015`) as a price per 1M tokens, from its decimal text: the point moves six
+    /// places, no float is involved. A value with more than six decimals per 1M is rounded
+    /// **up** to the next micro-USD ([`PerToken::Up`]): a price below the provider's would serve
+    /// every token below cost. One exception: a value written with a float's 15 to 17
+    /// significant digits whose digits past the sixth decimal (per 1M) begin with six zeros is
+    /// float noise in the list (`1.6000000000000001e-06`, someone's `0.8e-6 * 2`): those digits
+    /// are dropped ([`PerToken::Noise`]), they are no price.
+    pub fn parse_usd_per_token(text: &str) -> Result<(Price, PerToken), PriceError> {
+        let t = text.trim();
+        let (mantissa, exp) = match t.split_once(['e', 'E']) {
+            None => (t, 0),
+            Some((m, e)) => (
+                m,
+                e.parse::<i32>()
+                    .map_err(|_| PriceError::NotANumber(text.to_string()))?,
+            ),
+        };
+        let per_million = expand_exponent(mantissa, &(exp.saturating_add(6)).to_string())
+            .ok_or_else(|| PriceError::NotANumber(text.to_string()))?;
+        match Price::parse_usd(&per_million) {
+            Err(PriceError::TooPrecise(_)) => {
+                let (whole, frac) = per_million
+                    .split_once('.')
+                    .expect("too precise has a point");
+                let kept = Price::parse_usd(&format!("{whole}.{}", &frac[..6]))?;
+                let significant = mantissa
+                    .bytes()
+                    .filter(u8::is_ascii_digit)
+                    .skip_while(|b| *b == b'0')
+                    .count();
+                if significant >= 15 && frac[6..].starts_with("000000") {
+                    return Ok((kept, PerToken::Noise));
+                }
+                // The dropped digits are not all zero (else it was not too precise).
+                let up = kept.0.checked_add(1).filter(|v| *v <= 1_000_000_000_000);
+                up.map(|v| (Price(v), PerToken::Up))
+                    .ok_or_else(|| PriceError::TooLarge(text.to_string()))
+            }
+            other => other.map(|p| (p, PerToken::Exact)),
+        }
+    }
+}
+
+/// How [`Price::parse_usd_per_token`] arrived at its price.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PerToken {
+    /// The text's value, exactly.
+    Exact,
+    /// Rounded up to the next micro-USD per 1M.
+    Up,
+    /// Float noise past the sixth decimal dropped.
+    Noise,
 }
 
 /// `("1.5", "-3")` → `"0.0015"`, by moving the decimal point in the digit string.
@@ -184,6 +238,35 @@ mod tests {
             Err(PriceError::TooPrecise(_))
         ));
         assert_eq!(Price::parse_usd("-1e-7"), Err(PriceError::Negative));
+    }
+
+    #[test]
+    fn per_token_prices_move_the_point_exactly() {
+        use PerToken::*;
+        let p = |t: &str| Price::parse_usd_per_token(t).unwrap();
+        assert_eq!(p("1.5e-07"), (Price(150_000), Exact)); // $0.15 / 1M
+        assert_eq!(p("0.00000015"), (Price(150_000), Exact));
+        assert_eq!(p("2.5e-06"), (Price(2_500_000), Exact));
+        assert_eq!(p("3e-06"), (Price(3_000_000), Exact));
+        assert_eq!(p("0"), (Price(0), Exact));
+        assert_eq!(p("1E-12"), (Price(1), Exact)); // exactly one micro-USD per 1M
+                                                   // More precision than a price holds: up, never down.
+        assert_eq!(p("1.6666667e-07"), (Price(166_667), Up));
+        assert_eq!(p("1.41953125e-07"), (Price(141_954), Up));
+        assert_eq!(p("1e-13"), (Price(1), Up));
+        // A float's noise (17 significant digits, zeros after the sixth decimal) is dropped;
+        // noise upwards (…999) rounds up to the value meant anyway.
+        assert_eq!(p("1.6000000000000001e-06"), (Price(1_600_000), Noise));
+        assert_eq!(p("2.9999900000000002e-06"), (Price(2_999_990), Noise));
+        assert_eq!(p("9.499999999999999e-07"), (Price(950_000), Up));
+        // Not a float's repr: a real seventh decimal is rounded up.
+        assert_eq!(p("1.0000001e-06"), (Price(1_000_001), Up));
+        assert_eq!(
+            Price::parse_usd_per_token("-1e-07"),
+            Err(PriceError::Negative)
+        );
+        assert!(Price::parse_usd_per_token("1e-07x").is_err());
+        assert!(Price::parse_usd_per_token("2").is_err()); // $2M per 1M tokens is no price
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub struct Reservation {
     /// Holds a settlement-queue slot from admission until the record is written, so the queue
     /// can never overflow: admission fails first (503), records are never dropped.
     pub slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Where [`BillingSink::persist`] spooled the outcome (`None`: not spooled).
+    pub spooled: Option<crate::spool::SpoolTicket>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +36,20 @@ pub trait BillingSink: Send + Sync {
         wallet: &Arc<str>,
         max_cost: MicroUsdc,
     ) -> Result<Reservation, AdmitError>;
+
+    /// Make the outcome durable on this node before the response's last bytes are released
+    /// (the billing spool), at most once per request. Must not block beyond one `write()`.
+    /// An error means the record could not be made durable: the caller withholds the end of
+    /// the response and still [`record`](BillingSink::record)s the outcome.
+    fn persist(&self, _outcome: &Outcome, _reservation: &mut Reservation) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// [`persist`](BillingSink::persist) does something: the proxy seals each call's outcome
+    /// before its last bytes (else it builds it once, in `logging`).
+    fn persists(&self) -> bool {
+        false
+    }
 
     /// Called once per admitted request, from Pingora's `logging` phase. Must not block.
     /// The charge never exceeds the reservation; the rest is released.
@@ -72,6 +88,7 @@ impl BillingSink for MemorySink {
             wallet: wallet.clone(),
             amount: max_cost,
             slot: None,
+            spooled: None,
         })
     }
 

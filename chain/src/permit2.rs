@@ -183,6 +183,37 @@ impl ChainClient {
         nonce: U256,
         min_confirmations: u64,
     ) -> Result<Option<AuthorizedTransfer>, ChainError> {
+        self.settlement_transfer_in(tx_hash, token, payer, min_confirmations, |to, input| {
+            to == X402_EXACT_PERMIT2_PROXY
+                && decode_permit2_settle(input) == Some((payer, token, nonce))
+        })
+        .await
+    }
+
+    /// [`Self::permit2_transfer_in`] for x402's upto proxy.
+    pub async fn upto_transfer_in(
+        &self,
+        tx_hash: TxHash,
+        token: Address,
+        payer: Address,
+        nonce: U256,
+        min_confirmations: u64,
+    ) -> Result<Option<AuthorizedTransfer>, ChainError> {
+        self.settlement_transfer_in(tx_hash, token, payer, min_confirmations, |to, input| {
+            to == X402_UPTO_PERMIT2_PROXY
+                && decode_upto_settle(input) == Some((payer, token, nonce))
+        })
+        .await
+    }
+
+    async fn settlement_transfer_in(
+        &self,
+        tx_hash: TxHash,
+        token: Address,
+        payer: Address,
+        min_confirmations: u64,
+        is_it: impl Fn(Address, &[u8]) -> bool,
+    ) -> Result<Option<AuthorizedTransfer>, ChainError> {
         let receipt = self
             .receipt(tx_hash)
             .await?
@@ -201,10 +232,7 @@ impl ChainClient {
             .await?
             .ok_or(ChainError::TxNotFound(tx_hash))?;
         use alloy::consensus::Transaction as _;
-        if tx.inner.to() != Some(X402_EXACT_PERMIT2_PROXY) {
-            return Ok(None);
-        }
-        if decode_permit2_settle(tx.inner.input()) != Some((payer, token, nonce)) {
+        if !tx.inner.to().is_some_and(|to| is_it(to, tx.inner.input())) {
             return Ok(None);
         }
         Ok(permit2_transfer(&receipt, token, payer))

@@ -14,7 +14,9 @@
 mod event_stream;
 mod json_body;
 mod payload;
+mod responses_payload;
 
+pub(crate) use event_stream::MAX_EVENT_BYTES;
 use event_stream::{EventName, EventStream, PayloadSink};
 use json_body::JsonBody;
 use payload::{PayloadEffect, UsageUpdate};
@@ -48,6 +50,27 @@ pub enum ApiFormat {
     OpenAi,
     /// Anthropic Messages.
     Anthropic,
+}
+
+/// Which response shape a body has, i.e. which usage objects and events the meter reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseShape {
+    /// OpenAI Chat Completions (and Embeddings, whose usage has the same `prompt_tokens`).
+    OpenAiChat,
+    /// Anthropic Messages.
+    Anthropic,
+    /// OpenAI Responses: `usage.input_tokens` (+ `input_tokens_details.cached_tokens`) and
+    /// `output_tokens`; streamed in `response.completed` (or `.incomplete` / `.failed`).
+    OpenAiResponses,
+}
+
+impl From<ApiFormat> for ResponseShape {
+    fn from(f: ApiFormat) -> Self {
+        match f {
+            ApiFormat::OpenAi => ResponseShape::OpenAiChat,
+            ApiFormat::Anthropic => ResponseShape::Anthropic,
+        }
+    }
 }
 
 /// How the response body is framed.
@@ -92,7 +115,8 @@ enum Body {
 }
 
 impl UsageMeter {
-    pub fn new(format: ApiFormat, kind: BodyKind) -> Self {
+    pub fn new(format: impl Into<ResponseShape>, kind: BodyKind) -> Self {
+        let format = format.into();
         let body = match kind {
             BodyKind::EventStream => Body::EventStream {
                 stream: EventStream::new(),
@@ -137,6 +161,15 @@ impl UsageMeter {
     /// its usage arrived. Always 0 for a JSON body (one without usage is charged its bound).
     pub fn content_bytes(&self) -> u64 {
         self.tally().content_bytes
+    }
+
+    /// An event carrying generated content (text, tool-call arguments) has been dispatched.
+    /// Cheap enough per chunk: it reads a running total and parses nothing.
+    pub fn has_content(&self) -> bool {
+        match &self.body {
+            Body::EventStream { metering, .. } => metering.tally.content_bytes > 0,
+            Body::Json(_) => false,
+        }
     }
 
     fn tally(&self) -> Tally {
@@ -246,7 +279,7 @@ impl Tally {
 /// The metering side of an event stream: parses each event's data for the stream's format
 /// and folds the result into the tally.
 struct StreamMetering {
-    format: ApiFormat,
+    format: ResponseShape,
     tally: Tally,
 }
 
@@ -255,8 +288,9 @@ impl PayloadSink for StreamMetering {
 
     fn parse(&self, data: &[u8]) -> Option<PayloadEffect> {
         match self.format {
-            ApiFormat::OpenAi => payload::parse_openai_event(data),
-            ApiFormat::Anthropic => payload::parse_anthropic_event(data),
+            ResponseShape::OpenAiChat => payload::parse_openai_event(data),
+            ResponseShape::Anthropic => payload::parse_anthropic_event(data),
+            ResponseShape::OpenAiResponses => payload::parse_responses_event(data),
         }
     }
 

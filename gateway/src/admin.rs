@@ -1,7 +1,11 @@
-//! The admin listener: `/metrics` for Prometheus and, when enabled for tests and demos,
+//! The admin listener: `/metrics` for Prometheus, `/health` (liveness) and `/ready` (the same
+//! readiness as the public port's) for orchestrators and, when enabled for tests and demos,
 //! `/debug/outcomes` with the in-memory billing sink's records. Kept off the public port.
 
+use crate::config::ErrorShape;
 use crate::metrics::Metrics;
+use crate::readiness::Readiness;
+use crate::wire::ApiError;
 use async_trait::async_trait;
 use http::Response;
 use pingora::apps::http_app::ServeHttp;
@@ -13,6 +17,8 @@ pub struct AdminApp {
     pub metrics: Arc<Metrics>,
     pub sink: Arc<dyn BillingSink>,
     pub expose_outcomes: bool,
+    pub ready: Arc<Readiness>,
+    pub error_shape: ErrorShape,
 }
 
 fn reply(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
@@ -38,11 +44,18 @@ impl ServeHttp for AdminApp {
                 )
             }
             "/health" => reply(200, "application/json", br#"{"status":"ok"}"#.to_vec()),
-            _ => reply(
-                404,
-                "application/json",
-                br#"{"error":"NOT_FOUND","message":"admin endpoints: /metrics, /health"}"#.to_vec(),
-            ),
+            "/ready" => {
+                let (status, body) = self.ready.answer().await;
+                reply(status, "application/json", body.to_vec())
+            }
+            _ => {
+                let e = ApiError::new(
+                    404,
+                    "NOT_FOUND",
+                    "admin endpoints: /metrics, /health, /ready",
+                );
+                reply(404, "application/json", e.body(self.error_shape).to_vec())
+            }
         }
     }
 }

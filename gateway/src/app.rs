@@ -5,12 +5,21 @@
 //! 3. billing: the memory sink, or the ledger (sink, writer, leases) with ledger-backed keys;
 //! 4. the market: the config file's providers resolved, then the marketplace's loaded;
 //! 5. identity and money for the control plane: SIWE (with fleet-wide nonces), the chain;
-//! 6. the proxy service on `server.listen`, the admin listener on `metrics.listen`;
-//! 7. background services: the health feed and probes, the catalog feed (reloads, DNS), Redis, limiter upkeep, key
-//!    revocations, chain jobs, and the billing service that drains everything on SIGTERM.
+//! 6. readiness: one named check per dependency (`/ready` on both listeners);
+//! 7. the proxy service on `server.listen` (with the console's assets, read once), the admin
+//!    listener on `metrics.listen`, both after the bootstrap that takes over a running
+//!    process's sockets (`--upgrade`);
+//! 8. background services: the health feed and probes, the catalog feed (reloads, DNS), Redis, limiter upkeep, key
+//!    revocations, chain jobs, the access-log writer, the trace exporter, and the billing
+//!    service that drains everything on SIGTERM (and after a `--upgrade` took over, on SIGQUIT);
+//! 9. run until SIGTERM, which first turns `/ready` to 503 for `server.drain_delay`.
+//!
+//! Everything that can fail (Postgres, Redis, the config's files) is done before the sockets
+//! are taken over, so a new process that cannot start leaves the old one serving.
 
 use crate::admin::AdminApp;
 use crate::config::Config;
+use crate::control::console::ConsoleAssets;
 use crate::control::Accounts;
 use crate::identity::nonces::{MemoryNonces, NonceStore, PostgresNonces, RedisNonces};
 use crate::identity::revocation::KeyRevocationFeed;
@@ -21,20 +30,25 @@ use crate::jobs::chain_jobs::ChainJobs;
 use crate::jobs::credit_reconciler::CreditReconciler;
 use crate::jobs::deposit_watcher::DepositWatcher;
 use crate::jobs::settlement::{self, BillingRunner};
-use crate::jobs::shutdown::Shutdown;
+use crate::jobs::shutdown::{DrainFirst, Shutdown};
 use crate::jobs::solvency_watch::SolvencyWatch;
 use crate::market::feed::MarketFeed;
 use crate::market::prober::Prober;
 use crate::market::shared_health::HealthFeed;
 use crate::market::Market;
 use crate::metrics::Metrics;
-use crate::money::{payouts, ChainReader, ChainSet};
+use crate::money::{payouts, ChainReader, ChainSet, OnChain};
 use crate::plugins::Chains;
 use crate::proxy::Gateway;
+use crate::config::RedisFailure;
 use crate::rate_limit::{LimiterService, RateLimiter};
+use crate::readiness::{Check, Readiness};
 use crate::redis::{RedisHandle, RedisService};
-use pingora::server::configuration::ServerConf;
-use pingora::server::Server;
+use crate::telemetry::access_log::AccessLog;
+use crate::telemetry::traces::{Traces, TracesService};
+use crate::telemetry::Observers;
+use pingora::server::configuration::{Opt, ServerConf};
+use pingora::server::{RunArgs, Server};
 use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 use std::process::ExitCode;
@@ -52,8 +66,20 @@ struct Billing {
     revocations: Option<KeyRevocationFeed>,
 }
 
-/// Run the gateway until SIGTERM (which exits the process after draining).
-pub fn run(config: Config, chains: Chains) -> ExitCode {
+/// How the process starts (the command line's `--upgrade` and `--daemon`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Start {
+    /// Take the listening sockets over from the running process (`server.upgrade_sock`),
+    /// which drains and exits once it is sent SIGQUIT.
+    pub upgrade: bool,
+    /// Fork into the background once ready, writing `server.pid_file` (systemd
+    /// `Type=forking`).
+    pub daemon: bool,
+}
+
+/// Run the gateway until SIGTERM, or SIGQUIT after a new process took over its sockets
+/// (both exit the process after draining).
+pub fn run(config: Config, chains: Chains, start: Start) -> ExitCode {
     let config = Arc::new(config);
     let conf = ServerConf {
         threads: config.server.threads,
@@ -62,10 +88,18 @@ pub fn run(config: Config, chains: Chains) -> ExitCode {
         grace_period_seconds: Some(config.billing.shutdown_timeout.as_secs().max(1)),
         graceful_shutdown_timeout_seconds: Some(5),
         ca_file: config.server.upstream_ca_file.clone(),
+        upgrade_sock: config.server.upgrade_sock.clone(),
+        pid_file: config.server.pid_file.clone(),
+        // The parent of a daemon returns once the daemon is up (or is taking over sockets).
+        daemon_wait_for_ready: start.daemon,
         ..ServerConf::default()
     };
-    let mut server = Server::new_with_opt_and_conf(None, conf);
-    server.bootstrap();
+    let opt = Opt {
+        upgrade: start.upgrade,
+        daemon: start.daemon,
+        ..Opt::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
 
     let startup = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -73,6 +107,12 @@ pub fn run(config: Config, chains: Chains) -> ExitCode {
         .expect("tokio runtime");
 
     let metrics = Arc::new(Metrics::new());
+    let access_log = AccessLog::new(&config.log, &metrics);
+    if let Some(Err(e)) = access_log.as_ref().map(|(_, w)| w.check()) {
+        eprintln!("tollgate: cannot start: {e}");
+        return ExitCode::FAILURE;
+    }
+    let traces = config.tracing.as_ref().map(Traces::new);
     let redis = match &config.redis {
         None => None,
         Some(rc) => match RedisHandle::new(rc, metrics.clone()) {
@@ -122,7 +162,13 @@ pub fn run(config: Config, chains: Chains) -> ExitCode {
         })
     });
     let settled_accounts = accounts.clone().filter(|a| a.chains.is_some());
-    let gateway = Gateway::new(
+    let ready = Arc::new(readiness(
+        &config,
+        billing.ledger.as_ref(),
+        redis.as_ref(),
+        onchain.as_ref(),
+    ));
+    let mut gateway = Gateway::new(
         config.clone(),
         billing.auth.clone(),
         billing.sink.clone(),
@@ -131,24 +177,54 @@ pub fn run(config: Config, chains: Chains) -> ExitCode {
         accounts,
         limiter.clone(),
         chains,
-    );
+    )
+    .with_readiness(ready.clone());
+    gateway.control.console = match ConsoleAssets::load(&config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("tollgate: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    gateway.observe = Observers {
+        access_log: access_log.as_ref().map(|(l, _)| l.clone()),
+        traces: traces.clone(),
+    };
     let in_flight = gateway.in_flight.clone();
+    sample_gauges(&metrics, &in_flight, billing.runner.as_ref());
+    // Listeners start once the bootstrap has the sockets (its own, or a running process's)
+    // and the trace exporter runs.
+    let mut before_listeners = vec![server.bootstrap_as_a_service()];
+    if let Some(t) = &traces {
+        before_listeners
+            .push(server.add_service(background_service("traces", TracesService(t.clone()))));
+    }
     let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, gateway);
     for addr in &config.server.listen {
         proxy.add_tcp(&addr.to_string());
     }
-    server.add_service(proxy);
+    server
+        .add_service(proxy)
+        .add_dependencies(&before_listeners);
 
     if let Some(addr) = config.metrics_listen {
         let app = AdminApp {
             metrics: metrics.clone(),
             sink: billing.sink.clone(),
             expose_outcomes: config.billing.expose_outcomes,
+            ready: ready.clone(),
+            error_shape: config.server.error_shape,
         };
         let mut admin = Service::new("tollgate admin".to_string(), app);
         admin.add_tcp(&addr.to_string());
-        server.add_service(admin);
+        server
+            .add_service(admin)
+            .add_dependencies(&before_listeners);
     }
+    let access_log = access_log.map(|(log, writer)| {
+        server.add_service(background_service("access log", writer));
+        log
+    });
     server.add_service(background_service(
         "health feed",
         HealthFeed(market.clone()),
@@ -171,6 +247,8 @@ pub fn run(config: Config, chains: Chains) -> ExitCode {
             in_flight,
             billing: billing.runner,
             timeout: config.billing.shutdown_timeout,
+            access_log,
+            traces,
         },
     ));
 
@@ -185,7 +263,131 @@ pub fn run(config: Config, chains: Chains) -> ExitCode {
         },
         config.metrics_listen
     );
-    server.run_forever();
+    server.run(RunArgs {
+        shutdown_signal: Box::new(DrainFirst {
+            ready,
+            delay: config.server.drain_delay,
+        }),
+    });
+    // The billing service exits the process once drained; this is the grace period's end.
+    std::process::exit(0)
+}
+
+/// `/ready`'s checks, one per dependency the node serves with. Postgres is required (no paid
+/// call is admitted without the ledger); Redis only with `limits.redis_failure: closed` (else
+/// limits fall back to this node's); the chain RPC is reported but not required (only top-ups,
+/// deposits and withdrawals need it). The reasons are fixed words: `/ready` is public, and an
+/// RPC URL may hold a key. A new dependency (a local spool) adds its check here.
+fn readiness(
+    config: &Config,
+    ledger: Option<&Ledger>,
+    redis: Option<&Arc<RedisHandle>>,
+    onchain: Option<&Arc<ChainSet>>,
+) -> Readiness {
+    let mut checks = Vec::new();
+    if let Some(l) = ledger {
+        let l = l.clone();
+        checks.push(Check::new("postgres", true, move || {
+            let l = l.clone();
+            async move {
+                l.ping().await.map_err(|e| {
+                    log::debug!("readiness: postgres: {e}");
+                    "unreachable".to_string()
+                })
+            }
+        }));
+    }
+    if let Some(r) = redis {
+        let r = r.clone();
+        let required = config.limits.on_redis_failure == RedisFailure::Closed;
+        checks.push(Check::new("redis", required, move || {
+            let up = r.is_up();
+            async move { up.then_some(()).ok_or_else(|| "unreachable".to_string()) }
+        }));
+    }
+    if let Some(set) = onchain {
+        // One rail per chain: each chain's RPC must answer (the chain ids are named in the
+        // reason, never the RPC URL).
+        let mut rails: Vec<Arc<OnChain>> = Vec::new();
+        for r in set.all() {
+            if !rails.iter().any(|x| x.chain_id == r.chain_id) {
+                rails.push(r.clone());
+            }
+        }
+        checks.push(Check::new("chain", false, move || {
+            let rails = rails.clone();
+            async move {
+                for c in rails {
+                    let unreachable = |e: &dyn std::fmt::Display| {
+                        log::debug!("readiness: chain {}: {e}", c.chain_id);
+                        format!("chain {} unreachable", c.chain_id)
+                    };
+                    let client = c.client().await.map_err(|e| unreachable(&e))?;
+                    client.block_number().await.map_err(|e| unreachable(&e))?;
+                }
+                Ok(())
+            }
+        }));
+    }
+    Readiness::new(checks)
+}
+
+/// Gauges read at scrape time: requests in flight; with the ledger, the settlement queue
+/// and this node's lease book.
+fn sample_gauges(
+    metrics: &Metrics,
+    in_flight: &Arc<std::sync::atomic::AtomicUsize>,
+    billing: Option<&BillingRunner>,
+) {
+    let n = in_flight.clone();
+    metrics.sampled(
+        "tollgate_requests_in_flight",
+        "Admitted LLM calls not finished yet.",
+        move || n.load(std::sync::atomic::Ordering::Relaxed) as i64,
+    );
+    let Some(b) = billing else {
+        return;
+    };
+    let sink = b.sink.clone();
+    metrics.sampled(
+        "tollgate_settlement_queue_depth",
+        "Finished calls' records waiting for the settlement writer.",
+        move || sink.queued() as i64,
+    );
+    let sink = b.sink.clone();
+    metrics.sampled(
+        "tollgate_settlement_slots_used",
+        "Admitted calls whose records are not committed yet; at billing.queue_capacity paid calls get 503.",
+        move || sink.in_flight() as i64,
+    );
+    metrics.sampled(
+        "tollgate_settlement_queue_capacity",
+        "billing.queue_capacity.",
+        {
+            let c = b.sink.capacity() as i64;
+            move || c
+        },
+    );
+    for (name, help, pick) in [
+        (
+            "tollgate_balance_leased_microusdc",
+            "Buyer balance this node has leased from Postgres.",
+            (|t| t.leased) as fn(tollgate_billing::lease::LeaseTotals) -> i64,
+        ),
+        (
+            "tollgate_balance_reserved_microusdc",
+            "Worst-case costs reserved by calls in flight on this node.",
+            |t| t.reserved,
+        ),
+        (
+            "tollgate_balance_pending_microusdc",
+            "Charges settled in memory on this node, not yet written to Postgres.",
+            |t| t.pending,
+        ),
+    ] {
+        let leases = b.leases.clone();
+        metrics.sampled(name, help, move || pick(leases.totals()));
+    }
 }
 
 /// The config file's providers, resolved, and the marketplace's listings (a ledger that

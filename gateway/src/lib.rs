@@ -5,12 +5,12 @@
 //! | layer | modules | job |
 //! |---|---|---|
 //! | 0 | [`config`] | YAML → the typed [`config::Config`]; imports no runtime module |
-//! | 1 | [`wire`], [`metrics`], [`redis`] | what the gateway writes itself (errors, JSON replies, bounded body reads); Prometheus (requests; probes and breakers); the node's Redis connection |
+//! | 1 | [`wire`], [`metrics`], [`redis`], [`readiness`], [`telemetry`] | what the gateway writes itself (errors in each shape, JSON replies, CORS, bounded body reads); Prometheus (requests; probes and breakers; the process); the node's Redis connection; `/ready`'s named checks and draining flag; the process and access logs, traces |
 //! | 2 | [`identity`] | who is calling: API keys and their revocation feed, SIWE, nonces |
 //! | 3 | [`rate_limit`], [`plugins`], [`money`], [`market`] | per-wallet windows and their 429s; the per-route plugin chains; ledger ↔ chain operations (top-ups, deposits, withdrawals, payouts), no HTTP; the provider catalog (file + marketplace), its health, addresses and sealed keys |
 //! | 4 | [`control`] | the control plane on the public port: turns money outcomes into HTTP answers |
 //! | 5 | [`proxy`] | the data plane, in phase order; hands control-plane paths to [`control`] |
-//! | 6 | [`jobs`], [`cli`], [`admin`] | background services, ops subcommands, the metrics listener |
+//! | 6 | [`jobs`], [`cli`], [`admin`] | background services and the drain on SIGTERM, ops subcommands, the admin listener (metrics, health, readiness) |
 //! | 7 | [`app`] | `Config` → Pingora `Server`: every service, wired in order |
 //! | 8 | [`binary`] | the command line (`main.rs`, and custom builds with more plugins) |
 
@@ -21,7 +21,9 @@
 pub mod config;
 
 pub mod metrics;
+pub mod readiness;
 pub mod redis;
+pub mod telemetry;
 pub mod wire;
 
 pub mod identity;

@@ -83,10 +83,22 @@ class Anvil:
 
 class ChainStack:
     """`buyer()` hands out an eth-account `LocalAccount` holding BUYER_USDC USDC and no ETH: the
-    gateway's operator pays the gas of x402 settlement."""
+    gateway's operator pays the gas of x402 settlement. `server` adds lines to the `server:`
+    section, `extra` top-level sections; `models` names the OpenAI and Anthropic models; `usdt`
+    also deploys a MockUSDT paid through Permit2."""
 
-    def __init__(self, pg_url: str, usdt: bool = False) -> None:
+    def __init__(
+        self,
+        pg_url: str,
+        server: str = "",
+        extra: str = "",
+        models: tuple[str, str] = ("gpt-sdk", "claude-sdk"),
+        usdt: bool = False,
+    ) -> None:
         self.pg_url = pg_url
+        self.server_extra = server
+        self.extra = extra
+        self.models = models
         # Also deploy a MockUSDT (6 decimals, paid through Permit2) with its own vaults.
         self.usdt = usdt
         self.mock_port = free_port()
@@ -160,7 +172,7 @@ server:
   listen: 127.0.0.1:{self.port}
   public_url: {self.base}
   threads: 2
-metrics:
+{self.server_extra}metrics:
   listen: 127.0.0.1:{self.admin_port}
 billing:
   sink: postgres
@@ -168,6 +180,7 @@ billing:
   batch_interval: 10ms
   lease_chunk_usd: 0.001
   lease_ttl: 3s
+  spool: {{ dir: "{tmp / 'spool'}" }}
 chain:
   chain_id: {CHAIN_ID}
   rpc_url: "{self.rpc_url}"
@@ -185,14 +198,14 @@ providers:
     base_url: http://127.0.0.1:{self.mock_port}/v1
     api_key: upstream-key
     models:
-      - {{ id: gpt-sdk, upstream_model: mock-gpt, pricing: {{ prompt: 1, completion: 2 }} }}
+      - {{ id: {self.models[0]}, upstream_model: mock-gpt, pricing: {{ prompt: 1, completion: 2 }} }}
   - id: mock-anthropic
     kind: anthropic
     base_url: http://127.0.0.1:{self.mock_port}
     api_key: upstream-key
     models:
-      - {{ id: claude-sdk, upstream_model: mock-claude, pricing: {{ prompt: 3, completion: 15 }} }}
-""")
+      - {{ id: {self.models[1]}, upstream_model: mock-claude, pricing: {{ prompt: 3, completion: 15 }} }}
+{self.extra}""")
         self.cli("migrate")
         gw = subprocess.Popen(
             [str(BIN_DIR / "tollgate"), "-c", str(self.config)],

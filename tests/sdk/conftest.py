@@ -43,9 +43,12 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
 
 
 class Stack:
-    """mock-llm + tollgate on loopback; `outcome(id)` reads the billing record of a request."""
+    """mock-llm + tollgate on loopback; `outcome(id)` reads the billing record of a request.
+    `server` adds lines to the `server:` section, `extra` top-level sections."""
 
-    def __init__(self) -> None:
+    def __init__(self, server: str = "", extra: str = "") -> None:
+        self.server_extra = server
+        self.extra = extra
         self.mock_port = free_port()
         self.port = free_port()
         self.admin_port = free_port()
@@ -66,7 +69,7 @@ server:
   listen: 127.0.0.1:{self.port}
   threads: 2
   thinking: strip
-metrics:
+{self.server_extra}metrics:
   listen: 127.0.0.1:{self.admin_port}
 auth:
   static_keys:
@@ -80,14 +83,15 @@ providers:
     base_url: http://127.0.0.1:{self.mock_port}/v1
     api_key: upstream-key
     models:
-      - {{ id: gpt-sdk, upstream_model: mock-gpt, pricing: {{ prompt: 1, completion: 2, cache_read: 0.5 }} }}
+      - {{ id: gpt-sdk, upstream_model: mock-gpt, apis: [chat, responses], pricing: {{ prompt: 1, completion: 2, cache_read: 0.5 }} }}
+      - {{ id: embed-sdk, upstream_model: mock-embed, apis: [embeddings], pricing: {{ prompt: 0.1, completion: 0 }} }}
   - id: mock-anthropic
     kind: anthropic
     base_url: http://127.0.0.1:{self.mock_port}
     api_key: upstream-key
     models:
       - {{ id: claude-sdk, upstream_model: mock-claude, pricing: {{ prompt: 3, completion: 15, cache_read: 0.3, cache_write_5m: 3.75, cache_write_1h: 6 }} }}
-"""
+{self.extra}"""
         self.config_file = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
         self.config_file.write(config)
         self.config_file.close()

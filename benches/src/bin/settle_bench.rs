@@ -51,9 +51,12 @@ fn outcome(i: usize, wallets: usize, run: u128) -> Outcome {
         attempts: 1,
         latency_ms: 2,
         ttfb_ms: Some(1),
+        ttft_ms: Some(1),
         error_code: None,
         started_at_ms: 1_795_000_000_000 + i as u64,
         price_id: None,
+        prices: None,
+        response_id: None,
     }
 }
 

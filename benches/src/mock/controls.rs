@@ -61,6 +61,36 @@ pub(crate) struct TokenCounts {
     pub cache_read: u64,
     pub cache_write_5m: u64,
     pub cache_write_1h: u64,
+    /// OpenAI hidden reasoning, reported inside the output tokens (on top of `output`).
+    pub reasoning: u64,
+    /// Anthropic thinking-block tokens, streamed and counted inside the output tokens.
+    pub thinking: u64,
+    /// Added to the input once per image part of the request.
+    pub per_image: u64,
+}
+
+/// Why generation stopped, when a test forces it (`stop_reason` / `finish_reason`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// OpenAI `length`, Anthropic `max_tokens`, Responses `incomplete` (`max_output_tokens`).
+    MaxTokens,
+    /// Anthropic `stop_sequence` with `stop_sequence` set; OpenAI `stop`.
+    Sequence,
+    /// OpenAI `content_filter`, Anthropic `refusal`, Responses `incomplete` (`content_filter`).
+    Refusal,
+}
+
+impl Stop {
+    /// Either API's spelling; `stop`/`end_turn` mean a natural end (no override).
+    fn parse(value: &str) -> Result<Option<Stop>, ()> {
+        match value {
+            "max_tokens" | "length" => Ok(Some(Stop::MaxTokens)),
+            "stop_sequence" => Ok(Some(Stop::Sequence)),
+            "refusal" | "content_filter" => Ok(Some(Stop::Refusal)),
+            "stop" | "end_turn" | "" => Ok(None),
+            _ => Err(()),
+        }
+    }
 }
 
 /// Everything that shapes the reply to one request.
@@ -76,6 +106,17 @@ pub(crate) struct Controls {
     pub malformed_sse: bool,
     /// Report the prompt tokens as OpenAI counts them (o200k_base, the chat rule).
     pub count_prompt: bool,
+    pub stop: Option<Stop>,
+    /// OpenAI: the assistant refuses (`message.refusal`, `delta.refusal`, a refusal part).
+    pub refusal: bool,
+    /// With tools: the text first, then the tool calls, in one reply.
+    pub text_before_tool: bool,
+    /// With tools: this many parallel calls, to the request's tools in turn.
+    pub tool_calls: u64,
+    /// Embeddings: the vector length, over the request's `dimensions`.
+    pub dimensions: Option<u64>,
+    /// Responses: accept a `previous_response_id` this mock did not produce.
+    pub any_previous_response: bool,
 }
 
 const HEADER_PREFIX: &str = "x-mock-";
@@ -89,6 +130,9 @@ impl Controls {
                 cache_read: d.cache_read_tokens,
                 cache_write_5m: d.cache_write_5m_tokens,
                 cache_write_1h: d.cache_write_1h_tokens,
+                reasoning: 0,
+                thinking: 0,
+                per_image: 0,
             },
             ttft_ms: d.ttft_ms,
             inter_token_ms: d.inter_token_ms,
@@ -98,6 +142,12 @@ impl Controls {
             close_after: None,
             malformed_sse: false,
             count_prompt: false,
+            stop: None,
+            refusal: false,
+            text_before_tool: false,
+            tool_calls: 1,
+            dimensions: None,
+            any_previous_response: false,
         }
         .with_switch(d)
     }
@@ -164,6 +214,18 @@ impl Controls {
             Control::MalformedSse => self.malformed_sse = flag()?,
             Control::CountPrompt => self.count_prompt = flag()?,
             Control::CloseAfter => self.close_after = Some(number()? as usize),
+            Control::ReasoningTokens => self.tokens.reasoning = number()?,
+            Control::Thinking => self.tokens.thinking = number()?,
+            Control::ImageTokens => self.tokens.per_image = number()?,
+            Control::Refusal => self.refusal = flag()?,
+            Control::TextBeforeTool => self.text_before_tool = flag()?,
+            Control::AnyPreviousResponse => self.any_previous_response = flag()?,
+            Control::ToolCalls => self.tool_calls = number()?.clamp(1, MAX_TOOL_CALLS),
+            Control::Dimensions => self.dimensions = Some(number()?),
+            Control::Stop => {
+                self.stop = Stop::parse(value)
+                    .map_err(|()| format!("mock control {key}: {value:?} is not a stop reason"))?;
+            }
             Control::Status => {
                 let code = number()?;
                 if !(100..=999).contains(&code) {
@@ -191,10 +253,22 @@ enum Control {
     CloseAfter,
     MalformedSse,
     CountPrompt,
+    ReasoningTokens,
+    Thinking,
+    ImageTokens,
+    Stop,
+    Refusal,
+    TextBeforeTool,
+    ToolCalls,
+    Dimensions,
+    AnyPreviousResponse,
 }
 
+/// Parallel tool calls are named after the request's tools; more is never useful.
+const MAX_TOOL_CALLS: u64 = 64;
+
 /// Canonical (model-suffix) spelling of each control.
-const CONTROL_NAMES: [(&str, Control); 13] = [
+const CONTROL_NAMES: [(&str, Control); 23] = [
     ("input_tokens", Control::InputTokens),
     ("output_tokens", Control::OutputTokens),
     ("cache_read_tokens", Control::CacheReadTokens),
@@ -208,6 +282,16 @@ const CONTROL_NAMES: [(&str, Control); 13] = [
     ("close_after", Control::CloseAfter),
     ("malformed_sse", Control::MalformedSse),
     ("count_prompt", Control::CountPrompt),
+    ("reasoning_tokens", Control::ReasoningTokens),
+    ("thinking", Control::Thinking),
+    ("image_tokens", Control::ImageTokens),
+    ("stop_reason", Control::Stop),
+    ("finish_reason", Control::Stop),
+    ("refusal", Control::Refusal),
+    ("text_before_tool", Control::TextBeforeTool),
+    ("tool_calls", Control::ToolCalls),
+    ("dimensions", Control::Dimensions),
+    ("any_previous_response", Control::AnyPreviousResponse),
 ];
 
 impl Control {
@@ -260,5 +344,28 @@ mod tests {
         assert!(c.apply_model_suffix("m@output_tokens=lots").is_err());
         assert!(c.apply_model_suffix("m@status=7").is_err());
         assert!(c.apply_model_suffix("m@unknown_key=1").is_ok());
+        assert!(c.apply_model_suffix("m@stop_reason=tired").is_err());
+    }
+
+    #[test]
+    fn new_controls_parse_in_both_spellings() {
+        let mut c = Controls::from_defaults(&MockDefaults::default());
+        assert_eq!((c.tool_calls, c.stop, c.dimensions), (1, None, None));
+        let mut h = HeaderMap::new();
+        h.insert("x-mock-finish-reason", "length".parse().unwrap());
+        h.insert("x-mock-text-before-tool", "1".parse().unwrap());
+        c.apply_headers(&h).unwrap();
+        assert_eq!(c.stop, Some(Stop::MaxTokens));
+        c.apply_model_suffix(
+            "m@reasoning_tokens=4,thinking=3,image_tokens=85,refusal,tool_calls=900,dimensions=2,stop_reason=stop_sequence,any_previous_response",
+        )
+        .unwrap();
+        assert_eq!((c.tokens.reasoning, c.tokens.thinking), (4, 3));
+        assert_eq!(c.tokens.per_image, 85);
+        assert!(c.refusal && c.text_before_tool && c.any_previous_response);
+        assert_eq!((c.tool_calls, c.dimensions), (MAX_TOOL_CALLS, Some(2)));
+        assert_eq!(c.stop, Some(Stop::Sequence));
+        c.apply_model_suffix("m@stop_reason=end_turn").unwrap();
+        assert_eq!(c.stop, None);
     }
 }

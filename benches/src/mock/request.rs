@@ -1,9 +1,10 @@
-//! The few fields of a chat request body that shape the mock's reply.
-//! Everything else in the body is skipped without being materialised.
+//! The few fields of a request body that shape the mock's reply (chat completions,
+//! messages, responses). Everything else in the body is skipped without being materialised.
 
 use std::borrow::Cow;
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 #[derive(Deserialize)]
 pub(crate) struct ChatRequest<'a> {
@@ -13,8 +14,12 @@ pub(crate) struct ChatRequest<'a> {
     pub stream: Option<bool>,
     #[serde(default)]
     pub stream_options: Option<StreamOptions>,
+    /// Kept raw: the Responses API echoes it, and only tool calls need the names.
     #[serde(borrow, default)]
-    pub tools: Option<Vec<ToolDef<'a>>>,
+    pub tools: Option<&'a RawValue>,
+    /// Responses API: the stored response this request continues.
+    #[serde(borrow, default)]
+    pub previous_response_id: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -23,19 +28,19 @@ pub(crate) struct StreamOptions {
     pub include_usage: Option<bool>,
 }
 
-/// Covers both shapes: OpenAI `{"function":{"name"}}` and Anthropic `{"name"}`.
+/// Covers the shapes: OpenAI chat `{"function":{"name"}}`, Anthropic and Responses `{"name"}`.
 #[derive(Deserialize)]
-pub(crate) struct ToolDef<'a> {
+struct ToolDef<'a> {
     #[serde(borrow, default)]
-    pub name: Option<Cow<'a, str>>,
+    name: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    pub function: Option<FunctionDef<'a>>,
+    function: Option<FunctionDef<'a>>,
 }
 
 #[derive(Deserialize)]
-pub(crate) struct FunctionDef<'a> {
+struct FunctionDef<'a> {
     #[serde(borrow, default)]
-    pub name: Option<Cow<'a, str>>,
+    name: Option<Cow<'a, str>>,
 }
 
 impl<'a> ChatRequest<'a> {
@@ -58,14 +63,21 @@ impl<'a> ChatRequest<'a> {
             .unwrap_or(false)
     }
 
-    /// Name of the first tool, if the request offers any tools.
-    pub fn first_tool_name(&self) -> Option<&str> {
-        let tool = self.tools.as_ref()?.first()?;
-        let name = tool
-            .function
-            .as_ref()
-            .and_then(|f| f.name.as_deref())
-            .or(tool.name.as_deref());
-        Some(name.unwrap_or("tool"))
+    /// Names of the offered tools, in order (`tool` for one without a name); empty
+    /// when the request offers none or `tools` is not a list of objects.
+    pub fn tool_names(&self) -> Vec<Cow<'a, str>> {
+        let Some(raw) = self.tools else {
+            return Vec::new();
+        };
+        let tools: Vec<ToolDef<'a>> = serde_json::from_str(raw.get()).unwrap_or_default();
+        tools
+            .into_iter()
+            .map(|tool| {
+                tool.function
+                    .and_then(|f| f.name)
+                    .or(tool.name)
+                    .unwrap_or(Cow::Borrowed("tool"))
+            })
+            .collect()
     }
 }

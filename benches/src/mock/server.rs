@@ -3,13 +3,10 @@
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use bytes::Bytes;
-use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, Response};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -20,26 +17,20 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use super::body::MockBody;
 use super::controls::{Controls, MockDefaults};
+use super::handlers;
 use super::recorder::{RecordedRequest, Recorder};
-use super::reply::ReplySpec;
 use super::request::ChatRequest;
-use super::{anthropic, openai};
+use super::respond::{self, Api};
+use super::response_ids::ResponseIds;
 
 /// Large enough for any realistic prompt; guards only against runaway clients.
 const MAX_BODY_BYTES: usize = 256 << 20;
 
-/// Source of unique ids (`chatcmpl-mock-N`, `msg_mock_N`).
-static NEXT_SEQ: AtomicU64 = AtomicU64::new(1);
-
 struct MockState {
     defaults: MockDefaults,
     recorder: Option<Recorder>,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Api {
-    OpenAi,
-    Anthropic,
+    /// Responses this mock produced: another mock (provider) does not know them.
+    response_ids: ResponseIds,
 }
 
 /// Serve on an already-bound listener until the task is dropped/aborted.
@@ -51,7 +42,11 @@ pub async fn serve(
     defaults: MockDefaults,
     recorder: Option<Recorder>,
 ) -> io::Result<()> {
-    let state = Arc::new(MockState { defaults, recorder });
+    let state = Arc::new(MockState {
+        defaults,
+        recorder,
+        response_ids: ResponseIds::default(),
+    });
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -97,63 +92,109 @@ async fn serve_connection(stream: TcpStream, state: Arc<MockState>) {
 
 async fn handle(state: &MockState, request: Request<Incoming>) -> Response<MockBody> {
     let (parts, body) = request.into_parts();
-    let api = route(&parts.method, parts.uri.path());
+    let route = Route::of(&parts.method, parts.uri.path());
+    let api = route.map_or(Api::OpenAi, Route::api);
     let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) => {
             let message = format!("mock-llm: cannot read request body: {e}");
-            return error_response(api.unwrap_or(Api::OpenAi), 413, &message);
+            return respond::error(api, 413, &message);
         }
     };
     if let Some(recorder) = &state.recorder {
         recorder.record(RecordedRequest::new(&parts, body.clone()));
     }
-    let Some(api) = api else {
+    let Some(route) = route else {
         let message = format!(
             "mock-llm: no route for {} {}",
             parts.method,
             parts.uri.path()
         );
-        return error_response(Api::OpenAi, 404, &message);
+        return respond::error(Api::OpenAi, 404, &message);
     };
 
     let mut controls = Controls::from_defaults(&state.defaults);
     if let Err(message) = controls.apply_headers(&parts.headers) {
-        return error_response(api, 400, &message);
+        return respond::error(api, 400, &message);
     }
     // Header-driven faults apply even when the body would not parse.
     if let Some(response) = fault_response(api, &controls).await {
         return response;
     }
-    let chat = match ChatRequest::parse(&body) {
-        Ok(chat) => chat,
+    let request = match ChatRequest::parse(&body) {
+        Ok(request) => request,
         Err(e) => {
-            let message = format!("mock-llm: request body is not a valid chat request: {e}");
-            return error_response(api, 400, &message);
+            let message = format!(
+                "mock-llm: request body is not a valid {} request: {e}",
+                route.kind()
+            );
+            return respond::error(api, 400, &message);
         }
     };
-    if let Err(message) = controls.apply_model_suffix(chat.model()) {
-        return error_response(api, 400, &message);
+    if let Err(message) = controls.apply_model_suffix(request.model()) {
+        return respond::error(api, 400, &message);
     }
     if let Some(response) = fault_response(api, &controls).await {
         return response;
     }
-    if controls.count_prompt && api == Api::OpenAi {
+    if controls.count_prompt && route == Route::ChatCompletions {
         if let Some(n) = super::prompt_count::openai_chat_prompt(&body) {
             controls.tokens.input = n;
         }
     }
-    reply(api, &chat, &controls).await
+    if controls.tokens.per_image > 0 {
+        let images = super::images::count_image_parts(&body);
+        controls.tokens.input += controls.tokens.per_image * images;
+    }
+    match route {
+        Route::ChatCompletions | Route::Messages => handlers::chat(api, &request, &controls).await,
+        Route::Responses => handlers::responses(&state.response_ids, &request, &controls).await,
+        Route::Embeddings => handlers::embeddings(&body, &request, &controls).await,
+        Route::CountTokens => handlers::count_tokens(&body, &controls).await,
+    }
 }
 
-fn route(method: &Method, path: &str) -> Option<Api> {
-    if method != Method::POST {
-        return None;
+/// What the mock serves: every route is a POST, with and without the `/v1` prefix.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Route {
+    ChatCompletions,
+    Messages,
+    CountTokens,
+    Responses,
+    Embeddings,
+}
+
+impl Route {
+    fn of(method: &Method, path: &str) -> Option<Route> {
+        if method != Method::POST {
+            return None;
+        }
+        let path = path.strip_prefix("/v1").unwrap_or(path);
+        match path {
+            "/chat/completions" => Some(Route::ChatCompletions),
+            "/messages" => Some(Route::Messages),
+            "/messages/count_tokens" => Some(Route::CountTokens),
+            "/responses" => Some(Route::Responses),
+            "/embeddings" => Some(Route::Embeddings),
+            _ => None,
+        }
     }
-    match path {
-        "/v1/chat/completions" | "/chat/completions" => Some(Api::OpenAi),
-        "/v1/messages" | "/messages" => Some(Api::Anthropic),
-        _ => None,
+
+    fn api(self) -> Api {
+        match self {
+            Route::Messages | Route::CountTokens => Api::Anthropic,
+            Route::ChatCompletions | Route::Responses | Route::Embeddings => Api::OpenAi,
+        }
+    }
+
+    /// Names the request in error messages.
+    fn kind(self) -> &'static str {
+        match self {
+            Route::ChatCompletions | Route::Messages => "chat",
+            Route::CountTokens => "count_tokens",
+            Route::Responses => "responses",
+            Route::Embeddings => "embeddings",
+        }
     }
 }
 
@@ -165,114 +206,5 @@ async fn fault_response(api: Api, controls: &Controls) -> Option<Response<MockBo
     }
     let status = controls.status?;
     let message = format!("mock-llm: status {status} requested");
-    Some(error_response(api, status, &message))
-}
-
-async fn reply(api: Api, chat: &ChatRequest<'_>, controls: &Controls) -> Response<MockBody> {
-    let model_json = json_string(chat.model());
-    let tool_json = chat.first_tool_name().map(json_string);
-    let spec = ReplySpec {
-        seq: NEXT_SEQ.fetch_add(1, Ordering::Relaxed),
-        created: unix_seconds(),
-        model_json: &model_json,
-        tool_json: tool_json.as_deref(),
-        controls,
-        include_usage: chat.include_usage(),
-    };
-
-    if chat.is_stream() {
-        let events = match api {
-            Api::OpenAi => openai::stream(&spec),
-            Api::Anthropic => anthropic::stream(&spec),
-        };
-        let (data, marks) = events.into_parts();
-        let body = MockBody::events(data, &marks, controls.close_after);
-        let mut response = response(
-            api,
-            StatusCode::OK,
-            "text/event-stream; charset=utf-8",
-            body,
-        );
-        response
-            .headers_mut()
-            .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        return response;
-    }
-
-    // A non-streamed reply arrives only once the whole generation is done.
-    let generation_ms = controls.ttft_ms + controls.inter_token_ms * controls.tokens.output;
-    if generation_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(generation_ms)).await;
-    }
-    let json = Bytes::from(match api {
-        Api::OpenAi => openai::completion(&spec),
-        Api::Anthropic => anthropic::message(&spec),
-    });
-    let body = match controls.close_after {
-        Some(_) => {
-            let half = json.len() / 2;
-            MockBody::truncated(json, half)
-        }
-        None => MockBody::full(json),
-    };
-    response(api, StatusCode::OK, "application/json", body)
-}
-
-fn error_response(api: Api, status: u16, message: &str) -> Response<MockBody> {
-    let body = match api {
-        Api::OpenAi => openai::error_body(status, message),
-        Api::Anthropic => anthropic::error_body(status, message),
-    };
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    response(api, status, "application/json", MockBody::full(body))
-}
-
-fn response(
-    api: Api,
-    status: StatusCode,
-    content_type: &'static str,
-    body: MockBody,
-) -> Response<MockBody> {
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    for (name, value) in provider_identity(api) {
-        headers.insert(*name, HeaderValue::from_static(value));
-    }
-    response
-}
-
-/// Headers the real APIs send that name the account behind them: a gateway must not
-/// pass them on to its buyers.
-fn provider_identity(api: Api) -> &'static [(&'static str, &'static str)] {
-    match api {
-        Api::OpenAi => &[
-            ("openai-organization", "mock-org-identity"),
-            ("openai-project", "proj_mock_identity"),
-            ("openai-processing-ms", "1"),
-            ("x-request-id", "req_mock_identity"),
-            ("x-ratelimit-remaining-tokens", "149984"),
-            ("set-cookie", "__cf_bm=mock-identity; path=/; HttpOnly"),
-            ("server", "cloudflare"),
-            ("cf-ray", "8f00mockidentity-SJC"),
-        ],
-        Api::Anthropic => &[
-            ("request-id", "req_mock_identity"),
-            ("anthropic-organization-id", "mock-org-identity"),
-            ("anthropic-ratelimit-tokens-remaining", "79000"),
-            ("server", "cloudflare"),
-            ("cf-ray", "8f00mockidentity-SJC"),
-        ],
-    }
-}
-
-fn json_string(text: &str) -> String {
-    serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_owned())
-}
-
-fn unix_seconds() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    Some(respond::error(api, status, &message))
 }

@@ -27,13 +27,23 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     ),
     (
         6,
-        "chains_and_assets",
-        include_str!("../../migrations/0006_chains_and_assets.sql"),
+        "receipts",
+        include_str!("../../migrations/0006_receipts.sql"),
     ),
     (
         7,
+        "wallet_daily",
+        include_str!("../../migrations/0007_wallet_daily.sql"),
+    ),
+    (
+        8,
+        "chains_and_assets",
+        include_str!("../../migrations/0008_chains_and_assets.sql"),
+    ),
+    (
+        9,
         "pay_per_call",
-        include_str!("../../migrations/0007_pay_per_call.sql"),
+        include_str!("../../migrations/0009_pay_per_call.sql"),
     ),
 ];
 

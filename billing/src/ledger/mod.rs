@@ -24,8 +24,10 @@ mod paid_calls;
 mod payouts;
 mod provider_keys;
 pub mod queries;
+pub mod receipts;
 mod siwe_nonces;
 mod solvency;
+pub mod wallet_reports;
 mod withdrawals;
 
 pub use api_keys::{watch_key_revocations, ApiKeyInfo, ApiKeyRecord, KeyEvent, NewApiKey};
@@ -257,6 +259,12 @@ impl Ledger {
 
     pub async fn conn(&self) -> Result<Conn<'_>, LedgerError> {
         Ok(self.pool.get().await?)
+    }
+
+    /// One round trip to Postgres on a pooled connection (the gateway's `/ready`).
+    pub async fn ping(&self) -> Result<(), LedgerError> {
+        self.conn().await?.simple_query("SELECT 1").await?;
+        Ok(())
     }
 
     /// The wallet's account id, creating wallet and account on first sight.

@@ -141,6 +141,25 @@ impl Ledger {
         Ok(c.query_opt(&sql, &[&id]).await?.as_ref().map(row))
     }
 
+    /// A wallet's withdrawals, newest first (`withdrawals_by_wallet`).
+    pub async fn wallet_withdrawals(
+        &self,
+        wallet: &str,
+        limit: i64,
+    ) -> Result<Vec<Withdrawal>, LedgerError> {
+        let wallet = normalise_wallet(wallet)?;
+        let c = self.conn().await?;
+        let sql = format!(
+            "SELECT {COLS} FROM withdrawals WHERE wallet = $1 ORDER BY created_at DESC LIMIT $2"
+        );
+        let limit = limit.clamp(1, 500);
+        Ok(c.query(&sql, &[&wallet, &limit])
+            .await?
+            .iter()
+            .map(row)
+            .collect())
+    }
+
     /// Pending withdrawals last touched more than `older_than` ago (a live request is done with
     /// them), oldest first.
     pub async fn stale_withdrawals(

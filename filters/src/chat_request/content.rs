@@ -18,7 +18,7 @@
 //! instead, reading every key and `type` value decoded. False positives (a message that is
 //! just the word "image") only raise the reservation.
 
-use crate::usage::ApiFormat;
+use crate::operation::Operation;
 use memchr::memmem;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
@@ -27,6 +27,10 @@ use std::sync::LazyLock;
 
 /// Tokens Anthropic's tool use may add to the prompt beyond the body (its system prompt).
 pub const ANTHROPIC_TOOL_PROMPT_TOKENS: u64 = 1024;
+
+/// Responses fields that make the provider prepend a conversation it stored (a previous
+/// response, a conversation object, a stored prompt template): input the body does not hold.
+pub const STORED_CONTEXT: [&str; 3] = ["previous_response_id", "conversation", "prompt"];
 
 /// The prompt side of a request's worst case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,13 +100,31 @@ pub(super) fn has_typed_tool(tools: &str) -> bool {
     }
 }
 
-/// The bound for a request of `format` whose body is `body` (see the module docs).
-pub(super) fn prompt_bound(body: &[u8], format: ApiFormat, tools: Option<&str>) -> PromptBound {
+/// The bound for a request of `op` whose body is `body` (see the module docs); `get` reads a
+/// top-level field's raw JSON.
+pub(super) fn prompt_bound<'a>(
+    body: &[u8],
+    op: Operation,
+    tools: Option<&str>,
+    get: &dyn Fn(&str) -> Option<&'a str>,
+) -> PromptBound {
+    // Embedding inputs are text or token ids (one id is at least one byte and a separator).
+    if op == Operation::Embeddings {
+        return PromptBound::BodyBytes { hidden: 0 };
+    }
+    if op == Operation::Responses {
+        if let Some(field) = STORED_CONTEXT
+            .iter()
+            .find(|f| get(f).is_some_and(|v| v != "null"))
+        {
+            return PromptBound::ContextLength { because: field };
+        }
+    }
     if let Some(marker) = non_text_marker(body) {
         return PromptBound::ContextLength { because: marker };
     }
-    match (format, tools) {
-        (ApiFormat::Anthropic, Some(t)) if t != "null" => {
+    match (op, tools) {
+        (Operation::Messages | Operation::CountTokens, Some(t)) if t != "null" => {
             if has_typed_tool(t) {
                 PromptBound::ContextLength {
                     because: "a tool defined by the provider",

@@ -15,6 +15,7 @@
 //!   per use (web search, web fetch, code execution, MCP), are refused.
 
 use super::BodyError;
+use crate::operation::Operation;
 use crate::usage::ApiFormat;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -43,32 +44,49 @@ const SERVER_TOOL_FIELDS: [&str; 3] = ["web_search_options", "mcp_servers", "con
 const SERVER_TOOL_PREFIXES: [&str; 4] = ["web_search_", "web_fetch_", "code_execution_", "mcp_"];
 
 /// The priced limit fields of one API.
-fn priced(format: ApiFormat) -> &'static [&'static str] {
-    match format {
-        ApiFormat::OpenAi => &["max_tokens", "max_completion_tokens", "n"],
-        ApiFormat::Anthropic => &["max_tokens"],
+fn priced(op: Operation) -> &'static [&'static str] {
+    match op {
+        Operation::ChatCompletions => &["max_tokens", "max_completion_tokens", "n"],
+        Operation::Messages => &["max_tokens"],
+        Operation::Responses => &["max_output_tokens"],
+        Operation::Embeddings | Operation::CountTokens => &[],
     }
 }
 
 /// Refuse any top-level field that could change what is generated or billed without being
-/// priced (see the module docs). `fields` are the decoded top-level keys.
+/// priced (see the module docs). `fields` are the decoded top-level keys. Embeddings and token
+/// counts generate nothing, so only their server-side switches are checked.
 pub(super) fn refuse_unpriced(
     fields: &[(Cow<'_, str>, &RawValue)],
-    format: ApiFormat,
+    op: Operation,
 ) -> Result<(), BodyError> {
-    let priced = priced(format);
+    let priced = priced(op);
+    let format = op.format();
+    let generates = !matches!(op, Operation::Embeddings | Operation::CountTokens);
     for (key, value) in fields {
         let k = key.as_ref();
         if priced.contains(&k) {
             continue;
         }
-        let case_variant = ["max_tokens", "max_completion_tokens", "n"]
+        if op == Operation::Responses && k == "background" && value.get() != "false" && value.get() != "null" {
+            return Err(BodyError::UnpricedField {
+                field: key.to_string(),
+                why: "a background response finishes after this connection closes and cannot be metered here",
+            });
+        }
+        if !generates {
+            continue;
+        }
+        let case_variant = ["max_tokens", "max_completion_tokens", "n", "max_output_tokens"]
             .iter()
             .any(|p| p.eq_ignore_ascii_case(k));
         if case_variant || ENGINE_LIMITS.iter().any(|e| e.eq_ignore_ascii_case(k)) {
             return Err(BodyError::UnpricedField {
                 field: key.to_string(),
-                why: "an output limit or multiplier the gateway does not price; use max_tokens (and n for OpenAI)",
+                why: match op {
+                    Operation::Responses => "an output limit or multiplier the gateway does not price; use max_output_tokens",
+                    _ => "an output limit or multiplier the gateway does not price; use max_tokens (and n for OpenAI)",
+                },
             });
         }
         if SERVER_TOOL_FIELDS.contains(&k) {
@@ -173,17 +191,20 @@ pub(super) fn positive(
 }
 
 /// The output limit the reservation prices: the larger of the limits a request sets (an
-/// upstream may honour either), `None` when it sets none.
+/// upstream may honour either), `None` when it sets none; `Some(0)` for operations that
+/// generate nothing.
 pub(super) fn output_limit<'a>(
     get: impl Fn(&str) -> Option<&'a RawValue>,
-    format: ApiFormat,
+    op: Operation,
 ) -> Result<Option<u64>, BodyError> {
-    let max_tokens = positive(get("max_tokens"), "max_tokens")?;
-    Ok(match format {
-        ApiFormat::OpenAi => {
+    Ok(match op {
+        Operation::ChatCompletions => {
+            let max_tokens = positive(get("max_tokens"), "max_tokens")?;
             let completion = positive(get("max_completion_tokens"), "max_completion_tokens")?;
             max_tokens.max(completion)
         }
-        ApiFormat::Anthropic => max_tokens,
+        Operation::Messages => positive(get("max_tokens"), "max_tokens")?,
+        Operation::Responses => positive(get("max_output_tokens"), "max_output_tokens")?,
+        Operation::Embeddings | Operation::CountTokens => Some(0),
     })
 }

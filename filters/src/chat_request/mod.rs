@@ -1,5 +1,6 @@
-//! Parse, check and sanitise an OpenAI Chat Completions or Anthropic Messages request body,
-//! then render what goes upstream.
+//! Parse, check and sanitise an LLM request body — OpenAI Chat Completions, Responses and
+//! Embeddings, Anthropic Messages and token counting ([`Operation`]) — then render what goes
+//! upstream.
 //!
 //! Only the top level is parsed into fields; every value stays a borrowed, already-validated
 //! JSON slice ([`RawValue`]). A 4 MiB prompt is therefore scanned once and copied once, never
@@ -19,6 +20,7 @@ mod limits;
 mod prompt_text;
 mod sanitize;
 
+use crate::operation::Operation;
 use crate::usage::ApiFormat;
 pub use content::PromptBound;
 pub use sanitize::UpstreamBody;
@@ -61,6 +63,9 @@ pub enum BodyError {
     BadModel,
     MissingMessages,
     BadMessages,
+    /// `input` (Responses, Embeddings) is missing.
+    MissingInput,
+    BadInput,
     BadField {
         field: &'static str,
         expected: &'static str,
@@ -83,6 +88,10 @@ impl fmt::Display for BodyError {
             BodyError::BadModel => write!(f, "field `model` must be a non-empty string"),
             BodyError::MissingMessages => write!(f, "field `messages` is required"),
             BodyError::BadMessages => write!(f, "field `messages` must be an array"),
+            BodyError::MissingInput => write!(f, "field `input` is required"),
+            BodyError::BadInput => {
+                write!(f, "field `input` must be a string or an array")
+            }
             BodyError::BadField { field, expected } => {
                 write!(f, "field `{field}` must be {expected}")
             }
@@ -102,7 +111,7 @@ impl std::error::Error for BodyError {}
 /// A parsed request body: its top-level fields in order, each value a raw JSON slice of the
 /// original bytes.
 pub struct ChatRequest<'a> {
-    format: ApiFormat,
+    op: Operation,
     body: &'a [u8],
     fields: Vec<(Cow<'a, str>, &'a RawValue)>,
     model: Cow<'a, str>,
@@ -111,7 +120,7 @@ pub struct ChatRequest<'a> {
     choices: u64,
     /// `stream_options` rewritten to carry `include_usage: true` (OpenAI streams).
     stream_options: Option<String>,
-    /// An output limit the gateway inserted (`max_tokens`).
+    /// An output limit the gateway inserted (the operation's limit field).
     inserted_max_tokens: Option<u64>,
 }
 
@@ -121,6 +130,14 @@ impl<'a> ChatRequest<'a> {
     /// missing or non-array `messages`, output limits that are not positive integers, and
     /// fields that would change the price without being priced ([`limits`]).
     pub fn parse(body: &'a [u8], format: ApiFormat) -> Result<Self, BodyError> {
+        Self::parse_for(body, Operation::chat(format))
+    }
+
+    /// [`Self::parse`] for any [`Operation`]: a Responses body needs `input` (or a stored
+    /// conversation to continue) and limits output with `max_output_tokens`; an Embeddings
+    /// body needs `input` and generates nothing; a token count needs `messages` and generates
+    /// nothing.
+    pub fn parse_for(body: &'a [u8], op: Operation) -> Result<Self, BodyError> {
         let mut de = serde_json::Deserializer::from_slice(body);
         let fields = de
             .deserialize_map(TopLevelVisitor)
@@ -136,7 +153,7 @@ impl<'a> ChatRequest<'a> {
                 return Err(BodyError::DuplicateField(k.to_string()));
             }
         }
-        limits::refuse_unpriced(&fields, format)?;
+        limits::refuse_unpriced(&fields, op)?;
         let get = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
 
         let model: Cow<'a, str> = match get("model") {
@@ -146,10 +163,22 @@ impl<'a> ChatRequest<'a> {
                 _ => return Err(BodyError::BadModel),
             },
         };
-        match get("messages") {
-            None => return Err(BodyError::MissingMessages),
-            Some(v) if !v.get().starts_with('[') => return Err(BodyError::BadMessages),
-            Some(_) => {}
+        match op {
+            Operation::ChatCompletions | Operation::Messages | Operation::CountTokens => {
+                match get("messages") {
+                    None => return Err(BodyError::MissingMessages),
+                    Some(v) if !v.get().starts_with('[') => return Err(BodyError::BadMessages),
+                    Some(_) => {}
+                }
+            }
+            Operation::Responses | Operation::Embeddings => match get("input") {
+                // A Responses call may only continue a stored conversation or prompt.
+                None if op == Operation::Responses
+                    && content::STORED_CONTEXT.iter().any(|f| get(f).is_some()) => {}
+                None => return Err(BodyError::MissingInput),
+                Some(v) if !v.get().starts_with(['[', '"']) => return Err(BodyError::BadInput),
+                Some(_) => {}
+            },
         }
         let stream = match get("stream") {
             None => false,
@@ -164,14 +193,20 @@ impl<'a> ChatRequest<'a> {
                 }
             },
         };
-        let max_output_tokens = limits::output_limit(get, format)?;
+        if stream && matches!(op, Operation::Embeddings | Operation::CountTokens) {
+            return Err(BodyError::BadField {
+                field: "stream",
+                expected: "false or absent (this API does not stream)",
+            });
+        }
+        let max_output_tokens = limits::output_limit(get, op)?;
         // OpenAI `n` asks for several completions, each up to the output limit.
-        let choices = match format {
-            ApiFormat::OpenAi => limits::positive(get("n"), "n")?.unwrap_or(1),
-            ApiFormat::Anthropic => 1,
+        let choices = match op {
+            Operation::ChatCompletions => limits::positive(get("n"), "n")?.unwrap_or(1),
+            _ => 1,
         };
         Ok(ChatRequest {
-            format,
+            op,
             body,
             fields,
             model,
@@ -181,6 +216,16 @@ impl<'a> ChatRequest<'a> {
             stream_options: None,
             inserted_max_tokens: None,
         })
+    }
+
+    /// The operation this body was parsed for.
+    pub fn operation(&self) -> Operation {
+        self.op
+    }
+
+    /// The whole body as the client sent it.
+    pub fn body(&self) -> &'a [u8] {
+        self.body
     }
 
     /// The model id the client asked for.
@@ -203,6 +248,12 @@ impl<'a> ChatRequest<'a> {
         self.choices
     }
 
+    /// A top-level field's value when it is a JSON string.
+    pub fn string_field(&self, name: &str) -> Option<String> {
+        let (_, v) = self.fields.iter().find(|(k, _)| k == name)?;
+        serde_json::from_str::<String>(v.get()).ok()
+    }
+
     /// Whether a top-level field is present (after sanitising).
     pub fn has_field(&self, name: &str) -> bool {
         self.fields.iter().any(|(k, _)| k == name)
@@ -217,12 +268,13 @@ impl<'a> ChatRequest<'a> {
 
     /// How many prompt tokens this request can cost ([`content`]).
     pub fn prompt_bound(&self) -> PromptBound {
-        let tools = self
-            .fields
-            .iter()
-            .find(|(k, _)| k == "tools")
-            .map(|(_, v)| v.get());
-        content::prompt_bound(self.body, self.format, tools)
+        let get = |name: &str| {
+            self.fields
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.get())
+        };
+        content::prompt_bound(self.body, self.op, get("tools"), &get)
     }
 }
 

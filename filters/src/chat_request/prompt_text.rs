@@ -8,11 +8,19 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 use std::fmt;
 
 impl ChatRequest<'_> {
-    /// Number of entries in `messages`.
+    /// Number of entries in `messages` (`input` for the Responses and Embeddings APIs; a
+    /// string input is one).
     pub fn message_count(&self) -> usize {
-        let Some((_, v)) = self.fields.iter().find(|(k, _)| k == "messages") else {
+        let Some((_, v)) = self
+            .fields
+            .iter()
+            .find(|(k, _)| k == "messages" || k == "input")
+        else {
             return 0;
         };
+        if v.get().starts_with('"') {
+            return 1;
+        }
         let mut de = serde_json::Deserializer::from_str(v.get());
         de.deserialize_seq(CountVisitor).unwrap_or(0)
     }
@@ -40,16 +48,20 @@ impl ChatRequest<'_> {
     }
 }
 
-/// Top-level fields whose text the model reads: the conversation, the system prompt, tool
-/// and function definitions (names, descriptions, schemas), the tool choice and the response
-/// format's schema.
-pub const PROMPT_FIELDS: [&str; 6] = [
+/// Top-level fields whose text the model reads: the conversation (`messages`; `input` and
+/// `instructions` in the Responses and Embeddings APIs), the system prompt, tool and function
+/// definitions (names, descriptions, schemas), the tool choice and the response format's
+/// schema (`text` in Responses).
+pub const PROMPT_FIELDS: [&str; 9] = [
     "messages",
+    "input",
+    "instructions",
     "system",
     "tools",
     "functions",
     "tool_choice",
     "response_format",
+    "text",
 ];
 
 struct CountVisitor;

@@ -2,7 +2,7 @@
 //! OpenAI streams), the thinking policy, a default output limit, and [`ChatRequest::render`].
 
 use super::{BodyError, BodyRules, ChatRequest, ThinkingPolicy, FORBIDDEN_FIELDS};
-use crate::usage::ApiFormat;
+use crate::operation::Operation;
 use bytes::Bytes;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 /// The output limit fields a null value may stand in for.
-const LIMIT_FIELDS: [&str; 2] = ["max_tokens", "max_completion_tokens"];
+const LIMIT_FIELDS: [&str; 3] = ["max_tokens", "max_completion_tokens", "max_output_tokens"];
 
 /// The upstream body for one provider: `{"model":"<upstream model>"` + `tail`.
 ///
@@ -21,6 +21,12 @@ pub struct UpstreamBody {
 }
 
 impl UpstreamBody {
+    /// A body rendered elsewhere (a translated request): everything after the model member,
+    /// `,"k":v,...}`.
+    pub fn from_tail(tail: impl Into<Bytes>) -> Self {
+        UpstreamBody { tail: tail.into() }
+    }
+
     /// The two chunks to send for `upstream_model`, in order.
     pub fn chunks_for(&self, upstream_model: &str) -> [Bytes; 2] {
         let mut head = Vec::with_capacity(upstream_model.len() + 16);
@@ -63,7 +69,7 @@ impl ChatRequest<'_> {
     pub fn sanitize_fields(&mut self) -> Result<(), BodyError> {
         self.fields
             .retain(|(k, _)| !FORBIDDEN_FIELDS.contains(&k.as_ref()));
-        if self.format == ApiFormat::OpenAi && self.stream {
+        if self.op == Operation::ChatCompletions && self.stream {
             // Always rendered again: the upstream then sees exactly one `include_usage`, true,
             // whatever the client wrote (duplicate keys inside would let a parser that keeps
             // the first one turn usage off).
@@ -81,7 +87,14 @@ impl ChatRequest<'_> {
 
     /// `thinking` (Anthropic) and `reasoning_effort` (OpenAI) under `policy`.
     pub fn apply_thinking(&mut self, policy: ThinkingPolicy) -> Result<(), BodyError> {
-        for field in ["thinking", "reasoning_effort"] {
+        // Responses spells it `reasoning: {"effort": …}`; a token count generates nothing.
+        if self.op == Operation::CountTokens {
+            return Ok(());
+        }
+        for field in ["thinking", "reasoning_effort", "reasoning"] {
+            if field == "reasoning" && self.op != Operation::Responses {
+                continue;
+            }
             let Some(idx) = self.fields.iter().position(|(k, _)| k == field) else {
                 continue;
             };
@@ -92,11 +105,7 @@ impl ChatRequest<'_> {
                     self.fields.remove(idx);
                 }
                 ThinkingPolicy::Reject if asks_for_thinking => {
-                    return Err(BodyError::ThinkingNotAllowed(if field == "thinking" {
-                        "thinking"
-                    } else {
-                        "reasoning_effort"
-                    }));
+                    return Err(BodyError::ThinkingNotAllowed(field));
                 }
                 // `thinking: {"type":"disabled"}` or `reasoning_effort: null` asks for
                 // nothing; drop it so the upstream sees no thinking field at all.
@@ -112,7 +121,7 @@ impl ChatRequest<'_> {
     /// a provable maximum cost. Without this step a request that names no limit is refused
     /// by the reservation, never served unbounded.
     pub fn default_output_limit(&mut self, limit: u64) {
-        if self.max_output_tokens.is_none() {
+        if self.max_output_tokens.is_none() && self.op.output_limit_field().is_some() {
             // A `"max_tokens": null` (or `max_completion_tokens: null`) would sit beside the
             // inserted limit as a duplicate key.
             self.fields
@@ -144,8 +153,10 @@ impl ChatRequest<'_> {
             out.extend_from_slice(b",\"stream_options\":");
             out.extend_from_slice(opts.as_bytes());
         }
-        if let Some(n) = self.inserted_max_tokens {
-            out.extend_from_slice(b",\"max_tokens\":");
+        if let (Some(n), Some(field)) = (self.inserted_max_tokens, self.op.output_limit_field()) {
+            out.push(b',');
+            write_json_string(&mut out, field);
+            out.push(b':');
             out.extend_from_slice(n.to_string().as_bytes());
         }
         out.push(b'}');
@@ -190,7 +201,8 @@ fn stream_options(v: &RawValue) -> Result<serde_json::Map<String, serde_json::Va
     }
 }
 
-/// `thinking: {"type":"disabled"}` and `reasoning_effort: null` ask for no thinking.
+/// `thinking: {"type":"disabled"}`, `reasoning_effort: null` and `reasoning: null` ask for no
+/// thinking.
 fn thinking_requested(field: &str, v: &RawValue) -> bool {
     if v.get() == "null" {
         return false;

@@ -9,7 +9,7 @@
 //! its content is needed.
 
 use super::payload::{self, UsageUpdate};
-use super::ApiFormat;
+use super::ResponseShape;
 use memchr::memchr2;
 
 /// A captured member larger than this is not read (a usage object is ~200 bytes).
@@ -40,7 +40,7 @@ const MAX_KEY: usize = 8;
 /// What the scan has found.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct JsonBody {
-    format: Option<ApiFormat>,
+    format: Option<ResponseShape>,
     depth: u32,
     in_string: bool,
     escaped: bool,
@@ -76,7 +76,7 @@ pub(crate) struct JsonVerdict {
 }
 
 impl JsonBody {
-    pub(crate) fn new(format: ApiFormat) -> Self {
+    pub(crate) fn new(format: ResponseShape) -> Self {
         JsonBody {
             format: Some(format),
             ..JsonBody::default()
@@ -209,7 +209,7 @@ impl JsonBody {
 
     /// What the body says so far (it may still be arriving, or have been cut).
     pub(crate) fn verdict(&self) -> JsonVerdict {
-        let format = self.format.unwrap_or(ApiFormat::OpenAi);
+        let format = self.format.unwrap_or(ResponseShape::OpenAiChat);
         let usage = self
             .usage
             .as_deref()
@@ -259,7 +259,7 @@ mod tests {
     fn with_member_of(len: usize) -> JsonVerdict {
         let usage = r#"{"prompt_tokens":3,"completion_tokens":4}"#;
         let body = format!(r#"{{"usage":{}{usage}}}"#, " ".repeat(len - usage.len()));
-        let mut scan = JsonBody::new(ApiFormat::OpenAi);
+        let mut scan = JsonBody::new(ResponseShape::OpenAiChat);
         scan.feed(body.as_bytes());
         scan.verdict()
     }

@@ -9,7 +9,7 @@
 //! OpenAI chunks, the bulk of a stream, first try a fast path: when memmem finds no usage
 //! object (only `"usage":null`) and no error, only the `choices` array is parsed.
 
-use super::ApiFormat;
+use super::ResponseShape;
 use memchr::memmem;
 use serde::de::{Deserialize, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::Deserialize as DeriveDeserialize;
@@ -135,16 +135,19 @@ fn skip_whitespace(bytes: &[u8]) -> &[u8] {
 
 /// A usage object on its own (a JSON body's top-level `usage` member). `None` when it does not
 /// parse as the format's usage.
-pub(crate) fn parse_usage(format: ApiFormat, bytes: &[u8]) -> Option<UsageUpdate> {
+pub(crate) fn parse_usage(format: ResponseShape, bytes: &[u8]) -> Option<UsageUpdate> {
     match format {
-        ApiFormat::OpenAi => serde_json::from_slice::<OpenAiUsage>(bytes)
+        ResponseShape::OpenAiChat => serde_json::from_slice::<OpenAiUsage>(bytes)
             .ok()
             .map(|u| u.update()),
-        ApiFormat::Anthropic => serde_json::from_slice::<AnthropicUsage>(bytes)
+        ResponseShape::Anthropic => serde_json::from_slice::<AnthropicUsage>(bytes)
             .ok()
             .map(|u| u.update()),
+        ResponseShape::OpenAiResponses => super::responses_payload::parse_usage(bytes),
     }
 }
+
+pub(crate) use super::responses_payload::parse_responses_event;
 
 /// One Anthropic stream event's data. `None` when it does not parse.
 pub(crate) fn parse_anthropic_event(data: &[u8]) -> Option<PayloadEffect> {
@@ -155,7 +158,7 @@ pub(crate) fn parse_anthropic_event(data: &[u8]) -> Option<PayloadEffect> {
 
 /// Length of a generated value as sent: a string's raw bytes between its quotes (escapes
 /// not decoded), or any other value's raw JSON (a tool call's `input` object).
-fn raw_len(value: Option<&RawValue>) -> u64 {
+pub(crate) fn raw_len(value: Option<&RawValue>) -> u64 {
     let Some(value) = value else { return 0 };
     let text = value.get();
     let len = if text.starts_with('"') {

@@ -1,6 +1,7 @@
 //! Operator subcommands of `tollgate`: `migrate`, `credit`, `keys create|rotate-master`,
 //! `ledger check`, `payouts run|cancel`; `chain deploy-local` (which needs no config file);
-//! and the provider side's `provider push` (which reads a provider file, not the gateway's).
+//! the provider side's `provider push` (which reads a provider file, not the gateway's); and
+//! `prices import` (which reads the config file as written, secrets unresolved).
 //!
 //! | module | commands |
 //! | --- | --- |
@@ -8,9 +9,11 @@
 //! | [`payouts`] | `payouts run`, `payouts cancel` |
 //! | [`chain`] | `chain deploy-local` |
 //! | [`provider`] | `provider push` |
+//! | [`prices`] | `prices import` |
 
 pub mod chain;
 pub mod payouts;
+pub mod prices;
 pub mod provider;
 
 use crate::config::Config;

@@ -1,7 +1,7 @@
 //! The `billing` section: where outcomes go (the Postgres ledger or memory) and how the
 //! ledger is used (leases, settlement batches).
 
-use super::raw::RawBilling;
+use super::raw::{RawBilling, RawSpool, RawSpoolSettings};
 use super::{Secret, Validator};
 use std::time::Duration;
 
@@ -26,6 +26,17 @@ pub struct LedgerConfig {
     pub queue_capacity: usize,
     pub batch_size: usize,
     pub batch_interval: Duration,
+    /// The local billing spool (`None`: turned off with `spool: false`).
+    pub spool: Option<SpoolConfig>,
+}
+
+/// `billing.spool`: every outcome on local disk before the response ends, until Postgres has
+/// it (docs/design.md "The billing spool").
+#[derive(Debug, Clone)]
+pub struct SpoolConfig {
+    pub dir: std::path::PathBuf,
+    pub fsync_every: Duration,
+    pub segment_bytes: u64,
 }
 
 impl Validator<'_> {
@@ -41,7 +52,15 @@ impl Validator<'_> {
                 );
                 None
             }
-            "memory" => None,
+            "memory" => {
+                if b.spool.is_some() {
+                    self.err(
+                        "billing.spool",
+                        "needs sink: postgres (the memory sink bills nothing)",
+                    );
+                }
+                None
+            }
             "postgres" => {
                 let url = match b.database_url {
                     Some(text) => self.resolve_env("billing.database_url", &text),
@@ -63,6 +82,7 @@ impl Validator<'_> {
                     self.duration("billing.lease_idle_return", b.lease_idle_return, "60s");
                 let batch_interval =
                     self.duration("billing.batch_interval", b.batch_interval, "20ms");
+                let spool = self.spool(b.spool);
                 let queue_capacity = b.queue_capacity.unwrap_or(10_000);
                 let batch_size = b.batch_size.unwrap_or(500);
                 if queue_capacity == 0 || batch_size == 0 {
@@ -78,6 +98,7 @@ impl Validator<'_> {
                     queue_capacity: queue_capacity.max(1),
                     batch_size: batch_size.max(1),
                     batch_interval,
+                    spool,
                 })
             }
             other => {
@@ -94,6 +115,28 @@ impl Validator<'_> {
             ledger,
             shutdown_timeout,
         }
+    }
+}
+
+impl Validator<'_> {
+    /// On by default with the ledger: a crash must not lose what clients were served, and a
+    /// `write()` per request is microseconds. `spool: false` turns it off.
+    fn spool(&mut self, raw: Option<RawSpool>) -> Option<SpoolConfig> {
+        let s = match raw {
+            Some(RawSpool::Enabled(false)) => return None,
+            Some(RawSpool::Enabled(true)) | None => RawSpoolSettings::default(),
+            Some(RawSpool::Settings(s)) => s,
+        };
+        let fsync_every = self.duration("billing.spool.fsync_every", s.fsync_every, "5ms");
+        let segment_mb = s.segment_mb.unwrap_or(64);
+        if segment_mb == 0 {
+            self.err("billing.spool.segment_mb", "must be positive");
+        }
+        Some(SpoolConfig {
+            dir: s.dir.unwrap_or_else(|| "tollgate-spool".into()).into(),
+            fsync_every,
+            segment_bytes: segment_mb.max(1) << 20,
+        })
     }
 }
 

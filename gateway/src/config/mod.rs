@@ -10,6 +10,7 @@
 //! | --- | --- |
 //! | [`raw`] | the file as written (serde, `deny_unknown_fields`) |
 //! | `server` | `server`, `metrics`, `auth.static_keys` |
+//! | `cors` | `server.cors` (browsers) |
 //! | `billing` | `billing` |
 //! | `providers` | `providers`, `route_aliases` |
 //! | `identity` | `server.public_url`, `auth.siwe` |
@@ -18,37 +19,52 @@
 //! | `routes` | `routes` (plugin lists and the money spine) |
 //! | `marketplace` | `marketplace` (providers who join through the API) |
 //! | `pay_per_call` | `pay_per_call` (LLM calls paid per call with x402 `upto`) |
+//! | `console` | `console` (the web console's built assets, served under `/console/`) |
+//! | `logging` | `log` (process log, access log) |
+//! | `traces` | `tracing` (OpenTelemetry over OTLP/HTTP) |
+//! | [`prices`] | `prices_file` (the overlay `tollgate prices import` writes) |
 
 mod assets;
 mod billing;
 mod chain;
+mod console;
+mod cors;
 mod health;
 mod identity;
 mod limits;
+mod logging;
 mod marketplace;
 mod pay_per_call;
+pub mod prices;
 mod providers;
 pub mod raw;
 mod routes;
 mod server;
+mod traces;
 
 pub use assets::{AssetConfig, Transfer};
-pub use billing::{BillingConfig, LedgerConfig};
+pub use billing::{BillingConfig, LedgerConfig, SpoolConfig};
 pub use chain::{ChainConfig, Settlement};
+pub use console::ConsoleConfig;
+pub use cors::{CorsConfig, Origins};
 pub use health::{HealthConfig, Routing};
 pub use identity::{SiweConfig, SiwePolicy};
 pub use limits::{ControlLimits, LimitsConfig, RedisConfig, RedisFailure, WalletLimits};
+pub use logging::{AccessLogTarget, LogConfig, LogFormat};
 pub use marketplace::MarketplaceConfig;
 pub use pay_per_call::PayPerCallConfig;
-pub use providers::{parse_base_url, Provider, ProviderModel, RouteAlias, UpstreamAddr};
+pub use providers::{
+    parse_base_url, ModelApis, Provider, ProviderModel, RouteAlias, UpstreamAddr,
+};
 pub use routes::{PluginEntry, PluginList, RoutesConfig, SPINE};
-pub use server::{ServerConfig, StaticKey};
+pub use server::{ErrorShape, ServerConfig, StaticKey};
+pub use traces::TracingConfig;
 
 use raw::{Decimal, RawConfig};
 use std::collections::HashSet;
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tollgate_billing::{Price, ProviderShare};
 
@@ -80,6 +96,14 @@ pub struct Config {
     /// LLM calls paid per call with x402 `upto` (`pay_per_call:`; needs the ledger and a chain).
     pub pay_per_call: Option<PayPerCallConfig>,
     pub health: HealthConfig,
+    /// The web console (`console:`; off without it).
+    pub console: Option<ConsoleConfig>,
+    /// The process log and the access log (`log:`).
+    pub log: LogConfig,
+    /// OpenTelemetry traces (`tracing:`); `None` = off.
+    pub tracing: Option<TracingConfig>,
+    /// The prices overlay this file includes (`prices_file:`), resolved against its directory.
+    pub prices_file: Option<PathBuf>,
 }
 
 /// A credential. Never printed: `Debug` and `Display` show `***`.
@@ -137,38 +161,76 @@ pub const DEFAULT_MAX_BODY_BYTES: u64 = 10 * 1024 * 1024;
 
 impl Config {
     /// Read, parse and validate a file, resolving `${ENV}` references from the process
-    /// environment.
+    /// environment and applying its `prices_file`.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors(vec![ConfigError {
-                path: String::new(),
-                message: format!("cannot read {}: {e}", path.display()),
-            }])
-        })?;
-        Config::from_yaml(&text, &|name| std::env::var(name).ok())
+        Self::load_with_prices(path, None)
     }
 
-    /// Parse and validate YAML text; `env` resolves environment references.
+    /// [`Config::load`], with `prices` (an overlay's text) instead of the `prices_file` on
+    /// disk: what `tollgate prices import` checks a new overlay with before writing it.
+    pub fn load_with_prices(path: &Path, prices: Option<&str>) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigErrors::one("", format!("cannot read {}: {e}", path.display())))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, &|name| std::env::var(name).ok(), base, prices)
+    }
+
+    /// Parse and validate YAML text; `env` resolves environment references (a `prices_file`
+    /// is read relative to the working directory).
     pub fn from_yaml(
         text: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigErrors> {
-        let raw: RawConfig = serde_yaml_ng::from_str(text).map_err(|e| {
-            ConfigErrors(vec![ConfigError {
-                path: String::new(),
-                message: e.to_string(),
-            }])
-        })?;
+        Self::parse(text, env, Path::new("."), None)
+    }
+
+    fn parse(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+        base: &Path,
+        prices: Option<&str>,
+    ) -> Result<Config, ConfigErrors> {
+        let mut raw: RawConfig =
+            serde_yaml_ng::from_str(text).map_err(|e| ConfigErrors::one("", e.to_string()))?;
+        let prices_file = raw.prices_file.as_ref().map(|f| base.join(f));
+        if let Some(file) = &prices_file {
+            let text = match prices {
+                Some(t) => t.to_string(),
+                None => std::fs::read_to_string(file).map_err(|e| {
+                    ConfigErrors::one(
+                        "prices_file",
+                        format!("cannot read {}: {e}", file.display()),
+                    )
+                })?,
+            };
+            let overlay = prices::parse_overlay(&text).map_err(|e| {
+                ConfigErrors::one("prices_file", format!("{}: {e}", file.display()))
+            })?;
+            let errors = prices::apply(&mut raw, overlay);
+            if !errors.is_empty() {
+                return Err(ConfigErrors(errors));
+            }
+        }
         let mut v = Validator {
             errors: Vec::new(),
             env,
         };
-        let config = v.config(raw);
+        let mut config = v.config(raw);
+        config.prices_file = prices_file;
         if v.errors.is_empty() {
             Ok(config)
         } else {
             Err(ConfigErrors(v.errors))
         }
+    }
+}
+
+impl ConfigErrors {
+    fn one(path: &str, message: String) -> ConfigErrors {
+        ConfigErrors(vec![ConfigError {
+            path: path.to_string(),
+            message,
+        }])
     }
 }
 
@@ -230,7 +292,13 @@ impl Validator<'_> {
         let alias_names: Vec<String> = route_aliases.iter().map(|a| a.name.clone()).collect();
         let routes = self.routes(raw.routes, &alias_names);
         let health = self.health(raw.health);
+        let console = raw.console.and_then(|c| self.console(c));
+        let log = self.log(raw.log);
+        let tracing = self.tracing(raw.tracing);
         Config {
+            log,
+            tracing,
+            prices_file: None,
             server,
             metrics_listen,
             static_keys,
@@ -247,6 +315,7 @@ impl Validator<'_> {
             marketplace,
             pay_per_call,
             health,
+            console,
         }
     }
 

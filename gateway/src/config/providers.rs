@@ -4,6 +4,7 @@ use super::raw::{Decimal, RawModel, RawProvider, RawRouteAlias};
 use super::{is_evm_address, Secret, Validator};
 use std::collections::HashSet;
 use tollgate_billing::{Price, PriceSheet};
+use tollgate_filters::operation::Operation;
 use tollgate_filters::prompt_tokens::Encoding;
 use tollgate_filters::usage::ApiFormat;
 
@@ -32,9 +33,57 @@ pub struct UpstreamAddr {
     pub tls: bool,
     pub host: String,
     pub port: u16,
-    /// The request path for this provider's API (`/v1/chat/completions`, `/v1/messages`, or
-    /// the base URL's own prefix plus the endpoint).
+    /// The request path for this provider's chat API (`/v1/chat/completions`, `/v1/messages`,
+    /// or the base URL's own prefix plus the endpoint).
     pub path: String,
+    /// The base URL's path (`/v1` for OpenAI's, empty for Anthropic's): other APIs' paths
+    /// are this plus [`Operation::upstream_suffix`].
+    pub prefix: String,
+}
+
+impl UpstreamAddr {
+    /// The path of `op` at this provider (`op` as the provider speaks it).
+    pub fn path_for(&self, op: Operation) -> std::borrow::Cow<'_, str> {
+        if op.is_chat() {
+            return std::borrow::Cow::Borrowed(&self.path);
+        }
+        std::borrow::Cow::Owned(format!("{}{}", self.prefix, op.upstream_suffix()))
+    }
+}
+
+/// The APIs a model answers (`apis:` in the file). Chat is answered to both chat APIs when
+/// translation is on; the others only in their own format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelApis {
+    pub chat: bool,
+    pub responses: bool,
+    pub embeddings: bool,
+    pub count_tokens: bool,
+}
+
+impl ModelApis {
+    /// Without `apis:`: chat, and Anthropic's token counting for `anthropic` providers.
+    pub fn default_for(kind: ApiFormat) -> ModelApis {
+        ModelApis {
+            chat: true,
+            responses: false,
+            embeddings: false,
+            count_tokens: kind == ApiFormat::Anthropic,
+        }
+    }
+
+    /// Whether a provider of `kind` serving this model answers `op` (translated when
+    /// `translation` allows a chat call of the other format).
+    pub fn serves(&self, op: Operation, kind: ApiFormat, translation: bool) -> bool {
+        match op {
+            Operation::ChatCompletions | Operation::Messages => {
+                self.chat && (op.format() == kind || translation)
+            }
+            Operation::Responses => self.responses && kind == ApiFormat::OpenAi,
+            Operation::Embeddings => self.embeddings && kind == ApiFormat::OpenAi,
+            Operation::CountTokens => self.count_tokens && kind == ApiFormat::Anthropic,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +103,7 @@ pub struct ProviderModel {
     pub price_id: Option<i64>,
     /// Actively probed (`probe: false` in the file: passive health only).
     pub probe: bool,
+    pub apis: ModelApis,
 }
 
 #[derive(Debug, Clone)]
@@ -248,6 +298,7 @@ impl Validator<'_> {
             None => Some(None),
             Some(d) => price("image", Some(d), None).map(Some),
         };
+        let apis = self.model_apis(path, m.apis.as_deref(), kind);
         let upstream_model = m.upstream_model.unwrap_or_else(|| m.id.clone());
         let tokenizer = match m.tokenizer.as_deref() {
             None if kind == ApiFormat::OpenAi => Encoding::for_model(&upstream_model),
@@ -285,7 +336,53 @@ impl Validator<'_> {
             prices,
             price_id: None,
             probe: m.probe.unwrap_or(true),
+            apis,
         })
+    }
+
+    /// `apis:` of a model: each name once, and only the APIs its provider's kind speaks.
+    fn model_apis(&mut self, path: &str, names: Option<&[String]>, kind: ApiFormat) -> ModelApis {
+        let Some(names) = names else {
+            return ModelApis::default_for(kind);
+        };
+        let mut apis = ModelApis {
+            chat: false,
+            responses: false,
+            embeddings: false,
+            count_tokens: false,
+        };
+        if names.is_empty() {
+            self.err(format!("{path}.apis"), "must name at least one API");
+        }
+        for (i, name) in names.iter().enumerate() {
+            let (flag, needs) = match name.as_str() {
+                "chat" => (&mut apis.chat, None),
+                "responses" => (&mut apis.responses, Some(ApiFormat::OpenAi)),
+                "embeddings" => (&mut apis.embeddings, Some(ApiFormat::OpenAi)),
+                "count_tokens" => (&mut apis.count_tokens, Some(ApiFormat::Anthropic)),
+                other => {
+                    self.err(
+                        format!("{path}.apis[{i}]"),
+                        format!("unknown API {other:?} (expected chat, responses, embeddings or count_tokens)"),
+                    );
+                    continue;
+                }
+            };
+            if *flag {
+                self.err(format!("{path}.apis[{i}]"), format!("{name:?} is listed twice"));
+            }
+            *flag = true;
+            if needs.is_some_and(|k| k != kind) {
+                self.err(
+                    format!("{path}.apis[{i}]"),
+                    format!(
+                        "{name:?} is an API of {} providers only",
+                        if kind == ApiFormat::OpenAi { "anthropic" } else { "openai" }
+                    ),
+                );
+            }
+        }
+        apis
     }
 }
 
@@ -336,14 +433,11 @@ pub fn parse_base_url(url: &str, kind: ApiFormat) -> Result<UpstreamAddr, String
     if host.is_empty() {
         return Err(format!("{url:?} has no host"));
     }
-    let endpoint = match kind {
-        ApiFormat::OpenAi => "/chat/completions",
-        ApiFormat::Anthropic => "/v1/messages",
-    };
     Ok(UpstreamAddr {
         tls,
         host: host.to_string(),
         port,
-        path: format!("{prefix}{endpoint}"),
+        path: format!("{prefix}{}", Operation::chat(kind).upstream_suffix()),
+        prefix: prefix.to_string(),
     })
 }

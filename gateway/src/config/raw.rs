@@ -28,9 +28,18 @@ pub struct RawConfig {
     pub pay_per_call: Option<RawPayPerCall>,
     #[serde(default)]
     pub health: RawHealth,
+    /// The web console (`config/console.rs`).
+    pub console: Option<RawConsole>,
     /// Plugin chains per route (`config/routes.rs`).
     #[serde(default)]
     pub routes: RawRoutes,
+    /// The process log and the access log (`config/logging.rs`).
+    #[serde(default)]
+    pub log: super::logging::RawLog,
+    /// OpenTelemetry traces (`config/traces.rs`); absent = off.
+    pub tracing: Option<super::traces::RawTracing>,
+    /// A prices overlay file, relative to this file's directory (`config/prices.rs`).
+    pub prices_file: Option<String>,
 }
 
 /// `routes:`: an ordered plugin list per route. Entries stay YAML values here: each plugin
@@ -41,6 +50,9 @@ pub struct RawRoutes {
     pub default: Option<Vec<serde_yaml_ng::Value>>,
     pub chat_completions: Option<Vec<serde_yaml_ng::Value>>,
     pub messages: Option<Vec<serde_yaml_ng::Value>>,
+    pub responses: Option<Vec<serde_yaml_ng::Value>>,
+    pub embeddings: Option<Vec<serde_yaml_ng::Value>>,
+    pub count_tokens: Option<Vec<serde_yaml_ng::Value>>,
     #[serde(default)]
     pub aliases: std::collections::BTreeMap<String, Vec<serde_yaml_ng::Value>>,
     pub control: Option<Vec<serde_yaml_ng::Value>>,
@@ -66,6 +78,29 @@ pub struct RawServer {
     pub body_path: Option<String>,
     /// The URL clients reach this gateway at: SIWE `domain`/`uri`, x402 `resource`.
     pub public_url: Option<String>,
+    /// Serve OpenAI-format calls from Anthropic-kind providers and the reverse (default true).
+    pub translation: Option<bool>,
+    /// Write each call's cost into the usage object the client receives (default true).
+    pub usage_cost: Option<bool>,
+    /// Unix socket a `--upgrade` process receives the listening sockets on.
+    pub upgrade_sock: Option<String>,
+    /// Where `--daemon` writes the process id.
+    pub pid_file: Option<String>,
+    /// Browsers: the origins allowed to call the public port.
+    pub cors: Option<RawCors>,
+    /// `tollgate` (default), `openai` or `anthropic`: the body of the gateway's own errors.
+    pub error_shape: Option<String>,
+    /// After SIGTERM, how long `/ready` answers 503 while the listeners still serve.
+    pub drain_delay: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCors {
+    /// `https://app.example` origins, or `"*"` for any.
+    pub origins: OneOrMany,
+    /// How long a browser may cache a preflight answer (default 10m).
+    pub max_age: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -243,6 +278,23 @@ pub struct RawBilling {
     pub batch_size: Option<usize>,
     pub batch_interval: Option<String>,
     pub shutdown_timeout: Option<String>,
+    /// The local billing spool (postgres sink): `false`, or its settings.
+    pub spool: Option<RawSpool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawSpool {
+    Enabled(bool),
+    Settings(RawSpoolSettings),
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpoolSettings {
+    pub dir: Option<String>,
+    pub fsync_every: Option<String>,
+    pub segment_mb: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -276,9 +328,11 @@ pub struct RawModel {
     pub tokenizer: Option<String>,
     /// `false`: never actively probed (passive health only).
     pub probe: Option<bool>,
+    /// The APIs this model answers: `chat`, `responses`, `embeddings`, `count_tokens`.
+    pub apis: Option<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawPricing {
     pub prompt: Option<Decimal>,
@@ -394,6 +448,14 @@ pub struct RawRedis {
     pub connect_timeout: Option<String>,
     /// Prefix of every key (default `tollgate:`).
     pub key_prefix: Option<String>,
+}
+
+/// `console:` (`config/console.rs`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConsole {
+    pub dir: String,
+    pub explorer_url: Option<String>,
 }
 
 /// `marketplace:` (`config/marketplace.rs`).

@@ -40,6 +40,11 @@ pub struct RoutesConfig {
     pub default: Option<PluginList>,
     pub chat_completions: Option<PluginList>,
     pub messages: Option<PluginList>,
+    /// `POST /v1/responses`, `/v1/embeddings`, `/v1/messages/count_tokens` (without a list:
+    /// `default`).
+    pub responses: Option<PluginList>,
+    pub embeddings: Option<PluginList>,
+    pub count_tokens: Option<PluginList>,
     /// `POST /<alias>/v1/messages`, by alias name (without a list: `messages`'s, else `default`).
     pub aliases: Vec<(String, PluginList)>,
     /// Every control-plane path but `/health` (request-head plugins only).
@@ -53,6 +58,11 @@ impl Validator<'_> {
             .chat_completions
             .map(|l| self.llm_list("routes.chat_completions", l));
         let messages = raw.messages.map(|l| self.llm_list("routes.messages", l));
+        let responses = raw.responses.map(|l| self.llm_list("routes.responses", l));
+        let embeddings = raw.embeddings.map(|l| self.llm_list("routes.embeddings", l));
+        let count_tokens = raw
+            .count_tokens
+            .map(|l| self.llm_list("routes.count_tokens", l));
         let mut alias_lists = Vec::new();
         for (name, list) in raw.aliases {
             let path = format!("routes.aliases.{name}");
@@ -78,6 +88,9 @@ impl Validator<'_> {
             default,
             chat_completions,
             messages,
+            responses,
+            embeddings,
+            count_tokens,
             aliases: alias_lists,
             control,
         }

@@ -1,7 +1,7 @@
 //! The `server`, `metrics` and `auth.static_keys` sections.
 
 use super::raw::{RawServer, RawStaticKey};
-use super::{is_evm_address, Secret, Validator, DEFAULT_MAX_BODY_BYTES};
+use super::{is_evm_address, parse_duration, CorsConfig, Secret, Validator, DEFAULT_MAX_BODY_BYTES};
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -29,6 +29,34 @@ pub struct ServerConfig {
     /// How long a write to the client may block: a client that stops reading is cut off, and
     /// its request (and settlement slot) ends.
     pub downstream_write_timeout: Duration,
+    /// Chat calls may reach providers of the other format, translated both ways.
+    pub translation: bool,
+    /// The buyer's charge is written into the usage object of every billed response.
+    pub usage_cost: bool,
+    /// Browsers allowed to call the public port (`None`: no origin).
+    pub cors: Option<CorsConfig>,
+    /// The body of the errors the gateway writes itself.
+    pub error_shape: ErrorShape,
+    /// After SIGTERM: `/ready` answers 503 this long before the listeners close.
+    pub drain_delay: Duration,
+    /// The Unix socket through which `tollgate --upgrade` takes over the listening sockets
+    /// of the running process (Pingora's graceful upgrade).
+    pub upgrade_sock: String,
+    /// The process id file `--daemon` writes (systemd's `PIDFile=`).
+    pub pid_file: String,
+}
+
+/// `server.error_shape`: the body of the gateway's own errors, for clients that parse one SDK's
+/// shape (the status and headers are the same in every shape).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorShape {
+    /// `{"error":"CODE","message":"…"}` (the documented default).
+    #[default]
+    Tollgate,
+    /// `{"error":{"message","type","code","param"}}`, as OpenAI answers.
+    OpenAi,
+    /// `{"type":"error","error":{"type","message"}}`, as Anthropic answers.
+    Anthropic,
 }
 
 #[derive(Debug, Clone)]
@@ -119,7 +147,41 @@ impl Validator<'_> {
         if default_max_tokens == 0 {
             self.err("server.default_max_tokens", "must be positive");
         }
+        let error_shape = match s.error_shape.as_deref().unwrap_or("tollgate") {
+            "tollgate" => ErrorShape::Tollgate,
+            "openai" => ErrorShape::OpenAi,
+            "anthropic" => ErrorShape::Anthropic,
+            other => {
+                self.err(
+                    "server.error_shape",
+                    format!("unknown shape {other:?} (expected tollgate, openai or anthropic)"),
+                );
+                ErrorShape::Tollgate
+            }
+        };
+        let drain_delay = match s.drain_delay.as_deref().map(|t| (t, parse_duration(t))) {
+            None => Duration::ZERO,
+            Some((_, Some(d))) => d,
+            Some((t, None)) => {
+                self.err(
+                    "server.drain_delay",
+                    format!("{t:?} is not a duration (e.g. 0s, 5s, 1m)"),
+                );
+                Duration::ZERO
+            }
+        };
+        let cors = s.cors.and_then(|c| self.cors(c));
+        let upgrade_sock = s
+            .upgrade_sock
+            .unwrap_or_else(|| "/tmp/tollgate-upgrade.sock".into());
+        // sockaddr_un holds 108 bytes with the terminating NUL.
+        if upgrade_sock.is_empty() || upgrade_sock.len() > 107 {
+            self.err("server.upgrade_sock", "must be a path of 1 to 107 bytes");
+        }
+        let pid_file = s.pid_file.unwrap_or_else(|| "/tmp/tollgate.pid".into());
         ServerConfig {
+            upgrade_sock,
+            pid_file,
             listen,
             threads: threads.max(1),
             max_body_bytes: usize::try_from(max_body).unwrap_or(usize::MAX),
@@ -133,6 +195,11 @@ impl Validator<'_> {
             unhealthy_cooldown,
             force_subrequest,
             downstream_write_timeout,
+            translation: s.translation.unwrap_or(true),
+            usage_cost: s.usage_cost.unwrap_or(true),
+            cors,
+            error_shape,
+            drain_delay,
         }
     }
 

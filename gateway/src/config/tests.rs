@@ -1,6 +1,7 @@
 use super::*;
 use tollgate_filters::chat_request::ThinkingPolicy;
 use tollgate_filters::usage::ApiFormat;
+use tollgate_filters::operation::Operation;
 
 fn env(name: &str) -> Option<String> {
     match name {
@@ -70,8 +71,19 @@ fn parses_a_good_file() {
             tls: true,
             host: "api.openai.com".into(),
             port: 443,
-            path: "/v1/chat/completions".into()
+            path: "/v1/chat/completions".into(),
+            prefix: "/v1".into(),
         }
+    );
+    assert_eq!(
+        openai.upstream.path_for(Operation::Embeddings),
+        "/v1/embeddings"
+    );
+    assert_eq!(
+        c.providers[2]
+            .upstream
+            .path_for(Operation::CountTokens),
+        "/v1/messages/count_tokens"
     );
     assert_eq!(
         openai.models[0].prices.cache_read.micros_per_million(),
@@ -308,6 +320,93 @@ fn the_shipped_configs_are_valid() {
         }
     }
     let _ = std::fs::remove_file(deployment);
+}
+
+#[test]
+fn model_apis_default_by_kind_and_are_checked_against_it() {
+    let c = Config::from_yaml(
+        r#"
+billing: { sink: memory }
+providers:
+  - { id: o, kind: openai, base_url: "http://127.0.0.1:1/v1", models: [{ id: chat, pricing: { prompt: 1, completion: 1 } }, { id: emb, apis: [embeddings], pricing: { prompt: 1, completion: 0 } }, { id: both, apis: [chat, responses], pricing: { prompt: 1, completion: 1 } }] }
+  - { id: a, kind: anthropic, base_url: "http://127.0.0.1:2", models: [{ id: claude, pricing: { prompt: 1, completion: 1 } }] }
+"#,
+        &|_| None,
+    )
+    .unwrap();
+    let o = &c.providers[0].models;
+    assert!(o[0].apis.chat && !o[0].apis.responses && !o[0].apis.count_tokens);
+    assert!(o[1].apis.embeddings && !o[1].apis.chat);
+    assert!(o[2].apis.serves(Operation::Responses, ApiFormat::OpenAi, true));
+    let claude = c.providers[1].models[0].apis;
+    assert!(claude.count_tokens);
+    assert!(claude.serves(Operation::ChatCompletions, ApiFormat::Anthropic, true));
+    assert!(!claude.serves(Operation::ChatCompletions, ApiFormat::Anthropic, false));
+
+    let bad = Config::from_yaml(
+        r#"
+billing: { sink: memory }
+providers:
+  - { id: a, kind: anthropic, base_url: "http://127.0.0.1:2", models: [{ id: c, apis: [responses, chat, chat, speech], pricing: { prompt: 1, completion: 1 } }] }
+"#,
+        &|_| None,
+    )
+    .unwrap_err()
+    .to_string();
+    for want in [
+        "providers[0].models[0].apis[0]: \"responses\" is an API of openai providers only",
+        "providers[0].models[0].apis[2]: \"chat\" is listed twice",
+        "providers[0].models[0].apis[3]: unknown API \"speech\"",
+    ] {
+        assert!(bad.contains(want), "{bad}");
+    }
+}
+
+#[test]
+fn console_section() {
+    let c = Config::from_yaml(
+        &good_with(
+            "",
+            "console: { dir: console/dist, explorer_url: \"https://basescan.org/\" }",
+        ),
+        &env,
+    )
+    .unwrap();
+    let console = c.console.unwrap();
+    assert_eq!(console.dir, std::path::PathBuf::from("console/dist"));
+    assert_eq!(
+        console.explorer_url.as_deref(),
+        Some("https://basescan.org")
+    );
+    assert!(Config::from_yaml(&good_with("", ""), &env)
+        .unwrap()
+        .console
+        .is_none());
+
+    let errs = Config::from_yaml(
+        &good_with(
+            "",
+            "console: { dir: \"\", explorer_url: \"javascript:alert(1)\" }",
+        ),
+        &env,
+    )
+    .unwrap_err()
+    .0;
+    assert!(errs.iter().any(|e| e.path == "console.dir"), "{errs:?}");
+    let errs = Config::from_yaml(
+        &good_with(
+            "",
+            "console: { dir: d, explorer_url: \"https://x.example/\\\"><script>\" }",
+        ),
+        &env,
+    )
+    .unwrap_err()
+    .0;
+    assert!(
+        errs.iter().any(|e| e.path == "console.explorer_url"),
+        "{errs:?}"
+    );
+    assert!(Config::from_yaml(&good_with("", "console: { dir: d, extra: 1 }"), &env).is_err());
 }
 
 #[test]

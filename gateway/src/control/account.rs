@@ -1,9 +1,8 @@
 //! Account reads: `GET /v1/balance/:wallet` (public), `GET /v1/usage/:wallet` (the wallet's
-//! key or SIWE), `GET /v1/requests` (API key; the caller's history, keyset-paged).
+//! key or SIWE), `GET /v1/requests` (API key or SIWE; the caller's history, keyset-paged).
 
 use super::caller::{ledger_error, Query};
 use super::Accounts;
-use crate::identity::{api_key, principal};
 use crate::wire::{reply, ApiError};
 use pingora::proxy::Session;
 use serde_json::json;
@@ -53,20 +52,22 @@ async fn usage_of(
 }
 
 async fn history(session: &Session, accounts: &Accounts) -> Result<serde_json::Value, ApiError> {
-    let wallet = principal(accounts.auth.as_ref(), api_key(session.req_header()))
-        .await?
-        .wallet;
-    accounts.limiter.control.admit_wallet(&wallet)?;
+    let wallet = accounts.caller_wallet(session).await?;
     let q = Query::of(session);
     let limit = match q.limit {
         None => 50,
+        // Out of range is refused, as `/v1/health/history` does (it was clamped silently).
         Some(l) => l
             .parse()
-            .map_err(|_| ApiError::validation("limit must be an integer 1..200"))?,
+            .ok()
+            .filter(|l| (1..=200).contains(l))
+            .ok_or_else(|| ApiError::validation("limit must be an integer 1..200"))?,
     };
+    // An absent `next_cursor` sent back as `cursor=` asks for the first page.
+    let cursor = q.cursor.as_deref().filter(|c| !c.is_empty());
     let page = accounts
         .ledger
-        .request_history(&wallet, q.cursor.as_deref(), limit)
+        .request_history(&wallet, cursor, limit)
         .await
         .map_err(ledger_error)?;
     Ok(json!({ "object": "list", "data": page.data, "next_cursor": page.next_cursor }))

@@ -117,25 +117,18 @@ impl HealthView {
     }
 }
 
-/// `since` must look like RFC 3339 (`2026-12-01T00:00:00Z`); Postgres checks the rest (it
-/// would also take words like `yesterday`, which the API does not promise).
-fn rfc3339_shaped(v: String) -> Result<String, ApiError> {
-    let b = v.as_bytes();
-    let digits =
-        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
-    if digits(0..4)
-        && b.get(4) == Some(&b'-')
-        && digits(5..7)
-        && b.get(7) == Some(&b'-')
-        && digits(8..10)
-        && matches!(b.get(10), Some(b'T' | b't'))
-    {
-        Ok(v)
-    } else {
-        Err(ApiError::validation(format!(
+/// `since`: any RFC 3339 time, sent to Postgres in UTC (Postgres refuses offsets beyond
+/// ±15:59 and the year 0000, which RFC 3339 allows). No probe is older than 1970, so earlier
+/// times mean the same as 1970.
+fn since_utc(v: &str) -> Result<String, ApiError> {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    let t = DateTime::parse_from_rfc3339(v).map_err(|_| {
+        ApiError::validation(format!(
             "since {v:?} is not a time (RFC 3339, e.g. 2026-12-01T00:00:00Z)"
-        )))
-    }
+        ))
+    })?;
+    let t = t.with_timezone(&Utc).max(DateTime::UNIX_EPOCH);
+    Ok(t.to_rfc3339_opts(SecondsFormat::Micros, true))
 }
 
 /// `GET /v1/health/history?provider=&model=&since=&limit=&cursor=`.
@@ -154,7 +147,7 @@ pub async fn history(market: &Market, query: Option<&str>) -> Result<Value, ApiE
         match &*k {
             "provider" => q.provider = Some(v),
             "model" => q.model = Some(v),
-            "since" => q.since = Some(rfc3339_shaped(v)?),
+            "since" => q.since = Some(since_utc(&v)?),
             "limit" => {
                 q.limit = v
                     .parse()
@@ -164,6 +157,8 @@ pub async fn history(market: &Market, query: Option<&str>) -> Result<Value, ApiE
                         ApiError::validation(format!("limit must be an integer 1..{MAX_LIMIT}"))
                     })?
             }
+            // An absent `next_cursor` sent back as `cursor=`: the first page.
+            "cursor" if v.is_empty() => {}
             "cursor" => {
                 q.before_id = Some(v.parse().ok().filter(|c| *c > 0).ok_or_else(|| {
                     ApiError::validation("cursor must be a next_cursor this endpoint returned")

@@ -3,7 +3,7 @@
 
 use crate::config::{parse_base_url, UpstreamAddr};
 use crate::market::upstream_addrs;
-use crate::wire::ApiError;
+use crate::wire::{whole_number, ApiError};
 use serde_json::{Map, Value};
 use tollgate_billing::ledger::market::{ModelRow, PriceRow};
 use tollgate_billing::Price;
@@ -51,8 +51,7 @@ fn boolean(map: &Map<String, Value>, field: &str, default: bool) -> Result<bool,
 fn integer(map: &Map<String, Value>, field: &str, max: u64, default: u64) -> Result<u64, ApiError> {
     match map.get(field) {
         None | Some(Value::Null) => Ok(default),
-        Some(v) => v
-            .as_u64()
+        Some(v) => whole_number(v)
             .filter(|n| *n <= max)
             .ok_or_else(|| bad(field, format!("must be an integer 0..{max}"))),
     }

@@ -1,4 +1,5 @@
-//! A provider's listings, managed with a provider key (`models:write`, `status:read`):
+//! A provider's listings, managed with a provider key (`models:write`, `status:read`) or a
+//! SIWE message of the owning wallet in the query (`?message=…&signature=…`):
 //!
 //! - `PUT /v1/provider/upstreams/:id` `{"kind","base_url","api_key","priority","enabled"}` →
 //!   `{"id","created","kind","base_url","priority","enabled","api_key_last4","models":[…]}`;
@@ -23,19 +24,21 @@ use crate::market::{rows, sealed};
 use crate::wire::{read_json, reply, ApiError};
 use pingora::proxy::Session;
 use serde_json::{json, Value};
-use tollgate_billing::ledger::market::{ModelRow, Refused, UpstreamRow};
+use tollgate_billing::ledger::market::{ModelRow, PriceRow, Refused, UpstreamRow};
+use tollgate_billing::Price;
 
 pub async fn put_upstream(session: &mut Session, a: &Accounts, id: &str) -> pingora::Result<()> {
     let r = upsert_upstream(session, a, id).await;
+    let r = seen_here(a, r).await;
     reply(session, 200, r).await
 }
 
 pub async fn delete_upstream(session: &mut Session, a: &Accounts, id: &str) -> pingora::Result<()> {
     let r = async {
-        let caller = a.provider_caller(session, "models:write").await?;
+        let wallet = a.provider_wallet(session, "models:write").await?;
         match a
             .ledger
-            .delete_upstream(&caller.wallet, id)
+            .delete_upstream(&wallet, id)
             .await
             .map_err(ledger_error)?
         {
@@ -44,17 +47,19 @@ pub async fn delete_upstream(session: &mut Session, a: &Accounts, id: &str) -> p
         }
     }
     .await;
+    let r = seen_here(a, r).await;
     reply(session, 200, r).await
 }
 
 pub async fn put_model(session: &mut Session, a: &Accounts, id: &str) -> pingora::Result<()> {
     let r = upsert_model(session, a, id).await;
+    let r = seen_here(a, r).await;
     reply(session, 200, r).await
 }
 
 pub async fn delete_model(session: &mut Session, a: &Accounts, id: &str) -> pingora::Result<()> {
     let r = async {
-        let caller = a.provider_caller(session, "models:write").await?;
+        let wallet = a.provider_wallet(session, "models:write").await?;
         let q = session.req_header().uri.query().unwrap_or("");
         let upstream = form_urlencoded::parse(q.as_bytes())
             .find(|(k, _)| k == "upstream")
@@ -62,7 +67,7 @@ pub async fn delete_model(session: &mut Session, a: &Accounts, id: &str) -> ping
             .ok_or_else(|| ApiError::validation("query parameter upstream is required"))?;
         match a
             .ledger
-            .delete_model(&caller.wallet, &upstream, id)
+            .delete_model(&wallet, &upstream, id)
             .await
             .map_err(ledger_error)?
         {
@@ -71,7 +76,20 @@ pub async fn delete_model(session: &mut Session, a: &Accounts, id: &str) -> ping
         }
     }
     .await;
+    let r = seen_here(a, r).await;
     reply(session, 200, r).await
+}
+
+/// After a write that changed the catalog, this node's snapshot is rebuilt before the
+/// answer: a client that reads `/v1/models` right after its `PUT` sees it here (read your
+/// writes); the other nodes follow `NOTIFY` within a second.
+async fn seen_here(a: &Accounts, r: Result<Value, ApiError>) -> Result<Value, ApiError> {
+    if r.is_ok() {
+        if let Err(e) = a.market.reload().await {
+            log::warn!("marketplace reload after a listing change failed: {e}");
+        }
+    }
+    r
 }
 
 pub async fn status(session: &mut Session, a: &Accounts) -> pingora::Result<()> {
@@ -108,7 +126,7 @@ fn market(a: &Accounts) -> Result<(&crate::market::Market, &sealed::Keyring), Ap
 
 async fn upsert_upstream(session: &mut Session, a: &Accounts, id: &str) -> Result<Value, ApiError> {
     let (m, master) = market(a)?;
-    let caller = a.provider_caller(session, "models:write").await?;
+    let wallet = a.provider_wallet(session, "models:write").await?;
     let body = UpstreamBody::parse(read_json(session).await?, id)?;
     if m.is_yaml_provider(id) {
         return Err(ApiError::new(
@@ -121,7 +139,7 @@ async fn upsert_upstream(session: &mut Session, a: &Accounts, id: &str) -> Resul
     body.check_address(settings.allow_private_upstreams).await?;
     let row = UpstreamRow {
         id: id.to_string(),
-        owner: caller.wallet.clone(),
+        owner: wallet.clone(),
         kind: body.kind_text().to_string(),
         base_url: body.base_url.clone(),
         priority: body.priority as i32,
@@ -161,7 +179,7 @@ async fn upsert_upstream(session: &mut Session, a: &Accounts, id: &str) -> Resul
 
 async fn upsert_model(session: &mut Session, a: &Accounts, id: &str) -> Result<Value, ApiError> {
     market(a)?;
-    let caller = a.provider_caller(session, "models:write").await?;
+    let wallet = a.provider_wallet(session, "models:write").await?;
     let body = ModelBody::parse(read_json(session).await?, id)?;
     // `acme/x` would read as provider acme's pin of `x`: refused while `acme` is a provider.
     if let Some((prefix, _)) = id.split_once('/') {
@@ -175,7 +193,7 @@ async fn upsert_model(session: &mut Session, a: &Accounts, id: &str) -> Result<V
     let mut row = body.row(id);
     let (price_id, revision) = a
         .ledger
-        .put_model(&caller.wallet, &row)
+        .put_model(&wallet, &row)
         .await
         .map_err(ledger_error)?
         .map_err(|r| refused(r, &body.upstream))?;
@@ -251,15 +269,35 @@ async fn probe_and_record(
     }))
 }
 
+/// The provider's own prices as listed (USD per 1M tokens; `request` per request, `image`
+/// per image), so a listing can be edited without retyping them.
+fn listed_prices(p: &PriceRow) -> Value {
+    let usd = |m: i64| Price::from_micros_per_million(m.max(0) as u64).to_string();
+    let mut v = json!({
+        "prompt": usd(p.prompt),
+        "completion": usd(p.completion),
+        "cache_read": usd(p.cache_read),
+        "cache_write_5m": usd(p.cache_write_5m),
+        "cache_write_1h": usd(p.cache_write_1h),
+    });
+    if let Some(i) = p.image {
+        v["image"] = json!(usd(i));
+    }
+    if p.request > 0 {
+        v["request"] = json!(usd(p.request));
+    }
+    v
+}
+
 async fn status_of(session: &Session, a: &Accounts) -> Result<Value, ApiError> {
     market(a)?;
-    let caller = a.provider_caller(session, "status:read").await?;
+    let wallet = a.provider_wallet(session, "status:read").await?;
     let (ups, models) = a.ledger.market().await.map_err(ledger_error)?;
     let flags = a.ledger.usage_flags(24, true).await.map_err(ledger_error)?;
     let listings = a.market.current();
     let mine: Vec<Value> = ups
         .iter()
-        .filter(|u| u.owner == caller.wallet)
+        .filter(|u| u.owner == wallet)
         .map(|u| {
             let health = listings
                 .providers
@@ -286,6 +324,11 @@ async fn status_of(session: &Session, a: &Accounts) -> Result<Value, ApiError> {
                 "models": models.iter().filter(|m| m.upstream_id == u.id).map(|m| json!({
                     "id": m.id,
                     "upstream_model": m.upstream_model,
+                    "display_name": m.display_name,
+                    "context_length": m.context_length,
+                    "input_modalities": m.input_modalities,
+                    "output_modalities": m.output_modalities,
+                    "pricing": listed_prices(&m.prices),
                     "enabled": m.enabled,
                     "live": m.live,
                     "status": m.status,
@@ -294,5 +337,5 @@ async fn status_of(session: &Session, a: &Accounts) -> Result<Value, ApiError> {
             })
         })
         .collect();
-    Ok(json!({ "wallet": caller.wallet, "upstreams": mine }))
+    Ok(json!({ "wallet": wallet, "upstreams": mine }))
 }

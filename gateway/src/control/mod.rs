@@ -5,9 +5,13 @@
 //! | module | endpoints |
 //! | --- | --- |
 //! | [`public`] | `GET /health`, `GET /v1/models`, `GET /v1/marketplace` |
+//! | [`docs`] | `GET /openapi.yaml`, `GET /llms.txt`, `GET /llms-full.txt` (the contract, built in) |
+//! | [`api_markdown`] | (the contract rendered as markdown: llms files, the README's API tables) |
 //! | [`health`] | `GET /v1/health/providers`, `GET /v1/health/history` |
 //! | [`caller`] | (who is asking: API key or SIWE; shared by the handlers below) |
 //! | [`account`] | `GET /v1/balance/:wallet`, `GET /v1/usage/:wallet`, `GET /v1/requests` |
+//! | [`receipts`] | `GET /v1/requests/:id` |
+//! | [`dashboard`] | `GET /v1/account` (a wallet's whole dashboard in one signed read) |
 //! | [`keys`] | `POST /v1/auth/nonce`, `POST`/`GET /v1/auth/keys`, `DELETE /v1/auth/keys/:id` |
 //! | [`topup`] | `POST /v1/topup`, `POST /v1/deposits`, `GET /v1/topups/:wallet` |
 //! | [`withdraw`] | `POST /v1/withdraw` |
@@ -15,9 +19,14 @@
 //! | [`provider_keys`] | `POST`/`GET /v1/provider/keys`, `DELETE /v1/provider/keys/:id` |
 //! | [`listings`] | `PUT`/`DELETE /v1/provider/upstreams/:id`, `PUT`/`DELETE /v1/provider/models/:id`, `GET /v1/provider/status` |
 //! | [`listing_body`] | (the listing bodies, checked field by field) |
+//! | [`console`] | `GET /console/…` (the web console's assets and `config.json`) |
 
 pub mod account;
+pub mod api_markdown;
 pub mod caller;
+pub mod console;
+pub mod dashboard;
+pub mod docs;
 pub mod earnings;
 pub mod health;
 pub mod keys;
@@ -25,6 +34,7 @@ pub mod listing_body;
 pub mod listings;
 pub mod provider_keys;
 pub mod public;
+pub mod receipts;
 pub mod topup;
 pub mod withdraw;
 
@@ -33,7 +43,8 @@ use crate::market::Market;
 use crate::money::payouts::Payee;
 use crate::money::ChainSet;
 use crate::rate_limit::RateLimiter;
-use crate::wire::{respond_error, respond_json, ApiError};
+use crate::readiness::Readiness;
+use crate::wire::{respond_document, respond_error, respond_json, ApiError};
 use bytes::Bytes;
 use pingora::proxy::Session;
 use std::sync::Arc;
@@ -45,6 +56,14 @@ use tollgate_billing::ledger::Ledger;
 pub enum Route {
     /// `GET /health`
     Health,
+    /// `GET /ready`
+    Ready,
+    /// `GET /openapi.yaml`
+    OpenApi,
+    /// `GET /llms.txt`
+    LlmsTxt,
+    /// `GET /llms-full.txt`
+    LlmsFullTxt,
     /// `GET /v1/models`
     Models,
     /// `GET /v1/balance/:wallet` (public)
@@ -53,6 +72,8 @@ pub enum Route {
     Usage(String),
     /// `GET /v1/requests` (API key)
     Requests,
+    /// `GET /v1/requests/:id` (API key of the request's wallet): one request's receipt
+    Receipt(String),
     /// `POST /v1/auth/nonce`
     Nonce,
     /// `POST /v1/auth/keys` (SIWE in the body)
@@ -93,6 +114,10 @@ pub enum Route {
     HealthProviders,
     /// `GET /v1/health/history?provider=&model=&since=&limit=&cursor=` (public)
     HealthHistory,
+    /// `GET /v1/account?message=…&signature=…` (SIWE or the wallet's API key)
+    Account,
+    /// `GET /console/<path>` (the web console; the path below `/console/`)
+    Console(String),
 }
 
 /// What the ledger-backed endpoints need.
@@ -125,12 +150,30 @@ pub struct ControlPlane {
     pub limiter: Arc<RateLimiter>,
     /// `/v1/health/providers`'s cached aggregates.
     pub health: health::HealthView,
+    /// The web console's assets (`console:`; `None`: `/console/` is 404).
+    pub console: Option<console::ConsoleAssets>,
+    /// `/ready` (shared with the admin listener and the shutdown service).
+    pub ready: Arc<Readiness>,
+    /// `/openapi.yaml` and the llms files.
+    pub docs: docs::ApiDocs,
 }
 
 impl ControlPlane {
     /// Answer one control-plane request.
     pub async fn serve(&self, session: &mut Session, route: Route) -> pingora::Result<()> {
-        if route != Route::Health {
+        // Static assets from memory cost what /health costs: not counted against the
+        // control-plane limits a page load would otherwise eat into.
+        if let Route::Console(path) = &route {
+            return match &self.console {
+                Some(c) => c.serve(session, path).await,
+                None => {
+                    let e = ApiError::not_found("/console/ (configure the console: section)");
+                    respond_error(session, &e, None, false).await
+                }
+            };
+        }
+        // Probes of orchestrators are never limited (`/ready` bounds its own cost).
+        if !matches!(route, Route::Health | Route::Ready) {
             let client = session
                 .client_addr()
                 .and_then(|a| a.as_inet())
@@ -149,6 +192,20 @@ impl ControlPlane {
                     false,
                 )
                 .await
+            }
+            Route::Ready => {
+                let (status, body) = self.ready.answer().await;
+                respond_json(session, status, body, None, false).await
+            }
+            Route::OpenApi => {
+                respond_document(session, "application/yaml", self.docs.openapi.clone()).await
+            }
+            Route::LlmsTxt => {
+                respond_document(session, "text/plain; charset=utf-8", self.docs.llms.clone()).await
+            }
+            Route::LlmsFullTxt => {
+                let body = self.docs.llms_full.clone();
+                respond_document(session, "text/plain; charset=utf-8", body).await
             }
             Route::Models => {
                 let body = public::models_body(&self.market.current(), self.provider_share);
@@ -218,15 +275,22 @@ impl ControlPlane {
 async fn serve_account(session: &mut Session, a: &Accounts, route: Route) -> pingora::Result<()> {
     match route {
         Route::Health
+        | Route::Ready
+        | Route::OpenApi
+        | Route::LlmsTxt
+        | Route::LlmsFullTxt
         | Route::Models
         | Route::Marketplace
         | Route::HealthProviders
-        | Route::HealthHistory => {
+        | Route::HealthHistory
+        | Route::Console(_) => {
             unreachable!("answered without a ledger")
         }
+        Route::Account => dashboard::account(session, a).await,
         Route::Balance(wallet) => account::balance(session, a, &wallet).await,
         Route::Usage(wallet) => account::usage(session, a, &wallet).await,
         Route::Requests => account::requests(session, a).await,
+        Route::Receipt(id) => receipts::receipt(session, a, &id).await,
         Route::Nonce => keys::nonce(session, a).await,
         Route::CreateKey => keys::create(session, a).await,
         Route::ListKeys => keys::list(session, a).await,

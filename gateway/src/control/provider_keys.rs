@@ -12,7 +12,7 @@ use super::caller::ledger_error;
 use super::keys::siwe_body;
 use super::Accounts;
 use crate::identity::api_key;
-use crate::wire::{reply, ApiError};
+use crate::wire::{reply, whole_number, ApiError};
 use pingora::proxy::Session;
 use serde_json::{json, Value};
 use tollgate_billing::ledger::market::PROVIDER_SCOPES;
@@ -67,8 +67,7 @@ async fn create_key(session: &mut Session, a: &Accounts) -> Result<Value, ApiErr
     };
     let days = match body.get("valid_for_days") {
         None | Some(Value::Null) => 90,
-        Some(v) => v
-            .as_u64()
+        Some(v) => whole_number(v)
             .filter(|d| (1..=3650).contains(d))
             .ok_or_else(|| ApiError::validation("valid_for_days must be an integer 1..3650"))?
             as u32,
@@ -96,6 +95,21 @@ async fn create_key(session: &mut Session, a: &Accounts) -> Result<Value, ApiErr
 }
 
 impl Accounts {
+    /// The provider wallet of a listing call: SIWE in the query (`?message=…&signature=…`,
+    /// the wallet itself, which could mint a key of every scope), else a provider key that
+    /// carries `scope`. The console signs each action this way and holds no key.
+    pub async fn provider_wallet(
+        &self,
+        session: &Session,
+        scope: &str,
+    ) -> Result<String, ApiError> {
+        let q = super::caller::Query::of(session);
+        if q.message.is_some() || q.signature.is_some() {
+            return self.siwe_query_wallet(session).await;
+        }
+        Ok(self.provider_caller(session, scope).await?.wallet)
+    }
+
     /// The provider wallet behind `Authorization: Bearer pk-…`, which must carry `scope`.
     pub async fn provider_caller(
         &self,

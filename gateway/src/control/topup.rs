@@ -13,7 +13,7 @@ use crate::money::deposits::{self, DepositRefused};
 use crate::money::offers::{self, Offer};
 use crate::money::topup::{usdc_text, TopUpRefused};
 use crate::money::{ChainSet, OnChain};
-use crate::wire::{read_json, reply, respond_json_with, ApiError};
+use crate::wire::{read_json, reply, respond_error, respond_json_with, ApiError};
 use alloy::primitives::TxHash;
 use bytes::Bytes;
 use http::HeaderValue;
@@ -26,31 +26,26 @@ use tollgate_chain::ChainError;
 
 /// `POST /v1/topup {"amount": 5}` (USD).
 pub async fn topup(session: &mut Session, accounts: &Accounts) -> pingora::Result<()> {
-    let chains = match accounts.chains() {
-        Ok(c) => c,
-        Err(e) => return reply(session, 200, Err(e)).await,
+    let answer = match accounts.chains() {
+        Ok(chains) => topup_answer(session, accounts, chains).await,
+        Err(e) => Err(e),
     };
-    let answer = match topup_answer(session, accounts, chains).await {
-        Ok(a) => a,
-        Err(e) => return reply(session, 200, Err(e)).await,
-    };
-    let headers: Vec<(&'static str, HeaderValue)> = answer
-        .headers
-        .into_iter()
-        .filter_map(|(k, v)| HeaderValue::from_str(&v).ok().map(|v| (k, v)))
-        .collect();
-    respond_json_with(
-        session,
-        answer.status,
-        Bytes::from(answer.body.to_string()),
-        None,
-        false,
-        &headers,
-    )
-    .await
+    match answer {
+        Ok(a) => {
+            let headers: Vec<(&'static str, HeaderValue)> = a
+                .headers
+                .into_iter()
+                .filter_map(|(k, v)| HeaderValue::from_str(&v).ok().map(|v| (k, v)))
+                .collect();
+            let body = Bytes::from(a.body.to_string());
+            respond_json_with(session, a.status, body, None, false, &headers).await
+        }
+        // 413: the body was left unread, so the connection cannot be reused.
+        Err(e) => respond_error(session, &e, None, e.status == 413).await,
+    }
 }
 
-/// A response with x402 headers.
+/// A credited top-up with its x402 settlement header.
 struct Answer {
     status: u16,
     body: Value,
@@ -59,7 +54,7 @@ struct Answer {
 
 /// 402 (or `status`) with every offer: the v1 body plus the v2 `PAYMENT-REQUIRED` header.
 /// `code` is the machine-readable reason (x402's `invalidReason` when a payment was refused).
-fn payment_required(offers: &[Offer], status: u16, code: &str, message: &str) -> Answer {
+fn payment_required(offers: &[Offer], status: u16, code: &'static str, message: &str) -> ApiError {
     let v1 = x402::payment_required_v1(
         message,
         offers
@@ -67,10 +62,6 @@ fn payment_required(offers: &[Offer], status: u16, code: &str, message: &str) ->
             .map(|o| o.requirements.to_v1_with(o.rail.extra()))
             .collect(),
     );
-    let mut body = serde_json::to_value(&v1).expect("x402 types serialize");
-    // The gateway's error shape alongside x402's: `error` is the code, `message` the reason.
-    body["error"] = json!(code);
-    body["message"] = json!(message);
     let resource = offers[0].requirements.resource_info();
     let v2 = x402::payment_required_v2(
         message,
@@ -80,11 +71,14 @@ fn payment_required(offers: &[Offer], status: u16, code: &str, message: &str) ->
             .map(|o| o.requirements.to_v2_with(o.rail.extra()))
             .collect(),
     );
-    Answer {
-        status,
-        body,
-        headers: vec![("payment-required", x402::encode_header(&v2))],
+    let mut e = ApiError::new(status, code, message);
+    e.x402 = Some(Box::new(
+        serde_json::to_value(&v1).expect("x402 types serialize"),
+    ));
+    if let Ok(v) = HeaderValue::from_str(&x402::encode_header(&v2)) {
+        e.headers.push(("payment-required", v));
     }
+    e
 }
 
 async fn topup_answer(
@@ -105,7 +99,7 @@ async fn topup_answer(
     let amount = topup_amount(&body, chains.default_rail())?;
     let offers = offers::offers(chains, amount);
     let Some(payment) = payment else {
-        return Ok(payment_required(
+        return Err(payment_required(
             &offers,
             402,
             "PAYMENT_REQUIRED",
@@ -130,7 +124,7 @@ async fn topup_answer(
         }
         Err((offer, e)) => {
             let code = offer.map_or(e.reason(), |o| offers::reason(&o.rail, &e));
-            return Ok(payment_required(&offers, 402, code, &e.to_string()));
+            return Err(payment_required(&offers, 402, code, &e.to_string()));
         }
     };
     match offers::settle(&accounts.ledger, offer, &verified, amount).await {
@@ -160,12 +154,14 @@ async fn topup_answer(
             })
         }
         Err(TopUpRefused::Payment { code, message }) => {
-            Ok(payment_required(&offers, 402, code, &message))
+            Err(payment_required(&offers, 402, code, &message))
         }
         Err(TopUpRefused::AllowanceRequired { message }) => {
-            let mut a = payment_required(&offers, 412, "PERMIT2_ALLOWANCE_REQUIRED", &message);
-            a.body["invalidReason"] = json!("permit2_allowance_required");
-            Ok(a)
+            let mut e = payment_required(&offers, 412, "PERMIT2_ALLOWANCE_REQUIRED", &message);
+            if let Some(body) = e.x402.as_mut() {
+                body["invalidReason"] = json!("permit2_allowance_required");
+            }
+            Err(e)
         }
         Err(refused) => Err(refusal(refused)),
     }

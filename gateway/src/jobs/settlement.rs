@@ -5,7 +5,8 @@ use crate::config::{Config, LedgerConfig};
 use std::sync::{Arc, Mutex};
 use tollgate_billing::lease::{LeaseBook, LeaseConfig};
 use tollgate_billing::ledger::Ledger;
-use tollgate_billing::settlement::{LedgerSink, SettlementConfig, SettlementWriter};
+use tollgate_billing::settlement::{replay, LedgerSink, SettlementConfig, SettlementWriter};
+use tollgate_billing::spool::{Spool, SpoolConfig};
 use tollgate_billing::BillingSink;
 
 /// The Postgres billing machinery of one node.
@@ -43,6 +44,10 @@ pub async fn open_ledger(
             idle_return: lc.lease_idle_return,
         },
     ));
+    let spool = match &lc.spool {
+        Some(sc) => Some(open_spool(&ledger, sc, lc).await?),
+        None => None,
+    };
     let (sink, writer) = LedgerSink::new(
         ledger.clone(),
         leases.clone(),
@@ -51,6 +56,7 @@ pub async fn open_ledger(
             batch_size: lc.batch_size,
             batch_interval: lc.batch_interval,
         },
+        spool,
     );
     let runner = BillingRunner {
         ledger: ledger.clone(),
@@ -59,6 +65,35 @@ pub async fn open_ledger(
         writer: Mutex::new(Some(writer)),
     };
     Ok((ledger, sink, runner))
+}
+
+/// Lock the spool, replay what a previous process left into Postgres, delete it. Any error
+/// stops start-up: paid traffic is served only once every earlier record is in the ledger.
+async fn open_spool(
+    ledger: &Ledger,
+    sc: &crate::config::SpoolConfig,
+    lc: &LedgerConfig,
+) -> Result<Arc<Spool>, String> {
+    let cfg = SpoolConfig {
+        dir: sc.dir.clone(),
+        fsync_every: sc.fsync_every,
+        segment_bytes: sc.segment_bytes,
+    };
+    let (spool, left) = Spool::open(cfg, &lc.node_id).map_err(|e| e.to_string())?;
+    let done = replay::replay(ledger, &left, lc.batch_size)
+        .await
+        .map_err(|e| format!("replaying the billing spool {}: {e}", sc.dir.display()))?;
+    if done.records > 0 || done.torn_tails > 0 {
+        log::warn!(
+            "billing spool: replayed {} records from {} segments left by a previous process \
+             ({} torn last records skipped)",
+            done.records,
+            done.segments,
+            done.torn_tails
+        );
+    }
+    spool.replayed(left).map_err(|e| e.to_string())?;
+    Ok(spool)
 }
 
 impl BillingRunner {

@@ -1,10 +1,12 @@
 //! Which providers can serve a requested model: public ids, `provider/model` pins and route
-//! aliases, resolved against the API the client called.
+//! aliases, resolved against the API the client called. A chat model of either kind answers
+//! both chat APIs when translation is on (`server.translation`); the other APIs only reach
+//! models that list them (`apis:`).
 
 use crate::config::{Provider, RouteAlias};
 use std::collections::HashMap;
 use std::sync::atomic::AtomicUsize;
-use tollgate_filters::usage::ApiFormat;
+use tollgate_filters::operation::Operation;
 
 /// One provider's offer of one model: indices into `Listings::providers[provider].models[model]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +36,7 @@ pub enum ResolveError {
     /// The model exists, but not behind the API the client called.
     WrongApi {
         model: String,
-        api: ApiFormat,
+        op: Operation,
     },
     NotInAlias {
         model: String,
@@ -50,12 +52,15 @@ impl std::fmt::Display for ResolveError {
                 f,
                 "unknown model {m:?}; GET /v1/models lists the models served here"
             ),
-            ResolveError::WrongApi { model, api } => write!(
+            ResolveError::WrongApi { model, op } => write!(
                 f,
                 "model {model:?} is not served over the {} API here",
-                match api {
-                    ApiFormat::OpenAi => "OpenAI Chat Completions (/v1/chat/completions)",
-                    ApiFormat::Anthropic => "Anthropic Messages (/v1/messages)",
+                match op {
+                    Operation::ChatCompletions => "OpenAI Chat Completions (/v1/chat/completions)",
+                    Operation::Messages => "Anthropic Messages (/v1/messages)",
+                    Operation::Responses => "OpenAI Responses (/v1/responses)",
+                    Operation::Embeddings => "OpenAI Embeddings (/v1/embeddings)",
+                    Operation::CountTokens => "Anthropic token counting (/v1/messages/count_tokens)",
                 }
             ),
             ResolveError::NotInAlias { model, alias } => {
@@ -66,17 +71,17 @@ impl std::fmt::Display for ResolveError {
     }
 }
 
-fn api_index(api: ApiFormat) -> usize {
-    match api {
-        ApiFormat::OpenAi => 0,
-        ApiFormat::Anthropic => 1,
-    }
+fn op_index(op: Operation) -> usize {
+    Operation::ALL
+        .iter()
+        .position(|o| *o == op)
+        .expect("every operation is in ALL")
 }
 
-/// Public ids and pins → routes, per API format.
+/// Public ids and pins → routes, per operation.
 pub struct ModelCatalog {
-    /// Per API (see [`api_index`]): public id and "provider/model" → entry.
-    entries: [HashMap<String, ModelEntry>; 2],
+    /// Per operation (see [`op_index`]): public id and "provider/model" → entry.
+    entries: [HashMap<String, ModelEntry>; Operation::ALL.len()],
     aliases: HashMap<String, RouteAlias>,
 }
 
@@ -85,11 +90,11 @@ impl ModelCatalog {
     /// pin, never both, first come first served (the config file's providers come first): a
     /// marketplace model named `acme/x` cannot join the pin of provider `acme`'s model `x`, and
     /// an upstream named `org` cannot join a public id `org/x`.
-    pub fn new(providers: &[Provider], route_aliases: &[RouteAlias]) -> Self {
-        let mut entries: [HashMap<String, ModelEntry>; 2] = Default::default();
+    pub fn new(providers: &[Provider], route_aliases: &[RouteAlias], translation: bool) -> Self {
+        let mut entries: [HashMap<String, ModelEntry>; Operation::ALL.len()] = Default::default();
         let mut pin_keys: std::collections::HashSet<String> = Default::default();
-        let mut add = |api: ApiFormat, id: String, route: Route, pin: bool| {
-            let taken = entries[api_index(api)].contains_key(&id);
+        let mut add = |op: Operation, id: String, route: Route, pin: bool| {
+            let taken = entries[op_index(op)].contains_key(&id);
             if taken && pin_keys.contains(&id) != pin {
                 log::warn!(
                     "model id {id:?} of provider #{} would join another provider's {}: not listed",
@@ -101,7 +106,7 @@ impl ModelCatalog {
             if pin {
                 pin_keys.insert(id.clone());
             }
-            entries[api_index(api)]
+            entries[op_index(op)]
                 .entry(id)
                 .or_insert_with(|| ModelEntry {
                     routes: Vec::new(),
@@ -116,8 +121,12 @@ impl ModelCatalog {
                     provider: pi,
                     model: mi,
                 };
-                add(p.kind, m.id.clone(), route, false);
-                add(p.kind, format!("{}/{}", p.id, m.id), route, true);
+                for op in Operation::ALL {
+                    if m.apis.serves(op, p.kind, translation) {
+                        add(op, m.id.clone(), route, false);
+                        add(op, format!("{}/{}", p.id, m.id), route, true);
+                    }
+                }
             }
         }
         let aliases = route_aliases
@@ -127,11 +136,11 @@ impl ModelCatalog {
         ModelCatalog { entries, aliases }
     }
 
-    /// Resolve `model` for a request on `api`, optionally under a route alias.
+    /// Resolve `model` for a request of `op`, optionally under a route alias.
     pub fn resolve<'a>(
         &'a self,
         model: &str,
-        api: ApiFormat,
+        op: Operation,
         alias: Option<&str>,
     ) -> Result<Resolved<'a>, ResolveError> {
         let model = match alias {
@@ -153,25 +162,18 @@ impl ModelCatalog {
                 }
             }
         };
-        match self.entries[api_index(api)].get_key_value(model) {
+        match self.entries[op_index(op)].get_key_value(model) {
             Some((id, entry)) => Ok(Resolved {
                 public_id: id,
                 entry,
             }),
-            None => {
-                let other = match api {
-                    ApiFormat::OpenAi => ApiFormat::Anthropic,
-                    ApiFormat::Anthropic => ApiFormat::OpenAi,
-                };
-                if self.entries[api_index(other)].contains_key(model) {
-                    Err(ResolveError::WrongApi {
-                        model: model.to_string(),
-                        api,
-                    })
-                } else {
-                    Err(ResolveError::UnknownModel(model.to_string()))
-                }
+            None if self.entries.iter().any(|e| e.contains_key(model)) => {
+                Err(ResolveError::WrongApi {
+                    model: model.to_string(),
+                    op,
+                })
             }
+            None => Err(ResolveError::UnknownModel(model.to_string())),
         }
     }
 
@@ -203,15 +205,15 @@ route_aliases:
 
     fn catalog() -> ModelCatalog {
         let c = config();
-        ModelCatalog::new(&c.providers, &c.route_aliases)
+        ModelCatalog::new(&c.providers, &c.route_aliases, false)
     }
 
     #[test]
     fn shared_ids_pins_and_slashes() {
         let c = catalog();
-        let r = c.resolve("m1", ApiFormat::OpenAi, None).unwrap();
+        let r = c.resolve("m1", Operation::ChatCompletions, None).unwrap();
         assert_eq!(r.entry.routes.len(), 2);
-        let r = c.resolve("b/m1", ApiFormat::OpenAi, None).unwrap();
+        let r = c.resolve("b/m1", Operation::ChatCompletions, None).unwrap();
         assert_eq!(
             r.entry.routes,
             vec![Route {
@@ -220,7 +222,7 @@ route_aliases:
             }]
         );
         assert_eq!(r.public_id, "b/m1");
-        let r = c.resolve("org/m2", ApiFormat::OpenAi, None).unwrap();
+        let r = c.resolve("org/m2", Operation::ChatCompletions, None).unwrap();
         assert_eq!(
             r.entry.routes,
             vec![Route {
@@ -229,7 +231,7 @@ route_aliases:
             }]
         );
         assert_eq!(
-            c.resolve("a/org/m2", ApiFormat::OpenAi, None)
+            c.resolve("a/org/m2", Operation::ChatCompletions, None)
                 .unwrap()
                 .entry
                 .routes
@@ -242,20 +244,38 @@ route_aliases:
     fn errors_say_what_is_wrong() {
         let c = catalog();
         assert!(matches!(
-            c.resolve("nope", ApiFormat::OpenAi, None),
+            c.resolve("nope", Operation::ChatCompletions, None),
             Err(ResolveError::UnknownModel(_))
         ));
         assert!(matches!(
-            c.resolve("claude", ApiFormat::OpenAi, None),
+            c.resolve("claude", Operation::ChatCompletions, None),
             Err(ResolveError::WrongApi { .. })
         ));
         assert!(matches!(
-            c.resolve("claude", ApiFormat::Anthropic, Some("ghost")),
+            c.resolve("claude", Operation::Messages, Some("ghost")),
             Err(ResolveError::UnknownAlias(_))
         ));
         assert!(matches!(
-            c.resolve("other", ApiFormat::Anthropic, Some("strict")),
+            c.resolve("other", Operation::Messages, Some("strict")),
             Err(ResolveError::NotInAlias { .. })
+        ));
+    }
+
+    #[test]
+    fn with_translation_a_chat_model_answers_both_chat_apis_and_nothing_else() {
+        let c = config();
+        let cat = ModelCatalog::new(&c.providers, &c.route_aliases, true);
+        let claude = cat.resolve("claude", Operation::ChatCompletions, None).unwrap();
+        assert_eq!(claude.entry.routes, vec![Route { provider: 2, model: 0 }]);
+        assert_eq!(cat.resolve("m1", Operation::Messages, None).unwrap().entry.routes.len(), 2);
+        assert!(cat.resolve("c/claude", Operation::CountTokens, None).is_ok());
+        assert!(matches!(
+            cat.resolve("m1", Operation::CountTokens, None),
+            Err(ResolveError::WrongApi { op: Operation::CountTokens, .. })
+        ));
+        assert!(matches!(
+            cat.resolve("m1", Operation::Embeddings, None),
+            Err(ResolveError::WrongApi { .. })
         ));
     }
 
@@ -263,7 +283,7 @@ route_aliases:
     fn alias_fallback_redirects() {
         let c = catalog();
         let r = c
-            .resolve("claude-3-haiku", ApiFormat::Anthropic, Some("team"))
+            .resolve("claude-3-haiku", Operation::Messages, Some("team"))
             .unwrap();
         assert_eq!(r.public_id, "claude");
     }
@@ -287,9 +307,9 @@ providers:
         )
         .unwrap();
         c.providers[1].owner = Some("0xevil".into());
-        let cat = ModelCatalog::new(&c.providers, &[]);
+        let cat = ModelCatalog::new(&c.providers, &[], false);
         let routes = |id: &str| {
-            cat.resolve(id, ApiFormat::OpenAi, None)
+            cat.resolve(id, Operation::ChatCompletions, None)
                 .unwrap()
                 .entry
                 .routes

@@ -26,6 +26,7 @@ impl Listings {
         aliases: &[RouteAlias],
         timing: PoolTiming,
         allow_private: bool,
+        translation: bool,
         cells: &mut HashMap<String, Arc<HealthCell>>,
     ) -> Listings {
         let pool = ProviderPool::with_cells(
@@ -37,7 +38,7 @@ impl Listings {
         );
         cells.retain(|id, _| providers.iter().any(|p| &p.id == id));
         Listings {
-            catalog: ModelCatalog::new(&providers, aliases),
+            catalog: ModelCatalog::new(&providers, aliases, translation),
             addrs: UpstreamAddrs::new(&providers, allow_private),
             pool,
             providers,

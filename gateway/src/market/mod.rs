@@ -46,6 +46,8 @@ pub struct Market {
     yaml: Vec<Provider>,
     aliases: Vec<RouteAlias>,
     timing: PoolTiming,
+    /// Chat models answer both chat APIs (`server.translation`).
+    translation: bool,
     /// `None`: the config file's providers only.
     pub settings: Option<MarketplaceConfig>,
     pub master: Option<Keyring>,
@@ -90,6 +92,7 @@ impl Market {
             &config.route_aliases,
             timing,
             true,
+            config.server.translation,
             &mut cells,
         );
         first.addrs.refresh().await;
@@ -101,6 +104,7 @@ impl Market {
             yaml: config.providers.clone(),
             aliases: config.route_aliases.clone(),
             timing,
+            translation: config.server.translation,
             settings: config.marketplace.clone(),
             master,
             share_health: config.health.shared && ledger.is_some(),
@@ -175,6 +179,7 @@ impl Market {
                 &self.aliases,
                 self.timing,
                 settings.allow_private_upstreams,
+                self.translation,
                 &mut cells,
             )
         };

@@ -110,11 +110,23 @@ impl ProviderPool {
     /// Candidates for one request, best first, and whether the first is a half-open trial.
     /// Advances the entry's round-robin cursor.
     pub fn order(&self, entry: &ModelEntry, routing: Routing) -> (Vec<Route>, bool) {
+        self.order_preferring(entry, routing, &|_| false)
+    }
+
+    /// [`Self::order`], where among candidates of equal health and priority those for which
+    /// `translated` is false (the client's own format) come first: translation is what a
+    /// provider of the other format needs, not a reason to be picked.
+    pub fn order_preferring(
+        &self,
+        entry: &ModelEntry,
+        routing: Routing,
+        translated: &dyn Fn(&Route) -> bool,
+    ) -> (Vec<Route>, bool) {
         let n = entry.routes.len();
         let turn = entry.cursor.fetch_add(1, Ordering::Relaxed);
         let start = turn % n.max(1);
         let mut trial = false;
-        let mut ranked: Vec<(Health, u32, usize, Route)> = entry
+        let mut ranked: Vec<(Health, u32, bool, usize, Route)> = entry
             .routes
             .iter()
             .enumerate()
@@ -122,22 +134,23 @@ impl ProviderPool {
                 let cell = self.cell(r.provider);
                 let prio = self.providers[r.provider].priority;
                 let rot = (i + n - start) % n;
+                let foreign = translated(r);
                 match cell.breaker(self.cooldown) {
-                    Breaker::Closed => (cell.health(self.cooldown), prio, rot, *r),
-                    Breaker::Open => (Health::Unhealthy, prio, rot, *r),
+                    Breaker::Closed => (cell.health(self.cooldown), prio, foreign, rot, *r),
+                    Breaker::Open => (Health::Unhealthy, prio, foreign, rot, *r),
                     Breaker::HalfOpen if !trial && cell.claim_trial(self.cooldown) => {
                         trial = true;
-                        (Health::Healthy, prio, 0, *r)
+                        (Health::Healthy, prio, false, 0, *r)
                     }
-                    Breaker::HalfOpen => (Health::Unhealthy, prio, rot, *r),
+                    Breaker::HalfOpen => (Health::Unhealthy, prio, foreign, rot, *r),
                 }
             })
             .collect();
-        ranked.sort_unstable_by_key(|(h, prio, rot, _)| (*h, *prio, *rot));
+        ranked.sort_unstable_by_key(|(h, prio, foreign, rot, _)| (*h, *prio, *foreign, *rot));
         let is_trial = trial
             && ranked
                 .first()
-                .is_some_and(|f| self.breaker(f.3.provider) == Breaker::HalfOpen);
+                .is_some_and(|f| self.breaker(f.4.provider) == Breaker::HalfOpen);
         if routing == Routing::Latency && !is_trial {
             self.two_choices(&mut ranked, turn);
         }
@@ -146,8 +159,8 @@ impl ProviderPool {
 
     /// Power of two choices among the leading healthy candidates of the best priority: the
     /// cheaper of two picked at random goes first.
-    fn two_choices(&self, ranked: &mut [(Health, u32, usize, Route)], turn: usize) {
-        let Some(&(h, prio, ..)) = ranked.first() else {
+    fn two_choices(&self, ranked: &mut [(Health, u32, bool, usize, Route)], turn: usize) {
+        let Some(&(h, prio, foreign, ..)) = ranked.first() else {
             return;
         };
         if h != Health::Healthy {
@@ -155,7 +168,7 @@ impl ProviderPool {
         }
         let group = ranked
             .iter()
-            .take_while(|(h2, p2, ..)| *h2 == h && *p2 == prio)
+            .take_while(|(h2, p2, f2, ..)| *h2 == h && *p2 == prio && *f2 == foreign)
             .count();
         if group < 2 {
             return;
@@ -163,7 +176,7 @@ impl ProviderPool {
         let r = mix(turn as u64);
         let a = (r % group as u64) as usize;
         let b = (a + 1 + ((r >> 32) % (group as u64 - 1)) as usize) % group;
-        let cost = |i: usize| self.cell(ranked[i].3.provider).cost(self.latency_decay);
+        let cost = |i: usize| self.cell(ranked[i].4.provider).cost(self.latency_decay);
         let best = if cost(b) < cost(a) { b } else { a };
         ranked[..=best].rotate_right(1);
     }
@@ -186,6 +199,22 @@ mod tests {
                 .collect(),
             cursor: AtomicUsize::new(0),
         }
+    }
+
+    #[test]
+    fn a_provider_of_the_clients_own_format_goes_before_a_translated_one_of_equal_rank() {
+        let pool = ProviderPool::new([1, 1, 1, 0], Duration::from_secs(30));
+        let e = entry(&[0, 1, 2, 3]);
+        let translated = |r: &Route| r.provider != 1;
+        for _ in 0..4 {
+            let (order, _) = pool.order_preferring(&e, RoundRobin, &translated);
+            // Priority first (3 is translated but ranks higher), then the native one.
+            assert_eq!((order[0].provider, order[1].provider), (3, 1));
+        }
+        // A failed native provider ranks after healthy translated ones.
+        pool.mark_unhealthy(1);
+        let (order, _) = pool.order_preferring(&e, RoundRobin, &translated);
+        assert_eq!(order.last().unwrap().provider, 1);
     }
 
     #[test]

@@ -50,6 +50,7 @@ pub fn model(m: &ModelRow, kind: ApiFormat) -> ProviderModel {
         price_id: Some(m.price_id),
         // A stranger's listing is always probed: its health is the buyers' only warning.
         probe: true,
+        apis: crate::config::ModelApis::default_for(kind),
     }
 }
 

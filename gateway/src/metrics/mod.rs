@@ -1,19 +1,34 @@
 //! Prometheus metrics, registered on the gateway's own registry and served by the admin
-//! listener.
+//! listener. [`runtime`] holds what is read at scrape time (in-flight requests, the
+//! settlement queue, the lease book, the process) and the build's identity.
 
 use prometheus::{
-    exponential_buckets, Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter,
+    IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use tollgate_billing::Outcome;
 
 pub mod health;
+pub mod runtime;
+
+/// Seconds, from sub-millisecond gateway overhead to generations that run for minutes.
+pub const LATENCY_BUCKETS: [f64; 20] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0,
+    30.0, 60.0, 120.0, 300.0, 600.0,
+];
+
+/// Seconds per output token: 1 ms (cached or tiny models) to 1 s (a crawling stream).
+const PER_TOKEN_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0,
+];
 
 pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     duration: HistogramVec,
     ttfb: HistogramVec,
+    ttft: HistogramVec,
+    per_token: HistogramVec,
     tokens: IntCounterVec,
     charged: IntCounterVec,
     failovers: IntCounterVec,
@@ -25,6 +40,8 @@ pub struct Metrics {
     redis_up: IntGauge,
     overruns: IntCounter,
     overrun_micro: IntCounter,
+    /// `tollgate_overhead_seconds{stream="false"|"true"}`, resolved once.
+    overhead: [Histogram; 2],
     pub health: health::HealthMetrics,
 }
 
@@ -49,8 +66,7 @@ impl FailoverReason {
 impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
-        // 5 ms … ~80 s: LLM latencies span cached one-token answers to long generations.
-        let latency_buckets = exponential_buckets(0.005, 2.0, 15).expect("static buckets");
+        let latency_buckets = LATENCY_BUCKETS.to_vec();
         let requests = IntCounterVec::new(
             Opts::new(
                 "tollgate_requests_total",
@@ -73,7 +89,25 @@ impl Metrics {
                 "tollgate_time_to_first_byte_seconds",
                 "Time from request arrival to the first response byte from the upstream.",
             )
+            .buckets(latency_buckets.clone()),
+            &["model", "provider"],
+        )
+        .expect("metric");
+        let ttft = HistogramVec::new(
+            HistogramOpts::new(
+                "tollgate_time_to_first_token_seconds",
+                "Time from request arrival to the first generated content: the first SSE event carrying content, or the whole body of a JSON answer.",
+            )
             .buckets(latency_buckets),
+            &["model", "provider"],
+        )
+        .expect("metric");
+        let per_token = HistogramVec::new(
+            HistogramOpts::new(
+                "tollgate_time_per_output_token_seconds",
+                "Streamed answers: (last byte - first token) / (output tokens - 1).",
+            )
+            .buckets(PER_TOKEN_BUCKETS.to_vec()),
             &["model", "provider"],
         )
         .expect("metric");
@@ -157,7 +191,7 @@ impl Metrics {
                 .register(Box::new(m.clone()))
                 .expect("unique metric");
         }
-        for m in [&duration, &ttfb] {
+        for m in [&duration, &ttfb, &ttft, &per_token] {
             registry
                 .register(Box::new(m.clone()))
                 .expect("unique metric");
@@ -180,14 +214,39 @@ impl Metrics {
                 .register(Box::new(m.clone()))
                 .expect("unique metric");
         }
-        Metrics {
+        // 10 µs … 1 s: the gateway's own time is microseconds when healthy.
+        let overhead_vec = HistogramVec::new(
+            HistogramOpts::new(
+                "tollgate_overhead_seconds",
+                "Time a request spends in the gateway, not waiting on an upstream: admission until \
+                 its first attempt's peer is chosen, gaps between attempts, and from the upstream's \
+                 last byte to the end of the response (docs/design.md \"Overhead\").",
+            )
+            .buckets(vec![
+                10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3,
+                50e-3, 100e-3, 250e-3, 500e-3, 1.0,
+            ]),
+            &["stream"],
+        )
+        .expect("metric");
+        registry
+            .register(Box::new(overhead_vec.clone()))
+            .expect("unique metric");
+        let overhead = [
+            overhead_vec.with_label_values(&["false"]),
+            overhead_vec.with_label_values(&["true"]),
+        ];
+        let metrics = Metrics {
             health: health::HealthMetrics::register(&registry),
+            overhead,
             overruns,
             overrun_micro,
             registry,
             requests,
             duration,
             ttfb,
+            ttft,
+            per_token,
             tokens,
             charged,
             failovers,
@@ -197,7 +256,14 @@ impl Metrics {
             redis_errors,
             redis_unavailable,
             redis_up,
-        }
+        };
+        metrics.register_runtime();
+        metrics
+    }
+
+    /// The gateway's own time in one LLM call (see `LlmCall::overhead`).
+    pub fn overhead(&self, stream: bool, d: std::time::Duration) {
+        self.overhead[usize::from(stream)].observe(d.as_secs_f64());
     }
 
     /// Count one finished request.
@@ -219,6 +285,17 @@ impl Metrics {
             self.ttfb
                 .with_label_values(&[o.model.as_str(), provider])
                 .observe(t as f64 / 1000.0);
+        }
+        if let Some(t) = o.ttft_ms {
+            self.ttft
+                .with_label_values(&[o.model.as_str(), provider])
+                .observe(t as f64 / 1000.0);
+            let output = o.tokens.output_tokens;
+            if o.stream && output > 1 && o.latency_ms >= t {
+                self.per_token
+                    .with_label_values(&[o.model.as_str(), provider])
+                    .observe((o.latency_ms - t) as f64 / 1000.0 / (output - 1) as f64);
+            }
         }
         let t = &o.tokens;
         for (bucket, n) in [

@@ -13,7 +13,7 @@ use pingora::prelude::HttpPeer;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tollgate_billing::Outcome;
-use tollgate_filters::usage::ApiFormat;
+use tollgate_filters::operation::Operation;
 
 /// Today's optional steps: the list of a route when `routes:` says nothing about it.
 pub const DEFAULT_LIST: [&str; 3] = ["thinking", "default_max_tokens", "response_headers"];
@@ -90,6 +90,9 @@ impl Chain {
 pub struct Chains {
     chat_completions: Arc<Chain>,
     messages: Arc<Chain>,
+    responses: Arc<Chain>,
+    embeddings: Arc<Chain>,
+    count_tokens: Arc<Chain>,
     aliases: HashMap<String, Arc<Chain>>,
     control: Arc<Chain>,
 }
@@ -118,6 +121,9 @@ impl Chains {
         };
         let chat_completions = or_default(&r.chat_completions);
         let messages = or_default(&r.messages);
+        let responses = or_default(&r.responses);
+        let embeddings = or_default(&r.embeddings);
+        let count_tokens = or_default(&r.count_tokens);
         let aliases = r
             .aliases
             .iter()
@@ -131,6 +137,9 @@ impl Chains {
             .or_ok(Chains {
                 chat_completions,
                 messages,
+                responses,
+                embeddings,
+                count_tokens,
                 aliases,
                 control,
             })
@@ -138,13 +147,16 @@ impl Chains {
     }
 
     /// The chain of `POST /v1/chat/completions`, `/v1/messages` or `/<alias>/v1/messages`.
-    pub fn for_llm(&self, api: ApiFormat, alias: Option<&str>) -> &Arc<Chain> {
-        match (api, alias) {
+    pub fn for_llm(&self, op: Operation, alias: Option<&str>) -> &Arc<Chain> {
+        match (op, alias) {
             // An alias is a Messages endpoint: without a list of its own it runs `messages`'s,
             // so guards put there are not skipped by calling the same models through it.
             (_, Some(a)) => self.aliases.get(a).unwrap_or(&self.messages),
-            (ApiFormat::OpenAi, None) => &self.chat_completions,
-            (ApiFormat::Anthropic, None) => &self.messages,
+            (Operation::ChatCompletions, None) => &self.chat_completions,
+            (Operation::Messages, None) => &self.messages,
+            (Operation::Responses, None) => &self.responses,
+            (Operation::Embeddings, None) => &self.embeddings,
+            (Operation::CountTokens, None) => &self.count_tokens,
         }
     }
 

@@ -4,17 +4,20 @@
 //! cost. The spine steps (authenticate, rate_limit, reserve) are this code, in this order;
 //! plugins run where [`crate::plugins::chain`] placed them.
 
-use super::call::{LlmCall, SharedCall};
+use super::call::{self, CallBodies, FormatBody, LlmCall, SharedCall};
 use super::{Gateway, RequestCtx};
 use crate::identity::{api_key, principal};
+use crate::market::catalog::Route;
+use crate::market::Listings;
 use crate::plugins::{BodyView, Chain, RequestView};
 use crate::wire::{read_body, ApiError};
 use pingora::proxy::Session;
 use std::net::IpAddr;
 use std::sync::Arc;
 use tollgate_billing::AdmitError;
-use tollgate_filters::chat_request::{ChatRequest, PromptBound};
-use tollgate_filters::usage::ApiFormat;
+use tollgate_filters::chat_request::{ChatRequest, PromptBound, UpstreamBody};
+use tollgate_filters::operation::Operation;
+use tollgate_filters::translate::translate_request;
 
 impl Gateway {
     /// Authenticate, read and check the body, resolve candidates: everything that can refuse
@@ -23,10 +26,11 @@ impl Gateway {
         &self,
         session: &mut Session,
         ctx: &mut RequestCtx,
-        api: ApiFormat,
+        op: Operation,
         alias: Option<&str>,
     ) -> std::result::Result<Arc<SharedCall>, (ApiError, bool)> {
-        let chain = self.chains.for_llm(api, alias).clone();
+        let api = op.format();
+        let chain = self.chains.for_llm(op, alias).clone();
         let peer_ip = peer_ip(session);
         chain
             .before_auth(&RequestView {
@@ -58,14 +62,14 @@ impl Gateway {
             .await
             .map_err(|e| e.into_api_error(self.config.server.max_body_bytes))?;
 
-        let mut req = ChatRequest::parse(&body, api)
+        let mut req = ChatRequest::parse_for(&body, op)
             .map_err(|e| (ApiError::validation(e.to_string()), false))?;
         req.sanitize_fields()
             .map_err(|e| (ApiError::validation(e.to_string()), false))?;
         let listings = self.market.current();
         let resolved = listings
             .catalog
-            .resolve(req.model(), api, alias)
+            .resolve(req.model(), op, alias)
             .map_err(|e| (ApiError::validation(e.to_string()), false))?;
         chain
             .body(&mut BodyView {
@@ -76,9 +80,10 @@ impl Gateway {
                 model: resolved.public_id,
             })
             .map_err(|e| (e, false))?;
-        let prompt = req.prompt_bound();
         let routing = self.config.health.routing_for(resolved.public_id);
-        let (mut candidates, trial) = listings.pool.order(resolved.entry, routing);
+        let (mut candidates, trial) = listings.pool.order_preferring(resolved.entry, routing, &|r| {
+            call::translation(op, listings.provider(*r).kind).is_some()
+        });
         if trial {
             self.metrics
                 .health
@@ -90,10 +95,23 @@ impl Gateway {
                 .and_then(|p| p.apply(&listings, candidates, self.config.server.provider_share))
                 .map_err(|e| (ApiError::validation(e), false))?;
         }
+        if op == Operation::Responses {
+            candidates = self.continuing(&req, &principal.wallet, &listings, candidates).await?;
+        }
+        let bodies = call_bodies(&req, op, &listings, &mut candidates)?;
         // Content the provider expands is bounded by the context length: a candidate without
         // one cannot be bounded, so it is not tried.
-        if let PromptBound::ContextLength { because } = prompt {
-            candidates.retain(|r| listings.model(*r).context_length > 0);
+        let unbounded = |r: &Route| {
+            let sent = bodies.for_route(op, &listings, *r);
+            match sent.prompt {
+                PromptBound::ContextLength { because } if listings.model(*r).context_length == 0 => {
+                    Some(because)
+                }
+                _ => None,
+            }
+        };
+        if let Some(because) = candidates.iter().find_map(unbounded) {
+            candidates.retain(|r| unbounded(r).is_none());
             if candidates.is_empty() {
                 return Err((
                     ApiError::validation(format!(
@@ -105,7 +123,8 @@ impl Gateway {
             }
         }
         // The worst case over every provider the call may fail over to (docs/design.md,
-        // "Reservations"): the prompt bound, and `output limit × n` for the output.
+        // "Reservations"): the prompt bound of the body each one receives, and
+        // `output limit × n` for the output.
         let Some(output_limit) = req.max_output_tokens() else {
             return Err((
                 ApiError::validation(
@@ -115,25 +134,28 @@ impl Gateway {
             ));
         };
         let output_bound = output_limit.saturating_mul(req.choices());
-        let max_cost = candidates
-            .iter()
-            .map(|r| {
-                let model = listings.model(*r);
-                let prompt_tokens = match prompt {
-                    PromptBound::BodyBytes { hidden } => (body.len() as u64).saturating_add(hidden),
-                    PromptBound::ContextLength { .. } => model.context_length,
-                };
-                model
-                    .prices
-                    .worst_case(
-                        prompt_tokens,
-                        output_bound,
-                        self.config.server.provider_share,
-                    )
-                    .buyer_cost
-            })
-            .max()
-            .unwrap_or(0);
+        let max_cost = if op.is_billed() {
+            candidates
+                .iter()
+                .map(|r| {
+                    let model = listings.model(*r);
+                    let prompt_tokens = bodies
+                        .for_route(op, &listings, *r)
+                        .prompt_tokens(model.context_length);
+                    model
+                        .prices
+                        .worst_case(
+                            prompt_tokens,
+                            output_bound,
+                            self.config.server.provider_share,
+                        )
+                        .buyer_cost
+                })
+                .max()
+                .unwrap_or(0)
+        } else {
+            0
+        };
         let reservation = self
             .sink
             .reserve(&principal.wallet, max_cost)
@@ -148,19 +170,26 @@ impl Gateway {
                 }
             })?;
         let public_model = resolved.public_id.to_string();
+        let trace = super::observe::start_trace(
+            self,
+            session,
+            ctx,
+            (api, &public_model, output_limit, req.stream()),
+        );
         let countable_prompt = !["tools", "functions", "response_format", "tool_choice"]
             .iter()
             .any(|f| req.has_field(f));
         let call = LlmCall {
             listings,
             api,
+            op,
             principal,
             public_model,
             stream: req.stream(),
             candidates,
             next: 0,
             attempts: 0,
-            body: req.render(),
+            bodies,
             body_sent_for: None,
             current: None,
             upstream_status: None,
@@ -168,6 +197,8 @@ impl Gateway {
             attempt_started: None,
             in_flight: None,
             meter: None,
+            shaper: None,
+            response_id: None,
             response_started: false,
             client_status: 0,
             retry_next: false,
@@ -175,12 +206,15 @@ impl Gateway {
             error_code: None,
             transfer_error: false,
             request_id: ctx.request_id.clone().unwrap_or_else(|| Arc::from("")),
-            request_bytes: body.len() as u64,
-            prompt,
             countable_prompt,
             output_bound,
             reservation: Some(reservation),
+            sealed: None,
+            upstream_since: None,
+            upstream_time: std::time::Duration::ZERO,
             rate_limit: admitted.verdict,
+            trace,
+            first_token: None,
         };
         Ok(SharedCall::new(call, ctx.started, chain))
     }
@@ -201,4 +235,102 @@ pub(super) fn admit_control(chain: &Chain, session: &Session) -> Result<(), ApiE
         peer_ip: peer_ip(session),
         principal: None,
     })
+}
+
+impl CallBodies {
+    /// The body (and its bound) the provider of `r` receives for a call of `op`.
+    fn for_route(&self, op: Operation, listings: &Listings, r: Route) -> &FormatBody {
+        match (call::translation(op, listings.provider(r).kind), &self.translated) {
+            (Some(_), Some(t)) => t,
+            _ => &self.native,
+        }
+    }
+}
+
+/// The call's body for its candidates: as the client wrote it (sanitised), and translated
+/// into the other chat format when a candidate speaks it. A request that cannot be expressed
+/// in the other format is served by the candidates of its own; with none left it is a 400
+/// naming the field. The translated body's bound is the larger of the two bodies' bytes,
+/// with the hidden tokens of the provider's format.
+fn call_bodies(
+    req: &ChatRequest<'_>,
+    op: Operation,
+    listings: &Listings,
+    candidates: &mut Vec<Route>,
+) -> Result<CallBodies, (ApiError, bool)> {
+    let native = FormatBody {
+        body: req.render(),
+        bytes: req.body().len() as u64,
+        prompt: req.prompt_bound(),
+    };
+    let Some(dir) = candidates
+        .iter()
+        .find_map(|r| call::translation(op, listings.provider(*r).kind))
+    else {
+        return Ok(CallBodies {
+            native,
+            translated: None,
+        });
+    };
+    let translated = translate_request(dir, &native.body.to_bytes_for("model"))
+        .map_err(|e| ApiError::validation(e.to_string()))
+        .and_then(|tail| {
+            let mut whole = b"{\"model\":\"model\"".to_vec();
+            whole.extend_from_slice(&tail);
+            let parsed = ChatRequest::parse(&whole, dir.provider_format())
+                .map_err(|e| ApiError::validation(format!("the translated request: {e}")))?;
+            Ok(FormatBody {
+                prompt: parsed.prompt_bound(),
+                bytes: native.bytes.max(whole.len() as u64),
+                body: UpstreamBody::from_tail(tail),
+            })
+        });
+    match translated {
+        Ok(t) => Ok(CallBodies {
+            native,
+            translated: Some(t),
+        }),
+        Err(e) => {
+            candidates.retain(|r| call::translation(op, listings.provider(*r).kind).is_none());
+            if candidates.is_empty() {
+                return Err((e, false));
+            }
+            Ok(CallBodies {
+                native,
+                translated: None,
+            })
+        }
+    }
+}
+
+impl Gateway {
+    /// A Responses call that continues an earlier one (`previous_response_id`) goes only to
+    /// the provider that produced it, and only for the wallet it was produced for.
+    async fn continuing(
+        &self,
+        req: &ChatRequest<'_>,
+        wallet: &str,
+        listings: &Listings,
+        mut candidates: Vec<Route>,
+    ) -> Result<Vec<Route>, (ApiError, bool)> {
+        let Some(previous) = req.string_field("previous_response_id") else {
+            return Ok(candidates);
+        };
+        let provider = self
+            .continuations
+            .provider_of(&previous, wallet)
+            .await
+            .map_err(|e| (e, false))?;
+        candidates.retain(|r| listings.provider(*r).id == provider);
+        if candidates.is_empty() {
+            return Err((
+                ApiError::validation(format!(
+                    "previous_response_id {previous:?} was produced by a provider that does not serve {:?} here now",
+                    req.model()
+                )),
+                false,
+            ));
+        }
+        Ok(candidates)
+    }
 }

@@ -26,12 +26,24 @@ pub(super) enum AttemptFailure {
     StaleConnection,
 }
 
+impl AttemptFailure {
+    pub(super) fn label(self) -> &'static str {
+        match self {
+            AttemptFailure::Provider(reason) => reason.label(),
+            AttemptFailure::Slow => "slow",
+            AttemptFailure::StaleConnection => "stale_connection",
+        }
+    }
+}
+
 impl Gateway {
     /// Book-keeping for a failed attempt. Returns whether another attempt may follow.
     pub(super) fn attempt_failed(&self, call: &mut LlmCall, failure: AttemptFailure) -> bool {
         let Some(provider) = call.current_provider() else {
             return false;
         };
+        call.upstream_ended();
+        super::observe::attempt_failed(call, failure.label());
         match failure {
             AttemptFailure::Provider(reason) => {
                 self.demote(call, provider, reason);
@@ -98,10 +110,10 @@ impl Gateway {
         loop {
             let chunks = {
                 let call = shared.lock();
-                let Some(model) = Self::upstream_model(&call) else {
+                let Some((body, model)) = call.upstream_body() else {
                     break;
                 };
-                call.body.chunks_for(model)
+                body.chunks_for(model)
             };
             body_forwarding::pipe_attempt(session, shared, chunks, wait_limit).await?;
             let mut call = shared.lock();

@@ -4,39 +4,49 @@
 //!
 //! | phase | decides | may refuse | writes |
 //! |---|---|---|---|
-//! | `request_filter` | which endpoint; request-head plugins; who pays; is the body valid; body plugins; which providers | 400/401/402/403/404/405/413/429/503 | the whole [`LlmCall`](super::call::LlmCall) via `admit` |
-//! | `upstream_peer` | the provider for this attempt; peer plugins (timeouts) | — (no candidate left: internal error) | `current`, `attempts`, resets per-attempt fields |
+//! | `request_filter` | which endpoint (the rest is answered by [`super::local`]); request-head plugins; who pays; is the body valid; body plugins; which providers | 400/401/402/403/404/405/413/429/503 | the whole [`LlmCall`](super::call::LlmCall) via `admit` |
+//! | `upstream_peer` | the provider for this attempt; peer plugins (timeouts) | — (no candidate left: internal error) | `current`, `attempts`, `upstream_since`, resets per-attempt fields |
 //! | `upstream_request_filter` | upstream path, Host, credentials, Content-Length; upstream-request plugins | — | (the upstream header) |
 //! | `request_body_filter` | the rewritten body replaces the client's | — | `body_sent_for` |
 //! | `upstream_response_filter` | 5xx → fail over; 2xx → start metering; upstream-response plugins | 5xx (as an error, for failover) | `upstream_status`, `ttfb`, `meter` |
 //! | `response_filter` | the client's status line, Tollgate's headers, response plugins | — | `response_started`, `client_status` |
-//! | `response_body_filter` | feeds the usage meter, then chunk plugins | — | `meter` |
+//! | `response_body_filter` | feeds the usage meter, then chunk plugins; at the end, seals the outcome (spool) | 500 when the spool cannot take it | `meter`, `upstream_time`, `sealed` |
 //! | `fail_to_connect`, `error_while_proxy` | whether the next candidate may be tried | — | `next`, `retry_next`, `last_failure` |
 //! | `fail_to_proxy` | the 502 / 504 body when every candidate failed | — | `client_status`, `error_code` |
-//! | `logging` | one outcome to billing, metrics and outcome plugins | — | takes `reservation` |
+//! | `logging` | one outcome to billing, metrics and outcome plugins | — | takes `reservation`, `sealed` |
 
 use super::body_forwarding::{self, BodyPath};
 use super::failover::AttemptFailure;
 use super::route::Endpoint;
-use super::{outcome, upstream_request, Gateway, RequestCtx};
+use super::{observe, outcome, upstream_request, Gateway, RequestCtx};
 use crate::market::provider_pool::InFlight;
 use crate::metrics::FailoverReason;
 use crate::rate_limit;
 use crate::wire::body::discard_rest_of_body;
-use crate::wire::{respond_error, ApiError};
+use crate::wire::{respond_error, AnswerPolicy, ApiError};
 use async_trait::async_trait;
 use bytes::Bytes;
 use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::modules::http::HttpModules;
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType, Result};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tollgate_filters::usage::{BodyKind, UsageMeter};
 
 #[async_trait]
 impl ProxyHttp for Gateway {
     type CTX = RequestCtx;
+
+    fn init_downstream_modules(&self, modules: &mut HttpModules) {
+        // In place of Pingora's default (a disabled compression module): Tollgate never
+        // compresses, and the meter reads the provider's bytes as sent.
+        AnswerPolicy {
+            cors: self.config.server.cors.clone().map(Arc::new),
+            shape: self.config.server.error_shape,
+        }
+        .install(modules);
+    }
 
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx {
@@ -62,7 +72,7 @@ impl ProxyHttp for Gateway {
             ctx.inner = true;
             let len = {
                 let call = shared.lock();
-                Self::upstream_model(&call).map(|m| call.body.len_for(m))
+                call.upstream_body().map(|(body, m)| body.len_for(m))
             };
             body_forwarding::prepare_inner_request(session, len.unwrap_or(0))?;
             ctx.call = Some(shared);
@@ -74,35 +84,18 @@ impl ProxyHttp for Gateway {
         session
             .as_downstream_mut()
             .set_write_timeout(Some(self.config.server.downstream_write_timeout));
-        let (api, alias) = match Endpoint::of(session.req_header(), &self.market.current().catalog)
+        let (op, alias) = match Endpoint::of(session.req_header(), &self.market.current().catalog)
         {
-            Endpoint::Control(route) => {
-                // `/health` answers the orchestrator's probes whatever the control list says.
-                let checked = match route {
-                    crate::control::Route::Health => Ok(()),
-                    _ => super::admit::admit_control(self.chains.control(), session),
-                };
-                if let Err(e) = checked {
-                    ctx.rejected = Some(e.code);
-                    let close = !session.as_mut().is_body_empty();
-                    respond_error(session, &e, None, close).await?;
-                    return Ok(true);
-                }
-                self.control.serve(session, route).await?;
+            Endpoint::Llm { op, alias } => (op, alias),
+            other => {
+                self.answer_locally(session, ctx, other).await?;
                 return Ok(true);
             }
-            Endpoint::Refused(e) => {
-                ctx.rejected = Some(e.code);
-                let close = !session.as_mut().is_body_empty();
-                respond_error(session, &e, None, close).await?;
-                return Ok(true);
-            }
-            Endpoint::Llm { api, alias } => (api, alias),
         };
 
         let id: Arc<str> = Arc::from(format!("req_{}", uuid::Uuid::now_v7().simple()));
         ctx.request_id = Some(id.clone());
-        let shared = match self.admit(session, ctx, api, alias.as_deref()).await {
+        let shared = match self.admit(session, ctx, op, alias.as_deref()).await {
             Ok(s) => s,
             Err((e, close)) => {
                 ctx.rejected = Some(e.code);
@@ -149,6 +142,8 @@ impl ProxyHttp for Gateway {
         call.current = Some(route);
         call.attempts += 1;
         call.attempt_started = Some(std::time::Instant::now());
+        call.upstream_began();
+        observe::attempt_started(&mut call);
         // The previous attempt's count ends here (replacing the guard drops it).
         call.in_flight = Some(InFlight::start(call.listings.pool.cell(route.provider)));
         call.retry_next = false;
@@ -197,7 +192,9 @@ impl ProxyHttp for Gateway {
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no attempt"))?;
         let provider = call.listings.provider(route);
         let model = &provider.models[route.model].upstream_model;
-        upstream_request::rewrite(upstream, provider, call.body.len_for(model))?;
+        let len = call.body_for(route).body.len_for(model);
+        upstream_request::rewrite(upstream, provider, call.op, len)?;
+        observe::trace_upstream(&call, upstream);
         shared.chain.upstream_request(upstream, &provider.id)
     }
 
@@ -220,7 +217,7 @@ impl ProxyHttp for Gateway {
             *body = None;
             return Ok(());
         }
-        *body = Self::upstream_model(&call).map(|m| call.body.to_bytes_for(m));
+        *body = call.upstream_body().map(|(b, m)| b.to_bytes_for(m));
         call.body_sent_for = Some(call.attempts);
         Ok(())
     }
@@ -253,19 +250,12 @@ impl ProxyHttp for Gateway {
                 self.market.learned(&l.providers[p].id, true, "answered");
             }
         }
-        if (200..300).contains(&status) {
-            let is_sse = resp
-                .headers
-                .get(http::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|ct| ct.trim_start().starts_with("text/event-stream"));
-            let kind = if is_sse {
-                BodyKind::EventStream
-            } else {
-                BodyKind::Json
-            };
-            call.meter = Some(UsageMeter::new(call.api, kind));
-        }
+        let is_sse = resp
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.trim_start().starts_with("text/event-stream"));
+        self.start_response(&mut call, status, is_sse);
         // After the meter chose how to read the body: a plugin cannot change that.
         if let Some(p) = call.current_provider() {
             shared
@@ -284,8 +274,12 @@ impl ProxyHttp for Gateway {
         let Some(shared) = ctx.call.as_ref() else {
             return Ok(());
         };
-        if shared.chain.has_chunk() && resp.headers.contains_key(http::header::CONTENT_LENGTH) {
-            // A chunk plugin may change the body's size: frame it by chunks instead.
+        let reshaped = shared.lock().shaper.is_some();
+        if (reshaped || shared.chain.has_chunk())
+            && resp.headers.contains_key(http::header::CONTENT_LENGTH)
+        {
+            // Translation, the cost stamp or a chunk plugin change the body's size: frame it
+            // by chunks instead.
             resp.remove_header(&http::header::CONTENT_LENGTH);
             if !session.is_http2() {
                 resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
@@ -314,13 +308,19 @@ impl ProxyHttp for Gateway {
         let Some(shared) = ctx.call.as_ref() else {
             return Ok(None);
         };
-        // The meter (spine) reads the provider's bytes before any chunk plugin.
-        if let Some(chunk) = body.as_ref() {
-            if let Some(meter) = shared.lock().meter.as_mut() {
-                meter.feed(chunk);
+        // The meter (spine) reads the provider's bytes before the shaper and any chunk plugin.
+        self.shape_chunk(&mut shared.lock(), body, end_of_stream, shared.started);
+        shared.chain.chunk(body, end_of_stream);
+        if end_of_stream {
+            let mut call = shared.lock();
+            call.upstream_ended();
+            // The record is durable before the last chunk is written: a crash after this
+            // point cannot lose what the client received.
+            if self.sink.persists() {
+                outcome::seal(&self.config, &*self.sink, &mut call, shared.started)
+                    .map_err(|why| Error::explain(ErrorType::InternalError, why))?;
             }
         }
-        shared.chain.chunk(body, end_of_stream);
         Ok(None)
     }
 
@@ -416,11 +416,12 @@ impl ProxyHttp for Gateway {
         no_reuse(api_error.status)
     }
 
-    async fn logging(&self, _session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         let Some(shared) = ctx.call.as_ref() else {
             if let Some(code) = ctx.rejected {
                 self.metrics.rejected(code);
             }
+            self.observe_other(session, ctx);
             return;
         };
         if e.is_some() {
@@ -430,27 +431,35 @@ impl ProxyHttp for Gateway {
             shared.mark_inner_done();
             return;
         }
+        // Sealed before the last chunk (the spool), or built now: a call that ended otherwise.
+        let sealed = shared.lock().sealed.take();
         // A stream cut before its usage is billed on a real count of its prompt: counted off
         // the proxy threads (the only CPU-heavy step of billing, and a rare one).
-        let to_count = outcome::prompt_to_count(&shared.lock());
+        let to_count = (sealed.is_none())
+            .then(|| outcome::prompt_to_count(&shared.lock()))
+            .flatten();
         let counted = match to_count {
             Some(prompt) => outcome::count_prompt(prompt).await,
             None => None,
         };
-        let (o, reservation, wallet) = {
+        let (o, reservation, wallet, trace) = {
             let mut call = shared.lock();
-            let o = outcome::build(
-                &self.config,
-                &call,
-                ctx.started,
-                ctx.started_unix_ms,
-                counted,
-            );
+            self.metrics
+                .overhead(call.stream, call.overhead(shared.started));
+            let o = sealed.unwrap_or_else(|| {
+                outcome::build(
+                    &self.config,
+                    &call,
+                    ctx.started,
+                    ctx.started_unix_ms,
+                    counted,
+                )
+            });
             let wallet = self
                 .limiter
                 .tracks_tokens()
                 .then(|| call.principal.wallet.clone());
-            (o, call.reservation.take(), wallet)
+            (o, call.reservation.take(), wallet, call.trace.take())
         };
         if o.overrun_usdc > 0 {
             log::error!(
@@ -462,12 +471,21 @@ impl ProxyHttp for Gateway {
                 o.model
             );
         }
+        if let Some(id) = &o.response_id {
+            self.continuations.remember(id, &o.wallet, &o.provider);
+        }
         self.metrics.observe(&o);
+        self.observe_call(session, trace, &o);
         shared.chain.outcome(&o);
         if let Some(wallet) = wallet {
             self.limiter.charge_tokens(&wallet, o.tokens.total());
         }
-        if let Some(r) = reservation {
+        if let Some(mut r) = reservation {
+            // Spooled already when sealed; an error leaves it to the settlement queue alone
+            // (the spool refuses admissions meanwhile).
+            if let Err(why) = self.sink.persist(&o, &mut r) {
+                log::error!("request {}: {why}", o.request_id);
+            }
             self.sink.record(o, r);
         }
         self.in_flight

@@ -1,25 +1,159 @@
 //! Which endpoint a request is for, from its method and path alone: the route table and
 //! nothing else.
+//!
+//! [`ROUTES`] is data — (method, path template, what serves it) — read by the matcher here and
+//! by the test that holds it equal to `docs/openapi.yaml` (`tests/it/api_contract`). A
+//! template has at most one `{parameter}`, which matches one or more characters (a model id
+//! may be `org/model`). Rows are tried in order and the LLM endpoints come first: the hot
+//! path costs one string comparison.
 
 use crate::control::Route;
 use crate::market::catalog::ModelCatalog;
 use crate::wire::ApiError;
 use http::Method;
 use pingora::http::RequestHeader;
-use tollgate_filters::usage::ApiFormat;
+use tollgate_filters::operation::Operation;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Endpoint {
-    /// An LLM call: `POST /v1/chat/completions`, `POST /v1/messages`, `POST /<alias>/v1/messages`.
+    /// An LLM call: `POST /v1/chat/completions`, `/v1/messages`, `/v1/responses`,
+    /// `/v1/embeddings`, `/v1/messages/count_tokens`, `/<alias>/v1/messages`.
     Llm {
-        api: ApiFormat,
+        op: Operation,
         alias: Option<String>,
     },
     /// Answered by the control plane.
     Control(Route),
+    /// A CORS preflight (`OPTIONS` with `Access-Control-Request-Method`) for a path that
+    /// exists; the methods it takes.
+    Preflight(Methods),
     /// Answered with this error (404 / 405).
     Refused(ApiError),
 }
+
+/// What a row of [`ROUTES`] serves.
+#[derive(Clone, Copy)]
+pub enum Serves {
+    /// An LLM call of this operation.
+    Llm(Operation),
+    /// `/{alias}/v1/messages`: matched only for a configured route alias.
+    AliasLlm,
+    /// A control-plane route, built from the path parameter (empty when there is none).
+    Control(fn(&str) -> Route),
+}
+
+pub struct Row {
+    pub method: Method,
+    /// The OpenAPI path template (`/v1/balance/{wallet}`).
+    pub path: &'static str,
+    pub serves: Serves,
+    /// Byte offsets of `{` and one past `}` in `path` (equal when there is no parameter).
+    param: (usize, usize),
+}
+
+impl Row {
+    const fn new(method: Method, path: &'static str, serves: Serves) -> Row {
+        let b = path.as_bytes();
+        let (mut i, mut open, mut close) = (0, b.len(), b.len());
+        while i < b.len() {
+            if b[i] == b'{' {
+                open = i;
+            } else if b[i] == b'}' {
+                close = i + 1;
+            }
+            i += 1;
+        }
+        Row {
+            method,
+            path,
+            serves,
+            param: (open, close),
+        }
+    }
+
+    /// The path parameter (`""` for a fixed path) when `path` fits this row's template.
+    fn fit<'p>(&self, path: &'p str, catalog: &ModelCatalog) -> Option<&'p str> {
+        let (open, close) = self.param;
+        if open == close {
+            return (path == self.path).then_some("");
+        }
+        let (prefix, suffix) = (&self.path[..open], &self.path[close..]);
+        let value = path.strip_prefix(prefix)?.strip_suffix(suffix)?;
+        match self.serves {
+            _ if value.is_empty() => None,
+            Serves::AliasLlm => (!value.contains('/') && catalog.has_alias(value)).then_some(value),
+            _ => Some(value),
+        }
+    }
+}
+
+use Operation::{ChatCompletions, CountTokens, Embeddings, Messages, Responses};
+use Serves::{Control, Llm};
+
+/// Every public endpoint. `docs/openapi.yaml` lists exactly these (a test holds them equal).
+pub static ROUTES: &[Row] = &[
+    Row::new(Method::POST, "/v1/chat/completions", Llm(ChatCompletions)),
+    Row::new(Method::POST, "/v1/messages", Llm(Messages)),
+    Row::new(Method::POST, "/v1/responses", Llm(Responses)),
+    Row::new(Method::POST, "/v1/embeddings", Llm(Embeddings)),
+    Row::new(Method::POST, "/v1/messages/count_tokens", Llm(CountTokens)),
+    Row::new(Method::GET, "/health", Control(|_| Route::Health)),
+    Row::new(Method::GET, "/ready", Control(|_| Route::Ready)),
+    Row::new(Method::GET, "/openapi.yaml", Control(|_| Route::OpenApi)),
+    Row::new(Method::GET, "/llms.txt", Control(|_| Route::LlmsTxt)),
+    Row::new(Method::GET, "/llms-full.txt", Control(|_| Route::LlmsFullTxt)),
+    Row::new(Method::GET, "/v1/models", Control(|_| Route::Models)),
+    Row::new(Method::GET, "/v1/marketplace", Control(|_| Route::Marketplace)),
+    Row::new(Method::GET, "/v1/health/providers", Control(|_| Route::HealthProviders)),
+    Row::new(Method::GET, "/v1/health/history", Control(|_| Route::HealthHistory)),
+    Row::new(Method::GET, "/v1/requests", Control(|_| Route::Requests)),
+    Row::new(Method::GET, "/v1/requests/{id}", Control(|i| Route::Receipt(i.into()))),
+    Row::new(Method::GET, "/v1/account", Control(|_| Route::Account)),
+    Row::new(Method::GET, "/v1/balance/{wallet}", Control(|w| Route::Balance(w.into()))),
+    Row::new(Method::GET, "/v1/usage/{wallet}", Control(|w| Route::Usage(w.into()))),
+    Row::new(Method::POST, "/v1/auth/nonce", Control(|_| Route::Nonce)),
+    Row::new(Method::POST, "/v1/auth/keys", Control(|_| Route::CreateKey)),
+    Row::new(Method::GET, "/v1/auth/keys", Control(|_| Route::ListKeys)),
+    Row::new(Method::DELETE, "/v1/auth/keys/{id}", Control(|i| Route::RevokeKey(i.into()))),
+    Row::new(Method::POST, "/v1/topup", Control(|_| Route::Topup)),
+    Row::new(Method::GET, "/v1/topups/{wallet}", Control(|w| Route::Topups(w.into()))),
+    Row::new(Method::POST, "/v1/deposits", Control(|_| Route::Deposit)),
+    Row::new(Method::POST, "/v1/withdraw", Control(|_| Route::Withdraw)),
+    Row::new(Method::GET, "/provider/earnings", Control(|_| Route::ProviderEarnings)),
+    Row::new(Method::POST, "/v1/provider/keys", Control(|_| Route::CreateProviderKey)),
+    Row::new(Method::GET, "/v1/provider/keys", Control(|_| Route::ListProviderKeys)),
+    Row::new(
+        Method::DELETE,
+        "/v1/provider/keys/{id}",
+        Control(|i| Route::RevokeProviderKey(i.into())),
+    ),
+    Row::new(
+        Method::PUT,
+        "/v1/provider/upstreams/{id}",
+        Control(|i| Route::PutUpstream(i.into())),
+    ),
+    Row::new(
+        Method::DELETE,
+        "/v1/provider/upstreams/{id}",
+        Control(|i| Route::DeleteUpstream(i.into())),
+    ),
+    // Model ids may contain '/' (`org/model`), sent raw or as one escaped segment.
+    Row::new(
+        Method::PUT,
+        "/v1/provider/models/{id}",
+        Control(|i| Route::PutModel(percent_decode(i))),
+    ),
+    Row::new(
+        Method::DELETE,
+        "/v1/provider/models/{id}",
+        Control(|i| Route::DeleteModel(percent_decode(i))),
+    ),
+    Row::new(Method::GET, "/v1/provider/status", Control(|_| Route::ProviderStatus)),
+    // The web console's page and assets (not API: `docs/openapi.yaml` leaves them out).
+    Row::new(Method::GET, "/console", Control(|_| Route::Console(String::new()))),
+    Row::new(Method::GET, "/console/{path}", Control(|p| Route::Console(p.into()))),
+    Row::new(Method::POST, "/{alias}/v1/messages", Serves::AliasLlm),
+];
 
 impl Endpoint {
     pub fn of(req: &RequestHeader, catalog: &ModelCatalog) -> Endpoint {
@@ -29,100 +163,66 @@ impl Endpoint {
         } else {
             path
         };
-        let method = &req.method;
-        let expect = |m: Method, e: Endpoint| {
-            if *method == m {
-                e
-            } else {
-                Endpoint::Refused(ApiError::method_not_allowed(method.as_str(), path))
+        let mut methods = Methods::default();
+        for row in ROUTES {
+            let Some(param) = row.fit(path, catalog) else {
+                continue;
+            };
+            if row.method == req.method {
+                return row.endpoint(param);
             }
-        };
-        match path {
-            "/health" => expect(Method::GET, Endpoint::Control(Route::Health)),
-            "/v1/models" => expect(Method::GET, Endpoint::Control(Route::Models)),
-            "/v1/chat/completions" => expect(
-                Method::POST,
-                Endpoint::Llm {
-                    api: ApiFormat::OpenAi,
-                    alias: None,
-                },
-            ),
-            "/v1/messages" => expect(
-                Method::POST,
-                Endpoint::Llm {
-                    api: ApiFormat::Anthropic,
-                    alias: None,
-                },
-            ),
-            "/v1/requests" => expect(Method::GET, Endpoint::Control(Route::Requests)),
-            "/v1/topup" => expect(Method::POST, Endpoint::Control(Route::Topup)),
-            "/v1/deposits" => expect(Method::POST, Endpoint::Control(Route::Deposit)),
-            "/v1/withdraw" => expect(Method::POST, Endpoint::Control(Route::Withdraw)),
-            "/provider/earnings" => expect(Method::GET, Endpoint::Control(Route::ProviderEarnings)),
-            "/v1/marketplace" => expect(Method::GET, Endpoint::Control(Route::Marketplace)),
-            "/v1/health/providers" => {
-                expect(Method::GET, Endpoint::Control(Route::HealthProviders))
-            }
-            "/v1/health/history" => expect(Method::GET, Endpoint::Control(Route::HealthHistory)),
-            "/v1/provider/status" => expect(Method::GET, Endpoint::Control(Route::ProviderStatus)),
-            "/v1/provider/keys" => match *method {
-                Method::GET => Endpoint::Control(Route::ListProviderKeys),
-                _ => expect(Method::POST, Endpoint::Control(Route::CreateProviderKey)),
-            },
-            _ if path.starts_with("/v1/provider/keys/") => expect(
-                Method::DELETE,
-                Endpoint::Control(Route::RevokeProviderKey(
-                    path["/v1/provider/keys/".len()..].to_string(),
-                )),
-            ),
-            _ if path.starts_with("/v1/provider/upstreams/") => {
-                let id = path["/v1/provider/upstreams/".len()..].to_string();
-                match *method {
-                    Method::DELETE => Endpoint::Control(Route::DeleteUpstream(id)),
-                    _ => expect(Method::PUT, Endpoint::Control(Route::PutUpstream(id))),
-                }
-            }
-            _ if path.starts_with("/v1/provider/models/") => {
-                // Model ids may contain '/' (`org/model`): the rest of the path, decoded.
-                let raw = &path["/v1/provider/models/".len()..];
-                let id = percent_decode(raw);
-                match *method {
-                    Method::DELETE => Endpoint::Control(Route::DeleteModel(id)),
-                    _ => expect(Method::PUT, Endpoint::Control(Route::PutModel(id))),
-                }
-            }
-            _ if path.starts_with("/v1/topups/") => expect(
-                Method::GET,
-                Endpoint::Control(Route::Topups(path["/v1/topups/".len()..].to_string())),
-            ),
-            "/v1/auth/nonce" => expect(Method::POST, Endpoint::Control(Route::Nonce)),
-            "/v1/auth/keys" => match *method {
-                Method::GET => Endpoint::Control(Route::ListKeys),
-                _ => expect(Method::POST, Endpoint::Control(Route::CreateKey)),
-            },
-            _ if path.starts_with("/v1/auth/keys/") => expect(
-                Method::DELETE,
-                Endpoint::Control(Route::RevokeKey(path["/v1/auth/keys/".len()..].to_string())),
-            ),
-            _ if path.starts_with("/v1/balance/") => expect(
-                Method::GET,
-                Endpoint::Control(Route::Balance(path["/v1/balance/".len()..].to_string())),
-            ),
-            _ if path.starts_with("/v1/usage/") => expect(
-                Method::GET,
-                Endpoint::Control(Route::Usage(path["/v1/usage/".len()..].to_string())),
-            ),
-            _ => match path.strip_prefix('/').and_then(|p| p.split_once('/')) {
-                Some((alias, "v1/messages")) if catalog.has_alias(alias) => expect(
-                    Method::POST,
-                    Endpoint::Llm {
-                        api: ApiFormat::Anthropic,
-                        alias: Some(alias.to_string()),
-                    },
-                ),
-                _ => Endpoint::Refused(ApiError::not_found(path)),
-            },
+            methods.add(&row.method);
         }
+        if methods.is_empty() {
+            return Endpoint::Refused(ApiError::not_found(path));
+        }
+        if req.method == Method::OPTIONS && req.headers.contains_key("access-control-request-method")
+        {
+            return Endpoint::Preflight(methods);
+        }
+        let mut e = ApiError::method_not_allowed(req.method.as_str(), path);
+        e.headers.push(("allow", methods.header()));
+        Endpoint::Refused(e)
+    }
+}
+
+impl Row {
+    fn endpoint(&self, param: &str) -> Endpoint {
+        match self.serves {
+            Serves::Llm(op) => Endpoint::Llm { op, alias: None },
+            Serves::AliasLlm => Endpoint::Llm {
+                op: Messages,
+                alias: Some(param.to_string()),
+            },
+            Serves::Control(route) => Endpoint::Control(route(param)),
+        }
+    }
+}
+
+/// The methods a path takes (for `Allow` and a preflight's `Access-Control-Allow-Methods`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Methods(u8);
+
+const METHODS: [Method; 4] = [Method::GET, Method::POST, Method::PUT, Method::DELETE];
+
+impl Methods {
+    fn add(&mut self, m: &Method) {
+        if let Some(i) = METHODS.iter().position(|x| x == m) {
+            self.0 |= 1 << i;
+        }
+    }
+    fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    /// `GET, POST`: the header value.
+    pub fn header(self) -> http::HeaderValue {
+        let names: Vec<&str> = METHODS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.0 & (1 << i) != 0)
+            .map(|(_, m)| m.as_str())
+            .collect();
+        http::HeaderValue::from_str(&names.join(", ")).expect("method names are header-safe")
     }
 }
 

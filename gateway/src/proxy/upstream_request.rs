@@ -4,6 +4,7 @@
 use crate::config::Provider;
 use pingora::http::RequestHeader;
 use pingora::{Error, ErrorType, Result};
+use tollgate_filters::operation::Operation;
 use tollgate_filters::usage::ApiFormat;
 
 /// Client headers that must never reach a provider, or that the gateway sets itself.
@@ -22,10 +23,22 @@ const DROPPED: [&str; 9] = [
 /// Anthropic requires a version header; clients of the raw HTTP API sometimes omit it.
 const DEFAULT_ANTHROPIC_VERSION: &str = "2023-06-01";
 
-pub fn rewrite(req: &mut RequestHeader, provider: &Provider, body_len: usize) -> Result<()> {
+/// Rewrite the client's request head for `provider`, which receives `op` (a chat call in the
+/// provider's own format when it was translated).
+pub fn rewrite(
+    req: &mut RequestHeader,
+    provider: &Provider,
+    op: Operation,
+    body_len: usize,
+) -> Result<()> {
+    let sent = if op.is_chat() {
+        Operation::chat(provider.kind)
+    } else {
+        op
+    };
     let uri: http::Uri = provider
         .upstream
-        .path
+        .path_for(sent)
         .parse()
         .map_err(|_| Error::explain(ErrorType::InternalError, "invalid upstream path"))?;
     req.set_uri(uri);
@@ -46,6 +59,11 @@ pub fn rewrite(req: &mut RequestHeader, provider: &Provider, body_len: usize) ->
         ApiFormat::OpenAi => {
             if !key.is_empty() {
                 req.insert_header("authorization", format!("Bearer {key}"))?;
+            }
+            // An Anthropic client's version and beta switches mean nothing to this provider.
+            if op.format() == ApiFormat::Anthropic {
+                req.remove_header("anthropic-version");
+                req.remove_header("anthropic-beta");
             }
         }
         ApiFormat::Anthropic => {

@@ -81,3 +81,13 @@ pub async fn read_json(session: &mut Session) -> Result<serde_json::Value, ApiEr
         _ => Err(ApiError::validation("request body must be a JSON object")),
     }
 }
+
+/// A non-negative whole number of a JSON body, also when written `100.0` (an integer to JSON
+/// Schema, and what Python's `json` writes for a float).
+pub fn whole_number(v: &serde_json::Value) -> Option<u64> {
+    v.as_u64().or_else(|| {
+        v.as_f64()
+            .filter(|f| f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(f))
+            .map(|f| f as u64)
+    })
+}

@@ -1,5 +1,7 @@
-//! Writing the gateway's own JSON answers (errors and control-plane replies).
+//! Writing the gateway's own answers (errors, JSON and documents). Every error the public port
+//! writes goes through [`respond_error`], in the session's error shape ([`Answering`]).
 
+use super::policy::Answering;
 use super::ApiError;
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
@@ -32,6 +34,27 @@ pub async fn respond_json_with(
         h.insert_header(*name, value)?;
     }
     h.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+    write(session, h, body, request_id, close).await
+}
+
+/// A document (`/openapi.yaml`, `/llms.txt`) of the given type.
+pub async fn respond_document(
+    session: &mut Session,
+    content_type: &'static str,
+    body: Bytes,
+) -> pingora::Result<()> {
+    let mut h = ResponseHeader::build(200, Some(3))?;
+    h.insert_header(http::header::CONTENT_TYPE, content_type)?;
+    write(session, h, body, None, false).await
+}
+
+async fn write(
+    session: &mut Session,
+    mut h: ResponseHeader,
+    body: Bytes,
+    request_id: Option<&str>,
+    close: bool,
+) -> pingora::Result<()> {
     h.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
     if let Some(id) = request_id {
         h.insert_header("x-request-id", id)?;
@@ -43,13 +66,15 @@ pub async fn respond_json_with(
     session.write_response_body(Some(body), true).await
 }
 
+/// Write an error: its status, headers and body in this session's shape.
 pub async fn respond_error(
     session: &mut Session,
     e: &ApiError,
     request_id: Option<&str>,
     close: bool,
 ) -> pingora::Result<()> {
-    respond_json_with(session, e.status, e.body(), request_id, close, &e.headers).await
+    let body = e.body(Answering::shape_of(session));
+    respond_json_with(session, e.status, body, request_id, close, &e.headers).await
 }
 
 /// A control-plane answer: `status` with the JSON value, or the error.

@@ -15,6 +15,8 @@ const MAY_USE: &[(&str, &[&str])] = &[
     ("wire", &["config"]),
     ("metrics", &["config"]),
     ("redis", &["config", "metrics"]),
+    ("readiness", &[]),
+    ("telemetry", &["config", "metrics"]),
     ("identity", &["config", "wire", "metrics", "redis"]),
     (
         "rate_limit",
@@ -34,6 +36,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
             "rate_limit",
             "money",
             "market",
+            "readiness",
         ],
     ),
     (
@@ -49,6 +52,8 @@ const MAY_USE: &[(&str, &[&str])] = &[
             "control",
             "plugins",
             "market",
+            "readiness",
+            "telemetry",
         ],
     ),
     (
@@ -60,10 +65,12 @@ const MAY_USE: &[(&str, &[&str])] = &[
             "identity",
             "rate_limit",
             "money",
+            "readiness",
+            "telemetry",
         ],
     ),
     ("cli", &["config", "money", "market"]),
-    ("admin", &["config", "metrics"]),
+    ("admin", &["config", "metrics", "wire", "readiness"]),
     (
         "app",
         &[
@@ -81,9 +88,11 @@ const MAY_USE: &[(&str, &[&str])] = &[
             "admin",
             "plugins",
             "market",
+            "readiness",
+            "telemetry",
         ],
     ),
-    ("binary", &["config", "plugins", "app", "cli"]),
+    ("binary", &["config", "plugins", "app", "cli", "telemetry"]),
     ("lib", &[]),
 ];
 

@@ -1,6 +1,7 @@
 //! Parsing, sanitising and rendering; limits and prompt bounds have their own files.
 
 mod limits;
+mod operations;
 mod prompt_bound;
 
 use super::*;

@@ -105,7 +105,7 @@ impl PayPerCall {
                 .map_err(|e| e.to_string())?;
             if let Some(hash) = ours {
                 return match client
-                    .permit2_transfer_in_upto(hash, rail.asset, payer, rail.settings.confirmations)
+                    .upto_transfer_in(hash, rail.asset, payer, auth.nonce, rail.settings.confirmations)
                     .await
                 {
                     Ok(Some(t)) => self.book(&rail, &row.id, t).await,

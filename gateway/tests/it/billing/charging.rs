@@ -234,9 +234,12 @@ async fn the_same_record_twice_is_billed_once() {
         attempts: 1,
         latency_ms: 1,
         ttfb_ms: Some(1),
+        ttft_ms: Some(1),
         error_code: None,
         started_at_ms: 1_795_000_000_000,
         price_id: None,
+        prices: None,
+        response_id: None,
     };
     commit_batch(&ledger, "node-a", 1, &[SettledRecord::detached(outcome())])
         .await

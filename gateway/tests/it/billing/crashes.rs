@@ -111,8 +111,9 @@ async fn postgres_outage_backpressure_and_recovery() {
     ledger_check(&s.gw);
 }
 
-/// SIGKILL mid-load: the unflushed records are lost in the buyer's favour, the dead node's
-/// leases expire and are released by the restarted gateway, and the books balance.
+/// SIGKILL mid-load, restarted on a fresh spool (as if the node's disk were lost too): the
+/// unflushed records are lost in the buyer's favour, the dead node's leases expire and are
+/// released by the restarted gateway, and the books balance. (`spool.rs`: the same spool.)
 #[tokio::test]
 async fn sigkill_then_restart_releases_stale_leases() {
     let url = migrated_db().await;

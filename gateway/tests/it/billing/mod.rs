@@ -4,7 +4,9 @@
 mod charging;
 mod crashes;
 mod locks;
+mod receipts;
 mod reservations;
+mod spool;
 
 use crate::common::ledger::*;
 use crate::common::pg::{self, PrivateCluster};

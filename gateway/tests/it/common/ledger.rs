@@ -6,6 +6,13 @@ use super::{free_port, pg, tempfile_path, tollgate_cli, Gateway};
 /// The `billing:` section; `extra` lines override the test defaults.
 pub fn billing_yaml(url: &str, extra: &str) -> String {
     let mut out = format!("  sink: postgres\n  database_url: \"{url}\"\n{extra}");
+    // Each gateway its own spool (the default, ./tollgate-spool, is locked by one process).
+    if !extra.contains("spool:") {
+        out.push_str(&format!(
+            "  spool: {{ dir: \"{}\" }}\n",
+            spool_dir().display()
+        ));
+    }
     for (key, default) in [
         ("batch_interval", "10ms"),
         ("lease_chunk_usd", "0.001"),
@@ -16,6 +23,15 @@ pub fn billing_yaml(url: &str, extra: &str) -> String {
         }
     }
     out
+}
+
+/// A fresh spool directory under the system's temp dir.
+pub fn spool_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
+        "tollgate-spool-{}-{}",
+        std::process::id(),
+        free_port()
+    ))
 }
 
 /// A minimal config file on `url`, for CLI commands (removed on drop).

@@ -15,8 +15,8 @@ async fn malformed_bodies_get_validation_errors() {
         (r#"{"model":"gpt-test","messages":{}}"#, "must be an array"),
         (r#"{"model":"nope","messages":[]}"#, "unknown model"),
         (
-            r#"{"model":"claude-test","messages":[]}"#,
-            "not served over the OpenAI",
+            r#"{"model":"claude-test","messages":[],"n":2}"#,
+            "field `n` cannot be expressed in the Anthropic Messages API",
         ),
         (
             r#"{"model":"gpt-test","messages":[],"max_tokens":"lots"}"#,

@@ -332,3 +332,46 @@ async fn metrics_count_known_traffic() {
         "{m}"
     );
 }
+
+/// `tollgate_overhead_seconds` leaves the upstream's time out: behind an upstream that waits
+/// 300 ms before its first byte and 30 ms between tokens, each request's overhead is a small
+/// part of its duration, and every admitted call is counted once (by stream or not).
+#[tokio::test]
+async fn overhead_excludes_the_time_spent_waiting_on_the_upstream() {
+    let (_mock, gw) = standard().await;
+    let slow = [("x-mock-ttft-ms", "300"), ("x-mock-inter-token-ms", "30")];
+    let mut last = String::new();
+    for stream in [false, true, true] {
+        let mut body = chat("gpt-test");
+        body["stream"] = json!(stream);
+        let r = post_json(&gw.url("/v1/chat/completions"), Some(KEY), &body, &slow).await;
+        assert_eq!(r.status(), 200);
+        last = request_id(&r);
+        let _ = r.bytes().await;
+    }
+    gw.outcome(&last).await;
+    let m = gw.metrics().await;
+    let count = |stream: &str| {
+        metric_value(
+            &m,
+            "tollgate_overhead_seconds_count",
+            &[&format!("stream=\"{stream}\"")],
+        )
+    };
+    assert_eq!((count("false"), count("true")), (1.0, 2.0));
+    let overhead = metric_value(&m, "tollgate_overhead_seconds_sum", &[]);
+    let duration = metric_value(&m, "tollgate_request_duration_seconds_sum", &[]);
+    assert!(
+        duration >= 0.9,
+        "three requests of at least 300 ms ({duration})"
+    );
+    assert!(
+        overhead < duration - 0.85,
+        "the upstream's 300+ ms per request are not overhead ({overhead} of {duration})"
+    );
+    // The buckets start at 10 µs.
+    assert!(
+        m.contains("tollgate_overhead_seconds_bucket{stream=\"false\",le=\"0.00001\"}"),
+        "{m}"
+    );
+}

@@ -1,11 +1,13 @@
 //! The request path end to end: real gateway process, real HTTP on loopback, mock upstream.
 
+mod apis;
 mod bodies;
 mod endpoints;
 mod failover;
 mod metering;
 mod pipelining;
 mod plugins;
+mod translation;
 
 use crate::common::*;
 use serde_json::{json, Value};

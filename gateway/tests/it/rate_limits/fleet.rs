@@ -111,7 +111,12 @@ async fn redis_outage_closed_refuses_with_503_then_recovers() {
 
     redis.restart();
     wait_for_metric(&gw, "tollgate_redis_up", &[], 1.0).await;
-    assert_eq!(statuses(&gw, KEY, 1).await, [200]);
+    // The first call after the reconnect may still miss the 50 ms Redis timeout on a loaded
+    // machine (503 in closed mode); recovery means calls are admitted again, soon.
+    wait_for("a call admitted after Redis returned", Duration::from_secs(5), || async {
+        statuses(&gw, KEY, 1).await == [200]
+    })
+    .await;
 }
 
 #[tokio::test]

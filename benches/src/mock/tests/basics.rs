@@ -1,114 +1,15 @@
-//! End-to-end tests of the mock over real sockets.
+//! The mock's original behaviour: chat completions and messages, usage, faults, pacing.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{HeaderMap, Request};
+use http::Request;
 use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 
-use super::{spawn_mock, MockDefaults};
+use super::{chat, post, post_bytes, tok};
 use crate::load::client::Connection;
-
-struct Reply {
-    status: u16,
-    headers: HeaderMap,
-    body: Vec<u8>,
-    /// The body ended with an error (connection cut) instead of cleanly.
-    aborted: bool,
-    first_byte_after: Option<Duration>,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).expect("reply body is JSON")
-    }
-
-    fn text(&self) -> &str {
-        std::str::from_utf8(&self.body).expect("utf-8 body")
-    }
-
-    /// (event name, data) for every SSE event.
-    fn events(&self) -> Vec<(Option<String>, String)> {
-        self.text()
-            .split("\n\n")
-            .filter(|block| !block.trim().is_empty())
-            .map(|block| {
-                let mut event = None;
-                let mut data = String::new();
-                for line in block.lines() {
-                    if let Some(name) = line.strip_prefix("event: ") {
-                        event = Some(name.to_owned());
-                    } else if let Some(d) = line.strip_prefix("data: ") {
-                        data.push_str(d);
-                    }
-                }
-                (event, data)
-            })
-            .collect()
-    }
-
-    /// The `data:` payloads that parse as JSON.
-    fn json_events(&self) -> Vec<Value> {
-        self.events()
-            .iter()
-            .filter_map(|(_, data)| serde_json::from_str(data).ok())
-            .collect()
-    }
-}
-
-async fn post(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: Value) -> Reply {
-    post_bytes(addr, path, headers, Bytes::from(body.to_string())).await
-}
-
-async fn post_bytes(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: Bytes) -> Reply {
-    let mut connection = Connection::open(&addr.to_string()).await.expect("connect");
-    let mut request = Request::post(path)
-        .header("host", addr.to_string())
-        .header("content-type", "application/json");
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let request = request.body(Full::new(body)).unwrap();
-    let started = Instant::now();
-    let response = connection.send(request).await.expect("response head");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let mut body = response.into_body();
-    let mut bytes = Vec::new();
-    let mut aborted = false;
-    let mut first_byte_after = None;
-    while let Some(frame) = body.frame().await {
-        match frame {
-            Ok(frame) => {
-                if let Some(data) = frame.data_ref() {
-                    first_byte_after.get_or_insert_with(|| started.elapsed());
-                    bytes.extend_from_slice(data);
-                }
-            }
-            Err(_) => {
-                aborted = true;
-                break;
-            }
-        }
-    }
-    Reply {
-        status,
-        headers,
-        body: bytes,
-        aborted,
-        first_byte_after,
-    }
-}
-
-fn chat(model: &str) -> Value {
-    json!({"model": model, "messages": [{"role": "user", "content": "hi"}]})
-}
-
-fn tok(n: usize) -> String {
-    "tok ".repeat(n)
-}
+use crate::mock::{spawn_mock, MockDefaults};
 
 #[tokio::test]
 async fn openai_non_stream_usage_and_text() {
@@ -292,7 +193,11 @@ async fn anthropic_stream_shape() {
     assert_eq!(text, tok(3));
     let delta = &events[7];
     assert_eq!(delta["delta"]["stop_reason"], "end_turn");
-    assert_eq!(delta["usage"], json!({"output_tokens": 3}));
+    // Cumulative usage, as the real API repeats it (without the cache-write split).
+    assert_eq!(
+        delta["usage"],
+        json!({"input_tokens": 12, "cache_creation_input_tokens": 9, "cache_read_input_tokens": 0, "output_tokens": 3})
+    );
 }
 
 #[tokio::test]
@@ -467,7 +372,7 @@ async fn recorder_keeps_large_bodies_and_headers() {
 #[tokio::test]
 async fn unknown_path_and_bad_body() {
     let (addr, recorder, _mock) = spawn_mock(MockDefaults::default()).await;
-    let reply = post(addr, "/v1/embeddings", &[], chat("m")).await;
+    let reply = post(addr, "/v1/audio/speech", &[], chat("m")).await;
     assert_eq!(reply.status, 404);
     assert!(reply.json()["error"]["message"].is_string());
     let reply = post_bytes(addr, "/v1/messages", &[], Bytes::from_static(b"{not json")).await;
