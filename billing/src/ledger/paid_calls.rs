@@ -135,7 +135,7 @@ impl Ledger {
         let amount = outcome.buyer_cost_usdc;
         tx.execute(
             "UPDATE paid_calls SET amount = $2, provider = $3, provider_cost = $4, platform_fee = $5,
-                 model = $6, started_at_ms = $7, status = CASE WHEN $2 = 0 THEN 'free' ELSE 'unsettled' END,
+                 model = $6, started_at_ms = $7, status = CASE WHEN $2::BIGINT = 0 THEN 'free' ELSE 'unsettled' END,
                  updated_at = now()
              WHERE id = $1",
             &[
