@@ -45,7 +45,7 @@ impl Gateway {
         // caller (rate limits per payer address); without a payment that names one, the peer's
         // address (the call can only be answered 402).
         let (principal, pending) = match (&self.pay_per_call, key) {
-            (Some(ppc), None) if op.is_chat() => {
+            (Some(ppc), None) if op.is_chat() && alias.is_none() => {
                 let header = session
                     .req_header()
                     .headers
