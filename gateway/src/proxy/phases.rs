@@ -481,8 +481,8 @@ impl ProxyHttp for Gateway {
             self.limiter.charge_tokens(&wallet, o.tokens.total());
         }
         if let (Some(paid), Some(ppc)) = (paid, &self.pay_per_call) {
-            // Settled on chain after the response, off the request path.
-            ppc.hand_off(paid, o);
+            // Recorded now, after the response; settled on chain by the settlement job.
+            ppc.hand_off(paid, o).await;
         } else if let Some(mut r) = reservation {
             // Spooled already when sealed; an error leaves it to the settlement queue alone
             // (the spool refuses admissions meanwhile).

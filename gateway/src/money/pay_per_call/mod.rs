@@ -48,9 +48,10 @@ impl PayPerCall {
 
     /// The call was served (or failed): what it cost — at least `min_call` when it cost
     /// anything (the settlement's gas), never above its maximum — is kept for the settlement
-    /// job, with the request-log row. Never blocks the caller: written on a task of its own
-    /// (retried; a node that dies first leaves the call `serving`, and it is not charged).
-    pub fn hand_off(self: &Arc<Self>, paid: PaidCall, mut outcome: Outcome) {
+    /// job, with the request-log row. Awaited in `logging`, after the response is complete (off
+    /// the client's path), so a graceful shutdown waits for it like any in-flight call; retried
+    /// for a few seconds. A node that dies first leaves the call `serving`: it is not charged.
+    pub async fn hand_off(&self, paid: PaidCall, mut outcome: Outcome) {
         let charge = outcome.buyer_cost_usdc;
         if charge > 0 && charge < self.config.min_call {
             let raised = self.config.min_call.min(paid.max_amount);
@@ -58,27 +59,24 @@ impl PayPerCall {
             outcome.buyer_cost_usdc = raised;
         }
         outcome.buyer_cost_usdc = outcome.buyer_cost_usdc.min(paid.max_amount);
-        let this = self.clone();
-        tokio::spawn(async move {
-            let mut backoff = std::time::Duration::from_millis(100);
-            for _ in 0..8 {
-                match this.ledger.served_paid_call(&paid.id, &outcome).await {
-                    Ok(()) => {
-                        this.served.notify_one();
-                        return;
-                    }
-                    Err(e) => {
-                        log::warn!("pay per call {}: recording the outcome: {e}", paid.id);
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
-                    }
+        let mut backoff = std::time::Duration::from_millis(100);
+        for _ in 0..8 {
+            match self.ledger.served_paid_call(&paid.id, &outcome).await {
+                Ok(()) => {
+                    self.served.notify_one();
+                    return;
+                }
+                Err(e) => {
+                    log::warn!("pay per call {}: recording the outcome: {e}", paid.id);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
                 }
             }
-            log::error!(
-                "pay per call {}: outcome never recorded; the call stays unsettled and is not charged",
-                paid.id
-            );
-        });
+        }
+        log::error!(
+            "pay per call {}: outcome never recorded; the call stays unsettled and is not charged",
+            paid.id
+        );
     }
 
     /// The rail of an offer's `(network, asset)`.
