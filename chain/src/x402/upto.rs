@@ -427,7 +427,8 @@ mod tests {
         );
 
         let reason = |p: UptoPaymentV2| verify_upto_payment(&p, &req, NOW).unwrap_err().upto_reason();
-        let cases: Vec<(&str, Box<dyn Fn(&mut UptoAuthorization)>)> = vec![
+        type Tweak = Box<dyn Fn(&mut UptoAuthorization)>;
+        let cases: Vec<(&str, Tweak)> = vec![
             ("invalid_permit2_spender", Box::new(|a| a.spender = super::super::X402_EXACT_PERMIT2_PROXY)),
             ("invalid_permit2_recipient_mismatch", Box::new(|a| a.witness.to = Address::repeat_byte(3))),
             ("upto_facilitator_mismatch", Box::new(|a| a.witness.facilitator = Address::repeat_byte(4))),
