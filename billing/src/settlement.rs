@@ -433,7 +433,7 @@ async fn add_key_usage(
 
 /// Per (provider, model, UTC hour): requests that reached the provider, successes and their
 /// latency sums, tokens by bucket, earnings, and answers whose usage was missing or disproved.
-async fn add_provider_daily(
+pub(crate) async fn add_provider_daily(
     tx: &tokio_postgres::Transaction<'_>,
     rows: &[&Outcome],
 ) -> Result<(), LedgerError> {
@@ -512,7 +512,7 @@ async fn add_provider_daily(
 /// filtered out by the caller's `seen` query; should another transaction log one of these
 /// ids meanwhile (a replay racing its own node), the primary key fails this batch, which is
 /// retried and then skips it — still never a row twice.
-async fn insert_request_log(
+pub(crate) async fn insert_request_log(
     tx: &tokio_postgres::Transaction<'_>,
     rows: &[&Outcome],
     transfer_id: Option<i64>,

@@ -15,7 +15,10 @@ use crate::client::ChainClient;
 use crate::contracts::MockUSDC;
 use crate::error::ChainError;
 use crate::transfers::AuthorizedTransfer;
-use crate::x402::{Permit2Authorization, PERMIT2_ADDRESS, X402_EXACT_PERMIT2_PROXY};
+use crate::x402::{
+    Permit2Authorization, UptoAuthorization, PERMIT2_ADDRESS, X402_EXACT_PERMIT2_PROXY,
+    X402_UPTO_PERMIT2_PROXY,
+};
 use alloy::network::TransactionBuilder;
 use alloy::primitives::{Address, Bytes, TxHash, B256, U256};
 use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
@@ -33,6 +36,13 @@ sol! {
         struct PermitTransferFrom { TokenPermissions permitted; uint256 nonce; uint256 deadline; }
         struct Witness { address to; uint256 validAfter; }
         function settle(PermitTransferFrom permit, address owner, Witness witness, bytes signature) external;
+    }
+    /// x402's upto Permit2 proxy: the facilitator named in the witness settles `amount`.
+    interface IX402UptoPermit2Proxy {
+        struct TokenPermissions { address token; uint256 amount; }
+        struct PermitTransferFrom { TokenPermissions permitted; uint256 nonce; uint256 deadline; }
+        struct Witness { address to; address facilitator; uint256 validAfter; }
+        function settle(PermitTransferFrom permit, uint256 amount, address owner, Witness witness, bytes signature) external;
     }
     interface IERC20Allowance {
         function allowance(address owner, address spender) external view returns (uint256);
@@ -64,9 +74,47 @@ pub fn permit2_settle_tx(auth: &Permit2Authorization, signature: &Bytes) -> Tran
         .with_input(call.abi_encode())
 }
 
+/// The upto proxy's `settle(permit, amount, owner, witness, signature)` transaction: moves
+/// `amount` token units (at most the signed maximum) from the payer to `witness.to`. Only
+/// `witness.facilitator` may send it.
+pub fn upto_settle_tx(
+    auth: &UptoAuthorization,
+    amount: U256,
+    signature: &Bytes,
+) -> TransactionRequest {
+    use IX402UptoPermit2Proxy as P;
+    let call = P::settleCall {
+        permit: P::PermitTransferFrom {
+            permitted: P::TokenPermissions {
+                token: auth.permitted.token,
+                amount: auth.permitted.amount,
+            },
+            nonce: auth.nonce,
+            deadline: U256::from(auth.deadline),
+        },
+        amount,
+        owner: auth.from,
+        witness: P::Witness {
+            to: auth.witness.to,
+            facilitator: auth.witness.facilitator,
+            validAfter: U256::from(auth.witness.valid_after),
+        },
+        signature: signature.clone(),
+    };
+    TransactionRequest::default()
+        .with_to(X402_UPTO_PERMIT2_PROXY)
+        .with_input(call.abi_encode())
+}
+
 /// `(owner, token, nonce)` of a proxy `settle` call's input, if it is one.
 pub fn decode_permit2_settle(input: &[u8]) -> Option<(Address, Address, U256)> {
     let call = IX402ExactPermit2Proxy::settleCall::abi_decode(input).ok()?;
+    Some((call.owner, call.permit.permitted.token, call.permit.nonce))
+}
+
+/// `(owner, token, nonce)` of an upto proxy `settle` call's input, if it is one.
+pub fn decode_upto_settle(input: &[u8]) -> Option<(Address, Address, U256)> {
+    let call = IX402UptoPermit2Proxy::settleCall::abi_decode(input).ok()?;
     Some((call.owner, call.permit.permitted.token, call.permit.nonce))
 }
 
@@ -135,6 +183,37 @@ impl ChainClient {
         nonce: U256,
         min_confirmations: u64,
     ) -> Result<Option<AuthorizedTransfer>, ChainError> {
+        self.settlement_transfer_in(tx_hash, token, payer, min_confirmations, |to, input| {
+            to == X402_EXACT_PERMIT2_PROXY
+                && decode_permit2_settle(input) == Some((payer, token, nonce))
+        })
+        .await
+    }
+
+    /// [`Self::permit2_transfer_in`] for x402's upto proxy.
+    pub async fn upto_transfer_in(
+        &self,
+        tx_hash: TxHash,
+        token: Address,
+        payer: Address,
+        nonce: U256,
+        min_confirmations: u64,
+    ) -> Result<Option<AuthorizedTransfer>, ChainError> {
+        self.settlement_transfer_in(tx_hash, token, payer, min_confirmations, |to, input| {
+            to == X402_UPTO_PERMIT2_PROXY
+                && decode_upto_settle(input) == Some((payer, token, nonce))
+        })
+        .await
+    }
+
+    async fn settlement_transfer_in(
+        &self,
+        tx_hash: TxHash,
+        token: Address,
+        payer: Address,
+        min_confirmations: u64,
+        is_it: impl Fn(Address, &[u8]) -> bool,
+    ) -> Result<Option<AuthorizedTransfer>, ChainError> {
         let receipt = self
             .receipt(tx_hash)
             .await?
@@ -153,18 +232,15 @@ impl ChainClient {
             .await?
             .ok_or(ChainError::TxNotFound(tx_hash))?;
         use alloy::consensus::Transaction as _;
-        if tx.inner.to() != Some(X402_EXACT_PERMIT2_PROXY) {
-            return Ok(None);
-        }
-        if decode_permit2_settle(tx.inner.input()) != Some((payer, token, nonce)) {
+        if !tx.inner.to().is_some_and(|to| is_it(to, tx.inner.input())) {
             return Ok(None);
         }
         Ok(permit2_transfer(&receipt, token, payer))
     }
 
-    /// The transaction that settled `(payer, nonce)` through the proxy, looked for among the
-    /// token transfers from `payer` to `to` in the last `lookback` blocks (newest first, at most
-    /// 32 candidates): `None` when none of them is that settlement.
+    /// The transaction that settled `(payer, nonce)` through the exact proxy, looked for among
+    /// the token transfers from `payer` to `to` in the last `lookback` blocks (newest first, at
+    /// most 32 candidates): `None` when none of them is that settlement.
     pub async fn permit2_used_by(
         &self,
         token: Address,
@@ -172,6 +248,39 @@ impl ChainClient {
         to: Address,
         nonce: U256,
         lookback: u64,
+    ) -> Result<Option<TxHash>, ChainError> {
+        self.settlement_among_transfers(token, payer, to, lookback, |tx_to, input| {
+            tx_to == X402_EXACT_PERMIT2_PROXY
+                && decode_permit2_settle(input) == Some((payer, token, nonce))
+        })
+        .await
+    }
+
+    /// [`Self::permit2_used_by`] for x402's upto proxy.
+    pub async fn upto_used_by(
+        &self,
+        token: Address,
+        payer: Address,
+        to: Address,
+        nonce: U256,
+        lookback: u64,
+    ) -> Result<Option<TxHash>, ChainError> {
+        self.settlement_among_transfers(token, payer, to, lookback, |tx_to, input| {
+            tx_to == X402_UPTO_PERMIT2_PROXY
+                && decode_upto_settle(input) == Some((payer, token, nonce))
+        })
+        .await
+    }
+
+    /// The newest transaction among the token transfers from `payer` to `to` (last `lookback`
+    /// blocks, at most 32 candidates) whose `(to, input)` is the settlement `is_it` looks for.
+    async fn settlement_among_transfers(
+        &self,
+        token: Address,
+        payer: Address,
+        to: Address,
+        lookback: u64,
+        is_it: impl Fn(Address, &[u8]) -> bool,
     ) -> Result<Option<TxHash>, ChainError> {
         let latest = self.block_number().await?;
         let from = latest.saturating_sub(lookback);
@@ -196,12 +305,9 @@ impl ChainClient {
             if seen.len() > 32 {
                 break;
             }
-            let tx = self.transaction(hash).await?;
             use alloy::consensus::Transaction as _;
-            if let Some(tx) = tx {
-                if tx.inner.to() == Some(X402_EXACT_PERMIT2_PROXY)
-                    && decode_permit2_settle(tx.inner.input()) == Some((payer, token, nonce))
-                {
+            if let Some(tx) = self.transaction(hash).await? {
+                if tx.inner.to().is_some_and(|t| is_it(t, tx.inner.input())) {
                     return Ok(Some(hash));
                 }
             }

@@ -29,6 +29,7 @@ use crate::identity::{
 use crate::jobs::chain_jobs::ChainJobs;
 use crate::jobs::credit_reconciler::CreditReconciler;
 use crate::jobs::deposit_watcher::DepositWatcher;
+use crate::jobs::pay_per_call::PayPerCallSettler;
 use crate::jobs::settlement::{self, BillingRunner};
 use crate::jobs::shutdown::{DrainFirst, Shutdown};
 use crate::jobs::solvency_watch::SolvencyWatch;
@@ -37,6 +38,7 @@ use crate::market::prober::Prober;
 use crate::market::shared_health::HealthFeed;
 use crate::market::Market;
 use crate::metrics::Metrics;
+use crate::money::pay_per_call::PayPerCall;
 use crate::money::{payouts, ChainReader, ChainSet, OnChain};
 use crate::plugins::Chains;
 use crate::proxy::Gateway;
@@ -194,6 +196,15 @@ pub fn run(config: Config, chains: Chains, start: Start) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let pay_per_call = match (&config.pay_per_call, &billing.ledger, &onchain) {
+        (Some(c), Some(ledger), Some(chains)) => Some(PayPerCall::new(
+            ledger.clone(),
+            chains.clone(),
+            c.clone(),
+        )),
+        _ => None,
+    };
+    gateway.pay_per_call = pay_per_call.clone();
     gateway.observe = Observers {
         access_log: access_log.as_ref().map(|(l, _)| l.clone()),
         traces: traces.clone(),
@@ -248,6 +259,12 @@ pub fn run(config: Config, chains: Chains, start: Start) -> ExitCode {
     }
     if let Some(a) = &settled_accounts {
         add_chain_services(&mut server, a, &metrics);
+    }
+    if let Some(p) = pay_per_call {
+        server.add_service(background_service(
+            "pay per call settlement",
+            PayPerCallSettler(p),
+        ));
     }
     server.add_service(background_service(
         "billing",

@@ -40,6 +40,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "chains_and_assets",
         include_str!("../../migrations/0008_chains_and_assets.sql"),
     ),
+    (
+        9,
+        "pay_per_call",
+        include_str!("../../migrations/0009_pay_per_call.sql"),
+    ),
 ];
 
 pub fn latest() -> i32 {

@@ -96,6 +96,7 @@ mod payload;
 mod permit2;
 mod requirements;
 mod settlement;
+mod upto;
 mod verify;
 mod verify_permit2;
 
@@ -105,6 +106,7 @@ pub use payload::*;
 pub use permit2::*;
 pub use requirements::*;
 pub use settlement::*;
+pub use upto::*;
 pub use verify::*;
 pub use verify_permit2::*;
 

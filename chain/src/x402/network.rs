@@ -109,6 +109,7 @@ impl TokenDomain {
             name: Some(self.name.clone()),
             version: Some(self.version.clone()),
             asset_transfer_method: None,
+            facilitator_address: None,
         }
     }
 }
@@ -124,6 +125,9 @@ pub struct TokenExtra {
     pub version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub asset_transfer_method: Option<String>,
+    /// `upto` only: the address that settles (and alone may choose the amount).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facilitator_address: Option<alloy::primitives::Address>,
 }
 
 impl TokenExtra {

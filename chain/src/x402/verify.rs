@@ -53,6 +53,8 @@ pub enum PaymentError {
     WrongSpender { expected: Address, got: Address },
     #[error("wrong token: the Permit2 authorization moves {got}, the offer is {expected}")]
     WrongToken { expected: Address, got: Address },
+    #[error("wrong facilitator: the upto witness names {got}, this gateway settles as {expected}")]
+    WrongFacilitator { expected: Address, got: Address },
 }
 
 impl PaymentError {
@@ -75,6 +77,7 @@ impl PaymentError {
             WrongTransferMethod { .. } => "invalid_payload",
             WrongSpender { .. } => "invalid_permit2_spender",
             WrongToken { .. } => "permit2_token_mismatch",
+            WrongFacilitator { .. } => "upto_facilitator_mismatch",
         }
     }
 }

@@ -18,6 +18,7 @@
 //! | `limits` | `limits`, `redis` |
 //! | `routes` | `routes` (plugin lists and the money spine) |
 //! | `marketplace` | `marketplace` (providers who join through the API) |
+//! | `pay_per_call` | `pay_per_call` (LLM calls paid per call with x402 `upto`) |
 //! | `console` | `console` (the web console's built assets, served under `/console/`) |
 //! | `logging` | `log` (process log, access log) |
 //! | `traces` | `tracing` (OpenTelemetry over OTLP/HTTP) |
@@ -33,6 +34,7 @@ mod identity;
 mod limits;
 mod logging;
 mod marketplace;
+mod pay_per_call;
 pub mod prices;
 mod providers;
 pub mod raw;
@@ -50,6 +52,7 @@ pub use identity::{SiweConfig, SiwePolicy};
 pub use limits::{ControlLimits, LimitsConfig, RedisConfig, RedisFailure, WalletLimits};
 pub use logging::{AccessLogTarget, LogConfig, LogFormat};
 pub use marketplace::MarketplaceConfig;
+pub use pay_per_call::PayPerCallConfig;
 pub use providers::{
     parse_base_url, ModelApis, Provider, ProviderModel, RouteAlias, UpstreamAddr,
 };
@@ -90,6 +93,8 @@ pub struct Config {
     pub routes: RoutesConfig,
     /// Providers who join through the API (`marketplace:`; needs `billing.ledger`).
     pub marketplace: Option<MarketplaceConfig>,
+    /// LLM calls paid per call with x402 `upto` (`pay_per_call:`; needs the ledger and a chain).
+    pub pay_per_call: Option<PayPerCallConfig>,
     pub health: HealthConfig,
     /// The web console (`console:`; off without it).
     pub console: Option<ConsoleConfig>,
@@ -273,6 +278,15 @@ impl Validator<'_> {
                 "needs billing.ledger (listings live in Postgres)",
             );
         }
+        let pay_per_call = raw.pay_per_call.map(|p| self.pay_per_call(p));
+        if pay_per_call.is_some()
+            && (billing.ledger.is_none() || chains.iter().all(|c| c.settlement.is_none()))
+        {
+            self.err(
+                "pay_per_call",
+                "needs billing.ledger and a chain with settlement (calls are recorded in Postgres and settled on chain)",
+            );
+        }
         let providers = self.providers(raw.providers, marketplace.is_some());
         let route_aliases = self.route_aliases(raw.route_aliases, &known_models);
         let alias_names: Vec<String> = route_aliases.iter().map(|a| a.name.clone()).collect();
@@ -299,6 +313,7 @@ impl Validator<'_> {
             chains,
             routes,
             marketplace,
+            pay_per_call,
             health,
             console,
         }

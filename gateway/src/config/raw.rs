@@ -24,6 +24,8 @@ pub struct RawConfig {
     /// One chain, or a list of chains.
     pub chain: Option<RawChains>,
     pub marketplace: Option<RawMarketplace>,
+    /// LLM calls paid per call with x402 `upto` (`config/pay_per_call.rs`).
+    pub pay_per_call: Option<RawPayPerCall>,
     #[serde(default)]
     pub health: RawHealth,
     /// The web console (`config/console.rs`).
@@ -484,4 +486,15 @@ pub struct RawHealth {
     #[serde(default)]
     pub routing_by_model: std::collections::BTreeMap<String, String>,
     pub latency_decay: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawPayPerCall {
+    pub max_unsettled_calls: Option<u32>,
+    pub max_unsettled_usd: Option<Decimal>,
+    pub min_call_usd: Option<Decimal>,
+    pub max_timeout_seconds: Option<u64>,
+    pub min_validity: Option<String>,
+    pub settle_every: Option<String>,
 }

@@ -15,6 +15,7 @@
 //! | [`keys`] | `POST /v1/auth/nonce`, `POST`/`GET /v1/auth/keys`, `DELETE /v1/auth/keys/:id` |
 //! | [`topup`] | `POST /v1/topup`, `POST /v1/deposits`, `GET /v1/topups/:wallet` |
 //! | [`withdraw`] | `POST /v1/withdraw` |
+//! | [`pay_per_call`] | (a refused pay-per-call admission → 402 with `upto` offers, 412, 429; the calls themselves are the proxy's) |
 //! | [`earnings`] | `GET /provider/earnings` |
 //! | [`provider_keys`] | `POST`/`GET /v1/provider/keys`, `DELETE /v1/provider/keys/:id` |
 //! | [`listings`] | `PUT`/`DELETE /v1/provider/upstreams/:id`, `PUT`/`DELETE /v1/provider/models/:id`, `GET /v1/provider/status` |
@@ -32,6 +33,7 @@ pub mod health;
 pub mod keys;
 pub mod listing_body;
 pub mod listings;
+pub mod pay_per_call;
 pub mod provider_keys;
 pub mod public;
 pub mod receipts;

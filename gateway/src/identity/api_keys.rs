@@ -16,6 +16,29 @@ pub struct Principal {
     pub wallet: Arc<str>,
     /// Identifies the key in logs and the request log (never the key itself).
     pub key_id: Arc<str>,
+    pub kind: PrincipalKind,
+}
+
+/// How a caller proved who pays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrincipalKind {
+    /// An `sk-…` key: the wallet's prepaid balance pays.
+    ApiKey,
+    /// No key: an x402 payment signed by `wallet` pays for this one call (pay per call).
+    Payer,
+}
+
+impl Principal {
+    /// The payer of a pay-per-call request: its address is its identity (rate limits, the
+    /// request log), and the `key_id` says it came without a key.
+    pub fn payer(address: &str) -> Principal {
+        let wallet: Arc<str> = Arc::from(address.to_ascii_lowercase());
+        Principal {
+            key_id: Arc::from(format!("x402:{wallet}")),
+            wallet,
+            kind: PrincipalKind::Payer,
+        }
+    }
 }
 
 /// The key store could not be asked (Postgres down or saturated): the caller gets a 503,
@@ -90,6 +113,7 @@ impl StaticKeys {
                 .iter()
                 .map(|k| {
                     let p = Principal {
+                        kind: PrincipalKind::ApiKey,
                         wallet: Arc::from(k.wallet.as_str()),
                         key_id: Arc::from(k.label.as_str()),
                     };

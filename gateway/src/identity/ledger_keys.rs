@@ -141,6 +141,7 @@ impl LedgerKeys {
             KeysUnavailable
         })?;
         let principal = found.filter(|k| !k.revoked).map(|k| Principal {
+            kind: super::api_keys::PrincipalKind::ApiKey,
             wallet: Arc::from(k.wallet.as_str()),
             key_id: Arc::from(k.id.as_str()),
         });

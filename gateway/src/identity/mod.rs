@@ -2,7 +2,7 @@
 //!
 //! | module | job |
 //! | --- | --- |
-//! | [`api_keys`] | [`Authenticator`]: `sk-…` keys → [`Principal`]; static keys from the config |
+//! | [`api_keys`] | [`Authenticator`]: `sk-…` keys → [`Principal`]; static keys from the config; the payer principal of a call paid per call ([`Principal::payer`]) |
 //! | [`ledger_keys`] | [`LedgerKeys`]: keys hashed in the ledger, cached, one query per key however many miss at once |
 //! | [`revocation`] | the background service that evicts revoked keys on every node |
 //! | [`siwe`] | Sign-In with Ethereum: [`SiweVerifier`] and its checks |
@@ -15,7 +15,8 @@ pub mod revocation;
 pub mod siwe;
 
 pub use api_keys::{
-    api_key, principal, AnyOf, Authenticator, KeysUnavailable, Principal, StaticKeys,
+    api_key, principal, AnyOf, Authenticator, KeysUnavailable, Principal, PrincipalKind,
+    StaticKeys,
 };
 pub use ledger_keys::LedgerKeys;
 pub use siwe::{ContractSignatures, SiweError, SiweVerifier};

@@ -11,6 +11,7 @@
 //! | [`topup_permit2`] | x402 top-ups through Permit2 (any ERC-20): settle, credit once, 412 without the allowance |
 //! | [`deposits`] | TreasuryVault deposits: verify from the receipt, credit each log once |
 //! | [`withdrawals`] | buyer withdrawals and their reconciliation |
+//! | [`pay_per_call`] | LLM calls paid per call with x402 `upto`: admission under per-payer limits, settlement after the response |
 //! | [`payouts`] | the provider payout engine (one run, cancel) |
 //! | [`solvency`] | reserves on chain against what the ledger owes; every credit against its transaction |
 
@@ -18,6 +19,7 @@ pub mod deposits;
 pub mod ids;
 pub mod offers;
 pub mod onchain;
+pub mod pay_per_call;
 pub mod payouts;
 pub mod solvency;
 pub mod topup;

@@ -6,7 +6,8 @@
 
 use super::call::{self, CallBodies, FormatBody, LlmCall, SharedCall};
 use super::{Gateway, RequestCtx};
-use crate::identity::{api_key, principal};
+use crate::identity::{api_key, principal, Principal};
+use crate::money::pay_per_call::{PaidCall, Pending};
 use crate::market::catalog::Route;
 use crate::market::Listings;
 use crate::plugins::{BodyView, Chain, RequestView};
@@ -14,7 +15,7 @@ use crate::wire::{read_body, ApiError};
 use pingora::proxy::Session;
 use std::net::IpAddr;
 use std::sync::Arc;
-use tollgate_billing::AdmitError;
+use tollgate_billing::{AdmitError, MicroUsdc, Reservation};
 use tollgate_filters::chat_request::{ChatRequest, PromptBound, UpstreamBody};
 use tollgate_filters::operation::Operation;
 use tollgate_filters::translate::translate_request;
@@ -39,9 +40,34 @@ impl Gateway {
                 principal: None,
             })
             .map_err(|e| (e, false))?;
-        let principal = principal(self.auth.as_ref(), api_key(session.req_header()))
-            .await
-            .map_err(|e| (e, false))?;
+        let key = api_key(session.req_header());
+        // No key on a chat call with pay per call on: the payer of its x402 payment is the
+        // caller (rate limits per payer address); without a payment that names one, the peer's
+        // address (the call can only be answered 402).
+        let (principal, pending) = match (&self.pay_per_call, key) {
+            (Some(ppc), None) if op.is_chat() && alias.is_none() => {
+                let header = session
+                    .req_header()
+                    .headers
+                    .get("payment-signature")
+                    .or_else(|| session.req_header().headers.get("x-payment"))
+                    .and_then(|v| v.to_str().ok());
+                let pending = ppc.pending(header);
+                let who = pending.principal.clone().unwrap_or_else(|| {
+                    Principal::payer(&format!(
+                        "ip:{}",
+                        peer_ip.map_or("local".to_string(), |ip| ip.to_string())
+                    ))
+                });
+                (who, Some(pending))
+            }
+            _ => (
+                principal(self.auth.as_ref(), key)
+                    .await
+                    .map_err(|e| (e, false))?,
+                None,
+            ),
+        };
         // Rate limits before the body is read or anything reserved: a 429 costs nothing.
         let admitted = self
             .limiter
@@ -156,19 +182,16 @@ impl Gateway {
         } else {
             0
         };
-        let reservation = self
-            .sink
-            .reserve(&principal.wallet, max_cost)
-            .await
-            .map_err(|e| match e {
-                AdmitError::InsufficientBalance => (ApiError::insufficient_balance(), false),
-                AdmitError::Unavailable(why) => {
-                    // Counted in tollgate_rejected_requests_total; one line per request would flood
-                    // the log exactly when the ledger is already struggling.
-                    log::debug!("refusing a paid request: {why}");
-                    (ApiError::billing_unavailable(), false)
-                }
-            })?;
+        let request_id = ctx.request_id.clone().unwrap_or_else(|| Arc::from(""));
+        let (reservation, paid) = match pending {
+            Some(pending) => {
+                let (reservation, paid) = self
+                    .admit_paid(session, pending, &principal, max_cost, &request_id)
+                    .await?;
+                (reservation, Some(paid))
+            }
+            None => (self.reserve(&principal, max_cost).await?, None),
+        };
         let public_model = resolved.public_id.to_string();
         let trace = super::observe::start_trace(
             self,
@@ -205,10 +228,11 @@ impl Gateway {
             last_failure: None,
             error_code: None,
             transfer_error: false,
-            request_id: ctx.request_id.clone().unwrap_or_else(|| Arc::from("")),
+            request_id,
             countable_prompt,
             output_bound,
             reservation: Some(reservation),
+            paid,
             sealed: None,
             upstream_since: None,
             upstream_time: std::time::Duration::ZERO,
@@ -332,5 +356,62 @@ impl Gateway {
             ));
         }
         Ok(candidates)
+    }
+}
+
+impl Gateway {
+    /// Reserve a balance-paid call's worst case.
+    async fn reserve(
+        &self,
+        principal: &Principal,
+        max_cost: MicroUsdc,
+    ) -> Result<Reservation, (ApiError, bool)> {
+        self.sink
+            .reserve(&principal.wallet, max_cost)
+            .await
+            .map_err(|e| match e {
+                AdmitError::InsufficientBalance => (ApiError::insufficient_balance(), false),
+                AdmitError::Unavailable(why) => {
+                    // Counted in tollgate_rejected_requests_total; one line per request would flood
+                    // the log exactly when the ledger is already struggling.
+                    log::debug!("refusing a paid request: {why}");
+                    (ApiError::billing_unavailable(), false)
+                }
+            })
+    }
+
+    /// Admit a call paid per call: its payment for this call's maximum, checked on chain and
+    /// claimed under the payer's limits. The reservation is the signed maximum, so the charge
+    /// can never exceed what the payer authorised.
+    async fn admit_paid(
+        &self,
+        session: &Session,
+        pending: Pending,
+        principal: &Principal,
+        max_cost: MicroUsdc,
+        request_id: &str,
+    ) -> Result<(Reservation, PaidCall), (ApiError, bool)> {
+        let ppc = self.pay_per_call.as_ref().expect("pending only with pay_per_call");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let paid = ppc
+            .admit(pending, max_cost, request_id, now)
+            .await
+            .map_err(|refused| {
+                let path = session.req_header().uri.path();
+                let resource = match self.config.public_url.as_deref() {
+                    Some(base) => format!("{}{path}", base.trim_end_matches('/')),
+                    None => path.to_string(),
+                };
+                (crate::control::pay_per_call::refusal(refused, &resource), false)
+            })?;
+        let reservation = Reservation {
+            wallet: principal.wallet.clone(),
+            amount: paid.max_amount,
+            slot: None,
+            spooled: None,
+        };
+        Ok((reservation, paid))
     }
 }

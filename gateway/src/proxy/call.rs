@@ -104,6 +104,9 @@ pub struct LlmCall {
     pub output_bound: u64,
     /// Taken by `logging` and handed to billing with the outcome.
     pub reservation: Option<tollgate_billing::Reservation>,
+    /// Paid per call (x402 `upto`) instead of from a balance: `logging` hands the outcome to
+    /// the pay-per-call settlement, not to billing.
+    pub paid: Option<crate::money::pay_per_call::PaidCall>,
     /// The outcome made durable before the response's last bytes (`outcome::seal`); `logging`
     /// records this one instead of building another.
     pub sealed: Option<tollgate_billing::Outcome>,

@@ -77,6 +77,8 @@ pub struct Gateway {
     pub continuations: continuations::Continuations,
     /// The access log and traces, when configured (set by `app` after `new`).
     pub observe: crate::telemetry::Observers,
+    /// Calls paid per call with x402 `upto` (`pay_per_call:`; set by `app` after `new`).
+    pub pay_per_call: Option<Arc<crate::money::pay_per_call::PayPerCall>>,
 }
 
 /// Per-request state. For a large-body call the outer request and its inner subrequest each
@@ -130,6 +132,7 @@ impl Gateway {
             limiter,
             config,
             observe: Default::default(),
+            pay_per_call: None,
         }
     }
 

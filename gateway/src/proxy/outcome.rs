@@ -187,7 +187,9 @@ pub fn seal(
     call: &mut LlmCall,
     started: Instant,
 ) -> Result<(), String> {
-    if call.sealed.is_some() || call.reservation.is_none() {
+    // A call paid per call is not spooled as a balance-paid one: its outcome goes to the
+    // pay-per-call settlement in `logging`.
+    if call.sealed.is_some() || call.reservation.is_none() || call.paid.is_some() {
         return Ok(());
     }
     let counted = prompt_to_count(call).and_then(|(encoding, body)| {

@@ -442,7 +442,7 @@ impl ProxyHttp for Gateway {
             Some(prompt) => outcome::count_prompt(prompt).await,
             None => None,
         };
-        let (o, reservation, wallet, trace) = {
+        let (o, reservation, wallet, trace, paid) = {
             let mut call = shared.lock();
             self.metrics
                 .overhead(call.stream, call.overhead(shared.started));
@@ -459,7 +459,7 @@ impl ProxyHttp for Gateway {
                 .limiter
                 .tracks_tokens()
                 .then(|| call.principal.wallet.clone());
-            (o, call.reservation.take(), wallet, call.trace.take())
+            (o, call.reservation.take(), wallet, call.trace.take(), call.paid.take())
         };
         if o.overrun_usdc > 0 {
             log::error!(
@@ -480,7 +480,10 @@ impl ProxyHttp for Gateway {
         if let Some(wallet) = wallet {
             self.limiter.charge_tokens(&wallet, o.tokens.total());
         }
-        if let Some(mut r) = reservation {
+        if let (Some(paid), Some(ppc)) = (paid, &self.pay_per_call) {
+            // Recorded now, after the response; settled on chain by the settlement job.
+            ppc.hand_off(paid, o).await;
+        } else if let Some(mut r) = reservation {
             // Spooled already when sealed; an error leaves it to the settlement queue alone
             // (the spool refuses admissions meanwhile).
             if let Err(why) = self.sink.persist(&o, &mut r) {

@@ -11,7 +11,7 @@ pub struct ApiError {
     pub status: u16,
     pub code: &'static str,
     pub message: String,
-    /// Extra response headers (`Retry-After`, `x-ratelimit-*`).
+    /// Extra response headers (`Retry-After`, `x-ratelimit-*`, `PAYMENT-REQUIRED`).
     pub headers: Vec<(&'static str, http::HeaderValue)>,
     /// x402's 402 body (`x402Version`, `accepts`): x402 clients read it, so it is the body in
     /// every shape, with `error` = the code and `message` added.

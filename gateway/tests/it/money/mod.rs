@@ -3,6 +3,7 @@
 //! install`) and Postgres (`scripts/pg.sh`).
 
 mod multichain;
+mod pay_per_call;
 mod payouts;
 mod stack;
 mod topup;

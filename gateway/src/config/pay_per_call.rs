@@ -1,0 +1,56 @@
+//! The `pay_per_call` section: LLM calls paid per call with x402 `upto`, without an account.
+
+use super::raw::{Decimal, RawPayPerCall};
+use super::Validator;
+use std::time::Duration;
+use tollgate_billing::MicroUsdc;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayPerCallConfig {
+    /// Calls of one payer admitted or served but not yet settled, at most (fleet-wide).
+    pub max_unsettled_calls: i64,
+    /// Their worth, at most: the maximum of those being served plus the cost of those served.
+    pub max_unsettled: MicroUsdc,
+    /// The least a served call is charged (settlement costs gas), and the least maximum offered.
+    pub min_call: MicroUsdc,
+    /// The offer's `maxTimeoutSeconds`: how long a signed maximum may stay valid.
+    pub max_timeout_seconds: u64,
+    /// A payment whose deadline leaves less than this to serve the call and settle it is refused.
+    pub min_validity: Duration,
+    /// How often the settlement job looks for served calls (it is also woken by each one).
+    pub settle_every: Duration,
+}
+
+impl Validator<'_> {
+    pub(super) fn pay_per_call(&mut self, raw: RawPayPerCall) -> PayPerCallConfig {
+        let p = |k: &str| format!("pay_per_call.{k}");
+        let max_unsettled_calls = raw.max_unsettled_calls.unwrap_or(4);
+        if max_unsettled_calls == 0 {
+            self.err(p("max_unsettled_calls"), "must be at least 1");
+        }
+        let min_call = match raw.min_call_usd {
+            Some(Decimal(d)) if d.trim() == "0" => 0,
+            other => self.usd_amount(&p("min_call_usd"), other, 1_000),
+        };
+        let max_timeout_seconds = raw.max_timeout_seconds.unwrap_or(600);
+        let min_validity = self.duration(&p("min_validity"), raw.min_validity, "300s");
+        if min_validity.as_secs() >= max_timeout_seconds {
+            self.err(
+                p("min_validity"),
+                "must be shorter than max_timeout_seconds (a payment must be able to pass)",
+            );
+        }
+        PayPerCallConfig {
+            max_unsettled_calls: max_unsettled_calls as i64,
+            max_unsettled: self.usd_amount(
+                &p("max_unsettled_usd"),
+                raw.max_unsettled_usd,
+                1_000_000,
+            ),
+            min_call,
+            max_timeout_seconds,
+            min_validity,
+            settle_every: self.duration(&p("settle_every"), raw.settle_every, "1s"),
+        }
+    }
+}

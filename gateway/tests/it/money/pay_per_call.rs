@@ -1,0 +1,320 @@
+//! Pay per call (x402 `upto`, Permit2) against the real gateway, Postgres and anvil with
+//! Permit2 and x402's upto proxy at their canonical addresses: a keyless chat call answered
+//! 402 with `upto` offers whose amount is the call's worst case, served on a signed maximum,
+//! settled on chain for exactly its metered cost after the response; a replay refused; a
+//! payer who revokes the allowance between admission and settlement costs at most that one
+//! call and is refused afterwards; the per-payer limit on concurrent unsettled calls.
+
+use crate::common::chain::{chain_client, offer, token_of, Chain};
+use crate::common::ledger::*;
+use crate::common::*;
+use alloy::primitives::{Address, U256};
+use alloy::signers::local::PrivateKeySigner;
+use serde_json::{json, Value};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+use tollgate_chain::anvil::{ANVIL_CHAIN_ID, DEV_KEYS};
+use tollgate_chain::x402::{
+    self, sign_upto, upto_authorization_for, v2, RequirementsV2, UptoPayload, UptoPaymentV2,
+    PERMIT2_ADDRESS,
+};
+
+const CHAT: &str = "/v1/chat/completions";
+
+async fn gateway(url: &str, chain: &Chain, mock: &Mock, pay_per_call: &str) -> Gateway {
+    let mut opts = GatewayOpts::new(format!(
+        "\n  - {{ id: pa, kind: openai, base_url: \"http://{}/v1\", models: [{{ id: m, pricing: {{ prompt: 1, completion: 2 }} }}] }}\n",
+        mock.addr
+    ));
+    opts.billing = billing_yaml(url, "");
+    opts.public_url = Some(String::new());
+    opts.extra = format!(
+        "{}pay_per_call:\n{pay_per_call}",
+        chain.yaml("  receipt_timeout: 20s\n  reconcile_every: 300ms\n")
+    );
+    opts.env = vec![chain.env()];
+    opts.log_file = std::env::var_os("PPC_LOG").map(std::path::PathBuf::from);
+    Gateway::start(opts).await
+}
+
+fn chat(max_tokens: u64) -> Value {
+    json!({"model": "m", "max_tokens": max_tokens, "messages": [{"role": "user", "content": "hi"}]})
+}
+
+/// `POST` a chat call without a key, with `extra` headers.
+async fn call(gw: &Gateway, body: &Value, extra: &[(&str, &str)]) -> reqwest::Response {
+    post_json(&gw.url(CHAT), None, body, extra).await
+}
+
+/// The 402 of a keyless call with no payment: its v2 body.
+async fn challenge(gw: &Gateway, body: &Value) -> Value {
+    let r = call(gw, body, &[]).await;
+    assert_eq!(r.status(), 402);
+    let header = r
+        .headers()
+        .get("payment-required")
+        .expect("x402 v2 carries the offers in PAYMENT-REQUIRED")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let v: Value = r.json().await.unwrap();
+    let from_header: Value = x402::decode_header(&header).unwrap();
+    assert_eq!(from_header["accepts"], v["accepts"], "body and header agree");
+    v
+}
+
+/// An upto payment for `offer`, signed by `payer` as the official client does.
+fn upto_header(offer: &Value, payer: &PrivateKeySigner) -> String {
+    let accepted: RequirementsV2 = serde_json::from_value(offer.clone()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let nonce = U256::from_be_bytes(crate::common::chain::random_nonce().0);
+    let auth = upto_authorization_for(&accepted, payer.address(), nonce, now).unwrap();
+    let signature = sign_upto(payer, &auth, ANVIL_CHAIN_ID).unwrap();
+    let payment: UptoPaymentV2 = v2::PaymentPayload {
+        accepted,
+        payload: UptoPayload {
+            signature,
+            permit2_authorization: auth,
+        },
+        resource: None,
+        x402_version: v2::X402Version2,
+        extensions: Default::default(),
+    };
+    x402::encode_header(&payment)
+}
+
+/// The `paid_calls` row of a request once its status is one of `want` (10 s at most).
+async fn paid_call(db: &tokio_postgres::Client, request_id: &str, want: &[&str]) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let row = db
+            .query_opt(
+                "SELECT json_build_object('id', id, 'status', status, 'amount', amount,
+                        'max_amount', max_amount, 'tx_hash', tx_hash, 'error', error,
+                        'transfer_id', transfer_id, 'payer', payer)::TEXT
+                 FROM paid_calls WHERE request_id = $1",
+                &[&request_id],
+            )
+            .await
+            .unwrap()
+            .map(|r| serde_json::from_str::<Value>(r.get::<_, &str>(0)).unwrap());
+        if let Some(v) = &row {
+            if want.contains(&v["status"].as_str().unwrap()) {
+                return v.clone();
+            }
+        }
+        assert!(Instant::now() < deadline, "{request_id}: {row:?}, wanted {want:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn provider_balance(db: &tokio_postgres::Client) -> i64 {
+    db.query_opt(
+        "SELECT balance FROM accounts WHERE kind = 'provider' AND ref = 'pa'",
+        &[],
+    )
+    .await
+    .unwrap()
+    .map_or(0, |r| r.get(0))
+}
+
+#[tokio::test]
+async fn a_paid_call_is_settled_for_exactly_its_metered_cost_and_its_payment_pays_once() {
+    let payer = tollgate_chain::client::parse_private_key(DEV_KEYS[4]).unwrap();
+    let chain = Chain::with_usdt_on(ANVIL_CHAIN_ID, 6, &[(payer.address(), 100)]).await;
+    let usdt = chain.dep.assets[0].clone();
+    let url = migrated_db().await;
+    let db = crate::common::pg::client(&url).await;
+    let mock = Mock::start().await;
+    let gw = gateway(&url, &chain, &mock, "  min_call_usd: 0.00001\n  settle_every: 200ms\n").await;
+
+    // No key, no payment: 402 with one upto offer per (chain, asset), the maximum = the
+    // call's worst case, the operator named as the one who settles.
+    let body = chat(50);
+    let v = challenge(&gw, &body).await;
+    assert_eq!(v["x402Version"], 2, "{v}");
+    assert_eq!(v["error"], "PAYMENT_REQUIRED", "{v}");
+    let accepts = v["accepts"].as_array().unwrap();
+    assert_eq!(accepts.len(), 2, "USDC and USDT: {v}");
+    assert!(accepts.iter().all(|a| a["scheme"] == "upto"
+        && a["extra"]["assetTransferMethod"] == "permit2"
+        && Address::from_str(a["extra"]["facilitatorAddress"].as_str().unwrap()).unwrap()
+            == chain.operator.address()));
+    let offer = offer(&v, ANVIL_CHAIN_ID, usdt.address);
+    let maximum: i64 = offer["amount"].as_str().unwrap().parse().unwrap();
+    // A longer output limit is a larger maximum (the offer is the worst case, not a price).
+    let bigger = challenge(&gw, &chat(500)).await;
+    let bigger: i64 = bigger["accepts"][0]["amount"].as_str().unwrap().parse().unwrap();
+    assert!(bigger > maximum, "{bigger} vs {maximum}");
+
+    // Signed but Permit2 not approved: 412, nothing claimed.
+    let header = upto_header(&offer, &payer);
+    let r = call(&gw, &body, &[("payment-signature", &header)]).await;
+    assert_eq!(r.status(), 412);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"], "PERMIT2_ALLOWANCE_REQUIRED", "{v}");
+    let on_chain = chain_client(&chain.anvil, DEV_KEYS[4]).await;
+    on_chain
+        .approve(usdt.address, PERMIT2_ADDRESS, U256::MAX)
+        .await
+        .unwrap();
+    let vault_before = token_of(&chain, usdt.address, usdt.treasury_vault).await;
+    let payer_before = token_of(&chain, usdt.address, payer.address()).await;
+
+    // Served; settled after the response for what the request log says it cost.
+    let r = call(&gw, &body, &[("payment-signature", &header)]).await;
+    assert_eq!(r.status(), 200);
+    let id = request_id(&r);
+    let answer: Value = r.json().await.unwrap();
+    assert!(answer["choices"][0]["message"]["content"].is_string(), "{answer}");
+    let settled = paid_call(&db, &id, &["settled", "failed", "free"]).await;
+    assert_eq!(settled["status"], "settled", "{settled}");
+    let (cost, provider_cost, transfer): (i64, i64, Option<i64>) = {
+        let r = db
+            .query_one(
+                "SELECT buyer_cost, provider_cost, transfer_id FROM request_log WHERE request_id = $1",
+                &[&id],
+            )
+            .await
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2))
+    };
+    assert!(cost > 0 && cost <= maximum, "{cost} of at most {maximum}");
+    assert_eq!(settled["amount"], cost, "settled for exactly the metered cost");
+    assert_eq!(settled["max_amount"], maximum);
+    assert_eq!(transfer, settled["transfer_id"].as_i64(), "the request log names the transfer");
+    assert_eq!(
+        token_of(&chain, usdt.address, usdt.treasury_vault).await - vault_before,
+        U256::from(cost as u64),
+        "the vault received exactly the cost"
+    );
+    assert_eq!(
+        payer_before - token_of(&chain, usdt.address, payer.address()).await,
+        U256::from(cost as u64)
+    );
+    assert_eq!(
+        provider_balance(&db).await,
+        provider_cost,
+        "the provider is credited as for a balance-paid call"
+    );
+
+    // The same payment again: refused (its nonce paid for a call), nothing served or moved.
+    let served_before = mock.recorder.requests().len();
+    let r = call(&gw, &body, &[("payment-signature", &header)]).await;
+    assert_eq!(r.status(), 402);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"], "permit2_invalid_nonce", "{v}");
+    assert_eq!(mock.recorder.requests().len(), served_before);
+    // A payment signed for another call's offer (a smaller maximum than this one's): refused.
+    let small = challenge(&gw, &chat(5)).await;
+    let small = crate::common::chain::offer(&small, ANVIL_CHAIN_ID, usdt.address);
+    let r = call(&gw, &body, &[("payment-signature", &upto_header(&small, &payer))]).await;
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"], "permit2_amount_mismatch", "{v}");
+    assert_eq!(mock.recorder.requests().len(), served_before);
+    ledger_check(&gw);
+}
+
+#[tokio::test]
+async fn a_payer_who_revokes_the_allowance_before_settlement_costs_one_call_and_is_refused() {
+    let payer = tollgate_chain::client::parse_private_key(DEV_KEYS[4]).unwrap();
+    let chain = Chain::with_usdt_on(ANVIL_CHAIN_ID, 6, &[(payer.address(), 100)]).await;
+    let usdt = chain.dep.assets[0].clone();
+    let url = migrated_db().await;
+    let db = crate::common::pg::client(&url).await;
+    let mock = Mock::start().await;
+    let gw = gateway(
+        &url,
+        &chain,
+        &mock,
+        "  min_call_usd: 0.00001\n  max_unsettled_calls: 1\n  settle_every: 200ms\n",
+    )
+    .await;
+    let on_chain = chain_client(&chain.anvil, DEV_KEYS[4]).await;
+    on_chain
+        .approve(usdt.address, PERMIT2_ADDRESS, U256::MAX)
+        .await
+        .unwrap();
+    let body = chat(50);
+    let offer = offer(&challenge(&gw, &body).await, ANVIL_CHAIN_ID, usdt.address);
+    let vault_before = token_of(&chain, usdt.address, usdt.treasury_vault).await;
+
+    // A slow call, admitted on a good payment...
+    let header = upto_header(&offer, &payer);
+    let slow = {
+        let url = gw.url(CHAT);
+        let body = body.clone();
+        tokio::spawn(async move {
+            post_json(
+                &url,
+                None,
+                &body,
+                &[("payment-signature", &header), ("x-mock-ttft-ms", "1500")],
+            )
+            .await
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while db
+        .query_opt("SELECT 1 FROM paid_calls WHERE status = 'serving'", &[])
+        .await
+        .unwrap()
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "the slow call was never admitted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // ...while it is served, a second call of the payer is over its limit of unsettled calls...
+    let r = call(&gw, &body, &[("payment-signature", &upto_header(&offer, &payer))]).await;
+    assert_eq!(r.status(), 429);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"], "PAYER_LIMIT", "{v}");
+    // ...and the payer revokes Permit2's allowance before the call settles.
+    on_chain
+        .approve(usdt.address, PERMIT2_ADDRESS, U256::ZERO)
+        .await
+        .unwrap();
+    let r = slow.await.unwrap();
+    assert_eq!(r.status(), 200, "served: the payment was good when admitted");
+    let id = request_id(&r);
+    let _ = r.bytes().await;
+
+    // The settlement is refused by the chain: nothing moved, nothing credited, the error kept.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let row = loop {
+        let row = paid_call(&db, &id, &["unsettled", "failed", "settled"]).await;
+        if !row["error"].is_null() || row["status"] != "unsettled" {
+            break row;
+        }
+        assert!(Instant::now() < deadline, "{row}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(row["status"], "unsettled", "{row}");
+    assert!(row["tx_hash"].is_null(), "{row}");
+    let lost = row["amount"].as_i64().unwrap();
+    assert!(
+        lost > 0 && lost <= row["max_amount"].as_i64().unwrap(),
+        "the loss is at most the one call's signed maximum: {row}"
+    );
+    assert_eq!(
+        token_of(&chain, usdt.address, usdt.treasury_vault).await,
+        vault_before
+    );
+    assert_eq!(provider_balance(&db).await, 0, "nothing booked that did not move");
+
+    // Refused afterwards, even with the allowance back: one unsettled failure stops the payer.
+    on_chain
+        .approve(usdt.address, PERMIT2_ADDRESS, U256::MAX)
+        .await
+        .unwrap();
+    let served_before = mock.recorder.requests().len();
+    let r = call(&gw, &body, &[("payment-signature", &upto_header(&offer, &payer))]).await;
+    assert_eq!(r.status(), 402);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"], "PAYER_DEFAULTED", "{v}");
+    assert_eq!(mock.recorder.requests().len(), served_before, "nothing served");
+    ledger_check(&gw);
+}
