@@ -385,8 +385,12 @@ async fn a_full_disk_refuses_paid_work_and_recovers() {
         },
     )
     .await;
-    let ready = client().get(gw.url("/ready")).send().await.unwrap();
-    assert_eq!(ready.status(), 200, "ready again once the spool writes");
+    // (`/ready` reuses a round's answer for a second.)
+    wait_for("ready again once the spool writes", Duration::from_secs(5), || async {
+        let r = client().get(gw.url("/ready")).send().await.unwrap();
+        r.status() == 200
+    })
+    .await;
     wait_for(
         "every complete response billed",
         Duration::from_secs(10),

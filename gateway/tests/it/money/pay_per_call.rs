@@ -33,7 +33,6 @@ async fn gateway(url: &str, chain: &Chain, mock: &Mock, pay_per_call: &str) -> G
         chain.yaml("  receipt_timeout: 20s\n  reconcile_every: 300ms\n")
     );
     opts.env = vec![chain.env()];
-    opts.log_file = std::env::var_os("PPC_LOG").map(std::path::PathBuf::from);
     Gateway::start(opts).await
 }
 
