@@ -32,7 +32,16 @@ case $cmd in
     port=${3:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
-    if [[ $(id -u) -eq 0 ]]; then chown postgres "$dir"; chmod 700 "$dir"; fi
+    if [[ $(id -u) -eq 0 ]]; then
+      chown postgres "$dir"; chmod 700 "$dir"
+      # The postgres user must reach DIR: a checkout in a private directory (mktemp -d is
+      # 0700) gets search permission on its ancestors, nothing more (no read, no write).
+      p=$(dirname "$dir")
+      while [[ $p != / ]]; do
+        runuser -u postgres -- test -x "$p" || chmod o+x "$p"
+        p=$(dirname "$p")
+      done
+    fi
     if [[ ! -f $dir/PG_VERSION ]]; then
       as_pg "$PGBIN/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
     fi
