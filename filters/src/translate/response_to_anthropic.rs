@@ -33,18 +33,20 @@ struct Choice<'a> {
     finish_reason: Option<Cow<'a, str>>,
 }
 
+/// The assistant's parts of an OpenAI choice: its whole `message`, or a stream chunk's
+/// `delta` (the same members; `stream_to_anthropic` reads deltas with it).
 #[derive(Deserialize)]
-struct AssistantMessage<'a> {
+pub(super) struct AssistantMessage<'a> {
     #[serde(borrow)]
-    content: Option<&'a RawValue>,
+    pub content: Option<&'a RawValue>,
     #[serde(borrow)]
-    reasoning_content: Option<&'a RawValue>,
+    pub reasoning_content: Option<&'a RawValue>,
     #[serde(borrow)]
-    reasoning: Option<&'a RawValue>,
+    pub reasoning: Option<&'a RawValue>,
     #[serde(borrow)]
-    refusal: Option<&'a RawValue>,
+    pub refusal: Option<&'a RawValue>,
     #[serde(borrow)]
-    tool_calls: Option<&'a RawValue>,
+    pub tool_calls: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]

@@ -13,6 +13,7 @@
 
 use super::error_body;
 use super::read_json::{each, First};
+use super::response_to_anthropic::AssistantMessage;
 use super::sse_events::SseEvent;
 use super::stop_reason::stop_reason_of;
 use super::usage_map::{OpenAiCounts, OpenAiUsage};
@@ -59,23 +60,9 @@ struct Chunk<'a> {
 #[derive(Deserialize)]
 struct Choice<'a> {
     #[serde(borrow)]
-    delta: Option<Delta<'a>>,
+    delta: Option<AssistantMessage<'a>>,
     #[serde(borrow)]
     finish_reason: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-struct Delta<'a> {
-    #[serde(borrow)]
-    content: Option<&'a RawValue>,
-    #[serde(borrow)]
-    reasoning_content: Option<&'a RawValue>,
-    #[serde(borrow)]
-    reasoning: Option<&'a RawValue>,
-    #[serde(borrow)]
-    refusal: Option<&'a RawValue>,
-    #[serde(borrow)]
-    tool_calls: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
