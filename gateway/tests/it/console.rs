@@ -23,7 +23,7 @@ struct Dist(PathBuf);
 
 impl Dist {
     fn new() -> Dist {
-        let dir = std::env::temp_dir().join(format!("tollgate-console-{}", free_port()));
+        let dir = temp_path("tollgate-console", "");
         std::fs::create_dir_all(dir.join("assets")).unwrap();
         std::fs::write(
             dir.join("index.html"),
@@ -185,9 +185,9 @@ async fn without_a_console_section_there_is_no_console_and_a_bad_directory_stops
     let gw = Gateway::start(GatewayOpts::new(standard_providers(mock.addr))).await;
     assert_eq!(get(&gw, "/console/", &[]).await.status(), 404);
 
-    let empty = std::env::temp_dir().join(format!("tollgate-console-empty-{}", free_port()));
+    let empty = temp_path("tollgate-console-empty", "");
     std::fs::create_dir_all(&empty).unwrap();
-    let cfg = std::env::temp_dir().join(format!("tollgate-console-{}.yaml", free_port()));
+    let cfg = temp_path("tollgate-console", ".yaml");
     std::fs::write(
         &cfg,
         format!(

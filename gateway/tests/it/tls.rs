@@ -134,7 +134,7 @@ fn providers(front: SocketAddr) -> String {
 
 #[tokio::test]
 async fn https_upstream_with_verified_certificate() {
-    let dir = std::env::temp_dir().join(format!("tollgate-tls-{}", free_port()));
+    let dir = temp_path("tollgate-tls", "");
     std::fs::create_dir_all(&dir).unwrap();
     let (ca, cert, key) = make_certs(&dir);
     let mock = Mock::start().await;

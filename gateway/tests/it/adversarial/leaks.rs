@@ -76,7 +76,7 @@ async fn provider_identity_headers_never_reach_the_buyer() {
 
 #[tokio::test]
 async fn a_config_without_a_billing_sink_is_refused() {
-    let path = std::env::temp_dir().join(format!("tollgate-nobilling-{}.yaml", free_port()));
+    let path = temp_path("tollgate-nobilling", ".yaml");
     std::fs::write(
         &path,
         format!(

@@ -35,7 +35,7 @@ async fn no_secret_reaches_a_client_a_log_line_or_a_metric() {
     let mut chain = Chain::deployed_by_cli(&[(buyer.address(), 100)]).await;
     let url = migrated_db().await;
     let mock = Mock::start().await;
-    let log = std::env::temp_dir().join(format!("tollgate-secrets-{}.log", free_port()));
+    let log = temp_path("tollgate-secrets", ".log");
     let mut opts = GatewayOpts::new(format!(
         "\n  - {{ id: pa, kind: openai, base_url: \"http://{}/v1\", api_key: \"${{UPSTREAM_KEY}}\", models: [{{ id: m, pricing: {{ prompt: 1, completion: 2 }} }}] }}\n",
         mock.addr

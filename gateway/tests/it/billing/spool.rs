@@ -238,7 +238,7 @@ async fn a_corrupt_spool_stops_start_up_with_file_and_offset() {
     std::fs::write(&seg, &bytes).unwrap();
 
     let opts = spool_opts(&mock, &url, &dir, extra);
-    let config = std::env::temp_dir().join(format!("tollgate-corrupt-{}.yaml", free_port()));
+    let config = temp_path("tollgate-corrupt", ".yaml");
     std::fs::write(
         &config,
         format!(

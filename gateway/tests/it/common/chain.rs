@@ -8,7 +8,7 @@
 //! it). Either way the gateway reads the operator key from [`OPERATOR_ENV`].
 
 use super::ledger::billing_yaml;
-use super::{free_port, tempfile_path::TempPath, Gateway, GatewayOpts, Mock};
+use super::{tempfile_path::TempPath, temp_path, Gateway, GatewayOpts, Mock};
 use alloy::network::TransactionBuilder;
 use alloy::primitives::{Address, B256, U256};
 use alloy::rpc::types::TransactionRequest;
@@ -79,7 +79,7 @@ impl Chain {
     ) -> Chain {
         let anvil = Anvil::spawn_on_chain(chain_id, args)
             .expect("anvil (run `bash scripts/contracts.sh install`)");
-        let file = std::env::temp_dir().join(format!("tollgate-deploy-{}.json", free_port()));
+        let file = temp_path("tollgate-deploy", ".json");
         let mut args = vec![
             "chain".to_string(),
             "deploy-local".into(),
@@ -142,7 +142,7 @@ impl Chain {
             .approve_and_deposit(dep.usdc, dep.treasury_vault, U256::from(500 * USDC))
             .await
             .unwrap();
-        let path = std::env::temp_dir().join(format!("tollgate-deployment-{}.json", free_port()));
+        let path = temp_path("tollgate-deployment", ".json");
         dep.write(&path).unwrap();
         Chain {
             anvil,

@@ -1,7 +1,7 @@
 //! Ledger set-up shared by the billing, keys and limits tests: a migrated database, the
 //! `billing:` section, and the `tollgate` CLI commands that fund wallets and mint keys.
 
-use super::{free_port, pg, tempfile_path, tollgate_cli, Gateway};
+use super::{free_port, pg, temp_path, tempfile_path, tollgate_cli, Gateway};
 
 /// The `billing:` section; `extra` lines override the test defaults.
 pub fn billing_yaml(url: &str, extra: &str) -> String {
@@ -27,16 +27,12 @@ pub fn billing_yaml(url: &str, extra: &str) -> String {
 
 /// A fresh spool directory under the system's temp dir.
 pub fn spool_dir() -> std::path::PathBuf {
-    std::env::temp_dir().join(format!(
-        "tollgate-spool-{}-{}",
-        std::process::id(),
-        free_port()
-    ))
+    temp_path("tollgate-spool", "")
 }
 
 /// A minimal config file on `url`, for CLI commands (removed on drop).
 pub fn ledger_config(url: &str) -> tempfile_path::TempPath {
-    let path = std::env::temp_dir().join(format!("tollgate-ledger-{}.yaml", free_port()));
+    let path = temp_path("tollgate-ledger", ".yaml");
     let yaml = format!(
         "server: {{ listen: 127.0.0.1:{} }}\nbilling: {{ sink: postgres, database_url: \"{url}\" }}\n\
          providers: [{{ id: x, kind: openai, base_url: \"http://127.0.0.1:1/v1\", models: [{{ id: x, pricing: {{ prompt: 1, completion: 1 }} }}] }}]\n",

@@ -28,6 +28,15 @@ pub fn tollgate_bin() -> std::path::PathBuf {
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_tollgate").into())
 }
 
+/// A path in the temp directory no other test uses: the process id and a per-process
+/// counter. (A free port is no name: two test processes can be handed the same one, and the
+/// first to finish deletes the other's file.)
+pub fn temp_path(stem: &str, ext: &str) -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("{stem}-{}-{n}{ext}", std::process::id()))
+}
+
 /// A port that was free a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -213,7 +222,7 @@ health:
                 .map(|f| format!(", ca_file: \"{f}\""))
                 .unwrap_or_default(),
         );
-        let path = std::env::temp_dir().join(format!("tollgate-test-{port}.yaml"));
+        let path = temp_path("tollgate-test", ".yaml");
         std::fs::File::create(&path)
             .unwrap()
             .write_all(yaml.as_bytes())

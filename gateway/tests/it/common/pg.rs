@@ -70,11 +70,7 @@ pub struct PrivateCluster {
 
 impl PrivateCluster {
     pub fn start() -> PrivateCluster {
-        let dir = std::env::temp_dir().join(format!(
-            "tollgate-pg-{}-{}",
-            std::process::id(),
-            super::free_port()
-        ));
+        let dir = super::temp_path("tollgate-pg", "");
         let url = pg_sh(&["start", dir.to_str().unwrap()]);
         PrivateCluster { dir, url }
     }

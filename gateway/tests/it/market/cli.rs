@@ -72,7 +72,7 @@ async fn push_lists_a_provider_file_idempotently_and_validate_sends_nothing() {
     let n1 = node(&db, &yaml_mock, "").await;
     let n2 = node(&db, &yaml_mock, "").await;
     let pk = provider_key(&n1, &PrivateKeySigner::random(), None).await;
-    let file = std::env::temp_dir().join(format!("provider-{}.toml", free_port()));
+    let file = temp_path("provider", ".toml");
     std::fs::write(
         &file,
         provider_file(&n1.base, &format!("http://{}/v1", acme.addr)),
@@ -134,7 +134,7 @@ async fn push_lists_a_provider_file_idempotently_and_validate_sends_nothing() {
 #[tokio::test]
 async fn validate_lists_every_problem_with_its_path() {
     // (No gateway: the file is checked on its own.)
-    let file = std::env::temp_dir().join(format!("provider-bad-{}.toml", free_port()));
+    let file = temp_path("provider-bad", ".toml");
     std::fs::write(
         &file,
         r#"
@@ -231,7 +231,7 @@ async fn rotate_master_reseals_every_key_and_nodes_with_only_the_new_key_still_r
     let (old_id, old_sealed) = sealed_under().await;
 
     // The operator's config during the rotation: the new key, the old one as previous.
-    let cfg = std::env::temp_dir().join(format!("rotate-{}.yaml", free_port()));
+    let cfg = temp_path("rotate", ".yaml");
     let yaml = std::fs::read_to_string(&n1.config.0).unwrap().replace(
         "  master_key: ${TOLLGATE_MASTER_KEY}\n",
         &format!(

@@ -24,11 +24,7 @@ fn repo() -> std::path::PathBuf {
         .to_path_buf()
 }
 
-/// A path in the temp directory unique to this test process and a free port.
+/// A path in the temp directory no other test uses.
 fn temp(name: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!(
-        "tollgate-{}-{}-{name}",
-        std::process::id(),
-        free_port()
-    ))
+    temp_path("tollgate", &format!("-{name}"))
 }

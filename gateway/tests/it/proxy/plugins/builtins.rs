@@ -154,7 +154,7 @@ async fn request_guard_limits_size_messages_output_and_models() {
 
 #[tokio::test]
 async fn prompt_deny_refuses_matching_prompts_naming_the_rule_and_logs_no_prompt() {
-    let log = std::env::temp_dir().join(format!("tollgate-prompt-deny-{}.log", free_port()));
+    let log = temp_path("tollgate-prompt-deny", ".log");
     let mock = Mock::start().await;
     let mut opts = GatewayOpts::new(standard_providers(mock.addr));
     opts.log_file = Some(log.clone());

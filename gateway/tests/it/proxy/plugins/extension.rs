@@ -121,7 +121,7 @@ async fn a_proxy_wasm_filter_changes_headers_and_bodies_and_the_meter_reads_the_
     let filter =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/wasm/tollgate_filter.wat");
     // A second filter that never returns: stopped by its fuel, the call is served unchanged.
-    let looping = std::env::temp_dir().join(format!("tollgate-loop-{}.wat", free_port()));
+    let looping = temp_path("tollgate-loop", ".wat");
     std::fs::write(
         &looping,
         r#"(module (memory (export "memory") 1)

@@ -38,7 +38,7 @@ routes:
 {routes}
 "#
     );
-    let path = std::env::temp_dir().join(format!("tollgate-validate-{}.yaml", free_port()));
+    let path = temp_path("tollgate-validate", ".yaml");
     std::fs::File::create(&path)
         .unwrap()
         .write_all(yaml.as_bytes())
