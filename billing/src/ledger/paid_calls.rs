@@ -19,6 +19,18 @@ pub struct PayerLimits {
     pub max_calls: i64,
     /// Their worth: the maximum of those being served plus the cost of those served.
     pub max_amount: MicroUsdc,
+    /// What the payer can pay on this call's rail right now (the least of its token balance
+    /// and its allowance to Permit2, in µUSD, read at admission): its open calls on the rail
+    /// plus this one must fit in it, or one signature pays for several settlements that
+    /// cannot all succeed.
+    pub funds: RailFunds,
+}
+
+/// The payer's token balance and Permit2 allowance on the call's rail, in µUSD (rounded down).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RailFunds {
+    pub balance: MicroUsdc,
+    pub allowance: MicroUsdc,
 }
 
 /// A new paid call's row.
@@ -44,6 +56,11 @@ pub enum Refused {
     Defaulted,
     TooManyCalls { open: i64 },
     TooMuchUnsettled { open: MicroUsdc },
+    /// The payer's open calls on the rail (`open` µUSD) and this one's maximum pass its
+    /// allowance to Permit2.
+    AllowanceShort { open: MicroUsdc },
+    /// ... or its token balance.
+    BalanceShort { open: MicroUsdc },
 }
 
 /// A served call to settle (from [`Ledger::paid_calls_to_settle`]).
@@ -80,12 +97,15 @@ impl Ledger {
             .query_one(
                 "SELECT COUNT(*) FILTER (WHERE status IN ('serving', 'unsettled')),
                         COALESCE(SUM(CASE status WHEN 'serving' THEN max_amount WHEN 'unsettled' THEN amount END), 0)::BIGINT,
-                        COALESCE(BOOL_OR(status = 'failed' OR (status = 'unsettled' AND error IS NOT NULL)), false)
+                        COALESCE(BOOL_OR(status = 'failed' OR (status = 'unsettled' AND error IS NOT NULL)), false),
+                        COALESCE(SUM(CASE status WHEN 'serving' THEN max_amount WHEN 'unsettled' THEN amount END)
+                                 FILTER (WHERE chain_id = $2 AND asset = $3), 0)::BIGINT
                  FROM paid_calls WHERE payer = $1 AND status IN ('serving', 'unsettled', 'failed')",
-                &[&call.payer],
+                &[&call.payer, &call.chain_id, &call.asset],
             )
             .await?;
-        let (open, worth, defaulted): (i64, i64, bool) = (row.get(0), row.get(1), row.get(2));
+        let (open, worth, defaulted, on_rail): (i64, i64, bool, i64) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
         if defaulted {
             return Ok(Err(Refused::Defaulted));
         }
@@ -94,6 +114,13 @@ impl Ledger {
         }
         if worth.saturating_add(call.max_amount) > limits.max_amount {
             return Ok(Err(Refused::TooMuchUnsettled { open: worth }));
+        }
+        let needed = on_rail.saturating_add(call.max_amount);
+        if needed > limits.funds.allowance {
+            return Ok(Err(Refused::AllowanceShort { open: on_rail }));
+        }
+        if needed > limits.funds.balance {
+            return Ok(Err(Refused::BalanceShort { open: on_rail }));
         }
         let inserted = tx
             .execute(

@@ -8,7 +8,7 @@ use super::PayPerCall;
 use crate::identity::Principal;
 use alloy_primitives::{Address, B256, U256};
 use std::sync::Arc;
-use tollgate_billing::ledger::{NewPaidCall, PaidCallRefused, PayerLimits};
+use tollgate_billing::ledger::{NewPaidCall, PaidCallRefused, PayerLimits, RailFunds};
 use tollgate_billing::MicroUsdc;
 use tollgate_chain::x402::{
     decode_upto_header, upto_signer, verify_upto_payment, PaymentError, UptoPaymentV2,
@@ -210,7 +210,7 @@ impl PayPerCall {
                 offers,
             ));
         }
-        let id = paid_call_id(&rail, payer, auth.nonce);
+        let id = paid_call_id(rail.chain_id, payer, auth.nonce);
         let max_amount = self.maximum(max_cost);
         let wallet = format!("{payer:#x}");
         let stored = serde_json::to_string(&payment.payload).expect("x402 types serialize");
@@ -230,6 +230,10 @@ impl PayPerCall {
                 PayerLimits {
                     max_calls: self.config.max_unsettled_calls,
                     max_amount: self.config.max_unsettled,
+                    funds: RailFunds {
+                        balance: rail.micro(balance),
+                        allowance: rail.micro(allowance),
+                    },
                 },
             )
             .await
@@ -253,18 +257,30 @@ impl PayPerCall {
                 "This payer's unsettled calls are worth {open} micro-USD; with this call's maximum of {max_amount} that passes the limit of {}",
                 self.config.max_unsettled
             ))),
+            Err(PaidCallRefused::AllowanceShort { open }) => Err(PayRefused::AllowanceRequired {
+                message: format!(
+                    "The payer's calls not settled yet on {} may still draw {open} micro-USD through Permit2; with this call's maximum of {max_amount} that passes its allowance of {allowance} units: approve more, or retry when they are settled",
+                    rail.describe()
+                ),
+                offers: self.offers(max_cost).await?,
+            }),
+            Err(PaidCallRefused::BalanceShort { open }) => Err(refuse(
+                "permit2_insufficient_balance",
+                format!(
+                    "The payer's calls not settled yet on {} may still draw {open} micro-USD; with this call's maximum of {max_amount} that passes its balance of {balance} units",
+                    rail.describe()
+                ),
+                self.offers(max_cost).await?,
+            )),
         }
     }
 }
 
-/// `upto:<chain>:<token>:<payer>:<nonce as 32 bytes>`: Permit2 spends a payer's nonce once.
-pub fn paid_call_id(rail: &OnChain, payer: Address, nonce: U256) -> String {
-    format!(
-        "upto:{}:{:#x}:{payer:#x}:{:#x}",
-        rail.chain_id,
-        rail.asset,
-        B256::from(nonce)
-    )
+/// `upto:<chain>:<payer>:<nonce as 32 bytes>`: Permit2 keeps one nonce bitmap per owner on a
+/// chain, whatever the token, so one nonce signed for two tokens can pay only once — and is
+/// one claim here (naming the token would admit both, and one settlement would fail).
+pub fn paid_call_id(chain_id: u64, payer: Address, nonce: U256) -> String {
+    format!("upto:{chain_id}:{payer:#x}:{:#x}", B256::from(nonce))
 }
 
 fn unavailable(rail: &OnChain, e: ChainError) -> PayRefused {

@@ -1,124 +1,14 @@
-//! Pay per call (x402 `upto`, Permit2) against the real gateway, Postgres and anvil with
-//! Permit2 and x402's upto proxy at their canonical addresses: a keyless chat call answered
-//! 402 with `upto` offers whose amount is the call's worst case, served on a signed maximum,
-//! settled on chain for exactly its metered cost after the response; a replay refused; a
-//! payer who revokes the allowance between admission and settlement costs at most that one
-//! call and is refused afterwards; the per-payer limit on concurrent unsettled calls.
+//! A paid call settled for its metered cost; a payer who revokes the allowance.
 
+use super::*;
 use crate::common::chain::{chain_client, offer, token_of, Chain};
 use crate::common::ledger::*;
 use crate::common::*;
-use alloy::primitives::{Address, U256};
-use alloy::signers::local::PrivateKeySigner;
-use serde_json::{json, Value};
-use std::str::FromStr;
+use alloy::primitives::U256;
+use serde_json::Value;
 use std::time::{Duration, Instant};
 use tollgate_chain::anvil::{ANVIL_CHAIN_ID, DEV_KEYS};
-use tollgate_chain::x402::{
-    self, sign_upto, upto_authorization_for, v2, RequirementsV2, UptoPayload, UptoPaymentV2,
-    PERMIT2_ADDRESS,
-};
-
-const CHAT: &str = "/v1/chat/completions";
-
-async fn gateway(url: &str, chain: &Chain, mock: &Mock, pay_per_call: &str) -> Gateway {
-    let mut opts = GatewayOpts::new(format!(
-        "\n  - {{ id: pa, kind: openai, base_url: \"http://{}/v1\", models: [{{ id: m, pricing: {{ prompt: 1, completion: 2 }} }}] }}\n",
-        mock.addr
-    ));
-    opts.billing = billing_yaml(url, "");
-    opts.public_url = Some(String::new());
-    opts.extra = format!(
-        "{}pay_per_call:\n{pay_per_call}",
-        chain.yaml("  receipt_timeout: 20s\n  reconcile_every: 300ms\n")
-    );
-    opts.env = vec![chain.env()];
-    Gateway::start(opts).await
-}
-
-fn chat(max_tokens: u64) -> Value {
-    json!({"model": "m", "max_tokens": max_tokens, "messages": [{"role": "user", "content": "hi"}]})
-}
-
-/// `POST` a chat call without a key, with `extra` headers.
-async fn call(gw: &Gateway, body: &Value, extra: &[(&str, &str)]) -> reqwest::Response {
-    post_json(&gw.url(CHAT), None, body, extra).await
-}
-
-/// The 402 of a keyless call with no payment: its v2 body.
-async fn challenge(gw: &Gateway, body: &Value) -> Value {
-    let r = call(gw, body, &[]).await;
-    assert_eq!(r.status(), 402);
-    let header = r
-        .headers()
-        .get("payment-required")
-        .expect("x402 v2 carries the offers in PAYMENT-REQUIRED")
-        .to_str()
-        .unwrap()
-        .to_string();
-    let v: Value = r.json().await.unwrap();
-    let from_header: Value = x402::decode_header(&header).unwrap();
-    assert_eq!(from_header["accepts"], v["accepts"], "body and header agree");
-    v
-}
-
-/// An upto payment for `offer`, signed by `payer` as the official client does.
-fn upto_header(offer: &Value, payer: &PrivateKeySigner) -> String {
-    let accepted: RequirementsV2 = serde_json::from_value(offer.clone()).unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let nonce = U256::from_be_bytes(crate::common::chain::random_nonce().0);
-    let auth = upto_authorization_for(&accepted, payer.address(), nonce, now).unwrap();
-    let signature = sign_upto(payer, &auth, ANVIL_CHAIN_ID).unwrap();
-    let payment: UptoPaymentV2 = v2::PaymentPayload {
-        accepted,
-        payload: UptoPayload {
-            signature,
-            permit2_authorization: auth,
-        },
-        resource: None,
-        x402_version: v2::X402Version2,
-        extensions: Default::default(),
-    };
-    x402::encode_header(&payment)
-}
-
-/// The `paid_calls` row of a request once its status is one of `want` (10 s at most).
-async fn paid_call(db: &tokio_postgres::Client, request_id: &str, want: &[&str]) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let row = db
-            .query_opt(
-                "SELECT json_build_object('id', id, 'status', status, 'amount', amount,
-                        'max_amount', max_amount, 'tx_hash', tx_hash, 'error', error,
-                        'transfer_id', transfer_id, 'payer', payer)::TEXT
-                 FROM paid_calls WHERE request_id = $1",
-                &[&request_id],
-            )
-            .await
-            .unwrap()
-            .map(|r| serde_json::from_str::<Value>(r.get::<_, &str>(0)).unwrap());
-        if let Some(v) = &row {
-            if want.contains(&v["status"].as_str().unwrap()) {
-                return v.clone();
-            }
-        }
-        assert!(Instant::now() < deadline, "{request_id}: {row:?}, wanted {want:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn provider_balance(db: &tokio_postgres::Client) -> i64 {
-    db.query_opt(
-        "SELECT balance FROM accounts WHERE kind = 'provider' AND ref = 'pa'",
-        &[],
-    )
-    .await
-    .unwrap()
-    .map_or(0, |r| r.get(0))
-}
+use tollgate_chain::x402::PERMIT2_ADDRESS;
 
 #[tokio::test]
 async fn a_paid_call_is_settled_for_exactly_its_metered_cost_and_its_payment_pays_once() {
@@ -243,29 +133,8 @@ async fn a_payer_who_revokes_the_allowance_before_settlement_costs_one_call_and_
 
     // A slow call, admitted on a good payment...
     let header = upto_header(&offer, &payer);
-    let slow = {
-        let url = gw.url(CHAT);
-        let body = body.clone();
-        tokio::spawn(async move {
-            post_json(
-                &url,
-                None,
-                &body,
-                &[("payment-signature", &header), ("x-mock-ttft-ms", "1500")],
-            )
-            .await
-        })
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while db
-        .query_opt("SELECT 1 FROM paid_calls WHERE status = 'serving'", &[])
-        .await
-        .unwrap()
-        .is_none()
-    {
-        assert!(Instant::now() < deadline, "the slow call was never admitted");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let slow = spawn_slow(&gw, &body, header);
+    wait_serving(&db, payer.address(), 1).await;
     // ...while it is served, a second call of the payer is over its limit of unsettled calls...
     let r = call(&gw, &body, &[("payment-signature", &upto_header(&offer, &payer))]).await;
     assert_eq!(r.status(), 429);
