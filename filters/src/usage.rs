@@ -13,6 +13,7 @@
 
 mod event_stream;
 mod json_body;
+mod openai_chunk_scan;
 mod payload;
 mod responses_payload;
 

@@ -6,17 +6,15 @@
 //! measured as borrowed [`RawValue`]s, so escapes are not decoded and nothing is allocated;
 //! arrays (`choices`, `tool_calls`, `content`) are summed as they are read, never collected.
 //!
-//! OpenAI chunks, the bulk of a stream, first try a fast path: when memmem finds no usage
-//! object (only `"usage":null`) and no error, only the `choices` array is parsed.
+//! OpenAI chunks, the bulk of a stream, first try a byte scanner that only counts their
+//! generated text (`openai_chunk_scan`); anything it is not certain about is parsed here.
 
 use super::ResponseShape;
-use memchr::memmem;
 use serde::de::{Deserialize, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::Deserialize as DeriveDeserialize;
 use serde_json::value::RawValue;
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::LazyLock;
 
 /// What one parsed payload amounts to.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -61,76 +59,21 @@ pub(crate) fn parse_openai_event(data: &[u8]) -> Option<PayloadEffect> {
             ..PayloadEffect::default()
         });
     }
-    if let Some(effect) = openai_content_chunk(data) {
-        return Some(effect);
+    // The bulk of a stream: a chunk with no usage object and no error (`"usage":null`).
+    if let Some(content_bytes) = super::openai_chunk_scan::content_bytes(data) {
+        return Some(PayloadEffect {
+            content_bytes,
+            ..PayloadEffect::default()
+        });
     }
+    parse_openai_payload(data)
+}
+
+/// The full parse of an OpenAI payload: the definition the chunk scanner agrees with.
+pub(super) fn parse_openai_payload(data: &[u8]) -> Option<PayloadEffect> {
     serde_json::from_slice::<OpenAiPayload>(data)
         .ok()
         .map(|payload| payload.effect())
-}
-
-/// Needles for the OpenAI chunk fast path, built once.
-struct ChunkKeys {
-    usage: memmem::Finder<'static>,
-    error: memmem::Finder<'static>,
-    choices: memmem::Finder<'static>,
-}
-
-static CHUNK_KEYS: LazyLock<ChunkKeys> = LazyLock::new(|| ChunkKeys {
-    usage: memmem::Finder::new(b"\"usage\""),
-    error: memmem::Finder::new(b"\"error\""),
-    choices: memmem::Finder::new(b"\"choices\""),
-});
-
-/// The fast path for the bulk of a stream: a chunk with no usage object and no error
-/// (`"usage":null` or none). Only its `choices` array is parsed; the id, model and other
-/// fields around it are never read. `None` sends the chunk to the full parse, which is also
-/// what decides whether it is malformed.
-///
-/// Finding keys by bytes is sound because a `"` inside a JSON string is always escaped:
-/// `"usage"` followed by `:` only occurs as a key. Any `"usage"` or `"error"` key (at any
-/// depth) with a value that may matter takes the full parse, which reads the top level only.
-fn openai_content_chunk(data: &[u8]) -> Option<PayloadEffect> {
-    let keys = &*CHUNK_KEYS;
-    let object = data.trim_ascii();
-    if !(object.starts_with(b"{") && object.ends_with(b"}")) {
-        return None;
-    }
-    let mut usage_values = key_values(object, &keys.usage);
-    if usage_values.any(|value| value.first() != Some(&b'n')) {
-        return None;
-    }
-    let mut error_values = key_values(object, &keys.error);
-    if error_values.any(|value| value.first() != Some(&b'n')) {
-        return None;
-    }
-    let choices = key_values(object, &keys.choices).next()?;
-    let mut array = serde_json::Deserializer::from_slice(choices);
-    let summed = Option::<SummedArray<OpenAiChoice>>::deserialize(&mut array).ok()?;
-    Some(PayloadEffect {
-        content_bytes: summed.map_or(0, |array| array.bytes),
-        ..PayloadEffect::default()
-    })
-}
-
-/// For each occurrence of the quoted `key` used as a key, the text from its value on.
-fn key_values<'a>(
-    object: &'a [u8],
-    key: &'a memmem::Finder<'static>,
-) -> impl Iterator<Item = &'a [u8]> + 'a {
-    key.find_iter(object).filter_map(move |at| {
-        let after_key = skip_whitespace(&object[at + key.needle().len()..]);
-        let value = after_key.strip_prefix(b":")?;
-        Some(skip_whitespace(value))
-    })
-}
-
-fn skip_whitespace(bytes: &[u8]) -> &[u8] {
-    let start = bytes
-        .iter()
-        .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
-        .unwrap_or(bytes.len());
-    &bytes[start..]
 }
 
 /// A usage object on its own (a JSON body's top-level `usage` member). `None` when it does not
@@ -479,47 +422,6 @@ mod tests {
         let data = br#"{"choices":[],"usage":{"input_tokens":5}}"#;
         let update = parse_openai_event(data).unwrap().usage.unwrap();
         assert!(!update.has_counts());
-    }
-
-    fn full_parse(data: &[u8]) -> Option<PayloadEffect> {
-        serde_json::from_slice::<OpenAiPayload>(data)
-            .ok()
-            .map(|payload| payload.effect())
-    }
-
-    #[test]
-    fn openai_fast_path_agrees_with_the_full_parse() {
-        let chunks: [&[u8]; 6] = [
-            br#"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"a\"b"}}],"usage":null}"#,
-            br#"{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"usage\": 1}"}}]}}]}"#,
-            br#" {"choices" : [ ], "usage" : null, "error" : null} "#,
-            br#"{"choices":null,"object":"usage"}"#,
-            br#"{"choices":[{"delta":{"content":"x"}},{"delta":{"reasoning_content":"yz"}}]}"#,
-            br#"{"id":"no choices"}"#,
-        ];
-        for chunk in chunks {
-            let fast = openai_content_chunk(chunk);
-            assert!(
-                fast.is_none() || fast == full_parse(chunk),
-                "{}",
-                String::from_utf8_lossy(chunk)
-            );
-        }
-        assert!(
-            openai_content_chunk(chunks[0]).is_some(),
-            "the common chunk takes the fast path"
-        );
-    }
-
-    #[test]
-    fn any_usage_object_or_error_takes_the_full_parse() {
-        let nested_first = br#"{"choices":[],"x_groq":{"usage":{"queue_time":0.1}},"usage":{"prompt_tokens":3,"completion_tokens":4}}"#;
-        assert!(openai_content_chunk(nested_first).is_none());
-        let usage = parse_openai_event(nested_first).unwrap().usage.unwrap();
-        assert_eq!((usage.input, usage.output), (Some(3), Some(4)));
-        let error = br#"{"choices":[],"error":{"message":"boom"}}"#;
-        assert!(openai_content_chunk(error).is_none());
-        assert!(parse_openai_event(error).unwrap().is_error);
     }
 
     #[test]
