@@ -4,6 +4,7 @@ use super::raw::{Decimal, RawPayPerCall};
 use super::Validator;
 use std::time::Duration;
 use tollgate_billing::MicroUsdc;
+use tollgate_chain::x402::SETTLEMENT_MARGIN_SECS;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PayPerCallConfig {
@@ -17,8 +18,22 @@ pub struct PayPerCallConfig {
     pub max_timeout_seconds: u64,
     /// A payment whose deadline leaves less than this to serve the call and settle it is refused.
     pub min_validity: Duration,
+    /// Kept before a payment's deadline to record and settle its call: a call still running
+    /// at `deadline − settle_margin` has been cut (a call that outlived its payment would be
+    /// served free).
+    pub settle_margin: Duration,
     /// How often the settlement job looks for served calls (it is also woken by each one).
     pub settle_every: Duration,
+}
+
+impl PayPerCallConfig {
+    /// What a paid call that cost `cost` is charged: at least `min_call` when it cost anything
+    /// (its settlement costs gas), never above its signed `maximum`. The one rule for the
+    /// charge settled and the `usage.cost` the client is told.
+    pub fn charge(&self, cost: MicroUsdc, maximum: MicroUsdc) -> MicroUsdc {
+        let raised = if cost > 0 { cost.max(self.min_call) } else { cost };
+        raised.min(maximum)
+    }
 }
 
 impl Validator<'_> {
@@ -40,6 +55,19 @@ impl Validator<'_> {
                 "must be shorter than max_timeout_seconds (a payment must be able to pass)",
             );
         }
+        let settle_margin = self.duration(&p("settle_margin"), raw.settle_margin, "60s");
+        if settle_margin.as_secs() <= SETTLEMENT_MARGIN_SECS {
+            self.err(
+                p("settle_margin"),
+                format!("must be more than {SETTLEMENT_MARGIN_SECS}s (no settlement is sent closer than that to a deadline)"),
+            );
+        }
+        if settle_margin >= min_validity {
+            self.err(
+                p("settle_margin"),
+                "must be shorter than min_validity (what is left is the time to serve a call)",
+            );
+        }
         PayPerCallConfig {
             max_unsettled_calls: max_unsettled_calls as i64,
             max_unsettled: self.usd_amount(
@@ -50,6 +78,7 @@ impl Validator<'_> {
             min_call,
             max_timeout_seconds,
             min_validity,
+            settle_margin,
             settle_every: self.duration(&p("settle_every"), raw.settle_every, "1s"),
         }
     }

@@ -496,5 +496,6 @@ pub struct RawPayPerCall {
     pub min_call_usd: Option<Decimal>,
     pub max_timeout_seconds: Option<u64>,
     pub min_validity: Option<String>,
+    pub settle_margin: Option<String>,
     pub settle_every: Option<String>,
 }

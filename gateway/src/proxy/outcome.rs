@@ -174,7 +174,12 @@ pub fn quote(config: &Config, call: &LlmCall) -> Option<i64> {
     let reserved = call.reservation.as_ref().map_or(0, |r| r.amount);
     let charge = price(config, call, &report, meter.is_event_stream(), 0, None)
         .map_or(0, |p| p.charge.buyer_cost);
-    Some(charge.min(reserved))
+    let charge = charge.min(reserved);
+    // A call paid per call is settled for its charge, raised to `min_call_usd`.
+    Some(match (&call.paid, &config.pay_per_call) {
+        (Some(paid), Some(ppc)) => ppc.charge(charge, paid.max_amount),
+        _ => charge,
+    })
 }
 
 /// Seal the call's record before the response's last bytes go out: build it and make it

@@ -173,6 +173,15 @@ impl ProxyHttp for Gateway {
         peer.options.write_timeout = Some(s.first_byte_timeout);
         peer.options.idle_timeout = Some(s.idle_timeout);
         shared.chain.upstream_peer(&mut peer, &provider.id);
+        if let Some(paid) = call.paid.as_mut() {
+            // A paid call ends before its payment does (else it would be served free).
+            let configured = peer.options.read_timeout.unwrap_or(s.first_byte_timeout);
+            let timeout = paid.attempt_window(configured).ok_or_else(|| {
+                Error::explain(ErrorType::ReadTimedout, "the call's payment expires")
+            })?;
+            peer.options.read_timeout = Some(timeout);
+            peer.options.write_timeout = Some(timeout);
+        }
         Ok(Box::new(peer))
     }
 
@@ -308,8 +317,19 @@ impl ProxyHttp for Gateway {
         let Some(shared) = ctx.call.as_ref() else {
             return Ok(None);
         };
-        // The meter (spine) reads the provider's bytes before the shaper and any chunk plugin.
-        self.shape_chunk(&mut shared.lock(), body, end_of_stream, shared.started);
+        {
+            let mut call = shared.lock();
+            if !end_of_stream && call.paid.as_ref().is_some_and(|p| p.past_cut()) {
+                *body = None;
+                return Err(Error::explain(
+                    ErrorType::ReadTimedout,
+                    "paid call cut: its payment expires",
+                ));
+            }
+            // The meter (spine) reads the provider's bytes before the shaper and any chunk
+            // plugin.
+            self.shape_chunk(&mut call, body, end_of_stream, shared.started);
+        }
         shared.chain.chunk(body, end_of_stream);
         if end_of_stream {
             let mut call = shared.lock();

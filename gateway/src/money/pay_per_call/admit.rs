@@ -8,6 +8,7 @@ use super::PayPerCall;
 use crate::identity::Principal;
 use alloy_primitives::{Address, B256, U256};
 use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 use tollgate_billing::ledger::{NewPaidCall, PaidCallRefused, PayerLimits, RailFunds};
 use tollgate_billing::MicroUsdc;
 use tollgate_chain::x402::{
@@ -29,6 +30,34 @@ pub struct Pending {
 pub struct PaidCall {
     pub id: String,
     pub max_amount: MicroUsdc,
+    /// The payment's deadline less `settle_margin`: the call's response has ended by then
+    /// (see [`PaidCall::attempt_window`]).
+    pub ends_by: SystemTime,
+    /// After this, no chunk of the current attempt's response is forwarded.
+    pub cut_at: Option<Instant>,
+}
+
+impl PaidCall {
+    /// Timeouts for an attempt that keep the response inside [`PaidCall::ends_by`]: its
+    /// upstream read/write timeout (at most `read_timeout`, at most half the time left) and,
+    /// kept in `cut_at`, the last instant a chunk may be forwarded. Each wait for the upstream
+    /// lasts at most that timeout, and a chunk arriving after `cut_at` ends the response, so
+    /// it ends by `cut_at` + timeout = `ends_by` (plus the connect, inside the margin).
+    /// `None`: no time is left to serve.
+    pub fn attempt_window(&mut self, read_timeout: Duration) -> Option<Duration> {
+        let left = self.ends_by.duration_since(SystemTime::now()).ok()?;
+        let timeout = read_timeout.min(left / 2);
+        if timeout < Duration::from_millis(1) {
+            return None;
+        }
+        self.cut_at = Some(Instant::now() + (left - timeout));
+        Some(timeout)
+    }
+
+    /// A chunk arriving now is past the attempt's window.
+    pub fn past_cut(&self) -> bool {
+        self.cut_at.is_some_and(|cut| Instant::now() >= cut)
+    }
 }
 
 /// Why a paid call was not admitted (turned into an answer by `control/pay_per_call.rs`).
@@ -242,7 +271,13 @@ impl PayPerCall {
                 PayRefused::LedgerUnavailable
             })?;
         match opened {
-            Ok(()) => Ok(PaidCall { id, max_amount }),
+            Ok(()) => Ok(PaidCall {
+                id,
+                max_amount,
+                ends_by: SystemTime::UNIX_EPOCH + Duration::from_secs(auth.deadline)
+                    - self.config.settle_margin,
+                cut_at: None,
+            }),
             Err(PaidCallRefused::Replayed) => Err(refuse(
                 "permit2_invalid_nonce",
                 "This payment already paid for a call".into(),

@@ -52,13 +52,11 @@ impl PayPerCall {
     /// the client's path), so a graceful shutdown waits for it like any in-flight call; retried
     /// for a few seconds. A node that dies first leaves the call `serving`: it is not charged.
     pub async fn hand_off(&self, paid: PaidCall, mut outcome: Outcome) {
-        let charge = outcome.buyer_cost_usdc;
-        if charge > 0 && charge < self.config.min_call {
-            let raised = self.config.min_call.min(paid.max_amount);
-            outcome.platform_fee_usdc += raised - charge;
-            outcome.buyer_cost_usdc = raised;
-        }
-        outcome.buyer_cost_usdc = outcome.buyer_cost_usdc.min(paid.max_amount);
+        let cost = outcome.buyer_cost_usdc;
+        let charge = self.config.charge(cost, paid.max_amount);
+        // A raise to `min_call` is platform fee (the settlement's gas).
+        outcome.platform_fee_usdc += (charge - cost).max(0);
+        outcome.buyer_cost_usdc = charge;
         let mut backoff = std::time::Duration::from_millis(100);
         for _ in 0..8 {
             match self.ledger.served_paid_call(&paid.id, &outcome).await {

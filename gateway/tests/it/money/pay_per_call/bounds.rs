@@ -128,3 +128,53 @@ async fn one_permit2_nonce_pays_for_one_call_whichever_token_it_was_signed_for()
     assert_eq!(row["status"], "settled", "{row}");
     ledger_check(&gw);
 }
+
+#[tokio::test]
+async fn a_call_still_streaming_near_its_payments_deadline_is_cut_and_settled_not_served_free() {
+    let payer = tollgate_chain::client::parse_private_key(DEV_KEYS[4]).unwrap();
+    let chain = Chain::with_usdt_on(ANVIL_CHAIN_ID, 6, &[(payer.address(), 100)]).await;
+    let usdt = chain.dep.assets[0].clone();
+    let url = migrated_db().await;
+    let db = crate::common::pg::client(&url).await;
+    let mock = Mock::start().await;
+    // Payments valid for 14 s; the last 8 s are kept to settle (none is sent in the last 6 s).
+    let gw = gateway(
+        &url,
+        &chain,
+        &mock,
+        "  min_call_usd: 0.00001\n  max_timeout_seconds: 14\n  min_validity: 10s\n  settle_margin: 8s\n  settle_every: 200ms\n",
+    )
+    .await;
+    chain_client(&chain.anvil, DEV_KEYS[4])
+        .await
+        .approve(usdt.address, PERMIT2_ADDRESS, U256::MAX)
+        .await
+        .unwrap();
+    let mut body = chat(400);
+    body["stream"] = true.into();
+    body["stream_options"] = serde_json::json!({"include_usage": true});
+    let offer = offer(&challenge(&gw, &body).await, ANVIL_CHAIN_ID, usdt.address);
+
+    // A 20 s stream on a payment that expires in 14 s: cut while its payment can still settle.
+    let r = call(
+        &gw,
+        &body,
+        &[
+            ("payment-signature", &upto_header(&offer, &payer)),
+            ("x-mock-output-tokens", "400"),
+            ("x-mock-inter-token-ms", "50"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let id = request_id(&r);
+    let received = match r.bytes().await {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(_) => String::new(),
+    };
+    assert!(!received.contains("[DONE]"), "the stream was cut");
+    let row = paid_call(&db, &id, &["settled", "failed", "lost", "free"]).await;
+    assert_eq!(row["status"], "settled", "charged what was served: {row}");
+    assert!(row["amount"].as_i64().unwrap() > 0, "{row}");
+    ledger_check(&gw);
+}

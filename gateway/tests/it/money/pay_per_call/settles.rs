@@ -186,3 +186,47 @@ async fn a_payer_who_revokes_the_allowance_before_settlement_costs_one_call_and_
     assert_eq!(mock.recorder.requests().len(), served_before, "nothing served");
     ledger_check(&gw);
 }
+
+#[tokio::test]
+async fn a_call_below_min_call_is_told_and_settled_the_raised_charge() {
+    let payer = tollgate_chain::client::parse_private_key(DEV_KEYS[4]).unwrap();
+    let chain = Chain::with_usdt_on(ANVIL_CHAIN_ID, 6, &[(payer.address(), 100)]).await;
+    let usdt = chain.dep.assets[0].clone();
+    let url = migrated_db().await;
+    let db = crate::common::pg::client(&url).await;
+    let mock = Mock::start().await;
+    // A cent per call at least: far above what this call costs.
+    let gw = gateway(&url, &chain, &mock, "  min_call_usd: 0.01\n  settle_every: 200ms\n").await;
+    chain_client(&chain.anvil, DEV_KEYS[4])
+        .await
+        .approve(usdt.address, PERMIT2_ADDRESS, U256::MAX)
+        .await
+        .unwrap();
+    let body = chat(50);
+    let offer = offer(&challenge(&gw, &body).await, ANVIL_CHAIN_ID, usdt.address);
+    assert_eq!(offer["amount"], "10000", "the least maximum is min_call: {offer}");
+    let r = call(&gw, &body, &[("payment-signature", &upto_header(&offer, &payer))]).await;
+    assert_eq!(r.status(), 200);
+    let id = request_id(&r);
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(
+        answer["usage"]["cost"].to_string(),
+        "0.01",
+        "the client is told what it pays: {answer}"
+    );
+    let row = paid_call(&db, &id, &["settled", "failed"]).await;
+    assert_eq!(row["status"], "settled", "{row}");
+    assert_eq!(row["amount"], 10_000, "{row}");
+    let (buyer, provider, fee): (i64, i64, i64) = {
+        let r = db
+            .query_one(
+                "SELECT buyer_cost, provider_cost, platform_fee FROM request_log WHERE request_id = $1",
+                &[&id],
+            )
+            .await
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2))
+    };
+    assert_eq!((buyer, provider + fee), (10_000, 10_000), "the raise is platform fee");
+    ledger_check(&gw);
+}
