@@ -13,6 +13,7 @@
 //! | [`body_forwarding`] | getting the rewritten body upstream (retry buffer or subrequest pipe) | `request_filter`, `request_body_filter` |
 //! | [`failover`] | whether a failed attempt moves to the next candidate; the final 502/504 | `fail_to_connect`, `error_while_proxy` |
 //! | [`shaping`] | what the client receives: the meter, translation and the cost stamp per chunk | `upstream_response_filter`, `response_body_filter` |
+//! | [`paid_window`] | a call paid per call ends before its payment: attempt timeouts, the cut | `upstream_peer`, `response_body_filter` |
 //! | [`outcome`] | the finished call → its billing record | `logging` |
 //! | [`observe`] | trace spans per call and attempt, the access line | `request_filter`, `upstream_peer`, `upstream_request_filter`, `failover`, `logging` |
 //!
@@ -39,6 +40,7 @@ pub mod failover;
 mod local;
 mod observe;
 pub mod outcome;
+mod paid_window;
 mod phases;
 pub mod preferences;
 pub mod route;

@@ -18,7 +18,7 @@
 use super::body_forwarding::{self, BodyPath};
 use super::failover::AttemptFailure;
 use super::route::Endpoint;
-use super::{observe, outcome, upstream_request, Gateway, RequestCtx};
+use super::{observe, outcome, paid_window, upstream_request, Gateway, RequestCtx};
 use crate::market::provider_pool::InFlight;
 use crate::metrics::FailoverReason;
 use crate::rate_limit;
@@ -173,15 +173,7 @@ impl ProxyHttp for Gateway {
         peer.options.write_timeout = Some(s.first_byte_timeout);
         peer.options.idle_timeout = Some(s.idle_timeout);
         shared.chain.upstream_peer(&mut peer, &provider.id);
-        if let Some(paid) = call.paid.as_mut() {
-            // A paid call ends before its payment does (else it would be served free).
-            let configured = peer.options.read_timeout.unwrap_or(s.first_byte_timeout);
-            let timeout = paid.attempt_window(configured).ok_or_else(|| {
-                Error::explain(ErrorType::ReadTimedout, "the call's payment expires")
-            })?;
-            peer.options.read_timeout = Some(timeout);
-            peer.options.write_timeout = Some(timeout);
-        }
+        paid_window::fit_attempt(&mut call, &mut peer, s.first_byte_timeout)?;
         Ok(Box::new(peer))
     }
 
@@ -319,13 +311,7 @@ impl ProxyHttp for Gateway {
         };
         {
             let mut call = shared.lock();
-            if !end_of_stream && call.paid.as_ref().is_some_and(|p| p.past_cut()) {
-                *body = None;
-                return Err(Error::explain(
-                    ErrorType::ReadTimedout,
-                    "paid call cut: its payment expires",
-                ));
-            }
+            paid_window::cut_if_due(&call, body, end_of_stream)?;
             // The meter (spine) reads the provider's bytes before the shaper and any chunk
             // plugin.
             self.shape_chunk(&mut call, body, end_of_stream, shared.started);
