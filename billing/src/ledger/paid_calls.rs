@@ -202,7 +202,7 @@ impl Ledger {
              FROM (SELECT id FROM paid_calls
                    WHERE (status = 'unsettled' OR (status = 'serving' AND deadline < now()))
                      AND (claimed_until IS NULL OR claimed_until < now())
-                   ORDER BY updated_at LIMIT $1 FOR UPDATE SKIP LOCKED) due
+                   ORDER BY deadline LIMIT $1 FOR UPDATE SKIP LOCKED) due
              WHERE p.id = due.id
              RETURNING p.id, p.status, p.chain_id, p.asset, p.amount, p.payment::TEXT, p.tx_hash, p.attempts,
                        EXTRACT(EPOCH FROM p.deadline)::BIGINT",

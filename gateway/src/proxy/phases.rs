@@ -225,7 +225,7 @@ impl ProxyHttp for Gateway {
 
     async fn upstream_response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
@@ -234,6 +234,8 @@ impl ProxyHttp for Gateway {
         };
         let status = resp.status.as_u16();
         let mut call = shared.lock();
+        let w = self.config.server.downstream_write_timeout;
+        paid_window::cut_if_due(&mut call, session, &mut None, false, w)?;
         call.ttfb = Some(shared.started.elapsed());
         call.upstream_status = Some(status);
         if status >= 500 {
@@ -301,7 +303,7 @@ impl ProxyHttp for Gateway {
 
     fn response_body_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         body: &mut Option<Bytes>,
         end_of_stream: bool,
         ctx: &mut RequestCtx,
@@ -311,7 +313,8 @@ impl ProxyHttp for Gateway {
         };
         {
             let mut call = shared.lock();
-            paid_window::cut_if_due(&call, body, end_of_stream)?;
+            let w = self.config.server.downstream_write_timeout;
+            paid_window::cut_if_due(&mut call, session, body, end_of_stream, w)?;
             // The meter (spine) reads the provider's bytes before the shaper and any chunk
             // plugin.
             self.shape_chunk(&mut call, body, end_of_stream, shared.started);
@@ -365,6 +368,11 @@ impl ProxyHttp for Gateway {
             return e;
         };
         let mut call = shared.lock();
+        if paid_window::ended_by_window(&call, &e) {
+            call.upstream_ended();
+            e.set_retry(false);
+            return e;
+        }
         // The client went away: not the provider's fault, and nobody to retry for.
         if *e.esource() == ErrorSource::Downstream || call.response_started {
             if *e.esource() != ErrorSource::Downstream && call.response_started {

@@ -35,6 +35,11 @@ pub struct PaidCall {
     pub ends_by: SystemTime,
     /// After this, no chunk of the current attempt's response is forwarded.
     pub cut_at: Option<Instant>,
+    /// The attempt's upstream timeout is shorter than configured (the payment's, not the
+    /// provider's, limit: a timeout then is not the provider's fault).
+    pub shrunk: bool,
+    /// The response was cut at `cut_at`.
+    pub cut: bool,
 }
 
 impl PaidCall {
@@ -51,12 +56,20 @@ impl PaidCall {
             return None;
         }
         self.cut_at = Some(Instant::now() + (left - timeout));
+        self.shrunk = timeout < read_timeout;
         Some(timeout)
     }
 
     /// A chunk arriving now is past the attempt's window.
     pub fn past_cut(&self) -> bool {
         self.cut_at.is_some_and(|cut| Instant::now() >= cut)
+    }
+
+    /// What is left until [`PaidCall::ends_by`] (zero once passed).
+    pub fn left(&self) -> Duration {
+        self.ends_by
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO)
     }
 }
 
@@ -277,6 +290,8 @@ impl PayPerCall {
                 ends_by: SystemTime::UNIX_EPOCH + Duration::from_secs(auth.deadline)
                     - self.config.settle_margin,
                 cut_at: None,
+                shrunk: false,
+                cut: false,
             }),
             Err(PaidCallRefused::Replayed) => Err(refuse(
                 "permit2_invalid_nonce",

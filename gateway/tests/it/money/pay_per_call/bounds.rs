@@ -176,5 +176,17 @@ async fn a_call_still_streaming_near_its_payments_deadline_is_cut_and_settled_no
     let row = paid_call(&db, &id, &["settled", "failed", "lost", "free"]).await;
     assert_eq!(row["status"], "settled", "charged what was served: {row}");
     assert!(row["amount"].as_i64().unwrap() > 0, "{row}");
+    // The cut was the payment's limit, not the provider's failure: no failover counted, the
+    // provider not demoted (else one paid call could take a provider out of the fleet).
+    let m = gw.metrics().await;
+    assert!(
+        !m.lines().any(|l| l.starts_with("tollgate_upstream_failovers_total{")),
+        "{m}"
+    );
+    assert_eq!(
+        metric_value(&m, "tollgate_provider_health", &["provider=\"pa\""]),
+        1.0,
+        "{m}"
+    );
     ledger_check(&gw);
 }
