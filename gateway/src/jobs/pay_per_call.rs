@@ -10,26 +10,42 @@ use pingora::services::background::BackgroundService;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Calls one pass claims at most.
-const BATCH: i64 = 32;
-/// How long a claim keeps other nodes off a call (a settlement waits for its confirmations).
-const HOLD_SECS: i64 = 120;
+/// Calls one pass settles at most.
+const BATCH: usize = 32;
+/// A claim outlasts one call's settlement (its receipt wait) by this much.
+const HOLD_SLACK_SECS: i64 = 60;
 
 pub struct PayPerCallSettler(pub Arc<PayPerCall>);
 
 impl PayPerCallSettler {
-    /// One pass: every claimable call, then the vaults' pools. Returns the steps taken.
+    /// One pass: the claimable calls (earliest deadline first), then the vaults' pools.
+    /// Returns the steps taken.
+    ///
+    /// Each call is claimed just before it is worked on, for longer than one settlement can
+    /// take: a batch claimed at once would see its last calls' claims lapse while the first
+    /// ones wait for their receipts, and another node settle them too.
     pub async fn pass(&self) -> Vec<(String, Result<Step, String>)> {
         let p = &self.0;
-        let claimed = match p.ledger.claim_paid_calls(BATCH, HOLD_SECS).await {
-            Ok(c) => c,
-            Err(e) => {
-                log::warn!("pay per call: claiming calls to settle: {e}");
-                return Vec::new();
-            }
-        };
-        let mut steps = Vec::with_capacity(claimed.len());
-        for row in claimed {
+        let hold = p
+            .chains
+            .all()
+            .iter()
+            .map(|r| r.settings.receipt_timeout.as_secs() as i64)
+            .max()
+            .unwrap_or(120)
+            + HOLD_SLACK_SECS;
+        let mut steps = Vec::new();
+        while steps.len() < BATCH {
+            let row = match p.ledger.claim_paid_calls(1, hold).await {
+                Ok(mut c) => match c.pop() {
+                    Some(row) => row,
+                    None => break,
+                },
+                Err(e) => {
+                    log::warn!("pay per call: claiming calls to settle: {e}");
+                    break;
+                }
+            };
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
@@ -44,14 +60,17 @@ impl PayPerCallSettler {
                 Ok(_) => {}
                 Err(e) => log::warn!("pay per call {}: {e}", row.id),
             }
-            // A call waiting for its transaction stays claimed until the hold ends; the others
-            // are released at once (a refused one is retried on the next pass).
+            steps.push((row.id, step));
+        }
+        // A call waiting for its transaction stays claimed until the hold ends; the others
+        // are released after the pass (not during it, which would claim a refused one again
+        // at once), so the next pass retries them.
+        for (id, step) in &steps {
             if !matches!(step, Ok(Step::Waiting)) {
-                if let Err(e) = p.ledger.release_paid_call(&row.id).await {
-                    log::warn!("pay per call {}: releasing: {e}", row.id);
+                if let Err(e) = p.ledger.release_paid_call(id).await {
+                    log::warn!("pay per call {id}: releasing: {e}");
                 }
             }
-            steps.push((row.id, step));
         }
         if let Err(e) = p.record_in_vaults().await {
             log::warn!("pay per call: counting settled calls into the vaults: {e}");

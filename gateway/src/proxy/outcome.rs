@@ -311,3 +311,18 @@ pub fn build(
     o.overrun_usdc = charging::cap_to_reservation(&mut o, reserved);
     o
 }
+
+/// A metered cost above the reservation is never billed (the cap); it is a provider or a
+/// pricing fault to look into.
+pub fn log_overrun(o: &Outcome) {
+    if o.overrun_usdc > 0 {
+        log::error!(
+            "request {}: metered cost above its reservation {} by {} micro-USDC (unbilled); provider {}, model {}",
+            o.request_id,
+            o.reserved_usdc,
+            o.overrun_usdc,
+            o.provider,
+            o.model
+        );
+    }
+}

@@ -475,16 +475,7 @@ impl ProxyHttp for Gateway {
                 .then(|| call.principal.wallet.clone());
             (o, call.reservation.take(), wallet, call.trace.take(), call.paid.take())
         };
-        if o.overrun_usdc > 0 {
-            log::error!(
-                "request {}: metered cost above its reservation {} by {} micro-USDC (unbilled); provider {}, model {}",
-                o.request_id,
-                o.reserved_usdc,
-                o.overrun_usdc,
-                o.provider,
-                o.model
-            );
-        }
+        outcome::log_overrun(&o);
         if let Some(id) = &o.response_id {
             self.continuations.remember(id, &o.wallet, &o.provider);
         }
