@@ -136,7 +136,9 @@ async fn request_guard_limits_size_messages_output_and_models() {
 
     let mut ok = chat("gpt-test");
     ok["max_tokens"] = json!(64);
-    assert_eq!(post_json(&url, Some(KEY), &ok, &[]).await.status(), 200);
+    let first = post_json(&url, Some(KEY), &ok, &[]).await;
+    assert_eq!(first.status(), 200);
+    let first = request_id(&first);
     // Wallet aa may use gpt-test only; key-b (wallet bb) claude-test only.
     let mut claude = message("claude-test");
     claude["max_tokens"] = json!(10);
@@ -145,10 +147,14 @@ async fn request_guard_limits_size_messages_output_and_models() {
     assert!(m.contains("not allowed for this wallet"), "{m}");
     let resp = post_json(&gw.url("/v1/messages"), Some("sk-test-key-b"), &claude, &[]).await;
     assert_eq!(resp.status(), 200);
+    let second = request_id(&resp);
     let (s, _, m) = error_of(post_json(&url, Some("sk-test-key-b"), &ok, &[]).await).await;
     assert_eq!(s, 403);
     assert!(m.contains("not allowed for this key"), "{m}");
-    // Refusals are not billed: two calls served, two outcomes.
+    // Refusals are not billed: two calls served, two outcomes (each recorded in `logging`,
+    // after its response: waited for, not raced).
+    gw.outcome(&first).await;
+    gw.outcome(&second).await;
     assert_eq!(gw.outcomes().await.len(), 2);
 }
 
