@@ -4,30 +4,25 @@
 //! pays for one call, whichever token it was signed for.
 
 use super::*;
-use crate::common::chain::{chain_client, offer, Chain};
+use crate::common::chain::offer;
 use crate::common::ledger::*;
 use crate::common::*;
 use alloy::primitives::U256;
 use serde_json::Value;
 use tollgate_chain::anvil::{ANVIL_CHAIN_ID, DEV_KEYS};
-use tollgate_chain::x402::PERMIT2_ADDRESS;
 
 #[tokio::test]
 async fn the_open_calls_of_a_payer_and_the_next_one_must_fit_its_allowance_and_balance() {
-    let rich = tollgate_chain::client::parse_private_key(DEV_KEYS[4]).unwrap();
+    let Stack {
+        payer: rich,
+        chain,
+        usdt,
+        db,
+        mock,
+        gw,
+    } = Stack::start("  min_call_usd: 0.00001\n  max_unsettled_calls: 4\n  settle_every: 200ms\n")
+        .await;
     let poor = tollgate_chain::client::parse_private_key(DEV_KEYS[3]).unwrap();
-    let chain = Chain::with_usdt_on(ANVIL_CHAIN_ID, 6, &[(rich.address(), 100)]).await;
-    let usdt = chain.dep.assets[0].clone();
-    let url = migrated_db().await;
-    let db = crate::common::pg::client(&url).await;
-    let mock = Mock::start().await;
-    let gw = gateway(
-        &url,
-        &chain,
-        &mock,
-        "  min_call_usd: 0.00001\n  max_unsettled_calls: 4\n  settle_every: 200ms\n",
-    )
-    .await;
     let body = chat(50);
     let offer = offer(&challenge(&gw, &body).await, ANVIL_CHAIN_ID, usdt.address);
     // 6 decimals: token units are µUSD.
@@ -36,41 +31,48 @@ async fn the_open_calls_of_a_payer_and_the_next_one_must_fit_its_allowance_and_b
 
     // Allowance: Permit2 may take one and a half maxima. One call open, a second refused (412)
     // before any upstream is asked; approve more and it is served beside the first.
-    let rich_chain = chain_client(&chain.anvil, DEV_KEYS[4]).await;
-    rich_chain
-        .approve(usdt.address, PERMIT2_ADDRESS, one_and_a_half)
-        .await
-        .unwrap();
+    approve_permit2(&chain, PAYER_KEY, usdt.address, one_and_a_half).await;
     let first = spawn_slow(&gw, &body, upto_header(&offer, &rich));
     wait_serving(&db, rich.address(), 1).await;
     let served_before = mock.recorder.requests().len();
-    let r = call(&gw, &body, &[("payment-signature", &upto_header(&offer, &rich))]).await;
+    let r = call(
+        &gw,
+        &body,
+        &[("payment-signature", &upto_header(&offer, &rich))],
+    )
+    .await;
     assert_eq!(r.status(), 412);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"], "PERMIT2_ALLOWANCE_REQUIRED", "{v}");
-    assert_eq!(mock.recorder.requests().len(), served_before, "nothing served");
-    rich_chain
-        .approve(usdt.address, PERMIT2_ADDRESS, U256::MAX)
-        .await
-        .unwrap();
+    assert_eq!(
+        mock.recorder.requests().len(),
+        served_before,
+        "nothing served"
+    );
+    approve_permit2(&chain, PAYER_KEY, usdt.address, U256::MAX).await;
     let second = spawn_slow(&gw, &body, upto_header(&offer, &rich));
     wait_serving(&db, rich.address(), 2).await;
 
     // Balance: a payer holding one and a half maxima, Permit2 approved without limit.
     mint(&chain, usdt.address, poor.address(), one_and_a_half).await;
-    let poor_chain = chain_client(&chain.anvil, DEV_KEYS[3]).await;
-    poor_chain
-        .approve(usdt.address, PERMIT2_ADDRESS, U256::MAX)
-        .await
-        .unwrap();
+    approve_permit2(&chain, DEV_KEYS[3], usdt.address, U256::MAX).await;
     let third = spawn_slow(&gw, &body, upto_header(&offer, &poor));
     wait_serving(&db, poor.address(), 1).await;
     let served_before = mock.recorder.requests().len();
-    let r = call(&gw, &body, &[("payment-signature", &upto_header(&offer, &poor))]).await;
+    let r = call(
+        &gw,
+        &body,
+        &[("payment-signature", &upto_header(&offer, &poor))],
+    )
+    .await;
     assert_eq!(r.status(), 402);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"], "permit2_insufficient_balance", "{v}");
-    assert_eq!(mock.recorder.requests().len(), served_before, "nothing served");
+    assert_eq!(
+        mock.recorder.requests().len(),
+        served_before,
+        "nothing served"
+    );
 
     // Every admitted call settles (none was admitted on money already promised), and once the
     // poor payer's call is settled its remaining balance covers a new one.
@@ -82,26 +84,29 @@ async fn the_open_calls_of_a_payer_and_the_next_one_must_fit_its_allowance_and_b
         let row = paid_call(&db, &id, &["settled", "failed"]).await;
         assert_eq!(row["status"], "settled", "{row}");
     }
-    let r = call(&gw, &body, &[("payment-signature", &upto_header(&offer, &poor))]).await;
+    let r = call(
+        &gw,
+        &body,
+        &[("payment-signature", &upto_header(&offer, &poor))],
+    )
+    .await;
     assert_eq!(r.status(), 200);
     ledger_check(&gw);
 }
 
 #[tokio::test]
 async fn one_permit2_nonce_pays_for_one_call_whichever_token_it_was_signed_for() {
-    let payer = tollgate_chain::client::parse_private_key(DEV_KEYS[4]).unwrap();
-    let chain = Chain::with_usdt_on(ANVIL_CHAIN_ID, 6, &[(payer.address(), 100)]).await;
-    let (usdc, usdt) = (chain.dep.usdc, chain.dep.assets[0].address);
-    let url = migrated_db().await;
-    let db = crate::common::pg::client(&url).await;
-    let mock = Mock::start().await;
-    let gw = gateway(&url, &chain, &mock, "  min_call_usd: 0.00001\n  settle_every: 200ms\n").await;
-    let on_chain = chain_client(&chain.anvil, DEV_KEYS[4]).await;
+    let Stack {
+        payer,
+        chain,
+        usdt,
+        db,
+        mock,
+        gw,
+    } = Stack::start("  min_call_usd: 0.00001\n  settle_every: 200ms\n").await;
+    let (usdc, usdt) = (chain.dep.usdc, usdt.address);
     for token in [usdc, usdt] {
-        on_chain
-            .approve(token, PERMIT2_ADDRESS, U256::MAX)
-            .await
-            .unwrap();
+        approve_permit2(&chain, PAYER_KEY, token, U256::MAX).await;
     }
     let body = chat(50);
     let offers = challenge(&gw, &body).await;
@@ -118,7 +123,11 @@ async fn one_permit2_nonce_pays_for_one_call_whichever_token_it_was_signed_for()
     assert_eq!(r.status(), 402);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"], "permit2_invalid_nonce", "{v}");
-    assert_eq!(mock.recorder.requests().len(), served_before, "nothing served");
+    assert_eq!(
+        mock.recorder.requests().len(),
+        served_before,
+        "nothing served"
+    );
 
     let r = first.await.unwrap();
     assert_eq!(r.status(), 200);
@@ -131,25 +140,10 @@ async fn one_permit2_nonce_pays_for_one_call_whichever_token_it_was_signed_for()
 
 #[tokio::test]
 async fn a_call_still_streaming_near_its_payments_deadline_is_cut_and_settled_not_served_free() {
-    let payer = tollgate_chain::client::parse_private_key(DEV_KEYS[4]).unwrap();
-    let chain = Chain::with_usdt_on(ANVIL_CHAIN_ID, 6, &[(payer.address(), 100)]).await;
-    let usdt = chain.dep.assets[0].clone();
-    let url = migrated_db().await;
-    let db = crate::common::pg::client(&url).await;
-    let mock = Mock::start().await;
     // Payments valid for 14 s; the last 8 s are kept to settle (none is sent in the last 6 s).
-    let gw = gateway(
-        &url,
-        &chain,
-        &mock,
-        "  min_call_usd: 0.00001\n  max_timeout_seconds: 14\n  min_validity: 10s\n  settle_margin: 8s\n  settle_every: 200ms\n",
-    )
-    .await;
-    chain_client(&chain.anvil, DEV_KEYS[4])
-        .await
-        .approve(usdt.address, PERMIT2_ADDRESS, U256::MAX)
-        .await
-        .unwrap();
+    // (The mock is kept alive by its binding.)
+    let Stack { payer, chain, usdt, db, mock: _mock, gw } = Stack::start("  min_call_usd: 0.00001\n  max_timeout_seconds: 14\n  min_validity: 10s\n  settle_margin: 8s\n  settle_every: 200ms\n").await;
+    approve_permit2(&chain, PAYER_KEY, usdt.address, U256::MAX).await;
     let mut body = chat(400);
     body["stream"] = true.into();
     body["stream_options"] = serde_json::json!({"include_usage": true});
@@ -180,7 +174,8 @@ async fn a_call_still_streaming_near_its_payments_deadline_is_cut_and_settled_no
     // provider not demoted (else one paid call could take a provider out of the fleet).
     let m = gw.metrics().await;
     assert!(
-        !m.lines().any(|l| l.starts_with("tollgate_upstream_failovers_total{")),
+        !m.lines()
+            .any(|l| l.starts_with("tollgate_upstream_failovers_total{")),
         "{m}"
     );
     assert_eq!(

@@ -9,7 +9,7 @@
 mod bounds;
 mod settles;
 
-use crate::common::chain::Chain;
+use crate::common::chain::{chain_client, Chain};
 use crate::common::ledger::*;
 use crate::common::*;
 use alloy::primitives::{Address, U256};
@@ -17,26 +17,68 @@ use alloy::signers::local::PrivateKeySigner;
 use serde_json::{json, Value};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
-use tollgate_chain::anvil::ANVIL_CHAIN_ID;
+use tollgate_chain::anvil::{ANVIL_CHAIN_ID, DEV_KEYS};
+use tollgate_chain::deploy::AssetDeployment;
 use tollgate_chain::x402::{
     self, sign_upto, upto_authorization_for, v2, RequirementsV2, UptoPayload, UptoPaymentV2,
+    PERMIT2_ADDRESS,
 };
 
 pub(super) const CHAT: &str = "/v1/chat/completions";
 
-pub(super) async fn gateway(url: &str, chain: &Chain, mock: &Mock, pay_per_call: &str) -> Gateway {
-    let mut opts = GatewayOpts::new(format!(
-        "\n  - {{ id: pa, kind: openai, base_url: \"http://{}/v1\", models: [{{ id: m, pricing: {{ prompt: 1, completion: 2 }} }}] }}\n",
-        mock.addr
-    ));
-    opts.billing = billing_yaml(url, "");
-    opts.public_url = Some(String::new());
-    opts.extra = format!(
-        "{}pay_per_call:\n{pay_per_call}",
-        chain.yaml("  receipt_timeout: 20s\n  reconcile_every: 300ms\n")
-    );
-    opts.env = vec![chain.env()];
-    Gateway::start(opts).await
+/// One pay-per-call stack: anvil with USDC, a 6-decimal USDT, Permit2 and the upto proxy
+/// (`payer`, dev account 4, holds 100 of each), a migrated Postgres, the mock, and a gateway
+/// with `pay_per_call:` set to `pay_per_call` (lines indented by two spaces).
+pub(super) struct Stack {
+    pub payer: PrivateKeySigner,
+    pub chain: Chain,
+    pub usdt: AssetDeployment,
+    pub db: tokio_postgres::Client,
+    pub mock: Mock,
+    pub gw: Gateway,
+}
+
+impl Stack {
+    pub async fn start(pay_per_call: &str) -> Stack {
+        let payer = tollgate_chain::client::parse_private_key(PAYER_KEY).unwrap();
+        let chain = Chain::with_usdt_on(ANVIL_CHAIN_ID, 6, &[(payer.address(), 100)]).await;
+        let usdt = chain.dep.assets[0].clone();
+        let url = migrated_db().await;
+        let db = crate::common::pg::client(&url).await;
+        let mock = Mock::start().await;
+        let mut opts = GatewayOpts::new(format!(
+            "\n  - {{ id: pa, kind: openai, base_url: \"http://{}/v1\", models: [{{ id: m, pricing: {{ prompt: 1, completion: 2 }} }}] }}\n",
+            mock.addr
+        ));
+        opts.billing = billing_yaml(&url, "");
+        opts.public_url = Some(String::new());
+        opts.extra = format!(
+            "{}pay_per_call:\n{pay_per_call}",
+            chain.yaml("  receipt_timeout: 20s\n  reconcile_every: 300ms\n")
+        );
+        opts.env = vec![chain.env()];
+        let gw = Gateway::start(opts).await;
+        Stack {
+            payer,
+            chain,
+            usdt,
+            db,
+            mock,
+            gw,
+        }
+    }
+}
+
+/// The payer's key (anvil dev account 4).
+pub(super) const PAYER_KEY: &str = DEV_KEYS[4];
+
+/// `key` approves Permit2 to take `amount` of `token`.
+pub(super) async fn approve_permit2(chain: &Chain, key: &str, token: Address, amount: U256) {
+    chain_client(&chain.anvil, key)
+        .await
+        .approve(token, PERMIT2_ADDRESS, amount)
+        .await
+        .unwrap();
 }
 
 pub(super) fn chat(max_tokens: u64) -> Value {
@@ -61,7 +103,10 @@ pub(super) async fn challenge(gw: &Gateway, body: &Value) -> Value {
         .to_string();
     let v: Value = r.json().await.unwrap();
     let from_header: Value = x402::decode_header(&header).unwrap();
-    assert_eq!(from_header["accepts"], v["accepts"], "body and header agree");
+    assert_eq!(
+        from_header["accepts"], v["accepts"],
+        "body and header agree"
+    );
     v
 }
 
@@ -72,7 +117,11 @@ pub(super) fn upto_header(offer: &Value, payer: &PrivateKeySigner) -> String {
 }
 
 /// ... with Permit2 nonce `nonce`.
-pub(super) fn upto_header_with_nonce(offer: &Value, payer: &PrivateKeySigner, nonce: U256) -> String {
+pub(super) fn upto_header_with_nonce(
+    offer: &Value,
+    payer: &PrivateKeySigner,
+    nonce: U256,
+) -> String {
     let accepted: RequirementsV2 = serde_json::from_value(offer.clone()).unwrap();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -94,7 +143,11 @@ pub(super) fn upto_header_with_nonce(offer: &Value, payer: &PrivateKeySigner, no
 }
 
 /// The `paid_calls` row of a request once its status is one of `want` (10 s at most).
-pub(super) async fn paid_call(db: &tokio_postgres::Client, request_id: &str, want: &[&str]) -> Value {
+pub(super) async fn paid_call(
+    db: &tokio_postgres::Client,
+    request_id: &str,
+    want: &[&str],
+) -> Value {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let row = db
@@ -113,7 +166,10 @@ pub(super) async fn paid_call(db: &tokio_postgres::Client, request_id: &str, wan
                 return v.clone();
             }
         }
-        assert!(Instant::now() < deadline, "{request_id}: {row:?}, wanted {want:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{request_id}: {row:?}, wanted {want:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -127,7 +183,6 @@ pub(super) async fn provider_balance(db: &tokio_postgres::Client) -> i64 {
     .unwrap()
     .map_or(0, |r| r.get(0))
 }
-
 
 /// A call that takes 1.5 s to its first byte, paid with `header`, running in the background.
 pub(super) fn spawn_slow(
@@ -163,7 +218,10 @@ pub(super) async fn wait_serving(db: &tokio_postgres::Client, payer: Address, n:
         if serving == n {
             return;
         }
-        assert!(Instant::now() < deadline, "{serving} calls serving, not {n}");
+        assert!(
+            Instant::now() < deadline,
+            "{serving} calls serving, not {n}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -1,24 +1,24 @@
 //! A paid call settled for its metered cost; a payer who revokes the allowance.
 
 use super::*;
-use crate::common::chain::{chain_client, offer, token_of, Chain};
+use crate::common::chain::{offer, token_of};
 use crate::common::ledger::*;
 use crate::common::*;
 use alloy::primitives::U256;
 use serde_json::Value;
 use std::time::{Duration, Instant};
-use tollgate_chain::anvil::{ANVIL_CHAIN_ID, DEV_KEYS};
-use tollgate_chain::x402::PERMIT2_ADDRESS;
+use tollgate_chain::anvil::ANVIL_CHAIN_ID;
 
 #[tokio::test]
 async fn a_paid_call_is_settled_for_exactly_its_metered_cost_and_its_payment_pays_once() {
-    let payer = tollgate_chain::client::parse_private_key(DEV_KEYS[4]).unwrap();
-    let chain = Chain::with_usdt_on(ANVIL_CHAIN_ID, 6, &[(payer.address(), 100)]).await;
-    let usdt = chain.dep.assets[0].clone();
-    let url = migrated_db().await;
-    let db = crate::common::pg::client(&url).await;
-    let mock = Mock::start().await;
-    let gw = gateway(&url, &chain, &mock, "  min_call_usd: 0.00001\n  settle_every: 200ms\n").await;
+    let Stack {
+        payer,
+        chain,
+        usdt,
+        db,
+        mock,
+        gw,
+    } = Stack::start("  min_call_usd: 0.00001\n  settle_every: 200ms\n").await;
 
     // No key, no payment: 402 with one upto offer per (chain, asset), the maximum = the
     // call's worst case, the operator named as the one who settles.
@@ -36,7 +36,11 @@ async fn a_paid_call_is_settled_for_exactly_its_metered_cost_and_its_payment_pay
     let maximum: i64 = offer["amount"].as_str().unwrap().parse().unwrap();
     // A longer output limit is a larger maximum (the offer is the worst case, not a price).
     let bigger = challenge(&gw, &chat(500)).await;
-    let bigger: i64 = bigger["accepts"][0]["amount"].as_str().unwrap().parse().unwrap();
+    let bigger: i64 = bigger["accepts"][0]["amount"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(bigger > maximum, "{bigger} vs {maximum}");
 
     // Signed but Permit2 not approved: 412, nothing claimed.
@@ -45,11 +49,7 @@ async fn a_paid_call_is_settled_for_exactly_its_metered_cost_and_its_payment_pay
     assert_eq!(r.status(), 412);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"], "PERMIT2_ALLOWANCE_REQUIRED", "{v}");
-    let on_chain = chain_client(&chain.anvil, DEV_KEYS[4]).await;
-    on_chain
-        .approve(usdt.address, PERMIT2_ADDRESS, U256::MAX)
-        .await
-        .unwrap();
+    approve_permit2(&chain, PAYER_KEY, usdt.address, U256::MAX).await;
     let vault_before = token_of(&chain, usdt.address, usdt.treasury_vault).await;
     let payer_before = token_of(&chain, usdt.address, payer.address()).await;
 
@@ -58,7 +58,10 @@ async fn a_paid_call_is_settled_for_exactly_its_metered_cost_and_its_payment_pay
     assert_eq!(r.status(), 200);
     let id = request_id(&r);
     let answer: Value = r.json().await.unwrap();
-    assert!(answer["choices"][0]["message"]["content"].is_string(), "{answer}");
+    assert!(
+        answer["choices"][0]["message"]["content"].is_string(),
+        "{answer}"
+    );
     let settled = paid_call(&db, &id, &["settled", "failed", "free"]).await;
     assert_eq!(settled["status"], "settled", "{settled}");
     let (cost, provider_cost, transfer): (i64, i64, Option<i64>) = {
@@ -72,9 +75,16 @@ async fn a_paid_call_is_settled_for_exactly_its_metered_cost_and_its_payment_pay
         (r.get(0), r.get(1), r.get(2))
     };
     assert!(cost > 0 && cost <= maximum, "{cost} of at most {maximum}");
-    assert_eq!(settled["amount"], cost, "settled for exactly the metered cost");
+    assert_eq!(
+        settled["amount"], cost,
+        "settled for exactly the metered cost"
+    );
     assert_eq!(settled["max_amount"], maximum);
-    assert_eq!(transfer, settled["transfer_id"].as_i64(), "the request log names the transfer");
+    assert_eq!(
+        transfer,
+        settled["transfer_id"].as_i64(),
+        "the request log names the transfer"
+    );
     assert_eq!(
         token_of(&chain, usdt.address, usdt.treasury_vault).await - vault_before,
         U256::from(cost as u64),
@@ -100,7 +110,12 @@ async fn a_paid_call_is_settled_for_exactly_its_metered_cost_and_its_payment_pay
     // A payment signed for another call's offer (a smaller maximum than this one's): refused.
     let small = challenge(&gw, &chat(5)).await;
     let small = crate::common::chain::offer(&small, ANVIL_CHAIN_ID, usdt.address);
-    let r = call(&gw, &body, &[("payment-signature", &upto_header(&small, &payer))]).await;
+    let r = call(
+        &gw,
+        &body,
+        &[("payment-signature", &upto_header(&small, &payer))],
+    )
+    .await;
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"], "permit2_amount_mismatch", "{v}");
     assert_eq!(mock.recorder.requests().len(), served_before);
@@ -109,24 +124,16 @@ async fn a_paid_call_is_settled_for_exactly_its_metered_cost_and_its_payment_pay
 
 #[tokio::test]
 async fn a_payer_who_revokes_the_allowance_before_settlement_costs_one_call_and_is_refused() {
-    let payer = tollgate_chain::client::parse_private_key(DEV_KEYS[4]).unwrap();
-    let chain = Chain::with_usdt_on(ANVIL_CHAIN_ID, 6, &[(payer.address(), 100)]).await;
-    let usdt = chain.dep.assets[0].clone();
-    let url = migrated_db().await;
-    let db = crate::common::pg::client(&url).await;
-    let mock = Mock::start().await;
-    let gw = gateway(
-        &url,
-        &chain,
-        &mock,
-        "  min_call_usd: 0.00001\n  max_unsettled_calls: 1\n  settle_every: 200ms\n",
-    )
-    .await;
-    let on_chain = chain_client(&chain.anvil, DEV_KEYS[4]).await;
-    on_chain
-        .approve(usdt.address, PERMIT2_ADDRESS, U256::MAX)
-        .await
-        .unwrap();
+    let Stack {
+        payer,
+        chain,
+        usdt,
+        db,
+        mock,
+        gw,
+    } = Stack::start("  min_call_usd: 0.00001\n  max_unsettled_calls: 1\n  settle_every: 200ms\n")
+        .await;
+    approve_permit2(&chain, PAYER_KEY, usdt.address, U256::MAX).await;
     let body = chat(50);
     let offer = offer(&challenge(&gw, &body).await, ANVIL_CHAIN_ID, usdt.address);
     let vault_before = token_of(&chain, usdt.address, usdt.treasury_vault).await;
@@ -136,17 +143,23 @@ async fn a_payer_who_revokes_the_allowance_before_settlement_costs_one_call_and_
     let slow = spawn_slow(&gw, &body, header);
     wait_serving(&db, payer.address(), 1).await;
     // ...while it is served, a second call of the payer is over its limit of unsettled calls...
-    let r = call(&gw, &body, &[("payment-signature", &upto_header(&offer, &payer))]).await;
+    let r = call(
+        &gw,
+        &body,
+        &[("payment-signature", &upto_header(&offer, &payer))],
+    )
+    .await;
     assert_eq!(r.status(), 429);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"], "PAYER_LIMIT", "{v}");
     // ...and the payer revokes Permit2's allowance before the call settles.
-    on_chain
-        .approve(usdt.address, PERMIT2_ADDRESS, U256::ZERO)
-        .await
-        .unwrap();
+    approve_permit2(&chain, PAYER_KEY, usdt.address, U256::ZERO).await;
     let r = slow.await.unwrap();
-    assert_eq!(r.status(), 200, "served: the payment was good when admitted");
+    assert_eq!(
+        r.status(),
+        200,
+        "served: the payment was good when admitted"
+    );
     let id = request_id(&r);
     let _ = r.bytes().await;
 
@@ -171,41 +184,56 @@ async fn a_payer_who_revokes_the_allowance_before_settlement_costs_one_call_and_
         token_of(&chain, usdt.address, usdt.treasury_vault).await,
         vault_before
     );
-    assert_eq!(provider_balance(&db).await, 0, "nothing booked that did not move");
+    assert_eq!(
+        provider_balance(&db).await,
+        0,
+        "nothing booked that did not move"
+    );
 
     // Refused afterwards, even with the allowance back: one unsettled failure stops the payer.
-    on_chain
-        .approve(usdt.address, PERMIT2_ADDRESS, U256::MAX)
-        .await
-        .unwrap();
+    approve_permit2(&chain, PAYER_KEY, usdt.address, U256::MAX).await;
     let served_before = mock.recorder.requests().len();
-    let r = call(&gw, &body, &[("payment-signature", &upto_header(&offer, &payer))]).await;
+    let r = call(
+        &gw,
+        &body,
+        &[("payment-signature", &upto_header(&offer, &payer))],
+    )
+    .await;
     assert_eq!(r.status(), 402);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"], "PAYER_DEFAULTED", "{v}");
-    assert_eq!(mock.recorder.requests().len(), served_before, "nothing served");
+    assert_eq!(
+        mock.recorder.requests().len(),
+        served_before,
+        "nothing served"
+    );
     ledger_check(&gw);
 }
 
 #[tokio::test]
 async fn a_call_below_min_call_is_told_and_settled_the_raised_charge() {
-    let payer = tollgate_chain::client::parse_private_key(DEV_KEYS[4]).unwrap();
-    let chain = Chain::with_usdt_on(ANVIL_CHAIN_ID, 6, &[(payer.address(), 100)]).await;
-    let usdt = chain.dep.assets[0].clone();
-    let url = migrated_db().await;
-    let db = crate::common::pg::client(&url).await;
-    let mock = Mock::start().await;
     // A cent per call at least: far above what this call costs.
-    let gw = gateway(&url, &chain, &mock, "  min_call_usd: 0.01\n  settle_every: 200ms\n").await;
-    chain_client(&chain.anvil, DEV_KEYS[4])
-        .await
-        .approve(usdt.address, PERMIT2_ADDRESS, U256::MAX)
-        .await
-        .unwrap();
+    let Stack {
+        payer,
+        chain,
+        usdt,
+        db,
+        mock: _mock,
+        gw,
+    } = Stack::start("  min_call_usd: 0.01\n  settle_every: 200ms\n").await;
+    approve_permit2(&chain, PAYER_KEY, usdt.address, U256::MAX).await;
     let body = chat(50);
     let offer = offer(&challenge(&gw, &body).await, ANVIL_CHAIN_ID, usdt.address);
-    assert_eq!(offer["amount"], "10000", "the least maximum is min_call: {offer}");
-    let r = call(&gw, &body, &[("payment-signature", &upto_header(&offer, &payer))]).await;
+    assert_eq!(
+        offer["amount"], "10000",
+        "the least maximum is min_call: {offer}"
+    );
+    let r = call(
+        &gw,
+        &body,
+        &[("payment-signature", &upto_header(&offer, &payer))],
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let id = request_id(&r);
     let answer: Value = r.json().await.unwrap();
@@ -227,6 +255,10 @@ async fn a_call_below_min_call_is_told_and_settled_the_raised_charge() {
             .unwrap();
         (r.get(0), r.get(1), r.get(2))
     };
-    assert_eq!((buyer, provider + fee), (10_000, 10_000), "the raise is platform fee");
+    assert_eq!(
+        (buyer, provider + fee),
+        (10_000, 10_000),
+        "the raise is platform fee"
+    );
     ledger_check(&gw);
 }
