@@ -5,7 +5,7 @@
 -- earnings and the platform's fees, for what moved), so nothing is credited that did not
 -- arrive; between serving and settling the call is here, `unsettled`, and nowhere in the books.
 CREATE TABLE paid_calls (
-    -- 'upto:<chain>:<token>:<payer>:<nonce as 32 bytes>'
+    -- 'upto:<chain>:<payer>:<nonce as 32 bytes>' (Permit2 nonces are per owner per chain)
     id             TEXT PRIMARY KEY,
     request_id     TEXT   NOT NULL UNIQUE,
     payer          TEXT   NOT NULL,
@@ -25,8 +25,10 @@ CREATE TABLE paid_calls (
     -- serving: admitted, not served yet (its risk is max_amount); unsettled: served, to be
     -- (or being) sent, an error kept from a failed attempt; settled: moved and booked; free:
     -- cost 0, nothing sent; failed: the chain refused until the deadline passed (the payer's
-    -- default); lost: never reported by its node before the deadline (not charged).
-    status         TEXT   NOT NULL CHECK (status IN ('serving', 'unsettled', 'settled', 'free', 'failed', 'lost')),
+    -- default); lost: never reported by its node before the deadline (not charged); expired:
+    -- served, but the deadline came before a settlement of ours was sent or mined and the
+    -- chain never refused one (our delay, not the payer's default: not charged, not refused).
+    status         TEXT   NOT NULL CHECK (status IN ('serving', 'unsettled', 'settled', 'free', 'failed', 'lost', 'expired')),
     attempts       INT    NOT NULL DEFAULT 0,
     -- A node settling it holds it until then (one sender for the fleet).
     claimed_until  TIMESTAMPTZ,
@@ -39,6 +41,7 @@ CREATE TABLE paid_calls (
     created_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at     TIMESTAMPTZ NOT NULL DEFAULT now()
 );
+-- A payer's open calls and defaults; also summed over all payers for the fleet's money at risk.
 CREATE INDEX paid_calls_open ON paid_calls (payer) WHERE status IN ('serving', 'unsettled', 'failed');
 CREATE INDEX paid_calls_work ON paid_calls (updated_at)
     WHERE status IN ('serving', 'unsettled') OR (status = 'settled' AND NOT vault_recorded);

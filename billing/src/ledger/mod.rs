@@ -33,11 +33,9 @@ mod withdrawals;
 pub use api_keys::{watch_key_revocations, ApiKeyInfo, ApiKeyRecord, KeyEvent, NewApiKey};
 pub use chain_credits::{Begun, ChainAsset, ChainCredit, CreditKind, Credited};
 pub use feed::{watch, Feed};
-pub use paid_calls::{
-    NewPaidCall, PayerLimits, RailFunds, Refused as PaidCallRefused, ToSettle,
-};
+pub use paid_calls::{NewPaidCall, PayerLimits, RailFunds, Refused as PaidCallRefused, ToSettle};
 pub use payouts::{JobLock, NoPayout, Payout, ProviderEarnings};
-pub use solvency::{Liabilities, PendingOut};
+pub use solvency::{Liabilities, PendingOut, SettledPaidCall};
 pub use withdrawals::{Insufficient, Opened, Withdrawal};
 
 pub use migrations::latest as latest_schema;

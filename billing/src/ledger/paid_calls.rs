@@ -24,6 +24,8 @@ pub struct PayerLimits {
     /// plus this one must fit in it, or one signature pays for several settlements that
     /// cannot all succeed.
     pub funds: RailFunds,
+    /// What all payers' calls may put at risk together (see [`Refused::FleetAtRisk`]).
+    pub fleet_at_risk: MicroUsdc,
 }
 
 /// The payer's token balance and Permit2 allowance on the call's rail, in µUSD (rounded down).
@@ -54,13 +56,27 @@ pub enum Refused {
     Replayed,
     /// The payer has a settlement the chain refused.
     Defaulted,
-    TooManyCalls { open: i64 },
-    TooMuchUnsettled { open: MicroUsdc },
+    TooManyCalls {
+        open: i64,
+    },
+    TooMuchUnsettled {
+        open: MicroUsdc,
+    },
     /// The payer's open calls on the rail (`open` µUSD) and this one's maximum pass its
     /// allowance to Permit2.
-    AllowanceShort { open: MicroUsdc },
+    AllowanceShort {
+        open: MicroUsdc,
+    },
     /// ... or its token balance.
-    BalanceShort { open: MicroUsdc },
+    BalanceShort {
+        open: MicroUsdc,
+    },
+    /// All payers' open calls, the failures of the last 24 hours (`at_risk` µUSD) and this
+    /// call's maximum pass the fleet's cap: per-payer limits alone let fresh addresses add up
+    /// without bound, so the money the operator can lose to defaults is capped here.
+    FleetAtRisk {
+        at_risk: MicroUsdc,
+    },
 }
 
 /// A served call to settle (from [`Ledger::paid_calls_to_settle`]).
@@ -122,6 +138,26 @@ impl Ledger {
         if needed > limits.funds.balance {
             return Ok(Err(Refused::BalanceShort { open: on_rail }));
         }
+        // Then the fleet's lock (always after a payer's: no two admissions wait on each other
+        // in opposite orders), so concurrent admissions of different payers are summed together.
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('paid_calls:fleet', 0))",
+            &[],
+        )
+        .await?;
+        let at_risk: i64 = tx
+            .query_one(
+                "SELECT COALESCE(SUM(CASE status WHEN 'serving' THEN max_amount ELSE amount END), 0)::BIGINT
+                 FROM paid_calls
+                 WHERE status IN ('serving', 'unsettled')
+                    OR (status = 'failed' AND updated_at > now() - interval '24 hours')",
+                &[],
+            )
+            .await?
+            .get(0);
+        if at_risk.saturating_add(call.max_amount) > limits.fleet_at_risk {
+            return Ok(Err(Refused::FleetAtRisk { at_risk }));
+        }
         let inserted = tx
             .execute(
                 "INSERT INTO paid_calls (id, request_id, payer, chain_id, asset, max_amount, payment, deadline, status)
@@ -153,7 +189,10 @@ impl Ledger {
         let mut c = self.conn().await?;
         let tx = c.transaction().await?;
         let status: Option<String> = tx
-            .query_opt("SELECT status FROM paid_calls WHERE id = $1 FOR UPDATE", &[&id])
+            .query_opt(
+                "SELECT status FROM paid_calls WHERE id = $1 FOR UPDATE",
+                &[&id],
+            )
             .await?
             .map(|r| r.get(0));
         if status.as_deref() != Some("serving") {
@@ -264,6 +303,23 @@ impl Ledger {
         )
         .await?;
         Ok(())
+    }
+
+    /// The payment's deadline came before the call settled. If the chain refused an attempt
+    /// (an error is kept) that is the payer's default: `failed`, and the payer is refused.
+    /// Otherwise the delay was ours (the queue, gas, confirmations): `expired`, not charged and
+    /// not held against the payer.
+    pub async fn paid_call_expired(&self, id: &str, why: &str) -> Result<bool, LedgerError> {
+        let c = self.conn().await?;
+        let row = c
+            .query_opt(
+                "UPDATE paid_calls SET status = CASE WHEN error IS NULL THEN 'expired' ELSE 'failed' END,
+                     error = COALESCE(error, $2), tx_hash = NULL, updated_at = now()
+                 WHERE id = $1 AND status = 'unsettled' RETURNING status = 'failed'",
+                &[&id, &why],
+            )
+            .await?;
+        Ok(row.is_some_and(|r| r.get(0)))
     }
 
     /// A call admitted but never reported by its node (a crash) whose deadline passed: nothing

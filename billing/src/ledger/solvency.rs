@@ -3,9 +3,9 @@
 //! provider's unpaid earnings, the platform's fees, and the withdrawals and payouts debited
 //! here but not yet executed on chain (their USDC is still in the vaults).
 //!
-//! Also the credits to verify: each `chain_credits` row the ledger credited, which the
-//! caller checks against the transaction it names, and the consistency of those rows with
-//! their ledger transfers (part of every `ledger check`).
+//! Also the credits to verify: each `chain_credits` row the ledger credited and each settled
+//! paid call, which the caller checks against the transaction it names, and the consistency
+//! of those rows with their ledger transfers (part of every `ledger check`).
 
 use super::{ChainCredit, Ledger, LedgerError};
 use crate::MicroUsdc;
@@ -32,6 +32,17 @@ impl Liabilities {
             + self.pending_withdrawals
             + self.pending_payouts
     }
+}
+
+/// A settled call paid per call: what the ledger booked as moved by `tx_hash`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettledPaidCall {
+    /// `upto:<chain>:<payer>:<nonce>` (the payer and its Permit2 nonce).
+    pub id: String,
+    pub chain_id: i64,
+    pub asset: String,
+    pub amount: MicroUsdc,
+    pub tx_hash: Option<String>,
 }
 
 /// Withdrawals and payouts debited here but not yet executed, for one chain and asset (both
@@ -116,6 +127,33 @@ impl Ledger {
         Ok(rows.iter().map(super::chain_credits::row).collect())
     }
 
+    /// Settled paid calls, by id, `limit` at a time after `after_id` (as
+    /// [`Ledger::credited_chain_credits`]).
+    pub async fn settled_paid_calls(
+        &self,
+        after_id: &str,
+        limit: i64,
+    ) -> Result<Vec<SettledPaidCall>, LedgerError> {
+        let c = self.conn().await?;
+        let rows = c
+            .query(
+                "SELECT id, chain_id, asset, amount, tx_hash FROM paid_calls
+                 WHERE status = 'settled' AND id > $1 ORDER BY id LIMIT $2",
+                &[&after_id, &limit.clamp(1, 10_000)],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| SettledPaidCall {
+                id: r.get(0),
+                chain_id: r.get(1),
+                asset: r.get(2),
+                amount: r.get::<_, Option<i64>>(3).unwrap_or(0),
+                tx_hash: r.get(4),
+            })
+            .collect())
+    }
+
     /// Credited rows that disagree with their ledger transfer, and top-up or deposit
     /// transfers without a credited row: a credit must be a row the chain can be asked about.
     pub(super) async fn check_chain_credits(
@@ -154,6 +192,34 @@ impl Ledger {
                     m.map_or("nothing".into(), |m| m.to_string())
                 ),
                 (None, _, None) => format!("chain credit {id}: inconsistent"),
+            });
+        }
+        // Each paid-call transfer is one settled call's, for what the call records as moved.
+        for r in c
+            .query(
+                "WITH ext AS (SELECT id FROM accounts WHERE kind = 'external' AND ref = 'usdc'),
+                 t AS (SELECT t.id, t.idempotency_key AS key, -e.amount AS amount
+                       FROM transfers t JOIN entries e ON e.transfer_id = t.id AND e.account_id = (SELECT id FROM ext)
+                       WHERE t.kind = 'paid_call')
+                 SELECT COALESCE(p.id, t.key), p.status, p.amount, t.amount
+                 FROM (SELECT * FROM paid_calls WHERE status = 'settled') p FULL JOIN t ON t.key = p.id
+                 WHERE p.id IS NULL OR t.id IS NULL OR p.amount IS DISTINCT FROM t.amount
+                    OR p.transfer_id IS DISTINCT FROM t.id
+                 LIMIT 100",
+                &[],
+            )
+            .await?
+        {
+            let (id, status, amount, moved): (String, Option<String>, Option<i64>, Option<i64>) =
+                (r.get(0), r.get(1), r.get(2), r.get(3));
+            let shown = |v: Option<i64>| v.map_or("nothing".into(), |v| v.to_string());
+            problems.push(match status {
+                None => format!("paid-call transfer {id} ({}) has no settled paid call", shown(moved)),
+                Some(_) => format!(
+                    "paid call {id} is settled for {} but its transfer moved {}",
+                    shown(amount),
+                    shown(moved)
+                ),
             });
         }
         // A charge the reservation did not bound (capped when it was recorded).

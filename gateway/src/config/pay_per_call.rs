@@ -12,6 +12,10 @@ pub struct PayPerCallConfig {
     pub max_unsettled_calls: i64,
     /// Their worth, at most: the maximum of those being served plus the cost of those served.
     pub max_unsettled: MicroUsdc,
+    /// What all payers' calls may put at risk together, fleet-wide: the maxima of calls being
+    /// served, the costs of calls served and not settled, and the failed settlements of the
+    /// last 24 hours. Bounds what defaults can cost a day, however many fresh addresses pay.
+    pub max_at_risk: MicroUsdc,
     /// The least a served call is charged (settlement costs gas), and the least maximum offered.
     pub min_call: MicroUsdc,
     /// The offer's `maxTimeoutSeconds`: how long a signed maximum may stay valid.
@@ -31,7 +35,11 @@ impl PayPerCallConfig {
     /// (its settlement costs gas), never above its signed `maximum`. The one rule for the
     /// charge settled and the `usage.cost` the client is told.
     pub fn charge(&self, cost: MicroUsdc, maximum: MicroUsdc) -> MicroUsdc {
-        let raised = if cost > 0 { cost.max(self.min_call) } else { cost };
+        let raised = if cost > 0 {
+            cost.max(self.min_call)
+        } else {
+            cost
+        };
         raised.min(maximum)
     }
 }
@@ -68,13 +76,19 @@ impl Validator<'_> {
                 "must be shorter than min_validity (what is left is the time to serve a call)",
             );
         }
+        let max_unsettled =
+            self.usd_amount(&p("max_unsettled_usd"), raw.max_unsettled_usd, 1_000_000);
+        let max_at_risk = self.usd_amount(&p("max_at_risk_usd"), raw.max_at_risk_usd, 100_000_000);
+        if max_at_risk < max_unsettled {
+            self.err(
+                p("max_at_risk_usd"),
+                "must be at least max_unsettled_usd (the fleet's cap covers at least one payer's limit)",
+            );
+        }
         PayPerCallConfig {
             max_unsettled_calls: max_unsettled_calls as i64,
-            max_unsettled: self.usd_amount(
-                &p("max_unsettled_usd"),
-                raw.max_unsettled_usd,
-                1_000_000,
-            ),
+            max_unsettled,
+            max_at_risk,
             min_call,
             max_timeout_seconds,
             min_validity,

@@ -493,6 +493,7 @@ pub struct RawHealth {
 pub struct RawPayPerCall {
     pub max_unsettled_calls: Option<u32>,
     pub max_unsettled_usd: Option<Decimal>,
+    pub max_at_risk_usd: Option<Decimal>,
     pub min_call_usd: Option<Decimal>,
     pub max_timeout_seconds: Option<u64>,
     pub min_validity: Option<String>,

@@ -1,6 +1,7 @@
 //! A refused pay-per-call admission as an answer: x402's 402 (v2 body and `PAYMENT-REQUIRED`
 //! header, `upto` offers whose amount is the call's maximum), 412 without the Permit2
-//! allowance, 402 `PAYER_DEFAULTED` after an unsettled failure, 429 at the payer's limits.
+//! allowance, 402 `PAYER_DEFAULTED` after an unsettled failure, 429 at the payer's limits, 503 at
+//! the fleet's.
 
 use crate::money::pay_per_call::admit::PayRefused;
 use crate::wire::ApiError;
@@ -28,6 +29,15 @@ pub fn refusal(refused: PayRefused, resource: &str) -> ApiError {
             "A settlement of this payer's earlier call was refused by the chain (allowance revoked or funds moved): no more calls are served on its signature; use an API key and a prepaid balance",
         ),
         PayRefused::Limit(message) => ApiError::new(429, "PAYER_LIMIT", message),
+        PayRefused::FleetAtRisk => {
+            let mut e = ApiError::new(
+                503,
+                "PAY_PER_CALL_FULL",
+                "Calls paid per call have as much money waiting to settle as this gateway allows; retry shortly, or use an API key and a prepaid balance",
+            );
+            e.headers.push(("retry-after", 10u32.into()));
+            e
+        }
         PayRefused::ChainUnavailable => ApiError::new(
             503,
             "CHAIN_UNAVAILABLE",

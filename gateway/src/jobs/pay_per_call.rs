@@ -57,6 +57,10 @@ impl PayPerCallSettler {
                 Ok(Step::Refused(why)) | Ok(Step::Failed(why)) => {
                     log::warn!("pay per call {}: {why}", row.id)
                 }
+                Ok(Step::Expired) => log::warn!(
+                    "pay per call {}: not settled before its payment's deadline (not charged): settle sooner (settle_margin, gas, confirmations)",
+                    row.id
+                ),
                 Ok(_) => {}
                 Err(e) => log::warn!("pay per call {}: {e}", row.id),
             }

@@ -14,7 +14,9 @@
 //!   will pay (those name their chain and asset).
 //! - **Credits**: each credited x402 row is read back from its transaction (the transfer its
 //!   EIP-3009 authorization or Permit2 settlement made must pay the rail's vault exactly the
-//!   row's amount); each deposit row from its `Deposited` log (same buyer, same amount).
+//!   row's amount); each deposit row from its `Deposited` log (same buyer, same amount); each
+//!   settled paid call from its settlement (the upto proxy's transfer of exactly the booked
+//!   amount from the payer, for its Permit2 nonce, to the vault).
 //!
 //! Cost: reserves are three `eth_call`s per rail and liabilities one SQL statement (the gauge
 //! runs that every minute). Verifying credits reads one receipt per credited row (Permit2 rows
@@ -22,10 +24,11 @@
 
 use super::ids::{parse_deposit_id, parse_topup_id};
 use super::onchain::{ChainSet, Method, OnChain};
+use super::pay_per_call::admit::parse_paid_call_id;
 use alloy::primitives::U256;
 use std::sync::Arc;
 use tokio::task::JoinSet;
-use tollgate_billing::ledger::{ChainCredit, Ledger, Liabilities};
+use tollgate_billing::ledger::{ChainCredit, Ledger, Liabilities, SettledPaidCall};
 use tollgate_billing::MicroUsdc;
 use tollgate_chain::contracts::TreasuryVault;
 use tollgate_chain::ChainError;
@@ -169,29 +172,97 @@ pub async fn check(ledger: &Ledger, chains: &ChainSet) -> Result<SolvencyReport,
             .map_err(|e| e.to_string())?;
         let Some(last) = page.last() else { break };
         after = last.id.clone();
-        for chunk in page.chunks(16) {
-            let mut checks = JoinSet::new();
-            for row in chunk {
-                let Some(rail) = chains.for_row(row.chain_id, row.asset.as_deref()) else {
-                    report.credits_checked += 1;
-                    report.problems.push(format!(
-                        "{} was credited on chain {:?} asset {:?}, which is not configured",
-                        row.id, row.chain_id, row.asset
-                    ));
-                    continue;
-                };
-                let (rail, row) = (Arc::clone(rail), row.clone());
-                checks.spawn(async move { verify(&rail, &row).await });
-            }
-            while let Some(done) = checks.join_next().await {
+        let page = page
+            .into_iter()
+            .map(|r| ((r.id.clone(), r.chain_id, r.asset.clone()), r));
+        verify_page(&mut report, chains, page, |rail, row| async move {
+            verify(&rail, &row).await
+        })
+        .await;
+    }
+    let mut after = String::new();
+    loop {
+        let page = ledger
+            .settled_paid_calls(&after, 512)
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(last) = page.last() else { break };
+        after = last.id.clone();
+        let page = page
+            .into_iter()
+            .map(|r| ((r.id.clone(), Some(r.chain_id), Some(r.asset.clone())), r));
+        verify_page(&mut report, chains, page, |rail, row| async move {
+            verify_paid_call(&rail, &row).await
+        })
+        .await;
+    }
+    Ok(report)
+}
+
+/// Verify one page of rows (each with its chain and asset), 16 at a time.
+async fn verify_page<R, F, Fut>(
+    report: &mut SolvencyReport,
+    chains: &ChainSet,
+    page: impl Iterator<Item = ((String, Option<i64>, Option<String>), R)>,
+    verify: F,
+) where
+    F: Fn(Arc<OnChain>, R) -> Fut,
+    Fut: std::future::Future<Output = Option<String>> + Send + 'static,
+    R: Clone,
+{
+    let page: Vec<_> = page.collect();
+    for chunk in page.chunks(16) {
+        let mut checks = JoinSet::new();
+        for ((id, chain_id, asset), row) in chunk {
+            let Some(rail) = chains.for_row(*chain_id, asset.as_deref()) else {
                 report.credits_checked += 1;
-                if let Ok(Some(problem)) = done {
-                    report.problems.push(problem);
-                }
+                report.problems.push(format!(
+                    "{id} was credited on chain {chain_id:?} asset {asset:?}, which is not configured"
+                ));
+                continue;
+            };
+            checks.spawn(verify(Arc::clone(rail), row.clone()));
+        }
+        while let Some(done) = checks.join_next().await {
+            report.credits_checked += 1;
+            if let Ok(Some(problem)) = done {
+                report.problems.push(problem);
             }
         }
     }
-    Ok(report)
+}
+
+/// `None` when a settled paid call's booked amount is what its settlement moved from the
+/// payer to the rail's vault through x402's upto proxy; else what is wrong.
+async fn verify_paid_call(chain: &OnChain, row: &SettledPaidCall) -> Option<String> {
+    let Some((_, payer, nonce)) = parse_paid_call_id(&row.id) else {
+        return Some(format!("{}: unreadable id", row.id));
+    };
+    let Some(tx) = row.tx_hash.as_deref().and_then(|t| t.parse().ok()) else {
+        return Some(format!("{} is settled without a transaction", row.id));
+    };
+    let client = match chain.client().await {
+        Ok(c) => c,
+        Err(e) => return Some(format!("{}: cannot verify {tx:#x}: {e}", row.id)),
+    };
+    let moved = client
+        .upto_transfer_in(tx, chain.asset, payer, nonce, chain.settings.confirmations)
+        .await;
+    match moved {
+        Ok(Some(t)) if t.to == chain.treasury_vault && chain.micro(t.value) == row.amount => None,
+        Ok(Some(t)) => Some(format!(
+            "{} is settled for {} but {tx:#x} moved {} to {:#x}",
+            row.id,
+            row.amount,
+            chain.micro(t.value),
+            t.to
+        )),
+        Ok(None) => Some(format!(
+            "{} is settled for {} but {tx:#x} moved nothing for it",
+            row.id, row.amount
+        )),
+        Err(e) => Some(format!("{}: cannot verify {tx:#x}: {e}", row.id)),
+    }
 }
 
 /// `None` when the credit matches what moved on chain; else what is wrong.

@@ -7,9 +7,9 @@
 use super::call::{self, CallBodies, FormatBody, LlmCall, SharedCall};
 use super::{Gateway, RequestCtx};
 use crate::identity::{api_key, principal, Principal};
-use crate::money::pay_per_call::{PaidCall, Pending};
 use crate::market::catalog::Route;
 use crate::market::Listings;
+use crate::money::pay_per_call::{PaidCall, Pending};
 use crate::plugins::{BodyView, Chain, RequestView};
 use crate::wire::{read_body, ApiError};
 use pingora::proxy::Session;
@@ -43,9 +43,15 @@ impl Gateway {
         let key = api_key(session.req_header());
         // No key on a chat call with pay per call on: the payer of its x402 payment is the
         // caller (rate limits per payer address); without a payment that names one, the peer's
-        // address (the call can only be answered 402).
+        // address (the call can only be answered 402). Fresh keys are free, so the peer's
+        // address is limited first, as for any unauthenticated work (the control plane's
+        // `per_ip_per_minute`): before the signature is recovered and the chain read.
         let (principal, pending) = match (&self.pay_per_call, key) {
             (Some(ppc), None) if op.is_chat() && alias.is_none() => {
+                self.limiter
+                    .control
+                    .admit_client(peer_ip)
+                    .map_err(|e| (e, false))?;
                 let header = session
                     .req_header()
                     .headers
@@ -107,9 +113,12 @@ impl Gateway {
             })
             .map_err(|e| (e, false))?;
         let routing = self.config.health.routing_for(resolved.public_id);
-        let (mut candidates, trial) = listings.pool.order_preferring(resolved.entry, routing, &|r| {
-            call::translation(op, listings.provider(*r).kind).is_some()
-        });
+        let (mut candidates, trial) =
+            listings
+                .pool
+                .order_preferring(resolved.entry, routing, &|r| {
+                    call::translation(op, listings.provider(*r).kind).is_some()
+                });
         if trial {
             self.metrics
                 .health
@@ -122,7 +131,9 @@ impl Gateway {
                 .map_err(|e| (ApiError::validation(e), false))?;
         }
         if op == Operation::Responses {
-            candidates = self.continuing(&req, &principal.wallet, &listings, candidates).await?;
+            candidates = self
+                .continuing(&req, &principal.wallet, &listings, candidates)
+                .await?;
         }
         let bodies = call_bodies(&req, op, &listings, &mut candidates)?;
         // Content the provider expands is bounded by the context length: a candidate without
@@ -130,7 +141,9 @@ impl Gateway {
         let unbounded = |r: &Route| {
             let sent = bodies.for_route(op, &listings, *r);
             match sent.prompt {
-                PromptBound::ContextLength { because } if listings.model(*r).context_length == 0 => {
+                PromptBound::ContextLength { because }
+                    if listings.model(*r).context_length == 0 =>
+                {
                     Some(because)
                 }
                 _ => None,
@@ -264,7 +277,10 @@ pub(super) fn admit_control(chain: &Chain, session: &Session) -> Result<(), ApiE
 impl CallBodies {
     /// The body (and its bound) the provider of `r` receives for a call of `op`.
     fn for_route(&self, op: Operation, listings: &Listings, r: Route) -> &FormatBody {
-        match (call::translation(op, listings.provider(r).kind), &self.translated) {
+        match (
+            call::translation(op, listings.provider(r).kind),
+            &self.translated,
+        ) {
             (Some(_), Some(t)) => t,
             _ => &self.native,
         }
@@ -391,7 +407,10 @@ impl Gateway {
         max_cost: MicroUsdc,
         request_id: &str,
     ) -> Result<(Reservation, PaidCall), (ApiError, bool)> {
-        let ppc = self.pay_per_call.as_ref().expect("pending only with pay_per_call");
+        let ppc = self
+            .pay_per_call
+            .as_ref()
+            .expect("pending only with pay_per_call");
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -404,7 +423,10 @@ impl Gateway {
                     Some(base) => format!("{}{path}", base.trim_end_matches('/')),
                     None => path.to_string(),
                 };
-                (crate::control::pay_per_call::refusal(refused, &resource), false)
+                (
+                    crate::control::pay_per_call::refusal(refused, &resource),
+                    false,
+                )
             })?;
         let reservation = Reservation {
             wallet: principal.wallet.clone(),

@@ -91,6 +91,9 @@ pub enum PayRefused {
     Defaulted,
     /// The payer's unsettled calls are at a limit.
     Limit(String),
+    /// The fleet's money at risk is at `max_at_risk_usd`: no call is served on credit until
+    /// calls settle.
+    FleetAtRisk,
     ChainUnavailable,
     LedgerUnavailable,
 }
@@ -276,6 +279,7 @@ impl PayPerCall {
                         balance: rail.micro(balance),
                         allowance: rail.micro(allowance),
                     },
+                    fleet_at_risk: self.config.max_at_risk,
                 },
             )
             .await
@@ -322,6 +326,12 @@ impl PayPerCall {
                 ),
                 self.offers(max_cost).await?,
             )),
+            Err(PaidCallRefused::FleetAtRisk { at_risk }) => {
+                log::warn!(
+                    "pay per call: {at_risk} micro-USD at risk fleet-wide; refusing a call of maximum {max_amount} (max_at_risk_usd)"
+                );
+                Err(PayRefused::FleetAtRisk)
+            }
         }
     }
 }
@@ -331,6 +341,18 @@ impl PayPerCall {
 /// one claim here (naming the token would admit both, and one settlement would fail).
 pub fn paid_call_id(chain_id: u64, payer: Address, nonce: U256) -> String {
     format!("upto:{chain_id}:{payer:#x}:{:#x}", B256::from(nonce))
+}
+
+/// The chain, payer and nonce of a [`paid_call_id`].
+pub fn parse_paid_call_id(id: &str) -> Option<(u64, Address, U256)> {
+    let mut parts = id.strip_prefix("upto:")?.split(':');
+    let chain = parts.next()?.parse().ok()?;
+    let payer = parts.next()?.parse().ok()?;
+    let nonce: B256 = parts.next()?.parse().ok()?;
+    parts
+        .next()
+        .is_none()
+        .then_some((chain, payer, U256::from_be_bytes(nonce.0)))
 }
 
 fn unavailable(rail: &OnChain, e: ChainError) -> PayRefused {

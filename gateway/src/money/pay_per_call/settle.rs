@@ -8,6 +8,8 @@
 //! the confirmed receipt — never the amount asked for. A settlement the chain refuses
 //! (allowance revoked, funds moved, the nonce spent elsewhere) keeps its error, which refuses
 //! the payer further calls, and is retried until the payment's deadline; then it is `failed`.
+//! A call the chain never refused but that was not settled in time (our queue, gas or
+//! confirmations were too slow) is `expired`: not charged, and not held against the payer.
 
 use super::super::onchain::OnChain;
 use super::super::topup::{record_top_up, LOOKBACK_BLOCKS};
@@ -31,6 +33,8 @@ pub enum Step {
     Refused(String),
     /// Refused until the deadline passed: the payer's default.
     Failed(String),
+    /// Not settled by the deadline, and the chain never refused it: our delay, not charged.
+    Expired,
     /// Admitted but never reported before its deadline (its node died): not charged.
     Lost,
 }
@@ -105,7 +109,13 @@ impl PayPerCall {
                 .map_err(|e| e.to_string())?;
             if let Some(hash) = ours {
                 return match client
-                    .upto_transfer_in(hash, rail.asset, payer, auth.nonce, rail.settings.confirmations)
+                    .upto_transfer_in(
+                        hash,
+                        rail.asset,
+                        payer,
+                        auth.nonce,
+                        rail.settings.confirmations,
+                    )
                     .await
                 {
                     Ok(Some(t)) => self.book(&rail, &row.id, t).await,
@@ -114,13 +124,25 @@ impl PayPerCall {
                 };
             }
             return self
-                .refused(row, "the payer's Permit2 nonce was spent elsewhere".into(), true)
+                .refused(
+                    row,
+                    "the payer's Permit2 nonce was spent elsewhere".into(),
+                    true,
+                )
                 .await;
         }
         if now.saturating_add(SETTLEMENT_MARGIN_SECS) >= row.deadline_unix.max(0) as u64 {
-            return self
-                .refused(row, "the payment's deadline passed before it settled".into(), true)
-                .await;
+            let why = "the payment's deadline passed before it settled";
+            let defaulted = self
+                .ledger
+                .paid_call_expired(&row.id, why)
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok(if defaulted {
+                Step::Failed(why.into())
+            } else {
+                Step::Expired
+            });
         }
         let tx = upto_settle_tx(auth, rail.units(amount), &payload.signature);
         let hash = match client.send(tx).await {
@@ -128,7 +150,9 @@ impl PayPerCall {
             // Found by the estimate, before anything was sent: allowance revoked, balance
             // short, nonce cancelled — the payer's doing; retried while the payment is valid.
             Err(ChainError::Reverted { reason, .. }) => {
-                return self.refused(row, format!("settlement refused: {reason}"), false).await
+                return self
+                    .refused(row, format!("settlement refused: {reason}"), false)
+                    .await
             }
             Err(e) => return Err(e.to_string()),
         };
@@ -145,7 +169,8 @@ impl PayPerCall {
                 None => Ok(Step::Waiting),
             },
             Err(ChainError::TxReverted { .. }) => {
-                self.refused(row, "the settlement reverted".into(), false).await
+                self.refused(row, "the settlement reverted".into(), false)
+                    .await
             }
             Err(_) => Ok(Step::Waiting),
         }

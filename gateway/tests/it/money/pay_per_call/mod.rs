@@ -4,8 +4,10 @@
 //! settled on chain for exactly its metered cost after the response; a replay refused; a
 //! payer who revokes the allowance between admission and settlement costs at most that one
 //! call and is refused afterwards; the per-payer limit on concurrent unsettled calls
-//! (`settles.rs`); what bounds the calls of one signature, one payer, one nonce (`bounds.rs`).
+//! (`settles.rs`); what bounds the calls of one signature, one payer, one nonce (`bounds.rs`);
+//! what bounds the fleet's risk beyond one payer (`at_risk.rs`).
 
+mod at_risk;
 mod bounds;
 mod settles;
 

@@ -120,6 +120,45 @@ async fn a_paid_call_is_settled_for_exactly_its_metered_cost_and_its_payment_pay
     assert_eq!(v["error"], "permit2_amount_mismatch", "{v}");
     assert_eq!(mock.recorder.requests().len(), served_before);
     ledger_check(&gw);
+    let (ok, out) = ledger_check_chain(&gw);
+    assert!(ok, "{out}");
+
+    // A settlement the chain did not make (the call and its transfer rewritten upwards,
+    // entries and balances consistent): `ledger check` balances, `--chain` reads the
+    // settlement back and does not.
+    db.batch_execute(
+        "WITH r AS (UPDATE paid_calls SET amount = amount + 1000, max_amount = max_amount + 1000
+                    WHERE status = 'settled' RETURNING transfer_id)
+         UPDATE entries e SET amount = e.amount + CASE a.kind WHEN 'external' THEN -1000 ELSE 1000 END
+           FROM accounts a, r WHERE a.id = e.account_id AND e.transfer_id = r.transfer_id
+            AND a.kind IN ('external', 'provider');
+         UPDATE accounts a SET balance = (SELECT COALESCE(SUM(amount), 0) FROM entries WHERE account_id = a.id);",
+    )
+    .await
+    .unwrap();
+    ledger_check(&gw);
+    let (ok, out) = ledger_check_chain(&gw);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!(
+            "{} is settled for {}",
+            settled["id"].as_str().unwrap(),
+            cost + 1000
+        )),
+        "{out}"
+    );
+    // A paid call that disagrees with its own transfer: every `ledger check` says so.
+    db.execute(
+        "UPDATE paid_calls SET amount = amount - 1 WHERE status = 'settled'",
+        &[],
+    )
+    .await
+    .unwrap();
+    let out = gw.cli(&["ledger", "check"]);
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("but its transfer moved"), "{said}");
 }
 
 #[tokio::test]
