@@ -26,8 +26,8 @@ CREATE TABLE paid_calls (
     -- (or being) sent, an error kept from a failed attempt; settled: moved and booked; free:
     -- cost 0, nothing sent; failed: the chain refused until the deadline passed (the payer's
     -- default); lost: never reported by its node before the deadline (not charged); expired:
-    -- served, but the deadline came before a settlement of ours was sent or mined and the
-    -- chain never refused one (our delay, not the payer's default: not charged, not refused).
+    -- served, but the deadline came before a settlement of ours was sent or mined while the
+    -- payer could still pay (our delay, not the payer's default: not charged, not refused).
     status         TEXT   NOT NULL CHECK (status IN ('serving', 'unsettled', 'settled', 'free', 'failed', 'lost', 'expired')),
     attempts       INT    NOT NULL DEFAULT 0,
     -- A node settling it holds it until then (one sender for the fleet).
@@ -43,6 +43,8 @@ CREATE TABLE paid_calls (
 );
 -- A payer's open calls and defaults; also summed over all payers for the fleet's money at risk.
 CREATE INDEX paid_calls_open ON paid_calls (payer) WHERE status IN ('serving', 'unsettled', 'failed');
+-- The losses of the last day, summed with open calls into the fleet's money at risk.
+CREATE INDEX paid_calls_losses ON paid_calls (updated_at) WHERE status IN ('failed', 'expired', 'lost');
 CREATE INDEX paid_calls_work ON paid_calls (updated_at)
     WHERE status IN ('serving', 'unsettled') OR (status = 'settled' AND NOT vault_recorded);
 

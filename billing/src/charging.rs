@@ -406,6 +406,7 @@ mod tests {
             price_id: None,
             prices: None,
             response_id: None,
+            paid_call: None,
         }
     }
 

@@ -85,6 +85,10 @@ pub struct Outcome {
     /// The id of the OpenAI Responses object the call produced (continuations go back to the
     /// same provider).
     pub response_id: Option<String>,
+    /// The `paid_calls` id when the call was paid per call (x402 `upto`): its record goes to
+    /// that row, not to a balance (also when replayed from the spool).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paid_call: Option<String>,
 }
 
 /// The provider's prices a charge was computed with, in micro-USDC per 1M tokens per bucket,

@@ -175,7 +175,7 @@ pub fn run(config: Config, chains: Chains, start: Start) -> ExitCode {
     let ready = Arc::new(readiness(
         &config,
         billing.ledger.as_ref(),
-        spool,
+        spool.clone(),
         redis.as_ref(),
         onchain.as_ref(),
     ));
@@ -198,11 +198,9 @@ pub fn run(config: Config, chains: Chains, start: Start) -> ExitCode {
         }
     };
     let pay_per_call = match (&config.pay_per_call, &billing.ledger, &onchain) {
-        (Some(c), Some(ledger), Some(chains)) => Some(PayPerCall::new(
-            ledger.clone(),
-            chains.clone(),
-            c.clone(),
-        )),
+        (Some(c), Some(ledger), Some(chains)) => {
+            Some(PayPerCall::new(ledger.clone(), chains.clone(), c.clone(), spool))
+        }
         _ => None,
     };
     gateway.pay_per_call = pay_per_call.clone();

@@ -57,6 +57,7 @@ fn outcome(i: usize, wallets: usize, run: u128) -> Outcome {
         price_id: None,
         prices: None,
         response_id: None,
+        paid_call: None,
     }
 }
 

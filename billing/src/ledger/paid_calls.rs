@@ -71,8 +71,9 @@ pub enum Refused {
     BalanceShort {
         open: MicroUsdc,
     },
-    /// All payers' open calls, the failures of the last 24 hours (`at_risk` µUSD) and this
-    /// call's maximum pass the fleet's cap: per-payer limits alone let fresh addresses add up
+    /// All payers' open calls, the losses of the last 24 hours (`failed`, `expired` at their
+    /// cost, `lost` at their maximum: `at_risk` µUSD) and this call's maximum pass the fleet's
+    /// cap: per-payer limits alone let fresh addresses add up
     /// without bound, so the money the operator can lose to defaults is capped here.
     FleetAtRisk {
         at_risk: MicroUsdc,
@@ -147,10 +148,10 @@ impl Ledger {
         .await?;
         let at_risk: i64 = tx
             .query_one(
-                "SELECT COALESCE(SUM(CASE status WHEN 'serving' THEN max_amount ELSE amount END), 0)::BIGINT
+                "SELECT COALESCE(SUM(CASE WHEN status IN ('serving', 'lost') THEN max_amount ELSE amount END), 0)::BIGINT
                  FROM paid_calls
                  WHERE status IN ('serving', 'unsettled')
-                    OR (status = 'failed' AND updated_at > now() - interval '24 hours')",
+                    OR (status IN ('failed', 'expired', 'lost') AND updated_at > now() - interval '24 hours')",
                 &[],
             )
             .await?
@@ -305,21 +306,26 @@ impl Ledger {
         Ok(())
     }
 
-    /// The payment's deadline came before the call settled. If the chain refused an attempt
-    /// (an error is kept) that is the payer's default: `failed`, and the payer is refused.
-    /// Otherwise the delay was ours (the queue, gas, confirmations): `expired`, not charged and
-    /// not held against the payer.
-    pub async fn paid_call_expired(&self, id: &str, why: &str) -> Result<bool, LedgerError> {
+    /// The payment's deadline came before the call settled: `expired` when the payer could
+    /// still have paid (`ours`: its nonce unused, allowance and balance enough — the delay was
+    /// ours: not charged, not held against it), else `failed` (its default: refused from now
+    /// on). `None`: the row was no longer unsettled; else whether it `failed`.
+    pub async fn paid_call_expired(
+        &self,
+        id: &str,
+        why: &str,
+        ours: bool,
+    ) -> Result<Option<bool>, LedgerError> {
         let c = self.conn().await?;
         let row = c
             .query_opt(
-                "UPDATE paid_calls SET status = CASE WHEN error IS NULL THEN 'expired' ELSE 'failed' END,
+                "UPDATE paid_calls SET status = CASE WHEN $3 THEN 'expired' ELSE 'failed' END,
                      error = COALESCE(error, $2), tx_hash = NULL, updated_at = now()
                  WHERE id = $1 AND status = 'unsettled' RETURNING status = 'failed'",
-                &[&id, &why],
+                &[&id, &why, &ours],
             )
             .await?;
-        Ok(row.is_some_and(|r| r.get(0)))
+        Ok(row.map(|r| r.get(0)))
     }
 
     /// A call admitted but never reported by its node (a crash) whose deadline passed: nothing

@@ -37,6 +37,7 @@ fn outcome(id: &str) -> Outcome {
         price_id: None,
         prices: None,
         response_id: None,
+        paid_call: None,
     }
 }
 

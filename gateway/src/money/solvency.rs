@@ -235,8 +235,10 @@ async fn verify_page<R, F, Fut>(
 /// `None` when a settled paid call's booked amount is what its settlement moved from the
 /// payer to the rail's vault through x402's upto proxy; else what is wrong.
 async fn verify_paid_call(chain: &OnChain, row: &SettledPaidCall) -> Option<String> {
-    let Some((_, payer, nonce)) = parse_paid_call_id(&row.id) else {
-        return Some(format!("{}: unreadable id", row.id));
+    let Some((_, payer, nonce)) = parse_paid_call_id(&row.id)
+        .filter(|(c, _, _)| i64::try_from(*c) == Ok(row.chain_id))
+    else {
+        return Some(format!("{}: unreadable id, or not of chain {}", row.id, row.chain_id));
     };
     let Some(tx) = row.tx_hash.as_deref().and_then(|t| t.parse().ok()) else {
         return Some(format!("{} is settled without a transaction", row.id));

@@ -192,9 +192,9 @@ pub fn seal(
     call: &mut LlmCall,
     started: Instant,
 ) -> Result<(), String> {
-    // A call paid per call is not spooled as a balance-paid one: its outcome goes to the
-    // pay-per-call settlement in `logging`.
-    if call.sealed.is_some() || call.reservation.is_none() || call.paid.is_some() {
+    // A call paid per call is spooled too (its record names its `paid_calls` row): `logging`
+    // hands it to the pay-per-call settlement, and a replay after a crash does the same.
+    if call.sealed.is_some() || call.reservation.is_none() {
         return Ok(());
     }
     let counted = prompt_to_count(call).and_then(|(encoding, body)| {
@@ -289,6 +289,7 @@ pub fn build(
         price_id: model.and_then(|m| m.price_id),
         prices: model.map(|m| AppliedPrices::of(&m.prices, config.server.provider_share)),
         response_id: call.response_id.clone(),
+        paid_call: call.paid.as_ref().map(|p| p.id.clone()),
     };
     let Some(meter) = call.meter.as_ref().filter(|_| upstream_ok) else {
         return o;
@@ -309,6 +310,13 @@ pub fn build(
     o.set_charge(p.charge);
     let reserved = o.reserved_usdc;
     o.overrun_usdc = charging::cap_to_reservation(&mut o, reserved);
+    if let (Some(paid), Some(ppc)) = (&call.paid, &config.pay_per_call) {
+        // A paid call is settled for at least `min_call_usd` (its gas), never above its
+        // maximum: the raise is platform fee. The one rule `quote` tells the client.
+        let charge = ppc.charge(o.buyer_cost_usdc, paid.max_amount);
+        o.platform_fee_usdc += (charge - o.buyer_cost_usdc).max(0);
+        o.buyer_cost_usdc = charge;
+    }
     o
 }
 

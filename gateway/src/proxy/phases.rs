@@ -487,7 +487,7 @@ impl ProxyHttp for Gateway {
         }
         if let (Some(paid), Some(ppc)) = (paid, &self.pay_per_call) {
             // Recorded now, after the response; settled on chain by the settlement job.
-            ppc.hand_off(paid, o).await;
+            ppc.hand_off(&paid, &o, reservation.and_then(|r| r.spooled)).await;
         } else if let Some(mut r) = reservation {
             // Spooled already when sealed; an error leaves it to the settlement queue alone
             // (the spool refuses admissions meanwhile).

@@ -22,6 +22,7 @@ use crate::config::PayPerCallConfig;
 use std::sync::Arc;
 use tokio::sync::Notify;
 use tollgate_billing::ledger::Ledger;
+use tollgate_billing::spool::{Spool, SpoolTicket};
 use tollgate_billing::{MicroUsdc, Outcome};
 
 pub use admit::{PaidCall, Pending};
@@ -34,33 +35,40 @@ pub struct PayPerCall {
     pub config: PayPerCallConfig,
     /// Woken by each hand-off, so a served call is settled at once rather than at the next tick.
     pub served: Notify,
+    /// The billing spool paid outcomes are sealed in (as balance-paid ones), when there is one.
+    spool: Option<Arc<Spool>>,
 }
 
 impl PayPerCall {
-    pub fn new(ledger: Ledger, chains: Arc<ChainSet>, config: PayPerCallConfig) -> Arc<Self> {
+    pub fn new(
+        ledger: Ledger,
+        chains: Arc<ChainSet>,
+        config: PayPerCallConfig,
+        spool: Option<Arc<Spool>>,
+    ) -> Arc<Self> {
         Arc::new(PayPerCall {
             ledger,
             chains,
             config,
             served: Notify::new(),
+            spool,
         })
     }
 
-    /// The call was served (or failed): what it cost — at least `min_call` when it cost
-    /// anything (the settlement's gas), never above its maximum — is kept for the settlement
-    /// job, with the request-log row. Awaited in `logging`, after the response is complete (off
-    /// the client's path), so a graceful shutdown waits for it like any in-flight call; retried
-    /// for a few seconds. A node that dies first leaves the call `serving`: it is not charged.
-    pub async fn hand_off(&self, paid: PaidCall, mut outcome: Outcome) {
-        let cost = outcome.buyer_cost_usdc;
-        let charge = self.config.charge(cost, paid.max_amount);
-        // A raise to `min_call` is platform fee (the settlement's gas).
-        outcome.platform_fee_usdc += (charge - cost).max(0);
-        outcome.buyer_cost_usdc = charge;
+    /// The call was served (or failed): what it cost (already raised to `min_call`, see
+    /// `proxy::outcome::build`) is kept for the settlement job, with the request-log row.
+    /// Awaited in `logging`, after the response is complete (off the client's path), so a
+    /// graceful shutdown waits for it like any in-flight call; retried for a few seconds.
+    /// The outcome was spooled before the response's last bytes (`spooled`, handed back once
+    /// recorded): a node that dies first records it when it replays its spool at start-up.
+    pub async fn hand_off(&self, paid: &PaidCall, outcome: &Outcome, spooled: Option<SpoolTicket>) {
         let mut backoff = std::time::Duration::from_millis(100);
         for _ in 0..8 {
-            match self.ledger.served_paid_call(&paid.id, &outcome).await {
+            match self.ledger.served_paid_call(&paid.id, outcome).await {
                 Ok(()) => {
+                    if let (Some(spool), Some(t)) = (&self.spool, spooled) {
+                        spool.committed(t);
+                    }
                     self.served.notify_one();
                     return;
                 }
@@ -72,7 +80,7 @@ impl PayPerCall {
             }
         }
         log::error!(
-            "pay per call {}: outcome never recorded; the call stays unsettled and is not charged",
+            "pay per call {}: outcome not recorded; it stays in the billing spool (replayed at the next start) or, without one, the call is not charged",
             paid.id
         );
     }

@@ -8,8 +8,9 @@
 //! the confirmed receipt — never the amount asked for. A settlement the chain refuses
 //! (allowance revoked, funds moved, the nonce spent elsewhere) keeps its error, which refuses
 //! the payer further calls, and is retried until the payment's deadline; then it is `failed`.
-//! A call the chain never refused but that was not settled in time (our queue, gas or
-//! confirmations were too slow) is `expired`: not charged, and not held against the payer.
+//! A call not settled in time whose payer could still pay then (nonce unused, allowance and
+//! balance enough: our queue, gas or confirmations were too slow) is `expired`: not charged,
+//! and not held against the payer; one whose payer could not is `failed`.
 
 use super::super::onchain::OnChain;
 use super::super::topup::{record_top_up, LOOKBACK_BLOCKS};
@@ -19,7 +20,7 @@ use tollgate_billing::ledger::ToSettle;
 use tollgate_billing::MicroUsdc;
 use tollgate_chain::permit2::{permit2_transfer, upto_settle_tx};
 use tollgate_chain::transfers::AuthorizedTransfer;
-use tollgate_chain::x402::{UptoPayload, SETTLEMENT_MARGIN_SECS};
+use tollgate_chain::x402::{UptoPayload, PERMIT2_ADDRESS, SETTLEMENT_MARGIN_SECS};
 use tollgate_chain::ChainError;
 
 /// What one pass did with a call.
@@ -33,7 +34,7 @@ pub enum Step {
     Refused(String),
     /// Refused until the deadline passed: the payer's default.
     Failed(String),
-    /// Not settled by the deadline, and the chain never refused it: our delay, not charged.
+    /// Not settled by the deadline though the payer could pay: our delay, not charged.
     Expired,
     /// Admitted but never reported before its deadline (its node died): not charged.
     Lost,
@@ -77,6 +78,9 @@ impl PayPerCall {
                     }
                     if let Some(t) = permit2_transfer(&receipt, rail.asset, payer) {
                         return self.book(&rail, &row.id, t).await;
+                    }
+                    if !receipt.status() {
+                        return self.refused(row, "the settlement reverted".into(), false).await;
                     }
                 }
                 None => {
@@ -132,16 +136,25 @@ impl PayPerCall {
                 .await;
         }
         if now.saturating_add(SETTLEMENT_MARGIN_SECS) >= row.deadline_unix.max(0) as u64 {
+            // Whose delay: a payer who could still pay (the nonce is unused, above) was
+            // waiting on us; one whose allowance or balance is short is in default.
+            let units = rail.units(amount);
+            let (allowance, balance) = tokio::join!(
+                client.allowance(rail.asset, payer, PERMIT2_ADDRESS),
+                client.token_balance(rail.asset, payer),
+            );
+            let ours = allowance.map_err(|e| e.to_string())? >= units
+                && balance.map_err(|e| e.to_string())? >= units;
             let why = "the payment's deadline passed before it settled";
-            let defaulted = self
+            let decided = self
                 .ledger
-                .paid_call_expired(&row.id, why)
+                .paid_call_expired(&row.id, why, ours)
                 .await
                 .map_err(|e| e.to_string())?;
-            return Ok(if defaulted {
-                Step::Failed(why.into())
-            } else {
-                Step::Expired
+            return Ok(match decided {
+                Some(true) => Step::Failed(why.into()),
+                Some(false) => Step::Expired,
+                None => Step::Waiting,
             });
         }
         let tx = upto_settle_tx(auth, rail.units(amount), &payload.signature);

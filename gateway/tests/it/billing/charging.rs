@@ -240,6 +240,7 @@ async fn the_same_record_twice_is_billed_once() {
         price_id: None,
         prices: None,
         response_id: None,
+        paid_call: None,
     };
     commit_batch(&ledger, "node-a", 1, &[SettledRecord::detached(outcome())])
         .await

@@ -10,19 +10,31 @@ use alloy::primitives::U256;
 use serde_json::Value;
 use tollgate_chain::anvil::{ANVIL_CHAIN_ID, DEV_KEYS};
 
-/// A made-up payer's failed settlement of 0.01 USD, `age` ago (a default the fleet bears).
-async fn failed_call(db: &tokio_postgres::Client, n: u32, age: &str) {
+/// A made-up payer's lost call of 0.01 USD with `status` (`failed`, `expired`), `age` ago: a
+/// loss the fleet bore.
+async fn lost_call(db: &tokio_postgres::Client, n: u32, status: &str, age: &str) {
     db.execute(
         &format!(
             "INSERT INTO paid_calls (id, request_id, payer, chain_id, asset, max_amount, amount, payment,
                  deadline, status, error, updated_at)
              VALUES ($1, $1, '0x00000000000000000000000000000000000000f{n}', 1, '0x00', 10000, 10000, '{{}}',
-                 now() - interval '{age}', 'failed', 'settlement refused', now() - interval '{age}')"
+                 now() - interval '{age}', '{status}', 'deadline passed', now() - interval '{age}')"
         ),
-        &[&format!("upto:test-default-{n}")],
+        &[&format!("upto:test-loss-{n}")],
     )
     .await
     .unwrap();
+}
+
+/// Each of `slow` answered 200 and its call settled.
+async fn all_settle(db: &tokio_postgres::Client, slow: Vec<tokio::task::JoinHandle<reqwest::Response>>) {
+    for call in slow {
+        let r = call.await.unwrap();
+        assert_eq!(r.status(), 200);
+        let id = request_id(&r);
+        let _ = r.bytes().await;
+        assert_eq!(paid_call(db, &id, &["settled", "failed"]).await["status"], "settled");
+    }
 }
 
 #[tokio::test]
@@ -36,6 +48,7 @@ async fn fresh_payers_together_stop_at_the_fleets_cap_and_a_default_counts_for_a
         db,
         mock,
         gw,
+        ..
     } = Stack::start(
         "  min_call_usd: 0.01\n  max_unsettled_usd: 0.02\n  max_at_risk_usd: 0.02\n  settle_every: 200ms\n",
     )
@@ -77,60 +90,45 @@ async fn fresh_payers_together_stop_at_the_fleets_cap_and_a_default_counts_for_a
         served_before,
         "nothing served"
     );
-    for slow in [a, b] {
-        let r = slow.await.unwrap();
-        assert_eq!(r.status(), 200);
-        let id = request_id(&r);
-        let _ = r.bytes().await;
-        assert_eq!(
-            paid_call(&db, &id, &["settled", "failed"]).await["status"],
-            "settled"
-        );
-    }
+    all_settle(&db, vec![a, b]).await;
 
-    // Settled calls risk nothing; a default of the last day still counts, an older one not.
-    failed_call(&db, 1, "1 minute").await;
-    failed_call(&db, 2, "25 hours").await;
+    // Settled calls risk nothing, nor do losses older than a day: two calls open again.
+    lost_call(&db, 1, "failed", "25 hours").await;
     let c = spawn_slow(&gw, &body, upto_header(&offer, &third));
+    let d = spawn_slow(&gw, &body, upto_header(&offer, &first));
     wait_serving(&db, third.address(), 1).await;
-    let r = call(
-        &gw,
-        &body,
-        &[("payment-signature", &upto_header(&offer, &first))],
-    )
-    .await;
+    wait_serving(&db, first.address(), 1).await;
+    all_settle(&db, vec![c, d]).await;
+    // The last day's losses count, whichever way they were lost: a default and our own delay
+    // together fill the cap.
+    lost_call(&db, 2, "failed", "1 minute").await;
+    lost_call(&db, 3, "expired", "1 minute").await;
+    let r = call(&gw, &body, &[("payment-signature", &upto_header(&offer, &second))]).await;
+    assert_eq!(r.status(), 503);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"], "PAY_PER_CALL_FULL", "{v}");
-    let r = c.await.unwrap();
-    assert_eq!(r.status(), 200);
-    let id = request_id(&r);
-    let _ = r.bytes().await;
-    assert_eq!(
-        paid_call(&db, &id, &["settled", "failed"]).await["status"],
-        "settled"
-    );
 }
 
-/// Serve one paid call while its row is held from the settlement job, then give the job a
-/// row whose deadline is 3 s away (inside the 6 s no settlement is sent in), with `error`
-/// kept from an earlier refusal or not. The row's status once the job saw it.
-async fn held_until_too_late(stack: &Stack, offer: &Value, error: Option<&str>) -> Value {
+/// Serve one paid call while its row is held from the settlement job, run `meanwhile`, then
+/// give the job the row with a deadline 3 s away (inside the 6 s no settlement is sent in).
+/// The row's status once the job saw it.
+async fn held_until_too_late(stack: &Stack, offer: &Value, revoke: bool) -> Value {
     let Stack { payer, db, gw, .. } = stack;
     let slow = spawn_slow(gw, &chat(50), upto_header(offer, payer));
     wait_serving(db, payer.address(), 1).await;
     let hold = "UPDATE paid_calls SET claimed_until = now() + interval '1 hour' WHERE payer = $1 AND status = 'serving'";
-    db.execute(hold, &[&format!("{:#x}", payer.address())])
-        .await
-        .unwrap();
+    db.execute(hold, &[&format!("{:#x}", payer.address())]).await.unwrap();
     let r = slow.await.unwrap();
     assert_eq!(r.status(), 200);
     let id = request_id(&r);
     let _ = r.bytes().await;
     let row = paid_call(db, &id, &["unsettled"]).await;
+    if revoke {
+        approve_permit2(&stack.chain, PAYER_KEY, stack.usdt.address, U256::ZERO).await;
+    }
     db.execute(
-        "UPDATE paid_calls SET deadline = now() + interval '3 seconds', error = $2, claimed_until = NULL
-         WHERE id = $1",
-        &[&row["id"].as_str().unwrap(), &error],
+        "UPDATE paid_calls SET deadline = now() + interval '3 seconds', claimed_until = NULL WHERE id = $1",
+        &[&row["id"].as_str().unwrap()],
     )
     .await
     .unwrap();
@@ -142,39 +140,24 @@ async fn a_call_we_did_not_settle_in_time_expires_and_does_not_refuse_its_payer(
     let stack = Stack::start("  min_call_usd: 0.00001\n  settle_every: 200ms\n").await;
     approve_permit2(&stack.chain, PAYER_KEY, stack.usdt.address, U256::MAX).await;
     let body = chat(50);
-    let offer = offer(
-        &challenge(&stack.gw, &body).await,
-        ANVIL_CHAIN_ID,
-        stack.usdt.address,
-    );
+    let offer = offer(&challenge(&stack.gw, &body).await, ANVIL_CHAIN_ID, stack.usdt.address);
 
-    // The chain never refused it: the delay was ours. Not charged, and the payer is served.
-    let row = held_until_too_late(&stack, &offer, None).await;
+    // The payer could still pay when time ran out: the delay was ours. Not charged, and the
+    // payer is served.
+    let row = held_until_too_late(&stack, &offer, false).await;
     assert_eq!(row["status"], "expired", "{row}");
     assert!(row["transfer_id"].is_null(), "nothing booked: {row}");
-    let r = call(
-        &stack.gw,
-        &body,
-        &[("payment-signature", &upto_header(&offer, &stack.payer))],
-    )
-    .await;
+    let r = call(&stack.gw, &body, &[("payment-signature", &upto_header(&offer, &stack.payer))]).await;
     assert_eq!(r.status(), 200);
     let id = request_id(&r);
     let _ = r.bytes().await;
-    assert_eq!(
-        paid_call(&stack.db, &id, &["settled"]).await["status"],
-        "settled"
-    );
+    assert_eq!(paid_call(&stack.db, &id, &["settled"]).await["status"], "settled");
 
-    // The chain refused an attempt before the deadline: that is the payer's default.
-    let row = held_until_too_late(&stack, &offer, Some("settlement refused: allowance")).await;
+    // It had revoked its allowance meanwhile: its default, and it is refused.
+    let row = held_until_too_late(&stack, &offer, true).await;
     assert_eq!(row["status"], "failed", "{row}");
-    let r = call(
-        &stack.gw,
-        &body,
-        &[("payment-signature", &upto_header(&offer, &stack.payer))],
-    )
-    .await;
+    approve_permit2(&stack.chain, PAYER_KEY, stack.usdt.address, U256::MAX).await;
+    let r = call(&stack.gw, &body, &[("payment-signature", &upto_header(&offer, &stack.payer))]).await;
     assert_eq!(r.status(), 402);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"], "PAYER_DEFAULTED", "{v}");

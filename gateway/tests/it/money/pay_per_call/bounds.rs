@@ -20,6 +20,7 @@ async fn the_open_calls_of_a_payer_and_the_next_one_must_fit_its_allowance_and_b
         db,
         mock,
         gw,
+        ..
     } = Stack::start("  min_call_usd: 0.00001\n  max_unsettled_calls: 4\n  settle_every: 200ms\n")
         .await;
     let poor = tollgate_chain::client::parse_private_key(DEV_KEYS[3]).unwrap();
@@ -103,6 +104,7 @@ async fn one_permit2_nonce_pays_for_one_call_whichever_token_it_was_signed_for()
         db,
         mock,
         gw,
+        ..
     } = Stack::start("  min_call_usd: 0.00001\n  settle_every: 200ms\n").await;
     let (usdc, usdt) = (chain.dep.usdc, usdt.address);
     for token in [usdc, usdt] {
@@ -142,7 +144,7 @@ async fn one_permit2_nonce_pays_for_one_call_whichever_token_it_was_signed_for()
 async fn a_call_still_streaming_near_its_payments_deadline_is_cut_and_settled_not_served_free() {
     // Payments valid for 14 s; the last 8 s are kept to settle (none is sent in the last 6 s).
     // (The mock is kept alive by its binding.)
-    let Stack { payer, chain, usdt, db, mock: _mock, gw } = Stack::start("  min_call_usd: 0.00001\n  max_timeout_seconds: 14\n  min_validity: 10s\n  settle_margin: 8s\n  settle_every: 200ms\n").await;
+    let Stack { payer, chain, usdt, db, mock: _mock, gw, .. } = Stack::start("  min_call_usd: 0.00001\n  max_timeout_seconds: 14\n  min_validity: 10s\n  settle_margin: 8s\n  settle_every: 200ms\n").await;
     approve_permit2(&chain, PAYER_KEY, usdt.address, U256::MAX).await;
     let mut body = chat(400);
     body["stream"] = true.into();

@@ -5,10 +5,12 @@
 //! payer who revokes the allowance between admission and settlement costs at most that one
 //! call and is refused afterwards; the per-payer limit on concurrent unsettled calls
 //! (`settles.rs`); what bounds the calls of one signature, one payer, one nonce (`bounds.rs`);
-//! what bounds the fleet's risk beyond one payer (`at_risk.rs`).
+//! what bounds the fleet's risk beyond one payer (`at_risk.rs`); a node killed before it
+//! recorded a served call (`crash.rs`).
 
 mod at_risk;
 mod bounds;
+mod crash;
 mod settles;
 
 use crate::common::chain::{chain_client, Chain};
@@ -35,9 +37,12 @@ pub(super) struct Stack {
     pub payer: PrivateKeySigner,
     pub chain: Chain,
     pub usdt: AssetDeployment,
+    pub url: String,
     pub db: tokio_postgres::Client,
     pub mock: Mock,
     pub gw: Gateway,
+    pay_per_call: String,
+    spool: std::path::PathBuf,
 }
 
 impl Stack {
@@ -48,26 +53,40 @@ impl Stack {
         let url = migrated_db().await;
         let db = crate::common::pg::client(&url).await;
         let mock = Mock::start().await;
-        let mut opts = GatewayOpts::new(format!(
-            "\n  - {{ id: pa, kind: openai, base_url: \"http://{}/v1\", models: [{{ id: m, pricing: {{ prompt: 1, completion: 2 }} }}] }}\n",
-            mock.addr
-        ));
-        opts.billing = billing_yaml(&url, "");
-        opts.public_url = Some(String::new());
-        opts.extra = format!(
-            "{}pay_per_call:\n{pay_per_call}",
-            chain.yaml("  receipt_timeout: 20s\n  reconcile_every: 300ms\n")
-        );
-        opts.env = vec![chain.env()];
-        let gw = Gateway::start(opts).await;
+        let spool = spool_dir();
+        let opts = Self::opts(&chain, &mock, &url, &spool, pay_per_call);
         Stack {
             payer,
             chain,
             usdt,
+            url,
             db,
             mock,
-            gw,
+            gw: Gateway::start(opts).await,
+            pay_per_call: pay_per_call.to_string(),
+            spool,
         }
+    }
+
+    /// Start the gateway again (the old one has exited), on the same spool and database.
+    pub async fn restart(&mut self) {
+        let opts = Self::opts(&self.chain, &self.mock, &self.url, &self.spool, &self.pay_per_call);
+        self.gw = Gateway::start(opts).await;
+    }
+
+    fn opts(chain: &Chain, mock: &Mock, url: &str, spool: &std::path::Path, ppc: &str) -> GatewayOpts {
+        let mut opts = GatewayOpts::new(format!(
+            "\n  - {{ id: pa, kind: openai, base_url: \"http://{}/v1\", models: [{{ id: m, pricing: {{ prompt: 1, completion: 2 }} }}] }}\n",
+            mock.addr
+        ));
+        opts.billing = billing_yaml(url, &format!("  spool: {{ dir: \"{}\" }}\n", spool.display()));
+        opts.public_url = Some(String::new());
+        opts.extra = format!(
+            "{}pay_per_call:\n{ppc}",
+            chain.yaml("  receipt_timeout: 20s\n  reconcile_every: 300ms\n")
+        );
+        opts.env = vec![chain.env()];
+        opts
     }
 }
 

@@ -18,6 +18,7 @@ async fn a_paid_call_is_settled_for_exactly_its_metered_cost_and_its_payment_pay
         db,
         mock,
         gw,
+        ..
     } = Stack::start("  min_call_usd: 0.00001\n  settle_every: 200ms\n").await;
 
     // No key, no payment: 402 with one upto offer per (chain, asset), the maximum = the
@@ -170,6 +171,7 @@ async fn a_payer_who_revokes_the_allowance_before_settlement_costs_one_call_and_
         db,
         mock,
         gw,
+        ..
     } = Stack::start("  min_call_usd: 0.00001\n  max_unsettled_calls: 1\n  settle_every: 200ms\n")
         .await;
     approve_permit2(&chain, PAYER_KEY, usdt.address, U256::MAX).await;
@@ -259,6 +261,7 @@ async fn a_call_below_min_call_is_told_and_settled_the_raised_charge() {
         db,
         mock: _mock,
         gw,
+        ..
     } = Stack::start("  min_call_usd: 0.01\n  settle_every: 200ms\n").await;
     approve_permit2(&chain, PAYER_KEY, usdt.address, U256::MAX).await;
     let body = chat(50);
