@@ -184,6 +184,11 @@ impl PayPerCall {
         request_id: &str,
         now: u64,
     ) -> Result<PaidCall, PayRefused> {
+        // Nothing is served whose record could not be made durable (as for balance calls).
+        if let Some(Err(why)) = self.spool.as_ref().map(|s| s.healthy()) {
+            log::warn!("pay per call: billing spool unavailable: {why}");
+            return Err(PayRefused::LedgerUnavailable);
+        }
         let payment = match pending.payment {
             None => {
                 return Err(PayRefused::Payment {

@@ -36,7 +36,7 @@ pub struct PayPerCall {
     /// Woken by each hand-off, so a served call is settled at once rather than at the next tick.
     pub served: Notify,
     /// The billing spool paid outcomes are sealed in (as balance-paid ones), when there is one.
-    spool: Option<Arc<Spool>>,
+    pub(super) spool: Option<Arc<Spool>>,
 }
 
 impl PayPerCall {

@@ -272,28 +272,11 @@ async fn a_corrupt_spool_stops_start_up_with_file_and_offset() {
 /// (503 BILLING_UNAVAILABLE) until there is room again, and every complete response is billed.
 #[tokio::test]
 async fn a_full_disk_refuses_paid_work_and_recovers() {
-    let dir = spool_dir();
-    std::fs::create_dir_all(&dir).unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
-        .arg(&dir)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        // Needs root (CI and the dev machines run as root).
+    let Some(disk) = crate::common::disk::SmallDisk::mount("256k") else {
         eprintln!("skipped: cannot mount a tmpfs here");
         return;
-    }
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount")
-                .arg("-l")
-                .arg(&self.0)
-                .status();
-        }
-    }
-    let _unmount = Unmount(dir.clone());
+    };
+    let dir = disk.path().to_path_buf();
     let url = migrated_db().await;
     let mock = Mock::start().await;
     let spool = dir.join("spool");
@@ -301,28 +284,7 @@ async fn a_full_disk_refuses_paid_work_and_recovers() {
     let key = create_key(&gw, BUYER);
     credit(&gw, BUYER, "5");
     // Leave about 8 KiB: a dozen records.
-    let free_kib = {
-        let out = std::process::Command::new("df")
-            .arg("-k")
-            .arg(&dir)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        text.lines()
-            .nth(1)
-            .unwrap()
-            .split_whitespace()
-            .nth(3)
-            .unwrap()
-            .parse::<u64>()
-            .unwrap()
-    };
-    let filler = dir.join("filler");
-    std::fs::write(
-        &filler,
-        vec![1u8; ((free_kib.saturating_sub(8)) * 1024) as usize],
-    )
-    .unwrap();
+    let filler = disk.fill(8);
 
     let (mut complete, mut refused) = (Vec::new(), 0);
     let c = client();

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 pub use tollgate_benches::mock::{spawn_mock, MockDefaults, RecordedRequest, Recorder};
 
 pub mod chain;
+pub mod disk;
 pub mod ledger;
 pub mod pg;
 pub mod redis;

@@ -54,3 +54,69 @@ async fn a_node_killed_before_recording_a_served_call_settles_it_from_its_spool_
     assert_eq!(answer["usage"]["cost_microusdc"], cost, "and what the client was told");
     crate::common::ledger::ledger_check(&stack.gw);
 }
+
+/// A spool that cannot write refuses paid calls (503 `BILLING_UNAVAILABLE`) before their
+/// payment is claimed or anything is served — as it refuses balance-paid ones — and serves
+/// them again once there is room.
+#[tokio::test]
+async fn a_full_spool_refuses_paid_calls_before_anything_is_claimed_or_served() {
+    let Some(disk) = crate::common::disk::SmallDisk::mount("256k") else {
+        eprintln!("skipped: cannot mount a tmpfs here");
+        return;
+    };
+    let stack = Stack::start_with_spool(
+        "  min_call_usd: 0.00001\n  settle_every: 200ms\n",
+        disk.path().join("spool"),
+    )
+    .await;
+    let Stack { payer, chain, usdt, db, mock, gw, .. } = &stack;
+    approve_permit2(chain, PAYER_KEY, usdt.address, U256::MAX).await;
+    let body = chat(50);
+    let offer = offer(&challenge(gw, &body).await, ANVIL_CHAIN_ID, usdt.address);
+    let filler = disk.fill(0);
+    // The first record that cannot be written fails the spool (its response's end is
+    // withheld); from then on paid calls are refused at admission.
+    let mut refused = false;
+    for _ in 0..20 {
+        let sent = client()
+            .post(gw.url(CHAT))
+            .header("payment-signature", upto_header(&offer, payer))
+            .json(&body)
+            .send()
+            .await;
+        // The call whose record hit the full disk does not get its response.
+        let Ok(r) = sent else { continue };
+        match r.status().as_u16() {
+            200 => {
+                let _ = r.bytes().await;
+            }
+            503 => {
+                let v: serde_json::Value = r.json().await.unwrap();
+                assert_eq!(v["error"], "BILLING_UNAVAILABLE", "{v}");
+                refused = true;
+                break;
+            }
+            s => panic!("unexpected status {s}"),
+        }
+    }
+    assert!(refused, "a failed spool refuses paid calls");
+    let (rows, served) = (claimed(db).await, mock.recorder.requests().len());
+    let r = call(gw, &body, &[("payment-signature", &upto_header(&offer, payer))]).await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(claimed(db).await, rows, "no payment claimed");
+    assert_eq!(mock.recorder.requests().len(), served, "nothing served");
+
+    std::fs::remove_file(&filler).unwrap();
+    wait_for("paid calls served again once there is room", Duration::from_secs(10), || async {
+        let r = call(gw, &body, &[("payment-signature", &upto_header(&offer, payer))]).await;
+        r.status() == 200
+    })
+    .await;
+}
+
+async fn claimed(db: &tokio_postgres::Client) -> i64 {
+    db.query_one("SELECT COUNT(*) FROM paid_calls", &[])
+        .await
+        .unwrap()
+        .get(0)
+}

@@ -47,13 +47,17 @@ pub(super) struct Stack {
 
 impl Stack {
     pub async fn start(pay_per_call: &str) -> Stack {
+        Self::start_with_spool(pay_per_call, spool_dir()).await
+    }
+
+    /// ... with its billing spool in `spool`.
+    pub async fn start_with_spool(pay_per_call: &str, spool: std::path::PathBuf) -> Stack {
         let payer = tollgate_chain::client::parse_private_key(PAYER_KEY).unwrap();
         let chain = Chain::with_usdt_on(ANVIL_CHAIN_ID, 6, &[(payer.address(), 100)]).await;
         let usdt = chain.dep.assets[0].clone();
         let url = migrated_db().await;
         let db = crate::common::pg::client(&url).await;
         let mock = Mock::start().await;
-        let spool = spool_dir();
         let opts = Self::opts(&chain, &mock, &url, &spool, pay_per_call);
         Stack {
             payer,
