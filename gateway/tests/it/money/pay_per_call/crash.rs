@@ -64,8 +64,10 @@ async fn a_full_spool_refuses_paid_calls_before_anything_is_claimed_or_served() 
         eprintln!("skipped: cannot mount a tmpfs here");
         return;
     };
+    // Room for every call this test makes to be open at once: on a busy machine settlements
+    // lag, and the payer's own limit (429) is not what is tested here.
     let stack = Stack::start_with_spool(
-        "  min_call_usd: 0.00001\n  settle_every: 200ms\n",
+        "  min_call_usd: 0.00001\n  max_unsettled_calls: 100\n  settle_every: 200ms\n",
         disk.path().join("spool"),
     )
     .await;
